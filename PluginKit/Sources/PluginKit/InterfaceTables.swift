@@ -1,0 +1,272 @@
+import PluginAPI
+import Foundation
+
+// The C function tables PluginKit hands to the host, shared by every Swift plugin.
+// Each function finds its Swift object through the `instance` pointer (an
+// InstanceBox) or, for create, through the descriptor's `plugin_data`.
+// Thread rules are the header's: operations may arrive on any thread, concurrently.
+
+/// One plugin instance as PluginKit holds it. Owned by the host through the opaque
+/// `instance` pointer (retained at create, released at destroy).
+final class InstanceBox: @unchecked Sendable {
+    let host: PluginHost
+    let instance: any PluginInstance
+    let tasks = TaskRegistry()
+    init(host: PluginHost, instance: any PluginInstance) { self.host = host; self.instance = instance }
+
+    static func from(_ p: UnsafeMutableRawPointer?) -> InstanceBox { Unmanaged<InstanceBox>.fromOpaque(p!).takeUnretainedValue() }
+
+    /// Runs an operation as a task and completes `op` with its result or its error.
+    func run(_ op: OpaquePointer, _ body: @escaping @Sendable () async throws -> OpResult) -> ds_status {
+        let table = SendableTable(table: host.table)
+        let sop = SendableOp(op: op)
+        tasks.start(op) { [tasks] in
+            let outcome: (ds_status, OpResult, PluginError?)
+            do { outcome = (DS_OK, try await body(), nil) } catch {
+                let e = PluginError.from(error)
+                outcome = (e.status, OpResult(), e)
+            }
+            tasks.finished(sop.op)
+            completeOp(table.table, sop.op, outcome.0, outcome.1, outcome.2)
+        }
+        return DS_PENDING
+    }
+}
+
+struct SendableTable: @unchecked Sendable { let table: UnsafePointer<ds_host> }
+
+/// The result fields of an operation (ds_outcome's text and data).
+struct OpResult: Sendable {
+    var text = ""
+    var data = ""
+}
+
+func completeOp(_ table: UnsafePointer<ds_host>, _ op: OpaquePointer, _ status: ds_status, _ result: OpResult, _ error: PluginError?) {
+    let arena = CArena()
+    defer { withExtendedLifetime(arena) {} }
+    var o = ds_outcome()
+    o.struct_size = UInt32(MemoryLayout<ds_outcome>.size)
+    o.text = arena.str(result.text)
+    o.data = arena.str(result.data)
+    if let error {
+        o.error = arena.str(error.message)
+        o.retry_after_ms = error.retryAfterMs
+        o.detail_code = error.detailCode
+    }
+    table.pointee.complete(op, status, &o)
+}
+
+/// Tasks of pending operations, so that the host's cancel can cancel them.
+final class TaskRegistry: @unchecked Sendable {
+    private let lock = NSLock()
+    private var tasks: [OpaquePointer: Task<Void, Never>] = [:]
+    private var done: Set<OpaquePointer> = []
+
+    func start(_ op: OpaquePointer, _ body: @escaping @Sendable () async -> Void) {
+        let task = Task { await body() }
+        lock.lock()
+        // The task may already have finished; then it must not be registered.
+        if done.remove(op) == nil { tasks[op] = task }
+        lock.unlock()
+    }
+    func finished(_ op: OpaquePointer) {
+        lock.lock()
+        if tasks.removeValue(forKey: op) == nil { done.insert(op) }
+        lock.unlock()
+    }
+    func cancel(_ op: OpaquePointer) {
+        lock.lock(); let t = tasks[op]; lock.unlock()
+        t?.cancel()
+    }
+}
+
+private func create(_ d: UnsafePointer<ds_plugin_descriptor>?, _ h: OpaquePointer?, _ config: ds_str,
+                    _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ err: UnsafeMutablePointer<ds_error>?,
+                    _ make: (ExportedPlugin, PluginHost, PluginConfig) throws -> (any PluginInstance)?) -> ds_status {
+    guard let d, let data = d.pointee.plugin_data, let out else { return DS_ERR_INVALID }
+    let plugin = Unmanaged<ExportedPlugin>.fromOpaque(data).takeUnretainedValue()
+    let host = PluginHost(table: plugin.host, handle: h)
+    do {
+        guard let instance = try make(plugin, host, PluginConfig(json: config.string)) else { return DS_ERR_UNSUPPORTED }
+        out.pointee = Unmanaged.passRetained(InstanceBox(host: host, instance: instance)).toOpaque()
+        return DS_OK
+    } catch {
+        let e = PluginError.from(error)
+        e.message.withCString { ds_error_set(err, $0) }
+        return e.status < 0 ? e.status : DS_ERR_FAILED
+    }
+}
+
+private let destroy: @convention(c) (UnsafeMutableRawPointer?) -> Void = { p in
+    guard let p else { return }
+    let box = Unmanaged<InstanceBox>.fromOpaque(p).takeRetainedValue()
+    box.instance.shutdown()
+}
+
+private let cancel: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?) -> Void = { p, op in
+    guard let op else { return }
+    InstanceBox.from(p).tasks.cancel(op)
+}
+
+// MARK: Agents
+
+protocol AnyAgent: AnyObject, Sendable {
+    func call(_ r: AgentRequest) async throws -> AgentReply
+    func probe() async throws
+    func close()
+}
+
+final class AgentBox<T: AgentTransport>: AnyAgent, @unchecked Sendable {
+    let transport: T
+    let agent: T.Agent
+    init(_ t: T, _ a: T.Agent) { transport = t; agent = a }
+    func call(_ r: AgentRequest) async throws -> AgentReply { try await transport.call(agent, r) }
+    func probe() async throws { try await transport.probe(agent) }
+    func close() { transport.close(agent) }
+}
+
+func openAgent<T: AgentTransport>(_ t: T, _ name: String, _ config: PluginConfig) throws -> any AnyAgent {
+    AgentBox(t, try t.open(name: name, config: config))
+}
+
+extension AgentRequest {
+    init(_ r: ds_agent_request) {
+        var history: [HistoryEntry] = []
+        if let h = r.history {
+            history.reserveCapacity(r.history_count)
+            for i in 0..<r.history_count { history.append(HistoryEntry(role: h[i].role.string, text: h[i].text.string, timeMs: h[i].time_ms)) }
+        }
+        self.init(messageId: r.message_id.string, correlationId: r.correlation_id.string, sessionId: r.session_id.string,
+                  channel: r.channel.string, from: r.from.string, to: r.to.string, text: r.text.string, history: history,
+                  sessionState: r.session_state.string, timeoutMs: r.timeout_ms, timeMs: r.time_ms)
+    }
+}
+
+extension Usage {
+    init(_ u: ds_usage) {
+        self.init(accountId: u.account_id.string, customerId: u.customer_id.string, kind: u.kind.string, quantity: u.quantity,
+                  idempotencyKey: u.idempotency_key.string, correlationId: u.correlation_id.string, timeMs: u.time_ms)
+    }
+}
+
+/// The four tables, allocated once.
+enum Tables {
+    static let channel: UnsafeMutablePointer<ds_channel_v1> = {
+        let t = UnsafeMutablePointer<ds_channel_v1>.allocate(capacity: 1)
+        t.initialize(to: ds_channel_v1(
+            struct_size: UInt32(MemoryLayout<ds_channel_v1>.size),
+            create: { d, h, c, o, e in create(d, h, c, o, e) { p, host, cfg in try p.export.channel?.init(host: host, config: cfg) } },
+            destroy: destroy,
+            send: { p, m, op in
+                let box = InstanceBox.from(p)
+                guard let channel = box.instance as? any ChannelPlugin, let m = m?.pointee, let op else { return DS_ERR_UNSUPPORTED }
+                let msg = OutboundMessage(messageId: m.message_id.string, correlationId: m.correlation_id.string,
+                                          to: m.to.string, from: m.from.string, text: m.text.string)
+                return box.run(op) {
+                    let r = try await channel.send(msg)
+                    return OpResult(text: r.providerMessageId, data: "{\"segments\":\(r.segments)}")
+                }
+            },
+            cancel: cancel))
+        return t
+    }()
+
+    static let agent: UnsafeMutablePointer<ds_agent_transport_v1> = {
+        let t = UnsafeMutablePointer<ds_agent_transport_v1>.allocate(capacity: 1)
+        t.initialize(to: ds_agent_transport_v1(
+            struct_size: UInt32(MemoryLayout<ds_agent_transport_v1>.size),
+            create: { d, h, c, o, e in create(d, h, c, o, e) { p, host, cfg in try p.export.agentTransport?.init(host: host, config: cfg) } },
+            destroy: destroy,
+            open: { p, name, config, out, err in
+                let box = InstanceBox.from(p)
+                guard let transport = box.instance as? any AgentTransport, let out else { return DS_ERR_UNSUPPORTED }
+                do {
+                    let agent = try openAgent(transport, name.string, PluginConfig(json: config.string))
+                    out.pointee = Unmanaged.passRetained(agent as AnyObject).toOpaque()
+                    return DS_OK
+                } catch {
+                    let e = PluginError.from(error)
+                    e.message.withCString { ds_error_set(err, $0) }
+                    return e.status < 0 ? e.status : DS_ERR_FAILED
+                }
+            },
+            call: { p, a, r, op in
+                let box = InstanceBox.from(p)
+                guard let a, let r, let op else { return DS_ERR_INVALID }
+                let agent = Unmanaged<AnyObject>.fromOpaque(a).takeUnretainedValue() as! any AnyAgent
+                let request = AgentRequest(r.pointee)
+                return box.run(op) {
+                    let reply = try await agent.call(request)
+                    var data = ""
+                    if let s = reply.sessionState { data = "{\"session_state\":\(s)}" }
+                    return OpResult(text: reply.text, data: data)
+                }
+            },
+            probe: { p, a, op in
+                let box = InstanceBox.from(p)
+                guard let a, let op else { return DS_ERR_INVALID }
+                let agent = Unmanaged<AnyObject>.fromOpaque(a).takeUnretainedValue() as! any AnyAgent
+                return box.run(op) { try await agent.probe(); return OpResult() }
+            },
+            close: { _, a in
+                guard let a else { return }
+                let agent = Unmanaged<AnyObject>.fromOpaque(a).takeRetainedValue() as! any AnyAgent
+                agent.close()
+            },
+            cancel: cancel))
+        return t
+    }()
+
+    static let billing: UnsafeMutablePointer<ds_billing_v1> = {
+        let t = UnsafeMutablePointer<ds_billing_v1>.allocate(capacity: 1)
+        t.initialize(to: ds_billing_v1(
+            struct_size: UInt32(MemoryLayout<ds_billing_v1>.size),
+            create: { d, h, c, o, e in create(d, h, c, o, e) { p, host, cfg in try p.export.billing?.init(host: host, config: cfg) } },
+            destroy: destroy,
+            authorize: { p, u, op in
+                let box = InstanceBox.from(p)
+                guard let billing = box.instance as? any BillingProvider, let u, let op else { return DS_ERR_UNSUPPORTED }
+                let usage = Usage(u.pointee)
+                return box.run(op) {
+                    switch try await billing.authorize(usage) {
+                    case .allow: return OpResult()
+                    case .deny(let reason): throw PluginError.denied(reason)
+                    }
+                }
+            },
+            record: { p, u, op in
+                let box = InstanceBox.from(p)
+                guard let billing = box.instance as? any BillingProvider, let u, let op else { return DS_ERR_UNSUPPORTED }
+                let usage = Usage(u.pointee)
+                return box.run(op) { try await billing.record(usage); return OpResult() }
+            },
+            cancel: cancel))
+        return t
+    }()
+
+    static let sink: UnsafeMutablePointer<ds_log_sink_v1> = {
+        let t = UnsafeMutablePointer<ds_log_sink_v1>.allocate(capacity: 1)
+        t.initialize(to: ds_log_sink_v1(
+            struct_size: UInt32(MemoryLayout<ds_log_sink_v1>.size),
+            create: { d, h, c, o, e in create(d, h, c, o, e) { p, host, cfg in try p.export.logSink?.init(host: host, config: cfg) } },
+            destroy: destroy,
+            write: { p, events, n, op in
+                let box = InstanceBox.from(p)
+                guard let sink = box.instance as? any LogSink, let op else { return DS_ERR_UNSUPPORTED }
+                let batch: [String] = events.map { e in (0..<n).map { e[$0].string } } ?? []
+                return box.run(op) {
+                    switch try await sink.write(batch) {
+                    case .written: return OpResult()
+                    case .retry(let reason): throw PluginError.retry(reason)
+                    }
+                }
+            },
+            flush: { p, op in
+                let box = InstanceBox.from(p)
+                guard let sink = box.instance as? any LogSink, let op else { return DS_ERR_UNSUPPORTED }
+                return box.run(op) { try await sink.flush(); return OpResult() }
+            },
+            cancel: cancel))
+        return t
+    }()
+}

@@ -1,0 +1,197 @@
+import PluginAPI
+import Foundation
+
+/// A plugin's `config` block from plugins.yaml, as the host handed it over (JSON).
+public struct PluginConfig: Sendable {
+    /// The raw UTF-8 JSON text.
+    public let json: String
+
+    public init(json: String) { self.json = json.isEmpty ? "{}" : json }
+
+    /// Decodes the block into a Decodable type; a failure names the field.
+    public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(json.utf8))
+        } catch let DecodingError.keyNotFound(key, ctx) {
+            throw PluginError.config("missing field \(path(ctx.codingPath + [key]))")
+        } catch let DecodingError.typeMismatch(t, ctx) {
+            throw PluginError.config("\(path(ctx.codingPath)): expected \(t)")
+        } catch let DecodingError.valueNotFound(t, ctx) {
+            throw PluginError.config("\(path(ctx.codingPath)): expected \(t), found null")
+        } catch let DecodingError.dataCorrupted(ctx) {
+            throw PluginError.config("\(path(ctx.codingPath)): \(ctx.debugDescription)")
+        }
+    }
+
+    /// The block as a dictionary (empty if it is not an object).
+    public var object: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] ?? [:]
+    }
+
+    private func path(_ keys: [any CodingKey]) -> String {
+        keys.isEmpty ? "config" : keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+}
+
+/// A message the host asks a channel to send. See ds_outbound_message.
+public struct OutboundMessage: Sendable {
+    public var messageId: String
+    public var correlationId: String
+    public var to: String
+    public var from: String
+    public var text: String
+    public init(messageId: String, correlationId: String = "", to: String, from: String = "", text: String) {
+        self.messageId = messageId; self.correlationId = correlationId; self.to = to; self.from = from; self.text = text
+    }
+}
+
+/// What a channel returns for a sent message.
+public struct SendReceipt: Sendable {
+    /// The provider's id for the message (Twilio's SM... sid).
+    public var providerMessageId: String
+    /// How many billable parts (SMS segments) it used.
+    public var segments: Int
+    public init(providerMessageId: String, segments: Int = 1) {
+        self.providerMessageId = providerMessageId; self.segments = segments
+    }
+}
+
+/// One earlier message of a conversation.
+public struct HistoryEntry: Sendable, Equatable {
+    public var role: String
+    public var text: String
+    public var timeMs: Int64
+    public init(role: String, text: String, timeMs: Int64) { self.role = role; self.text = text; self.timeMs = timeMs }
+}
+
+/// One turn of a conversation for an agent. See ds_agent_request.
+public struct AgentRequest: Sendable {
+    public var messageId: String
+    public var correlationId: String
+    public var sessionId: String
+    public var channel: String
+    public var from: String
+    public var to: String
+    public var text: String
+    public var history: [HistoryEntry]
+    /// JSON object text the agent returned last time, or "".
+    public var sessionState: String
+    public var timeoutMs: UInt32
+    public var timeMs: Int64
+    public init(messageId: String = "", correlationId: String = "", sessionId: String = "", channel: String = "",
+                from: String = "", to: String = "", text: String, history: [HistoryEntry] = [],
+                sessionState: String = "", timeoutMs: UInt32 = 30_000, timeMs: Int64 = 0) {
+        self.messageId = messageId; self.correlationId = correlationId; self.sessionId = sessionId
+        self.channel = channel; self.from = from; self.to = to; self.text = text; self.history = history
+        self.sessionState = sessionState; self.timeoutMs = timeoutMs; self.timeMs = timeMs
+    }
+}
+
+/// An agent's answer.
+public struct AgentReply: Sendable {
+    public var text: String
+    /// A JSON object to store with the session and send with the next request, or nil.
+    public var sessionState: String?
+    public init(text: String, sessionState: String? = nil) { self.text = text; self.sessionState = sessionState }
+}
+
+/// A unit of billable usage. See ds_usage.
+public struct Usage: Sendable {
+    public var accountId: String
+    public var customerId: String
+    public var kind: String
+    public var quantity: Int64
+    public var idempotencyKey: String
+    public var correlationId: String
+    public var timeMs: Int64
+    public init(accountId: String, customerId: String = "", kind: String, quantity: Int64, idempotencyKey: String,
+                correlationId: String = "", timeMs: Int64 = 0) {
+        self.accountId = accountId; self.customerId = customerId; self.kind = kind; self.quantity = quantity
+        self.idempotencyKey = idempotencyKey; self.correlationId = correlationId; self.timeMs = timeMs
+    }
+}
+
+/// The answer of a billing provider's authorize.
+public enum Authorization: Sendable, Equatable {
+    case allow
+    case deny(reason: String)
+}
+
+/// The answer of a log sink's write.
+public enum SinkResult: Sendable, Equatable {
+    /// All events are durably written.
+    case written
+    /// None were written; the host keeps the batch and sends it again later.
+    case retry(reason: String)
+}
+
+/// An inbound message a channel submits to the router.
+public struct InboundMessage: Sendable {
+    public struct Media: Sendable { public var url: String; public var contentType: String
+        public init(url: String, contentType: String) { self.url = url; self.contentType = contentType } }
+    public var channelMessageId: String
+    public var from: String
+    public var to: String
+    public var text: String
+    public var media: [Media]
+    public var metadata: String
+    public init(channelMessageId: String, from: String, to: String, text: String, media: [Media] = [], metadata: String = "") {
+        self.channelMessageId = channelMessageId; self.from = from; self.to = to; self.text = text
+        self.media = media; self.metadata = metadata
+    }
+}
+
+/// What the router did with a submitted message.
+public enum SubmitResult: Sendable, Equatable {
+    /// Answer now with this text ("" = send nothing).
+    case reply(String)
+    /// Stored; the reply comes later through the channel's send.
+    case deferred
+}
+
+/// An HTTP request (outgoing through the host's client) or a request that reached a route.
+public struct HTTPRequest: Sendable {
+    public var method: String
+    public var url: String
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+    public var timeoutMs: UInt32
+    public init(method: String = "GET", url: String, headers: [(String, String)] = [], body: [UInt8] = [], timeoutMs: UInt32 = 0) {
+        self.method = method; self.url = url; self.headers = headers; self.body = body; self.timeoutMs = timeoutMs
+    }
+}
+
+/// An HTTP response (from the host's client, or a route's answer).
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+    public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
+        self.status = status; self.headers = headers; self.body = body
+    }
+    public init(status: Int, contentType: String, body: String) {
+        self.init(status: status, headers: [("Content-Type", contentType)], body: Array(body.utf8))
+    }
+    /// The first header with this name, case-insensitively.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.0.caseInsensitiveCompare(name) == .orderedSame }?.1
+    }
+    public var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// A request on a route the plugin registered. See ds_route_request.
+public struct RouteRequest: Sendable {
+    public var method: String
+    public var path: String
+    public var query: String
+    /// Header names are lower case.
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+    /// The URL as the client requested it from outside (server.public_url + path + query).
+    public var publicURL: String
+    public var remoteAddress: String
+    public func header(_ name: String) -> String? {
+        let n = name.lowercased()
+        return headers.first { $0.0 == n }?.1
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+
+/// The gateway's configuration, read from plugins.yaml by `ConfigLoader`.
+/// Plain values, `Sendable`; built once at start-up.
+public struct GatewayConfig: Sendable {
+    public var server = ServerConfig()
+    public var store = StoreConfig()
+    public var routing = RoutingConfig()
+    /// Folders searched for a plugin given by short name, in order.
+    public var pluginPath: [String] = []
+    public var plugins: [PluginEntry] = []
+    public var agents: [AgentEntry] = []
+    /// The file it was read from, for messages.
+    public var sourcePath: String = "plugins.yaml"
+
+    public init() {}
+}
+
+public struct ServerConfig: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// The URL the outside world (Twilio) uses to reach this server; channel signatures use it.
+    public var publicURL = "http://127.0.0.1:8080"
+    /// Larger request bodies are refused with 413.
+    public var maxBodyBytes = 1 << 20
+    /// A request whose handler has not answered by then gets 503.
+    public var requestTimeout: Double = 30
+    /// How long shutdown waits for in-flight requests.
+    public var shutdownGrace: Double = 10
+    public init() {}
+}
+
+public struct StoreConfig: Sendable {
+    /// `sqlite:PATH` or `postgres://user:pass@host:port/db`.
+    public var url = "sqlite:data/darkspere.sqlite"
+    public init() {}
+}
+
+public struct RoutingConfig: Sendable {
+    public var sessionTimeout: Double = 30 * 60
+    public var historyDepth = 20
+    public var inlineReplyBudget: Double = 5
+    public var minHealth = 70
+    public var retention: Double = 30 * 86_400
+    public var agentTimeout: Double = 30
+    public var noAgentReply = "All our agents are busy right now. Please try again in a few minutes."
+    public init() {}
+}
+
+/// One `plugins:` entry: an instance of a plugin library.
+public struct PluginEntry: Sendable {
+    /// The instance id: what `agents[].transport` and logs refer to.
+    public var id: String
+    /// A path to a shared library, or a short name looked up in `plugin_path`.
+    public var library: String
+    public var enabled = true
+    /// The `config` block as JSON text.
+    public var configJSON = "{}"
+    /// Line of the entry in the YAML file (for messages); 0 if unknown.
+    public var line = 0
+    /// JSON-pointer-like path ("a.b[0]") -> line, for schema errors inside `config`.
+    public var configLines: [String: Int] = [:]
+}
+
+/// One `agents:` entry: an agent reached through a transport plugin instance.
+public struct AgentEntry: Sendable {
+    public var name: String
+    /// The `id` of a plugins: entry offering ds.agent-transport/1.
+    public var transport: String
+    public var maxSessions = 100
+    public var historyDepth: Int?
+    public var configJSON = "{}"
+    public var line = 0
+}

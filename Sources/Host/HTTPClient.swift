@@ -1,0 +1,179 @@
+import CCurl
+import Foundation
+import PluginAPI
+import Synchronization
+
+/// A response received by the host's HTTP client.
+public struct ClientResponse: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+}
+
+/// The host's shared asynchronous HTTP client (libcurl multi interface: one connection
+/// pool, HTTP/1.1 keep-alive, TLS through the system's OpenSSL).
+///
+/// Threading: one dedicated thread drives curl; `request` may be called from any thread;
+/// completions run on that thread and must not block.
+public final class HTTPClient: @unchecked Sendable {
+    public typealias Completion = @Sendable (Result<ClientResponse, HTTPClientError>) -> Void
+
+    public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
+        /// DS_ERR_TIMEOUT, DS_ERR_UNAVAILABLE or DS_ERR_INVALID.
+        public var status: Int32
+        public var message: String
+        public var description: String { message }
+    }
+
+    final class Transfer {
+        let easy: UnsafeMutableRawPointer
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        var body: [UInt8] = []
+        var responseHeaders: [(String, String)] = []
+        let completion: Completion
+        var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        init(easy: UnsafeMutableRawPointer, completion: @escaping Completion) { self.easy = easy; self.completion = completion }
+    }
+
+    private let multi: UnsafeMutableRawPointer
+    private let queue = Mutex<[Transfer]>([])
+    private let running = Atomic<Bool>(true)
+    private var thread: Thread?
+    private var active: [UnsafeMutableRawPointer: Transfer] = [:]   // only touched on the curl thread
+    let requests: Metric?
+    let failures: Metric?
+
+    public init(metrics: MetricsRegistry? = nil) {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        multi = curl_multi_init()
+        _ = ds_curl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64)
+        requests = metrics?.counter("darkspere_http_client_requests_total", help: "Outgoing HTTP requests made through the host client")
+        failures = metrics?.counter("darkspere_http_client_failures_total", help: "Outgoing HTTP requests that got no response")
+        let t = Thread { [unowned self] in self.loop() }
+        t.name = "darkspere-http-client"
+        thread = t
+        t.start()
+    }
+
+    public func shutdown() {
+        running.store(false, ordering: .releasing)
+        curl_multi_wakeup(multi)
+    }
+
+    /// Starts a request. Returns an error synchronously only for an unusable request.
+    public func request(method: String, url: String, headers: [(String, String)], body: [UInt8], timeoutMs: UInt32,
+                        completion: @escaping Completion) -> HTTPClientError? {
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+            return HTTPClientError(status: DS_ERR_INVALID, message: "only http:// and https:// URLs are supported")
+        }
+        guard running.load(ordering: .acquiring), let easy = curl_easy_init() else {
+            return HTTPClientError(status: DS_ERR_UNAVAILABLE, message: "the HTTP client is shut down")
+        }
+        let t = Transfer(easy: easy, completion: completion)
+        _ = url.withCString { ds_curl_setopt_ptr(easy, CURLOPT_URL, $0) }
+        _ = ds_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        _ = ds_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(timeoutMs == 0 ? 30_000 : timeoutMs))
+        _ = ds_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, 10_000)
+        _ = ds_curl_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
+        _ = t.errorBuffer.withUnsafeMutableBufferPointer { ds_curl_setopt_ptr(easy, CURLOPT_ERRORBUFFER, $0.baseAddress) }
+        let m = method.uppercased()
+        if m == "GET" {
+            _ = ds_curl_setopt_long(easy, CURLOPT_HTTPGET, 1)
+        } else if m == "HEAD" {
+            _ = ds_curl_setopt_long(easy, CURLOPT_NOBODY, 1)
+        } else {
+            _ = m.withCString { ds_curl_setopt_ptr(easy, CURLOPT_CUSTOMREQUEST, $0) }
+        }
+        if !body.isEmpty || (m != "GET" && m != "HEAD") {
+            _ = ds_curl_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+            _ = body.withUnsafeBytes { ds_curl_setopt_ptr(easy, CURLOPT_COPYPOSTFIELDS, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)) }
+        }
+        var list: UnsafeMutablePointer<curl_slist>? = nil
+        for (k, v) in headers { list = curl_slist_append(list, "\(k): \(v)") }
+        if !headers.contains(where: { $0.0.lowercased() == "expect" }) { list = curl_slist_append(list, "Expect:") }
+        t.headerList = list
+        _ = ds_curl_setopt_ptr(easy, CURLOPT_HTTPHEADER, UnsafeRawPointer(list))
+        let user = Unmanaged.passUnretained(t).toOpaque()
+        _ = ds_curl_setopt_write(easy, CURLOPT_WRITEFUNCTION, curlWrite)
+        _ = ds_curl_setopt_ptr(easy, CURLOPT_WRITEDATA, user)
+        _ = ds_curl_setopt_write(easy, CURLOPT_HEADERFUNCTION, curlHeader)
+        _ = ds_curl_setopt_ptr(easy, CURLOPT_HEADERDATA, user)
+        _ = ds_curl_setopt_ptr(easy, CURLOPT_PRIVATE, user)
+        requests?.increment()
+        queue.withLock { $0.append(t) }
+        curl_multi_wakeup(multi)
+        return nil
+    }
+
+    /// Async form of `request`.
+    public func send(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = [], timeoutMs: UInt32 = 0) async throws -> ClientResponse {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<ClientResponse, any Error>) in
+            if let e = request(method: method, url: url, headers: headers, body: body, timeoutMs: timeoutMs, completion: { c.resume(with: $0.mapError { $0 as any Error }) }) {
+                c.resume(throwing: e)
+            }
+        }
+    }
+
+    private func loop() {
+        var stillRunning: Int32 = 0
+        while running.load(ordering: .acquiring) || !active.isEmpty {
+            let new = queue.withLock { q -> [Transfer] in let n = q; q.removeAll(); return n }
+            for t in new {
+                active[t.easy] = t
+                curl_multi_add_handle(multi, t.easy)
+            }
+            curl_multi_perform(multi, &stillRunning)
+            var left: Int32 = 0
+            while let msg = curl_multi_info_read(multi, &left) {
+                guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle, let t = active.removeValue(forKey: easy) else { continue }
+                let code = msg.pointee.data.result
+                curl_multi_remove_handle(multi, easy)
+                finish(t, code)
+            }
+            if !running.load(ordering: .acquiring) {
+                for (_, t) in active { curl_multi_remove_handle(multi, t.easy); finish(t, CURLE_ABORTED_BY_CALLBACK) }
+                active.removeAll()
+                break
+            }
+            var numfds: Int32 = 0
+            curl_multi_poll(multi, nil, 0, 1000, &numfds)
+        }
+    }
+
+    private func finish(_ t: Transfer, _ code: CURLcode) {
+        var status = 0
+        _ = ds_curl_getinfo_long(t.easy, CURLINFO_RESPONSE_CODE, &status)
+        let message = String(cString: t.errorBuffer)
+        curl_slist_free_all(t.headerList)
+        curl_easy_cleanup(t.easy)
+        if code == CURLE_OK {
+            t.completion(.success(ClientResponse(status: status, headers: t.responseHeaders, body: t.body)))
+            return
+        }
+        failures?.increment()
+        let why = message.isEmpty ? String(cString: curl_easy_strerror(code)) : message
+        let s: Int32 = code == CURLE_OPERATION_TIMEDOUT ? DS_ERR_TIMEOUT : (code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL ? DS_ERR_INVALID : DS_ERR_UNAVAILABLE)
+        t.completion(.failure(HTTPClientError(status: s, message: why)))
+    }
+}
+
+private let curlWrite: ds_curl_write_fn = { ptr, size, n, user in
+    let t = Unmanaged<HTTPClient.Transfer>.fromOpaque(user!).takeUnretainedValue()
+    let count = size * n
+    if let ptr { ptr.withMemoryRebound(to: UInt8.self, capacity: count) { t.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: count)) } }
+    return count
+}
+
+private let curlHeader: ds_curl_write_fn = { ptr, size, n, user in
+    let t = Unmanaged<HTTPClient.Transfer>.fromOpaque(user!).takeUnretainedValue()
+    let count = size * n
+    guard let ptr else { return count }
+    let line = ptr.withMemoryRebound(to: UInt8.self, capacity: count) { String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self) }
+    if line.hasPrefix("HTTP/") { t.responseHeaders.removeAll() }   // a new response (after 100-continue or a redirect)
+    if let colon = line.firstIndex(of: ":") {
+        let k = line[..<colon].trimmingCharacters(in: .whitespaces)
+        let v = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+        t.responseHeaders.append((k, v))
+    }
+    return count
+}

@@ -1,0 +1,284 @@
+import PluginAPI
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// One plugin instance as the host knows it; its pointer is the `ds_host_handle *` the
+/// plugin passes back to host services. Retained for the life of the process.
+final class InstanceHandle: @unchecked Sendable {
+    let instanceId: String
+    let runtime: HostRuntime
+    let logger: Logger
+    /// Routes may only be registered while the instance is being created.
+    let registering = Atomic<Bool>(false)
+
+    init(instanceId: String, runtime: HostRuntime) {
+        self.instanceId = instanceId
+        self.runtime = runtime
+        var l = Logger(label: "plugin.\(instanceId)")
+        l.logLevel = runtime.logLevel
+        logger = l
+    }
+
+    var pointer: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
+    static func from(_ p: OpaquePointer?) -> InstanceHandle? {
+        p.map { Unmanaged<InstanceHandle>.fromOpaque(UnsafeRawPointer($0)).takeUnretainedValue() }
+    }
+}
+
+/// A route a plugin registered.
+struct PluginRoute: @unchecked Sendable {
+    let method: String
+    let path: String
+    let handler: ds_route_handler
+    let user: UnsafeMutableRawPointer?
+    let owner: String
+}
+
+/// The services behind the `ds_host` table: logging, metrics, HTTP client, timers,
+/// routes, the router. One per process. Thread-safe.
+public final class HostRuntime: @unchecked Sendable {
+    public let metrics: MetricsRegistry
+    public let httpClient: HTTPClient
+    let timerLoop: EventLoop
+    let timerGroup: MultiThreadedEventLoopGroup
+    let logLevel: Logger.Level
+    private let routeTable = Mutex<[String: PluginRoute]>([:])
+    private let routerBox = Mutex<(any InboundRouter)?>(nil)
+    private var handles: [InstanceHandle] = []
+    private let handlesLock = NSLock()
+
+    public init(metrics: MetricsRegistry = MetricsRegistry(), logLevel: Logger.Level = .info) {
+        self.metrics = metrics
+        self.logLevel = logLevel
+        httpClient = HTTPClient(metrics: metrics)
+        timerGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        timerLoop = timerGroup.next()
+        HostTable.runtimeForTable = self
+    }
+
+    public func shutdown() {
+        httpClient.shutdown()
+        try? timerGroup.syncShutdownGracefully()
+    }
+
+    /// The router channels submit to. Set before the server starts.
+    public var router: (any InboundRouter)? {
+        get { routerBox.withLock { $0 } }
+        set { routerBox.withLock { $0 = newValue } }
+    }
+
+    func makeHandle(_ instanceId: String) -> InstanceHandle {
+        let h = InstanceHandle(instanceId: instanceId, runtime: self)
+        handlesLock.lock(); handles.append(h); handlesLock.unlock()
+        return h
+    }
+
+    func addRoute(_ r: PluginRoute) -> String? {
+        routeTable.withLock { t in
+            let key = "\(r.method) \(r.path)"
+            if let other = t[key] { return "route \(key) is already registered by '\(other.owner)'" }
+            if r.method == "*", let other = t.values.first(where: { $0.path == r.path }) { return "route \(r.path) is already registered by '\(other.owner)'" }
+            if let other = t["* \(r.path)"] { return "route \(r.path) is already registered by '\(other.owner)'" }
+            t[key] = r
+            return nil
+        }
+    }
+
+    func route(method: String, path: String) -> (PluginRoute?, pathKnown: Bool) {
+        routeTable.withLock { t in
+            if let r = t["\(method) \(path)"] ?? t["* \(path)"] { return (r, true) }
+            return (nil, t.values.contains { $0.path == path })
+        }
+    }
+
+    /// Paths of the registered routes, for logs.
+    var routePaths: [String] { routeTable.withLock { $0.keys.sorted() } }
+
+    /// The `ds_host` table handed to every plugin.
+    public var table: UnsafePointer<ds_host> { HostTable.table }
+}
+
+/// The static `ds_host` table. Its functions find their runtime through the handle.
+enum HostTable {
+    nonisolated(unsafe) static var runtimeForTable: HostRuntime?
+    static let version = strdup(DarkSpereVersion.current)!
+
+    static let table: UnsafePointer<ds_host> = {
+        let t = UnsafeMutablePointer<ds_host>.allocate(capacity: 1)
+        t.initialize(to: ds_host(
+            struct_size: UInt32(MemoryLayout<ds_host>.size),
+            abi_major: UInt16(DS_ABI_MAJOR), abi_minor: UInt16(DS_ABI_MINOR),
+            host_version: UnsafePointer(version),
+            log: { h, level, msg in
+                guard let h = InstanceHandle.from(h) else { return }
+                let text = msg.string
+                switch level {
+                case ...DS_LOG_TRACE: h.logger.trace("\(text)")
+                case DS_LOG_DEBUG: h.logger.debug("\(text)")
+                case DS_LOG_INFO: h.logger.info("\(text)")
+                case DS_LOG_WARN: h.logger.warning("\(text)")
+                default: h.logger.error("\(text)")
+                }
+            },
+            metric: { h, kind, name, help, labels, n in
+                guard let h = InstanceHandle.from(h), let k = Metric.Kind(rawValue: kind) else { return nil }
+                let l = kvPairs(labels, n) + [("plugin", h.instanceId)]
+                guard let m = h.runtime.metrics.metric(k, name.string, help: help.string, labels: l) else { return nil }
+                return OpaquePointer(Unmanaged.passUnretained(m).toOpaque())
+            },
+            metric_record: { m, v in
+                guard let m else { return }
+                Unmanaged<Metric>.fromOpaque(UnsafeRawPointer(m)).takeUnretainedValue().record(v)
+            },
+            http_request: { h, req, cb, user in
+                guard let h = InstanceHandle.from(h), let r = req?.pointee, let cb else { return DS_ERR_INVALID }
+                let u = UnsafeSendable(user)
+                let err = h.runtime.httpClient.request(
+                    method: r.method.len == 0 ? "GET" : r.method.string, url: r.url.string,
+                    headers: kvPairs(r.headers, r.header_count), body: r.body.bytes, timeoutMs: r.timeout_ms
+                ) { result in
+                    switch result {
+                    case .success(let resp):
+                        let arena = CArena()
+                        defer { withExtendedLifetime(arena) {} }
+                        var out = ds_http_response()
+                        out.struct_size = UInt32(MemoryLayout<ds_http_response>.size)
+                        out.status = Int32(resp.status)
+                        out.headers = arena.kvs(resp.headers)
+                        out.header_count = resp.headers.count
+                        out.body = arena.bytes(resp.body)
+                        cb(u.value, DS_OK, &out, ds_str.empty)
+                    case .failure(let e):
+                        withDSStr(e.message) { cb(u.value, e.status, nil, $0) }
+                    }
+                }
+                return err?.status ?? DS_OK
+            },
+            timer_start: { h, delay, interval, cb, user in
+                guard let h = InstanceHandle.from(h), let cb else { return nil }
+                let t = PluginTimer(loop: h.runtime.timerLoop, callback: cb, user: user)
+                t.start(delayMs: delay, intervalMs: interval)
+                return OpaquePointer(Unmanaged.passRetained(t).toOpaque())
+            },
+            timer_cancel: { t in
+                guard let t else { return }
+                Unmanaged<PluginTimer>.fromOpaque(UnsafeRawPointer(t)).takeUnretainedValue().cancel()
+            },
+            route_register: { h, method, path, handler, user, err in
+                guard let h = InstanceHandle.from(h), let handler else { return DS_ERR_INVALID }
+                guard h.registering.load(ordering: .acquiring) else {
+                    "routes can only be registered inside create()".withCString { ds_error_set(err, $0) }
+                    return DS_ERR_UNSUPPORTED
+                }
+                let p = path.string
+                guard p.hasPrefix("/") else {
+                    "route path must start with '/': '\(p)'".withCString { ds_error_set(err, $0) }
+                    return DS_ERR_CONFIG
+                }
+                let m = method.len == 0 ? "*" : method.string.uppercased()
+                if let problem = h.runtime.addRoute(PluginRoute(method: m, path: p, handler: handler, user: user, owner: h.instanceId)) {
+                    problem.withCString { ds_error_set(err, $0) }
+                    return DS_ERR_CONFIG
+                }
+                return DS_OK
+            },
+            respond: { op, resp in
+                guard let op else { return }
+                let r = resp?.pointee
+                let response = RouteResponse(status: Int(r?.status ?? 500), headers: kvPairs(r?.headers, r?.header_count ?? 0),
+                                             body: r?.body.bytes ?? [])
+                PluginOperation.respond(op, response)
+            },
+            submit_inbound: { h, msg, cb, user in
+                guard let h = InstanceHandle.from(h), let m = msg?.pointee, let cb else { return DS_ERR_INVALID }
+                guard let router = h.runtime.router else { return DS_ERR_UNAVAILABLE }
+                var media: [(url: String, contentType: String)] = []
+                if let mp = m.media { for i in 0..<m.media_count { media.append((mp[i].url.string, mp[i].content_type.string)) } }
+                let inbound = Inbound(channel: h.instanceId, channelMessageId: m.channel_message_id.string, from: m.from.string,
+                                      to: m.to.string, text: m.text.string, media: media, metadata: m.metadata.string)
+                let u = UnsafeSendable(user)
+                router.submit(inbound) { outcome in
+                    var o = ds_outcome()
+                    o.struct_size = UInt32(MemoryLayout<ds_outcome>.size)
+                    switch outcome {
+                    case .reply(let text): withDSStr(text) { o.text = $0; cb(u.value, DS_OK, &o) }
+                    case .deferred: cb(u.value, DS_DEFERRED, &o)
+                    case .rejected(let status, let why): withDSStr(why) { o.error = $0; cb(u.value, status, &o) }
+                    }
+                }
+                return DS_OK
+            },
+            complete: { op, status, outcome in
+                guard let op else { return }
+                PluginOperation.complete(op, OpOutcome(status: status, outcome))
+            },
+            get_env: { _, name, buf, cap, outLen in
+                guard let value = ProcessInfo.processInfo.environment[name.string] else { return DS_ERR_NOT_FOUND }
+                let bytes = Array(value.utf8)
+                outLen?.pointee = bytes.count
+                guard cap >= bytes.count else { return DS_ERR_TOO_LARGE }
+                if let buf, !bytes.isEmpty { bytes.withUnsafeBytes { UnsafeMutableRawPointer(buf).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) } }
+                if cap > bytes.count { buf?[bytes.count] = 0 }
+                return DS_OK
+            },
+            report_status: { h, id, status, code in
+                guard let h = InstanceHandle.from(h), let router = h.runtime.router else { return DS_ERR_UNAVAILABLE }
+                return router.reportStatus(channel: h.instanceId, providerMessageId: id.string, status: status.string, errorCode: code) ? DS_OK : DS_ERR_NOT_FOUND
+            }))
+        return UnsafePointer(t)
+    }()
+}
+
+/// Carries a C `void *user` across threads; the plugin vouches for its thread safety.
+struct UnsafeSendable: @unchecked Sendable {
+    let value: UnsafeMutableRawPointer?
+    init(_ v: UnsafeMutableRawPointer?) { value = v }
+}
+
+/// A plugin timer on the host's timer loop. After `cancel` returns the callback is not
+/// running and will not run again (a recursive lock lets cancel run inside the callback).
+final class PluginTimer: @unchecked Sendable {
+    private let loop: EventLoop
+    private let callback: ds_timer_callback
+    private let user: UnsafeSendable
+    private let lock = NSRecursiveLock()
+    private var cancelled = false
+    private var scheduled: Scheduled<Void>?
+    private var repeated: RepeatedTask?
+
+    init(loop: EventLoop, callback: @escaping ds_timer_callback, user: UnsafeMutableRawPointer?) {
+        self.loop = loop; self.callback = callback; self.user = UnsafeSendable(user)
+    }
+
+    func start(delayMs: UInt64, intervalMs: UInt64) {
+        lock.lock(); defer { lock.unlock() }
+        if intervalMs == 0 {
+            scheduled = loop.scheduleTask(in: .milliseconds(Int64(delayMs))) { [self] in
+                fire()
+                // A one-shot timer is done: drop the retain taken by timer_start.
+                Unmanaged.passUnretained(self).release()
+            }
+        } else {
+            repeated = loop.scheduleRepeatedTask(initialDelay: .milliseconds(Int64(delayMs)), delay: .milliseconds(Int64(intervalMs))) { [self] _ in fire() }
+        }
+    }
+
+    private func fire() {
+        lock.lock(); defer { lock.unlock() }
+        if !cancelled { callback(user.value) }
+    }
+
+    func cancel() {
+        lock.lock()
+        let wasCancelled = cancelled
+        cancelled = true
+        if let s = scheduled { s.cancel() }
+        repeated?.cancel()
+        lock.unlock()
+        // A repeating timer holds the timer_start retain until cancelled.
+        if !wasCancelled && repeated != nil { Unmanaged.passUnretained(self).release() }
+    }
+}

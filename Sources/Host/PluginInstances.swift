@@ -1,0 +1,246 @@
+import PluginAPI
+import Foundation
+
+/// A created plugin instance of one interface, with typed calls into it.
+///
+/// Threading: operation methods may be called from any thread, concurrently (the ABI
+/// allows it); `destroy` only at shutdown. Completions arrive on whatever thread the
+/// plugin completes from: keep them short.
+public class PluginInstanceBase: @unchecked Sendable {
+    public let instanceId: String
+    public let library: PluginLibrary
+    public let interfaceId: String
+    let handle: InstanceHandle
+    let instance: UnsafeMutableRawPointer?
+
+    init(instanceId: String, library: PluginLibrary, interfaceId: String, handle: InstanceHandle, instance: UnsafeMutableRawPointer?) {
+        self.instanceId = instanceId; self.library = library; self.interfaceId = interfaceId
+        self.handle = handle; self.instance = instance
+    }
+
+    /// Runs one operation: makes the op, calls `invoke`, handles a synchronous refusal,
+    /// and, with a timeout, delivers DS_ERR_TIMEOUT (and asks the plugin to cancel) if the
+    /// plugin has not completed by then.
+    func runOp(timeoutMs: UInt32 = 0, cancel: ((OpaquePointer) -> Void)? = nil,
+               _ invoke: (OpaquePointer) -> ds_status, completion: @escaping @Sendable (OpOutcome) -> Void) {
+        let op = PluginOperation(onComplete: completion)
+        let p = op.retainedPointer()
+        let status = invoke(p)
+        if status < 0 {
+            PluginOperation.refused(p, status, "refused by plugin '\(instanceId)'")
+            return
+        }
+        if timeoutMs > 0 && !op.isDelivered {
+            let pp = UnsafeSendable(UnsafeMutableRawPointer(p))
+            let task = handle.runtime.timerLoop.scheduleTask(in: .milliseconds(Int64(timeoutMs))) {
+                if op.deliver(OpOutcome(status: DS_ERR_TIMEOUT, error: "no answer within \(timeoutMs) ms")) {
+                    cancel?(OpaquePointer(pp.value!))
+                }
+            }
+            _ = task
+        }
+    }
+
+    /// Async form of runOp.
+    func op(timeoutMs: UInt32 = 0, cancel: ((OpaquePointer) -> Void)? = nil, _ invoke: (OpaquePointer) -> ds_status) async -> OpOutcome {
+        await withCheckedContinuation { (c: CheckedContinuation<OpOutcome, Never>) in
+            runOp(timeoutMs: timeoutMs, cancel: cancel, invoke) { c.resume(returning: $0) }
+        }
+    }
+}
+
+/// An instance of `ds.channel/1`.
+public final class ChannelInstance: PluginInstanceBase, @unchecked Sendable {
+    let table: UnsafePointer<ds_channel_v1>
+
+    init(base: PluginInstanceBase, table: UnsafePointer<ds_channel_v1>) {
+        self.table = table
+        super.init(instanceId: base.instanceId, library: base.library, interfaceId: base.interfaceId, handle: base.handle, instance: base.instance)
+    }
+
+    public func send(messageId: String, correlationId: String, to: String, from: String, text: String, timeoutMs: UInt32 = 30_000) async -> OpOutcome {
+        let arena = CArena()
+        defer { withExtendedLifetime(arena) {} }
+        var m = ds_outbound_message()
+        m.struct_size = UInt32(MemoryLayout<ds_outbound_message>.size)
+        m.message_id = arena.str(messageId)
+        m.correlation_id = arena.str(correlationId)
+        m.to = arena.str(to)
+        m.from = arena.str(from)
+        m.text = arena.str(text)
+        let t = table, inst = instance
+        return await op(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }) { t.pointee.send(inst, &m, $0) }
+    }
+
+    func destroy() { table.pointee.destroy?(instance) }
+}
+
+/// One agent opened through a transport: the plugin's `void *agent`.
+public final class AgentHandle: @unchecked Sendable {
+    public let name: String
+    public let transport: AgentTransportInstance
+    let pointer: UnsafeMutableRawPointer?
+    init(name: String, transport: AgentTransportInstance, pointer: UnsafeMutableRawPointer?) {
+        self.name = name; self.transport = transport; self.pointer = pointer
+    }
+}
+
+/// A request for an agent, in Swift form.
+public struct AgentCall: Sendable {
+    public var messageId = ""
+    public var correlationId = ""
+    public var sessionId = ""
+    public var channel = ""
+    public var from = ""
+    public var to = ""
+    public var text = ""
+    public var history: [(role: String, text: String, timeMs: Int64)] = []
+    public var sessionState = ""
+    public var timeoutMs: UInt32 = 30_000
+    public var timeMs: Int64 = 0
+    public init() {}
+}
+
+/// An instance of `ds.agent-transport/1`.
+public final class AgentTransportInstance: PluginInstanceBase, @unchecked Sendable {
+    let table: UnsafePointer<ds_agent_transport_v1>
+
+    init(base: PluginInstanceBase, table: UnsafePointer<ds_agent_transport_v1>) {
+        self.table = table
+        super.init(instanceId: base.instanceId, library: base.library, interfaceId: base.interfaceId, handle: base.handle, instance: base.instance)
+    }
+
+    /// Opens an agent; throws PluginLoadError with the plugin's message.
+    public func open(name: String, configJSON: String) throws -> AgentHandle {
+        var err = ds_error()
+        err.struct_size = UInt32(MemoryLayout<ds_error>.size)
+        var out: UnsafeMutableRawPointer? = nil
+        let status = withDSStr(name) { n in withDSStr(configJSON) { c in table.pointee.open(instance, n, c, &out, &err) } }
+        guard status == DS_OK else {
+            throw PluginLoadError(message: "agent '\(name)': transport '\(instanceId)' (\(library.path)) could not open it: \(errorText(&err)) [status \(status)]")
+        }
+        return AgentHandle(name: name, transport: self, pointer: out)
+    }
+
+    /// Calls the agent with a completion (the router's hot path).
+    public func call(_ agent: AgentHandle, _ c: AgentCall, completion: @escaping @Sendable (OpOutcome) -> Void) {
+        let arena = CArena()
+        defer { withExtendedLifetime(arena) {} }
+        var r = ds_agent_request()
+        r.struct_size = UInt32(MemoryLayout<ds_agent_request>.size)
+        r.message_id = arena.str(c.messageId)
+        r.correlation_id = arena.str(c.correlationId)
+        r.session_id = arena.str(c.sessionId)
+        r.channel = arena.str(c.channel)
+        r.from = arena.str(c.from)
+        r.to = arena.str(c.to)
+        r.text = arena.str(c.text)
+        r.history = arena.array(c.history.map { ds_history_entry(role: arena.str($0.role), text: arena.str($0.text), time_ms: $0.timeMs) })
+        r.history_count = c.history.count
+        r.session_state = arena.str(c.sessionState)
+        r.timeout_ms = c.timeoutMs
+        r.time_ms = c.timeMs
+        let t = table, inst = instance, a = agent.pointer
+        runOp(timeoutMs: c.timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }, { t.pointee.call(inst, a, &r, $0) }, completion: completion)
+    }
+
+    public func call(_ agent: AgentHandle, _ c: AgentCall) async -> OpOutcome {
+        await withCheckedContinuation { cont in call(agent, c) { cont.resume(returning: $0) } }
+    }
+
+    public func probe(_ agent: AgentHandle, timeoutMs: UInt32 = 5_000) async -> OpOutcome {
+        let t = table, inst = instance, a = agent.pointer
+        return await op(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }) { t.pointee.probe(inst, a, $0) }
+    }
+
+    public func close(_ agent: AgentHandle) { table.pointee.close?(instance, agent.pointer) }
+    func destroy() { table.pointee.destroy?(instance) }
+}
+
+/// A usage in Swift form (see ds_usage).
+public struct UsageRecord: Sendable {
+    public var accountId: String
+    public var customerId: String
+    public var kind: String
+    public var quantity: Int64
+    public var idempotencyKey: String
+    public var correlationId: String
+    public var timeMs: Int64
+    public init(accountId: String, customerId: String = "", kind: String, quantity: Int64, idempotencyKey: String, correlationId: String = "", timeMs: Int64 = 0) {
+        self.accountId = accountId; self.customerId = customerId; self.kind = kind; self.quantity = quantity
+        self.idempotencyKey = idempotencyKey; self.correlationId = correlationId; self.timeMs = timeMs
+    }
+}
+
+/// An instance of `ds.billing/1`.
+public final class BillingInstance: PluginInstanceBase, @unchecked Sendable {
+    let table: UnsafePointer<ds_billing_v1>
+
+    init(base: PluginInstanceBase, table: UnsafePointer<ds_billing_v1>) {
+        self.table = table
+        super.init(instanceId: base.instanceId, library: base.library, interfaceId: base.interfaceId, handle: base.handle, instance: base.instance)
+    }
+
+    private func withUsage<R>(_ u: UsageRecord, _ body: (UnsafePointer<ds_usage>) -> R) -> R {
+        let arena = CArena()
+        defer { withExtendedLifetime(arena) {} }
+        var d = ds_usage()
+        d.struct_size = UInt32(MemoryLayout<ds_usage>.size)
+        d.account_id = arena.str(u.accountId)
+        d.customer_id = arena.str(u.customerId)
+        d.kind = arena.str(u.kind)
+        d.quantity = u.quantity
+        d.idempotency_key = arena.str(u.idempotencyKey)
+        d.correlation_id = arena.str(u.correlationId)
+        d.time_ms = u.timeMs
+        return body(&d)
+    }
+
+    public func authorize(_ u: UsageRecord, timeoutMs: UInt32 = 5_000) async -> OpOutcome {
+        let t = table, inst = instance
+        return await op(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }) { p in withUsage(u) { t.pointee.authorize(inst, $0, p) } }
+    }
+
+    public func record(_ u: UsageRecord, timeoutMs: UInt32 = 30_000) async -> OpOutcome {
+        let t = table, inst = instance
+        return await op(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }) { p in withUsage(u) { t.pointee.record(inst, $0, p) } }
+    }
+
+    func destroy() { table.pointee.destroy?(instance) }
+}
+
+/// An instance of `ds.log-sink/1`.
+public final class LogSinkInstance: PluginInstanceBase, @unchecked Sendable {
+    let table: UnsafePointer<ds_log_sink_v1>
+
+    init(base: PluginInstanceBase, table: UnsafePointer<ds_log_sink_v1>) {
+        self.table = table
+        super.init(instanceId: base.instanceId, library: base.library, interfaceId: base.interfaceId, handle: base.handle, instance: base.instance)
+    }
+
+    /// Writes a batch of JSON events. Never call concurrently on one instance.
+    public func write(_ events: [String], timeoutMs: UInt32 = 30_000) async -> OpOutcome {
+        let arena = CArena()
+        defer { withExtendedLifetime(arena) {} }
+        let strs = events.map { arena.str($0) }
+        let t = table, inst = instance
+        return await op(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }) { p in
+            strs.withUnsafeBufferPointer { t.pointee.write(inst, $0.baseAddress, $0.count, p) }
+        }
+    }
+
+    public func flush(timeoutMs: UInt32 = 30_000) async -> OpOutcome {
+        let t = table, inst = instance
+        return await op(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }) { t.pointee.flush(inst, $0) }
+    }
+
+    func destroy() { table.pointee.destroy?(instance) }
+}
+
+func errorText(_ err: inout ds_error) -> String {
+    withUnsafeBytes(of: &err.message) { raw in
+        let b = raw.bindMemory(to: UInt8.self)
+        let n = b.firstIndex(of: 0) ?? b.count
+        return String(decoding: b[0..<n], as: UTF8.self)
+    }
+}

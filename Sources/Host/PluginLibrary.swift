@@ -1,0 +1,151 @@
+import PluginAPI
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A plugin library loaded into the process. Loaded once per real path, never unloaded.
+/// Immutable after loading; safe to share between threads.
+public final class PluginLibrary: @unchecked Sendable {
+    public let path: String
+    public let id: String
+    public let name: String
+    public let version: String
+    public let summary: String
+    public let abiMajor: Int
+    public let abiMinor: Int
+    public let interfaces: [String]
+    public let configSchema: String?
+    let descriptor: UnsafePointer<ds_plugin_descriptor>
+
+    init(path: String, descriptor: UnsafePointer<ds_plugin_descriptor>) {
+        self.path = path
+        self.descriptor = descriptor
+        let d = descriptor.pointee
+        func s(_ p: UnsafePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "" }
+        id = s(d.id)
+        name = s(d.name)
+        version = s(d.version)
+        summary = s(d.description)
+        abiMajor = Int(d.abi_major)
+        abiMinor = Int(d.abi_minor)
+        configSchema = d.config_schema.map { String(cString: $0) }
+        var ids: [String] = []
+        if var p = d.interfaces { while let c = p.pointee { ids.append(String(cString: c)); p += 1 } }
+        interfaces = ids
+    }
+
+    /// The function table of an interface the library lists, or nil.
+    func table<T>(_ interfaceId: String, as: T.Type) -> UnsafePointer<T>? {
+        guard interfaces.contains(interfaceId), let get = descriptor.pointee.get_interface else { return nil }
+        guard let raw = interfaceId.withCString({ get(descriptor, $0) }) else { return nil }
+        let table = raw.assumingMemoryBound(to: T.self)
+        // Every table starts with its struct_size; refuse one too small to hold what 1.0 defines.
+        let size = raw.load(as: UInt32.self)
+        guard size >= UInt32(MemoryLayout<UInt32>.size) else { return nil }
+        return table
+    }
+
+    public var abiVersion: String { "\(abiMajor).\(abiMinor)" }
+}
+
+/// Why a plugin could not be loaded or started. The message names the file, the
+/// plugin id and both ABI versions, so an operator can act on it alone.
+public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Finds and loads plugin libraries (dlopen RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE).
+/// Thread safety: used from the main thread at start-up; `shared` caches by real path.
+public final class PluginLoader: @unchecked Sendable {
+    public static let hostABI = "\(DS_ABI_MAJOR).\(DS_ABI_MINOR)"
+    private let lock = NSLock()
+    private var loaded: [String: PluginLibrary] = [:]
+    let hostTable: UnsafePointer<ds_host>
+
+    init(hostTable: UnsafePointer<ds_host>) { self.hostTable = hostTable }
+
+    /// The default search folders: next to the executable, then /usr/local/lib/darkspere.
+    public static func defaultSearchPath() -> [String] {
+        let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent().path
+        let selfExe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).map {
+            URL(fileURLWithPath: $0).deletingLastPathComponent().path
+        }
+        var dirs: [String] = []
+        for d in [selfExe, exe, "/usr/local/lib/darkspere"].compactMap({ $0 }) where !dirs.contains(d) { dirs.append(d) }
+        return dirs
+    }
+
+    /// Candidate file names for a short name: libds-NAME.so, libNAME.so, NAME.so.
+    static func fileNames(for shortName: String) -> [String] {
+        ["libds-\(shortName).so", "lib\(shortName).so", "\(shortName).so"]
+    }
+
+    /// Resolves `library:` (a path, or a short name looked up in the search path).
+    public func resolve(_ library: String, searchPath: [String], configDir: String) throws -> String {
+        if library.contains("/") {
+            let p = library.hasPrefix("/") ? library : (configDir as NSString).appendingPathComponent(library)
+            guard FileManager.default.fileExists(atPath: p) else {
+                throw PluginLoadError(message: "library file \(p) does not exist (host ABI \(Self.hostABI))")
+            }
+            return p
+        }
+        for dir in searchPath {
+            for f in Self.fileNames(for: library) {
+                let p = (dir as NSString).appendingPathComponent(f)
+                if FileManager.default.fileExists(atPath: p) { return p }
+            }
+        }
+        throw PluginLoadError(message: "no library for short name '\(library)' (looked for \(Self.fileNames(for: library).joined(separator: ", ")) in \(searchPath.joined(separator: ", "))) (host ABI \(Self.hostABI))")
+    }
+
+    /// Loads a library (once per real path) and validates its descriptor.
+    public func load(path: String, expectedBy entryId: String? = nil) throws -> PluginLibrary {
+        let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        lock.lock(); defer { lock.unlock() }
+        if let lib = loaded[real] { return lib }
+        let who = entryId.map { "plugin '\($0)'" } ?? "library"
+        guard let handle = dlopen(real, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
+            let why = dlerror().map { String(cString: $0) } ?? "unknown error"
+            throw PluginLoadError(message: "\(who): cannot load \(real): \(why) (host ABI \(Self.hostABI))")
+        }
+        guard let sym = dlsym(handle, DS_ENTRY_SYMBOL) else {
+            throw PluginLoadError(message: "\(who): \(real) does not export \(DS_ENTRY_SYMBOL); it is not a DarkSpere plugin (host ABI \(Self.hostABI), plugin ABI unknown)")
+        }
+        let entry = unsafeBitCast(sym, to: ds_plugin_entry_fn.self)
+        guard let d = entry(hostTable, UInt32(DS_ABI_MAJOR), UInt32(DS_ABI_MINOR)) else {
+            throw PluginLoadError(message: "\(who): \(real) refused host ABI \(Self.hostABI) (its entry returned NULL; it was built for another ABI major)")
+        }
+        guard d.pointee.struct_size >= UInt32(MemoryLayout<ds_plugin_descriptor>.offset(of: \ds_plugin_descriptor.get_interface)! + MemoryLayout<UnsafeRawPointer>.size) else {
+            throw PluginLoadError(message: "\(who): \(real) returned a descriptor too small (\(d.pointee.struct_size) bytes) (host ABI \(Self.hostABI))")
+        }
+        let lib = PluginLibrary(path: real, descriptor: d)
+        let pid = lib.id.isEmpty ? (entryId ?? "?") : lib.id
+        guard lib.abiMajor == Int(DS_ABI_MAJOR) else {
+            throw PluginLoadError(message: "plugin '\(pid)' (\(real)) was built for ABI \(lib.abiVersion), but this host speaks ABI \(Self.hostABI): the major versions must match")
+        }
+        guard !lib.id.isEmpty else {
+            throw PluginLoadError(message: "\(who): \(real) has an empty plugin id (plugin ABI \(lib.abiVersion), host ABI \(Self.hostABI))")
+        }
+        loaded[real] = lib
+        return lib
+    }
+
+    /// Every plugin library found in the given folders (files named libds-*.so), loaded,
+    /// or the reason it could not be.
+    public func discover(in dirs: [String]) -> [(path: String, result: Result<PluginLibrary, PluginLoadError>)] {
+        var out: [(String, Result<PluginLibrary, PluginLoadError>)] = []
+        var seen: Set<String> = []
+        for dir in dirs {
+            guard let files = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
+            for f in files.sorted() where f.hasPrefix("libds-") && f.hasSuffix(".so") {
+                let p = (dir as NSString).appendingPathComponent(f)
+                let real = URL(fileURLWithPath: p).resolvingSymlinksInPath().path
+                guard seen.insert(real).inserted else { continue }
+                do { out.append((real, .success(try load(path: real)))) } catch let e as PluginLoadError { out.append((real, .failure(e))) } catch {}
+            }
+        }
+        return out
+    }
+}

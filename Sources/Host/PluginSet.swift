@@ -1,0 +1,144 @@
+import PluginAPI
+import Foundation
+import Logging
+
+/// Every plugin instance and agent the configuration asks for, created and opened.
+/// Built once at start-up on the main thread; immutable afterwards.
+public final class PluginSet: @unchecked Sendable {
+    public private(set) var channels: [ChannelInstance] = []
+    public private(set) var transports: [String: AgentTransportInstance] = [:]
+    public private(set) var billing: [BillingInstance] = []
+    public private(set) var sinks: [LogSinkInstance] = []
+    public private(set) var agents: [AgentHandle] = []
+    public let loader: PluginLoader
+    let runtime: HostRuntime
+
+    init(runtime: HostRuntime) {
+        self.runtime = runtime
+        loader = PluginLoader(hostTable: runtime.table)
+    }
+
+    public func channel(_ id: String) -> ChannelInstance? { channels.first { $0.instanceId == id } }
+
+    /// Loads every enabled plugin, checks its config against its schema, creates its
+    /// instances and opens every agent. Throws `StartupErrors` listing every problem;
+    /// on failure nothing stays created.
+    public static func start(_ config: GatewayConfig, runtime: HostRuntime, openAgents: Bool = true) throws -> PluginSet {
+        let set = PluginSet(runtime: runtime)
+        var problems: [String] = []
+        let search = config.pluginPath.isEmpty ? PluginLoader.defaultSearchPath() : config.pluginPath
+        let configDir = (config.sourcePath as NSString).deletingLastPathComponent
+        for entry in config.plugins where entry.enabled {
+            do {
+                let lib = try set.load(entry, search: search, configDir: configDir)
+                try set.create(entry, lib)
+            } catch let e as PluginLoadError {
+                problems.append(e.message)
+            } catch let e as StartupErrors {
+                problems.append(contentsOf: e.problems)
+            } catch {
+                problems.append("plugin '\(entry.id)': \(error)")
+            }
+        }
+        if problems.isEmpty && openAgents {
+            for a in config.agents {
+                guard let t = set.transports[a.transport] else {
+                    problems.append("agent '\(a.name)' (line \(a.line)): plugin '\(a.transport)' offers no \(DS_AGENT_TRANSPORT_V1) interface")
+                    continue
+                }
+                do { set.agents.append(try t.open(name: a.name, configJSON: a.configJSON)) } catch { problems.append("\(error)") }
+            }
+        }
+        if !problems.isEmpty {
+            set.shutdown()
+            throw StartupErrors(problems: problems)
+        }
+        return set
+    }
+
+    /// Loads an entry's library and validates its config block (without creating anything).
+    func load(_ entry: PluginEntry, search: [String], configDir: String) throws -> PluginLibrary {
+        let path: String
+        do { path = try loader.resolve(entry.library, searchPath: search, configDir: configDir) } catch let e as PluginLoadError {
+            throw PluginLoadError(message: "plugin '\(entry.id)' (line \(entry.line)): \(e.message)")
+        }
+        let lib = try loader.load(path: path, expectedBy: entry.id)
+        let who = "plugin '\(entry.id)' (\(lib.path), plugin ABI \(lib.abiVersion), host ABI \(PluginLoader.hostABI))"
+        let known = [DS_CHANNEL_V1, DS_AGENT_TRANSPORT_V1, DS_BILLING_V1, DS_LOG_SINK_V1]
+        guard lib.interfaces.contains(where: known.contains) else {
+            throw PluginLoadError(message: "\(who): offers none of the interfaces this host serves (\(known.joined(separator: ", "))); it lists \(lib.interfaces.isEmpty ? "none" : lib.interfaces.joined(separator: ", "))")
+        }
+        if let schemaText = lib.configSchema {
+            let schema: JSONSchema
+            do { schema = try JSONSchema(json: schemaText) } catch {
+                throw PluginLoadError(message: "\(who): its config_schema is not valid JSON: \(error)")
+            }
+            let violations = schema.validate(json: entry.configJSON)
+            if !violations.isEmpty {
+                throw StartupErrors(problems: violations.map { v in
+                    let rel = v.path == "config" ? "" : v.path
+                    let line = entry.configLines[rel] ?? entry.line
+                    return "\(who): line \(line): plugins.\(entry.id).config\(rel.isEmpty ? "" : ".\(rel)"): \(v.message)"
+                })
+            }
+        }
+        return lib
+    }
+
+    private func create(_ entry: PluginEntry, _ lib: PluginLibrary) throws {
+        let who = "plugin '\(entry.id)' (\(lib.path), plugin ABI \(lib.abiVersion), host ABI \(PluginLoader.hostABI))"
+        for iface in lib.interfaces {
+            let handle = runtime.makeHandle(entry.id)
+            var err = ds_error()
+            err.struct_size = UInt32(MemoryLayout<ds_error>.size)
+            var out: UnsafeMutableRawPointer? = nil
+            handle.registering.store(true, ordering: .releasing)
+            defer { handle.registering.store(false, ordering: .releasing) }
+            func created(_ status: ds_status) throws -> PluginInstanceBase {
+                guard status == DS_OK else {
+                    throw PluginLoadError(message: "\(who): create failed: \(errorText(&err)) [status \(status)]")
+                }
+                return PluginInstanceBase(instanceId: entry.id, library: lib, interfaceId: iface, handle: handle, instance: out)
+            }
+            try withDSStr(entry.configJSON) { cfg in
+                switch iface {
+                case DS_CHANNEL_V1:
+                    guard let t = lib.table(iface, as: ds_channel_v1.self) else { throw missing(who, iface) }
+                    channels.append(ChannelInstance(base: try created(t.pointee.create(lib.descriptor, handle.pointer, cfg, &out, &err)), table: t))
+                case DS_AGENT_TRANSPORT_V1:
+                    guard let t = lib.table(iface, as: ds_agent_transport_v1.self) else { throw missing(who, iface) }
+                    transports[entry.id] = AgentTransportInstance(base: try created(t.pointee.create(lib.descriptor, handle.pointer, cfg, &out, &err)), table: t)
+                case DS_BILLING_V1:
+                    guard let t = lib.table(iface, as: ds_billing_v1.self) else { throw missing(who, iface) }
+                    billing.append(BillingInstance(base: try created(t.pointee.create(lib.descriptor, handle.pointer, cfg, &out, &err)), table: t))
+                case DS_LOG_SINK_V1:
+                    guard let t = lib.table(iface, as: ds_log_sink_v1.self) else { throw missing(who, iface) }
+                    sinks.append(LogSinkInstance(base: try created(t.pointee.create(lib.descriptor, handle.pointer, cfg, &out, &err)), table: t))
+                default:
+                    break   // an interface this host does not serve: ignored
+                }
+            }
+        }
+    }
+
+    private func missing(_ who: String, _ iface: String) -> PluginLoadError {
+        PluginLoadError(message: "\(who): lists \(iface) but get_interface returned NULL")
+    }
+
+    /// Closes agents and destroys instances (reverse order of creation).
+    public func shutdown() {
+        for a in agents.reversed() { a.transport.close(a) }
+        agents.removeAll()
+        for s in sinks.reversed() { s.destroy() }
+        for b in billing.reversed() { b.destroy() }
+        for t in transports.values { t.destroy() }
+        for c in channels.reversed() { c.destroy() }
+        sinks.removeAll(); billing.removeAll(); transports.removeAll(); channels.removeAll()
+    }
+}
+
+/// Several start-up problems at once.
+public struct StartupErrors: Error, CustomStringConvertible, Sendable {
+    public var problems: [String]
+    public var description: String { problems.joined(separator: "\n") }
+}

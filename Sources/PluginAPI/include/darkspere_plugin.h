@@ -1,0 +1,679 @@
+/*
+ * darkspere_plugin.h -- the DarkSpere plugin ABI, version 1.0
+ *
+ * This is the whole contract between the DarkSpere host (the gateway) and a
+ * plugin (a shared library that the host loads with dlopen). A plugin needs
+ * this file and nothing else: no host library to link, no Swift, no YAML.
+ * Plugins can be written in any language that can export a C function.
+ *
+ * ---------------------------------------------------------------------------
+ * The shape of it, in five sentences
+ * ---------------------------------------------------------------------------
+ * 1. The library exports ONE function, `darkspere_plugin_entry`, which the
+ *    host calls once, right after loading, with its table of services (ds_host)
+ *    and its ABI version; the plugin returns a static descriptor, or NULL if it
+ *    cannot speak the host's major version.
+ * 2. The descriptor names the plugin and lists the interfaces it offers by
+ *    versioned string id ("ds.channel/1", "ds.agent-transport/1",
+ *    "ds.billing/1", "ds.log-sink/1"); `get_interface(id)` returns the function
+ *    table for one of them.
+ * 3. Every `plugins:` entry of plugins.yaml becomes one instance: the host
+ *    calls the interface's `create` with that entry's `config` block as UTF-8
+ *    JSON and a handle that identifies the instance in later service calls.
+ * 4. An operation that cannot finish at once (sending an SMS, calling an
+ *    agent, writing a batch of events) is given a `ds_op *`; the plugin
+ *    finishes it by calling `host->complete(op, ...)` exactly once, from any
+ *    thread, either before returning or later.
+ * 5. The host owns timeouts, retries, backoff, circuit breaking and
+ *    cancellation; the plugin reports what happened with a status code.
+ *
+ * ---------------------------------------------------------------------------
+ * Rules that hold for every function in this file
+ * ---------------------------------------------------------------------------
+ * VERSIONING  The ABI version is MAJOR.MINOR. The host loads a plugin only if
+ *             the majors are equal. A newer minor only ever adds: new fields at
+ *             the END of structs, new functions at the END of tables, new
+ *             status codes, new interface ids. Every struct that crosses the
+ *             boundary begins with `uint32_t struct_size` (its sizeof() as the
+ *             writer compiled it), so a reader can tell which fields the other
+ *             side knows: a field lies beyond the writer's struct_size means
+ *             "not provided". Use DS_HAS_FIELD() to test.
+ *             A breaking change to an interface is a new id ("ds.channel/2");
+ *             the old id keeps being served.
+ *
+ * STRINGS     Text is UTF-8, passed as ds_str (pointer + length), NOT
+ *             NUL-terminated unless a comment says so. `ptr` may be NULL when
+ *             `len` is 0. JSON is always a UTF-8 ds_str.
+ *
+ * MEMORY      Whoever allocates frees. Data the host passes INTO a plugin
+ *             function (strings, arrays, structs) is owned by the host and
+ *             valid only until that function returns: copy what you keep.
+ *             Data the plugin passes to a host service is owned by the plugin
+ *             and only read during that call; the host copies what it keeps.
+ *             The descriptor and interface tables returned by the plugin must
+ *             stay valid for the life of the process (static storage).
+ *
+ * THREADS     The host is multi-threaded. Unless a function says otherwise:
+ *             - host services may be called from ANY thread, concurrently;
+ *             - operation functions of an instance (send, call, probe, write,
+ *               authorize, ...) may be called from any thread and
+ *               concurrently with each other; a plugin protects its own state;
+ *             - create/destroy of an instance (and open/close of an agent) are
+ *               never concurrent with any other call on that instance.
+ *             Callbacks the host invokes (HTTP completion, timers, submit
+ *             results) run on a host thread; do not block in them.
+ *
+ * ERRORS      Functions return ds_status: 0 is success, positive values are
+ *             non-error outcomes (PENDING, RETRY, DEFERRED), negative values are
+ *             errors. A human-readable reason goes in a ds_error (synchronous
+ *             calls) or in ds_outcome.error (completed operations). Never put
+ *             secrets (tokens, keys, full phone numbers) in messages.
+ *
+ * LOADING     The host dlopens with RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE, loads
+ *             each library once (by real path), and never unloads it. So a
+ *             plugin may keep global state, but must not assume it is the
+ *             only instance: one library may serve several plugins: entries.
+ */
+#ifndef DARKSPERE_PLUGIN_H
+#define DARKSPERE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ========================================================================= */
+/* Version and entry point                                                   */
+/* ========================================================================= */
+
+/** The ABI version this header describes. */
+#define DS_ABI_MAJOR 1
+#define DS_ABI_MINOR 0
+
+/** The name of the one symbol every plugin library exports. */
+#define DS_ENTRY_SYMBOL "darkspere_plugin_entry"
+
+/** Marks a function as exported from the shared library. */
+#if defined(_WIN32)
+#define DS_EXPORT __declspec(dllexport)
+#else
+#define DS_EXPORT __attribute__((visibility("default")))
+#endif
+
+/**
+ * True if a struct written by the other side, which starts with
+ * `uint32_t struct_size`, is large enough to contain `field`.
+ * Example: if (DS_HAS_FIELD(ds_outcome, out, retry_after_ms)) ...
+ */
+#define DS_HAS_FIELD(type, ptr, field) \
+    ((ptr) != NULL && (ptr)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* ========================================================================= */
+/* Status codes                                                              */
+/* ========================================================================= */
+
+/** Result of every function and operation. Fixed width on every platform. */
+typedef int32_t ds_status;
+
+/* Success and non-errors (>= 0). */
+#define DS_OK                  0   /**< Done, successfully. */
+#define DS_PENDING             1   /**< Accepted; host->complete() will be (or was) called. */
+#define DS_RETRY               2   /**< Not done now, nothing lost: the host should retry later (e.g. sink backend down). */
+#define DS_DEFERRED            3   /**< Submit result: the reply is not ready; it will be sent later through the channel's send. */
+
+/* Errors (< 0). The host decides retries from these codes. */
+#define DS_ERR_FAILED         -1   /**< Generic permanent failure. */
+#define DS_ERR_CONFIG         -2   /**< Configuration invalid (create/open). Permanent. */
+#define DS_ERR_AUTH           -3   /**< Credentials refused (bad signature, bad API key). Permanent. */
+#define DS_ERR_RATE_LIMITED   -4   /**< Remote asked us to slow down. Retryable; see ds_outcome.retry_after_ms. */
+#define DS_ERR_TIMEOUT        -5   /**< Timed out. Retryable. */
+#define DS_ERR_UNAVAILABLE    -6   /**< Remote unreachable, 5xx, connection reset. Retryable. */
+#define DS_ERR_INVALID        -7   /**< Malformed input (bad request body, missing field). Permanent. */
+#define DS_ERR_NOT_FOUND      -8   /**< No such thing (unknown interface, variable, route). */
+#define DS_ERR_DENIED         -9   /**< Refused by policy (quota, tier, opt-out on host side). Permanent for this request. */
+#define DS_ERR_CANCELLED     -10   /**< The host cancelled the operation (timeout, shutdown). */
+#define DS_ERR_UNSUPPORTED   -11   /**< Operation not offered by this plugin. */
+#define DS_ERR_TOO_LARGE     -12   /**< Input or output exceeds a limit; or a caller's buffer is too small. */
+#define DS_ERR_OPTED_OUT     -13   /**< Channel send: the recipient opted out (e.g. Twilio 21610); the host records it. */
+
+/** True for errors the host may retry (with backoff) or fail over. */
+#define DS_STATUS_IS_RETRYABLE(s) \
+    ((s) == DS_RETRY || (s) == DS_ERR_RATE_LIMITED || (s) == DS_ERR_TIMEOUT || (s) == DS_ERR_UNAVAILABLE)
+
+/* ========================================================================= */
+/* Basic types                                                               */
+/* ========================================================================= */
+
+/** A UTF-8 string or byte buffer: pointer + length, not NUL-terminated. */
+typedef struct ds_str {
+    const char *ptr;   /**< First byte; may be NULL when len == 0. */
+    size_t      len;   /**< Length in bytes. */
+} ds_str;
+
+/** A name/value pair: HTTP headers, metric labels. */
+typedef struct ds_kv {
+    ds_str key;
+    ds_str value;
+} ds_kv;
+
+/** Capacity of ds_error.message, including the terminating NUL. */
+#define DS_ERROR_MESSAGE_CAP 1024
+
+/**
+ * An error message buffer, allocated by the CALLER (usually the host) and
+ * filled by the callee on failure. The callee writes a NUL-terminated UTF-8
+ * message, truncated to fit. Owned by the caller; valid during the call only.
+ */
+typedef struct ds_error {
+    uint32_t struct_size;                    /**< sizeof(ds_error), set by the caller. */
+    char     message[DS_ERROR_MESSAGE_CAP];  /**< NUL-terminated UTF-8; empty if no error. */
+} ds_error;
+
+/** Copies a NUL-terminated message into `err` (truncating). Safe with err == NULL. */
+static inline void ds_error_set(ds_error *err, const char *message) {
+    size_t i = 0;
+    if (err == NULL) return;
+    if (message != NULL) {
+        for (; i + 1 < DS_ERROR_MESSAGE_CAP && message[i] != '\0'; i++) err->message[i] = message[i];
+    }
+    err->message[i] = '\0';
+}
+
+/** Builds a ds_str from a NUL-terminated C string (NULL gives an empty string). */
+static inline ds_str ds_str_from_cstr(const char *s) {
+    ds_str r;
+    size_t n = 0;
+    if (s != NULL) while (s[n] != '\0') n++;
+    r.ptr = s;
+    r.len = n;
+    return r;
+}
+
+/* ========================================================================= */
+/* Opaque host objects                                                       */
+/* ========================================================================= */
+
+/** Identifies one plugin instance to the host. Given to create(); pass it to
+ *  host services. Owned by the host; valid until the instance is destroyed. */
+typedef struct ds_host_handle ds_host_handle;
+
+/** A pending operation. The plugin must finish it exactly once with
+ *  host->complete() (or host->respond() for a route request). After that call
+ *  the pointer is invalid. Owned by the host. */
+typedef struct ds_op ds_op;
+
+/** A metric registered with host->metric(). Owned by the host; valid for the
+ *  life of the process. */
+typedef struct ds_metric ds_metric;
+
+/** A timer started with host->timer_start(). Owned by the host; valid until
+ *  host->timer_cancel() returns, or, for a one-shot timer, until it has fired. */
+typedef struct ds_timer ds_timer;
+
+/* ========================================================================= */
+/* Data that crosses the boundary                                            */
+/* ========================================================================= */
+
+/**
+ * The result of an operation, passed to host->complete(). Every field is
+ * optional; which ones the host reads depends on the operation (see each
+ * interface). Owned by the plugin; the host copies what it needs during
+ * complete().
+ */
+typedef struct ds_outcome {
+    uint32_t struct_size;      /**< sizeof(ds_outcome). */
+    ds_str   text;             /**< agent call: the reply text; channel send: the provider's message id. */
+    ds_str   data;             /**< optional JSON object with extra results, e.g. {"session_state":{...}} or {"segments":2}. */
+    ds_str   error;            /**< when status < 0: why, for logs and operators (no secrets). */
+    int64_t  retry_after_ms;   /**< with a retryable status: earliest retry the remote asked for; 0 = no opinion. */
+    int32_t  detail_code;      /**< provider-specific error code (e.g. Twilio 20429, 21610); 0 = none. */
+} ds_outcome;
+
+/** An attachment of an inbound message (MMS media). */
+typedef struct ds_media {
+    ds_str url;            /**< Where the media can be fetched. */
+    ds_str content_type;   /**< MIME type, e.g. "image/jpeg"; may be empty. */
+} ds_media;
+
+/**
+ * A message a channel received, submitted to the host's router with
+ * host->submit_inbound(). Owned by the plugin; the host copies it during the
+ * call.
+ */
+typedef struct ds_inbound_message {
+    uint32_t        struct_size;         /**< sizeof(ds_inbound_message). */
+    ds_str          channel_message_id;  /**< The provider's id (Twilio MessageSid); the dedupe key. Required. */
+    ds_str          from;                /**< Sender, E.164 (+15551234567). Required. */
+    ds_str          to;                  /**< Our number that received it, E.164. Required. */
+    ds_str          text;                /**< Message body, UTF-8; may be empty for media-only messages. */
+    const ds_media *media;               /**< Attachments; NULL when media_count == 0. */
+    size_t          media_count;
+    ds_str          metadata;            /**< Optional JSON object of provider extras; stored, not interpreted. */
+} ds_inbound_message;
+
+/**
+ * A message the host asks a channel to send (a deferred reply, a compliance
+ * confirmation). Owned by the host; valid during send() only.
+ */
+typedef struct ds_outbound_message {
+    uint32_t struct_size;      /**< sizeof(ds_outbound_message). */
+    ds_str   message_id;       /**< The host's id for this message; identical on every retry (idempotency key). */
+    ds_str   correlation_id;   /**< Ties the message to the inbound message that caused it; for logs. */
+    ds_str   to;               /**< Recipient, E.164. */
+    ds_str   from;             /**< Our number, E.164; may be empty (then the channel's configured sender). */
+    ds_str   text;             /**< Body, UTF-8. The channel splits it into parts if it must. */
+} ds_outbound_message;
+
+/** One earlier message of a conversation, oldest first in arrays. */
+typedef struct ds_history_entry {
+    ds_str  role;      /**< "user" or "assistant". */
+    ds_str  text;      /**< The message text. */
+    int64_t time_ms;   /**< When it was received/sent, Unix epoch milliseconds. */
+} ds_history_entry;
+
+/**
+ * One turn of a conversation, sent to an agent. Owned by the host; valid
+ * during call() only: copy what you keep past the return.
+ */
+typedef struct ds_agent_request {
+    uint32_t                struct_size;     /**< sizeof(ds_agent_request). */
+    ds_str                  message_id;      /**< The host's id of the inbound message. */
+    ds_str                  correlation_id;  /**< Carried through reply, send, usage and events. */
+    ds_str                  session_id;      /**< The conversation's id; stable while the session lives. */
+    ds_str                  channel;         /**< The channel instance id (e.g. "twilio"). */
+    ds_str                  from;            /**< The user's number, E.164. */
+    ds_str                  to;              /**< Our number, E.164. */
+    ds_str                  text;            /**< The new message. */
+    const ds_history_entry *history;         /**< Earlier messages of the session, oldest first; may be NULL. */
+    size_t                  history_count;
+    ds_str                  session_state;   /**< JSON object the agent returned last time, or empty. */
+    uint32_t                timeout_ms;      /**< The host gives up after this; finish sooner. */
+    int64_t                 time_ms;         /**< When the message arrived, Unix epoch milliseconds. */
+} ds_agent_request;
+
+/** A unit of billable usage. Owned by the host; valid during the call only. */
+typedef struct ds_usage {
+    uint32_t struct_size;       /**< sizeof(ds_usage). */
+    ds_str   account_id;        /**< The host's account id. */
+    ds_str   customer_id;       /**< The billing provider's customer id (e.g. Stripe cus_...); may be empty. */
+    ds_str   kind;              /**< "sms_inbound", "sms_outbound_segments", "agent_messages", ... */
+    int64_t  quantity;          /**< How many units. */
+    ds_str   idempotency_key;   /**< Same key = same usage: never count it twice. */
+    ds_str   correlation_id;    /**< The inbound message that caused it. */
+    int64_t  time_ms;           /**< When it happened, Unix epoch milliseconds. */
+} ds_usage;
+
+/** An outgoing HTTP request made through host->http_request(). Owned by the plugin. */
+typedef struct ds_http_request {
+    uint32_t     struct_size;    /**< sizeof(ds_http_request). */
+    ds_str       method;         /**< "GET", "POST", ... */
+    ds_str       url;            /**< Absolute http:// or https:// URL. */
+    const ds_kv *headers;        /**< Request headers; NULL when header_count == 0. */
+    size_t       header_count;
+    ds_str       body;           /**< Request body; may be empty. */
+    uint32_t     timeout_ms;     /**< Whole-request timeout; 0 = the host's default (30 s). */
+} ds_http_request;
+
+/**
+ * An HTTP response: the host's answer to http_request() (owned by the host,
+ * valid during the callback), or the plugin's answer to a route request via
+ * host->respond() (owned by the plugin, copied during the call).
+ */
+typedef struct ds_http_response {
+    uint32_t     struct_size;    /**< sizeof(ds_http_response). */
+    int32_t      status;         /**< HTTP status code, e.g. 200. */
+    const ds_kv *headers;        /**< NULL when header_count == 0. */
+    size_t       header_count;
+    ds_str       body;
+} ds_http_response;
+
+/** A request that reached a route registered by the plugin. Owned by the
+ *  host; valid during the handler call only. */
+typedef struct ds_route_request {
+    uint32_t     struct_size;    /**< sizeof(ds_route_request). */
+    ds_str       method;         /**< "POST", ... */
+    ds_str       path;           /**< Path without query, e.g. "/twilio/sms". */
+    ds_str       query;          /**< Raw query string without '?', may be empty. */
+    const ds_kv *headers;        /**< As received; names in lower case. */
+    size_t       header_count;
+    ds_str       body;           /**< Raw body (already limited to the host's body size limit). */
+    ds_str       public_url;     /**< The URL the client requested as seen from outside:
+                                      server.public_url + path (+ '?' + query). Use it for signatures. */
+    ds_str       remote_address; /**< Peer address, "ip:port". */
+} ds_route_request;
+
+/* ========================================================================= */
+/* Callbacks the plugin hands to the host                                    */
+/* ========================================================================= */
+
+/**
+ * Handles a request on a route the plugin registered. Called on a host I/O
+ * thread, possibly concurrently for different requests. The plugin answers
+ * with host->respond(op, ...) exactly once, now or later from any thread.
+ * Return DS_OK (answered or will answer). A negative return means the plugin
+ * did not and will not respond: the host answers 500 itself.
+ */
+typedef ds_status (*ds_route_handler)(void *user, const ds_route_request *request, ds_op *op);
+
+/**
+ * Completion of host->http_request(). `status` is DS_OK when an HTTP response
+ * arrived (any HTTP status code, see response->status), or a negative code
+ * (DS_ERR_TIMEOUT, DS_ERR_UNAVAILABLE, DS_ERR_INVALID) with `response` NULL and
+ * `error` saying why. Called exactly once, on a host thread. `response` and
+ * `error` are owned by the host and valid during the callback only.
+ */
+typedef void (*ds_http_callback)(void *user, ds_status status, const ds_http_response *response, ds_str error);
+
+/**
+ * Result of host->submit_inbound(). Called exactly once, on a host thread,
+ * possibly before submit_inbound() returns. `status`:
+ *   DS_OK          the reply is ready: reply->text (empty means "send nothing");
+ *   DS_DEFERRED    the message is stored; the reply will come later through the
+ *                  channel's send();
+ *   DS_ERR_INVALID the message was malformed (reply->error says why);
+ *   other < 0      the host could not take the message now (DS_ERR_UNAVAILABLE:
+ *                  the provider should retry the webhook).
+ * `reply` is owned by the host and valid during the callback only.
+ */
+typedef void (*ds_submit_callback)(void *user, ds_status status, const ds_outcome *reply);
+
+/** A timer callback. Runs on a host thread; never concurrently with itself. */
+typedef void (*ds_timer_callback)(void *user);
+
+/* ========================================================================= */
+/* Host services                                                             */
+/* ========================================================================= */
+
+/** Log levels for host->log(). */
+#define DS_LOG_TRACE 0
+#define DS_LOG_DEBUG 1
+#define DS_LOG_INFO  2
+#define DS_LOG_WARN  3
+#define DS_LOG_ERROR 4
+
+/** Metric kinds for host->metric(). */
+#define DS_METRIC_COUNTER   0   /**< metric_record adds the value (must be >= 0). */
+#define DS_METRIC_GAUGE     1   /**< metric_record sets the value. */
+#define DS_METRIC_HISTOGRAM 2   /**< metric_record observes the value (seconds, by convention). */
+
+/**
+ * The host's services, passed to the entry function. Owned by the host, valid
+ * for the life of the process. Every function may be called from any thread
+ * unless it says otherwise. A function added in a later minor version is
+ * present only if DS_HAS_FIELD(ds_host, host, fn) holds.
+ */
+typedef struct ds_host {
+    uint32_t    struct_size;     /**< sizeof(ds_host) as the host compiled it. */
+    uint16_t    abi_major;       /**< The host's ABI version. */
+    uint16_t    abi_minor;
+    const char *host_version;    /**< NUL-terminated, e.g. "0.1.0". */
+
+    /** Writes a log line attributed to the instance. `message` is copied. */
+    void (*log)(ds_host_handle *h, int32_t level, ds_str message);
+
+    /**
+     * Registers (or finds) a metric exposed on GET /metrics. Names follow
+     * Prometheus rules ([a-zA-Z_:][a-zA-Z0-9_:]*); the host adds the label
+     * plugin="<instance id>". The same name + labels returns the same metric.
+     * Returns NULL on an invalid name. Strings are copied.
+     */
+    ds_metric *(*metric)(ds_host_handle *h, int32_t kind, ds_str name, ds_str help,
+                         const ds_kv *labels, size_t label_count);
+
+    /** Records a value on a metric (see DS_METRIC_*). Lock-free, any thread. */
+    void (*metric_record)(ds_metric *metric, double value);
+
+    /**
+     * Starts an asynchronous HTTP request through the host's shared client
+     * (one connection pool, TLS, metrics). Returns DS_OK and later calls
+     * `callback(user, ...)` exactly once, or returns a negative code (request
+     * invalid) and never calls it. `request` is copied during the call.
+     */
+    ds_status (*http_request)(ds_host_handle *h, const ds_http_request *request,
+                              ds_http_callback callback, void *user);
+
+    /**
+     * Calls `callback(user)` after `delay_ms`, then every `interval_ms` if it
+     * is non-zero. Returns NULL if the host is shutting down.
+     */
+    ds_timer *(*timer_start)(ds_host_handle *h, uint64_t delay_ms, uint64_t interval_ms,
+                             ds_timer_callback callback, void *user);
+
+    /** Stops a timer. When it returns the callback is not running and will not run again.
+     *  Must not be called from inside that timer's own callback with a one-shot timer that has fired. */
+    void (*timer_cancel)(ds_timer *timer);
+
+    /**
+     * Registers an HTTP route on the host's server: exact `path` (e.g.
+     * "/twilio/sms") and `method` ("POST"; "*" for any). Only valid inside
+     * create(); a path already taken is DS_ERR_CONFIG with `err` filled.
+     */
+    ds_status (*route_register)(ds_host_handle *h, ds_str method, ds_str path,
+                                ds_route_handler handler, void *user, ds_error *err);
+
+    /**
+     * Answers a route request. Exactly once per route op, from any thread.
+     * `response` is copied; `op` is invalid afterwards.
+     */
+    void (*respond)(ds_op *op, const ds_http_response *response);
+
+    /**
+     * Hands a received message to the router (dedupe, compliance, admission,
+     * session, agent). Channel instances only. Returns DS_OK and calls
+     * `callback` exactly once (possibly before returning), or returns a
+     * negative code and never calls it. `message` is copied.
+     */
+    ds_status (*submit_inbound)(ds_host_handle *h, const ds_inbound_message *message,
+                                ds_submit_callback callback, void *user);
+
+    /**
+     * Finishes an operation the host started (send, call, probe, authorize,
+     * record, write, flush). Exactly once per op, from any thread, before or
+     * after the operation function returned. `outcome` may be NULL; it is
+     * copied. `op` is invalid afterwards.
+     */
+    void (*complete)(ds_op *op, ds_status status, const ds_outcome *outcome);
+
+    /**
+     * Reads an environment variable or secret by name into `buf` (not
+     * NUL-terminated unless room is left). `*out_len` receives the value's full
+     * length. Returns DS_OK, DS_ERR_NOT_FOUND, or DS_ERR_TOO_LARGE when
+     * `cap` < length (call again with a bigger buffer). Never log the value.
+     */
+    ds_status (*get_env)(ds_host_handle *h, ds_str name, char *buf, size_t cap, size_t *out_len);
+
+    /**
+     * Channel instances: reports a delivery status for a message sent earlier,
+     * identified by the provider's message id (the ds_outcome.text of send).
+     * `status` is one of "queued", "sent", "delivered", "undelivered",
+     * "failed"; `error_code` is the provider's code or 0. Returns DS_OK, or
+     * DS_ERR_NOT_FOUND if the host knows no such message. Strings are copied.
+     */
+    ds_status (*report_status)(ds_host_handle *h, ds_str provider_message_id, ds_str status,
+                               int32_t error_code);
+} ds_host;
+
+struct ds_plugin_descriptor;
+
+/* ========================================================================= */
+/* Interfaces                                                                */
+/* ========================================================================= */
+/*
+ * Common to every interface table:
+ *
+ * create(plugin, host, config_json, &instance, err)
+ *     `plugin` is the descriptor this table was reached from (so one create
+ *     function can serve several plugins, through plugin->plugin_data). Makes one instance from the `config` block of its plugins.yaml entry,
+ *     given as a JSON object (never YAML). `host` identifies the instance in
+ *     service calls; keep it. On success store your state in *out_instance and
+ *     return DS_OK. On failure return a negative code (DS_ERR_CONFIG for bad
+ *     config) and explain in `err`, naming the offending field. The host then
+ *     refuses to start. Called on the main thread, once per instance.
+ *
+ * destroy(instance)
+ *     Releases the instance at shutdown, after every op of it has completed or
+ *     been cancelled. Never concurrent with any other call on the instance.
+ *
+ * cancel(instance, op)                                   (may be NULL)
+ *     The host no longer wants the op's result (timeout, shutdown). The plugin
+ *     should stop the work early, and must STILL call host->complete(op, ...)
+ *     exactly once (DS_ERR_CANCELLED is fine); the host ignores the outcome.
+ *
+ * Operation functions (send, call, probe, authorize, record, write, flush)
+ * receive an `op`. They return DS_PENDING or DS_OK when host->complete(op)
+ * was or will be called exactly once; a negative return means "refused
+ * synchronously": complete() was not and must not be called, and the return
+ * value is the result.
+ */
+
+/** Interface id of a channel (e.g. SMS provider). */
+#define DS_CHANNEL_V1 "ds.channel/1"
+
+/**
+ * A channel receives messages on routes it registers in create() (via
+ * host->route_register), submits them with host->submit_inbound(), and sends
+ * messages when the host asks.
+ */
+typedef struct ds_channel_v1 {
+    uint32_t struct_size;   /**< sizeof(ds_channel_v1). */
+    ds_status (*create)(const struct ds_plugin_descriptor *plugin, ds_host_handle *host, ds_str config_json,
+                        void **out_instance, ds_error *err);
+    void (*destroy)(void *instance);
+    /**
+     * Sends one message. Complete with DS_OK and outcome.text = the provider's
+     * message id (and optionally data = {"segments":N}); or a retryable error
+     * (with retry_after_ms if the provider said); or DS_ERR_OPTED_OUT; or
+     * another negative code with outcome.detail_code = the provider's code.
+     */
+    ds_status (*send)(void *instance, const ds_outbound_message *message, ds_op *op);
+    void (*cancel)(void *instance, ds_op *op);
+} ds_channel_v1;
+
+/** Interface id of an agent transport (how agents are reached: MCP, HTTP, ...). */
+#define DS_AGENT_TRANSPORT_V1 "ds.agent-transport/1"
+
+/**
+ * An agent transport instance reaches any number of agents; each `agents:`
+ * entry of plugins.yaml that names it is opened once with its own config.
+ */
+typedef struct ds_agent_transport_v1 {
+    uint32_t struct_size;   /**< sizeof(ds_agent_transport_v1). */
+    ds_status (*create)(const struct ds_plugin_descriptor *plugin, ds_host_handle *host, ds_str config_json,
+                        void **out_instance, ds_error *err);
+    void (*destroy)(void *instance);
+    /**
+     * Opens an agent endpoint from the agent's `config` block (JSON). May block
+     * (e.g. to start a child process and handshake); the host calls it on a
+     * start-up thread, never concurrently on one instance. On failure return
+     * DS_ERR_CONFIG (or another code) with `err` naming the problem.
+     */
+    ds_status (*open)(void *instance, ds_str agent_name, ds_str agent_config_json,
+                      void **out_agent, ds_error *err);
+    /**
+     * Sends one turn to the agent. Complete with DS_OK and outcome.text = the
+     * reply (data may carry {"session_state":{...}}), or an error: retryable
+     * (TIMEOUT, UNAVAILABLE, RATE_LIMITED) lets the host retry or fail over;
+     * others are permanent. The host never has two calls in flight for one
+     * session, but may for different sessions on one agent.
+     */
+    ds_status (*call)(void *instance, void *agent, const ds_agent_request *request, ds_op *op);
+    /** Health check. Complete with DS_OK if the agent is healthy, or an error. */
+    ds_status (*probe)(void *instance, void *agent, ds_op *op);
+    /** Closes an agent opened by open(), after its ops finished. */
+    void (*close)(void *instance, void *agent);
+    void (*cancel)(void *instance, ds_op *op);
+} ds_agent_transport_v1;
+
+/** Interface id of a billing provider. */
+#define DS_BILLING_V1 "ds.billing/1"
+
+typedef struct ds_billing_v1 {
+    uint32_t struct_size;   /**< sizeof(ds_billing_v1). */
+    ds_status (*create)(const struct ds_plugin_descriptor *plugin, ds_host_handle *host, ds_str config_json,
+                        void **out_instance, ds_error *err);
+    void (*destroy)(void *instance);
+    /** Asks whether a usage may happen. Complete with DS_OK (allow) or DS_ERR_DENIED with
+     *  outcome.error = the reason. The host enforces its own tier limits before asking. */
+    ds_status (*authorize)(void *instance, const ds_usage *usage, ds_op *op);
+    /** Records a usage that happened. Must be idempotent on usage->idempotency_key.
+     *  Complete with DS_OK once it is durably accepted, or a retryable error. */
+    ds_status (*record)(void *instance, const ds_usage *usage, ds_op *op);
+    void (*cancel)(void *instance, ds_op *op);
+} ds_billing_v1;
+
+/** Interface id of a log sink. */
+#define DS_LOG_SINK_V1 "ds.log-sink/1"
+
+typedef struct ds_log_sink_v1 {
+    uint32_t struct_size;   /**< sizeof(ds_log_sink_v1). */
+    ds_status (*create)(const struct ds_plugin_descriptor *plugin, ds_host_handle *host, ds_str config_json,
+                        void **out_instance, ds_error *err);
+    void (*destroy)(void *instance);
+    /**
+     * Writes a batch of events, each one JSON object (with a unique "id").
+     * Never called concurrently on one instance; batches arrive in order.
+     * Complete with DS_OK when all are durably written, DS_RETRY when none
+     * were and the host should send the same batch again later (backend down),
+     * or a negative error. A sink must tolerate a batch it already wrote
+     * (dedupe on "id") because a retry may follow an unclear failure.
+     */
+    ds_status (*write)(void *instance, const ds_str *events, size_t event_count, ds_op *op);
+    /** Makes everything written so far durable. Complete with DS_OK or an error. */
+    ds_status (*flush)(void *instance, ds_op *op);
+    void (*cancel)(void *instance, ds_op *op);
+} ds_log_sink_v1;
+
+/* ========================================================================= */
+/* Descriptor and entry point                                                */
+/* ========================================================================= */
+
+/** What a library tells the host about itself. Static storage, never freed. */
+typedef struct ds_plugin_descriptor {
+    uint32_t            struct_size;     /**< sizeof(ds_plugin_descriptor). */
+    uint16_t            abi_major;       /**< DS_ABI_MAJOR the plugin was built with. */
+    uint16_t            abi_minor;       /**< DS_ABI_MINOR the plugin was built with. */
+    const char         *id;              /**< Short name, NUL-terminated: [a-z0-9-]+, e.g. "twilio". */
+    const char         *name;            /**< Human name, e.g. "Twilio SMS". */
+    const char         *version;         /**< The plugin's own version, e.g. "1.2.0". */
+    const char         *description;     /**< One line. May be NULL. */
+    /** JSON Schema (a subset: type, properties, required, additionalProperties,
+     *  enum, minimum, maximum, minLength, pattern, items) of the `config`
+     *  block, NUL-terminated, or NULL. The host validates config against it
+     *  before create() and reports violations with the field's path. */
+    const char         *config_schema;
+    /** NULL-terminated array of the interface ids this library offers. */
+    const char *const  *interfaces;
+    /** Returns the function table of one interface (e.g. a ds_channel_v1 for
+     *  DS_CHANNEL_V1), or NULL if not offered. `plugin` is this descriptor;
+     *  `interface_id` is NUL-terminated. Any thread. */
+    const void        *(*get_interface)(const struct ds_plugin_descriptor *plugin, const char *interface_id);
+    /** Private to the plugin; the host never reads it, only passes the
+     *  descriptor back to create(). May be NULL. */
+    void               *plugin_data;
+} ds_plugin_descriptor;
+
+/**
+ * The one exported function. Called once per library, on the main thread,
+ * right after dlopen. `host` is valid for the life of the process: keep it.
+ * Return the plugin's descriptor (static storage), or NULL if the plugin
+ * cannot work with `host_abi_major` (the host then reports both versions).
+ *
+ *     DS_EXPORT const ds_plugin_descriptor *
+ *     darkspere_plugin_entry(const ds_host *host, uint32_t host_abi_major, uint32_t host_abi_minor)
+ *     {
+ *         if (host_abi_major != DS_ABI_MAJOR) return NULL;
+ *         g_host = host;
+ *         return &my_descriptor;
+ *     }
+ */
+typedef const ds_plugin_descriptor *(*ds_plugin_entry_fn)(const ds_host *host,
+                                                          uint32_t host_abi_major,
+                                                          uint32_t host_abi_minor);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* DARKSPERE_PLUGIN_H */

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import Host
+import Logging
+
+@main
+struct DarkSpere: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "darkspere",
+        abstract: "An SMS-to-agent gateway whose channels, agent transports, billing and log sinks are plugins.",
+        discussion: """
+        Examples:
+          darkspere run                          serve with ./plugins.yaml
+          darkspere run --config prod.yaml       serve with another config
+          darkspere check                        list every problem in ./plugins.yaml (exit 1 if any)
+          darkspere plugins                      list the plugin libraries found, with ids, kinds and ABI
+        """,
+        version: DarkSpereVersion.current,
+        subcommands: [Run.self, Check.self, Plugins.self],
+        defaultSubcommand: nil
+    )
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .shortAndLong, help: "The configuration file.")
+    var config: String = "plugins.yaml"
+
+    @Option(help: "Log level: trace, debug, info, warning, error.")
+    var logLevel: String = ProcessInfo.processInfo.environment["DARKSPERE_LOG_LEVEL"] ?? "info"
+
+    func load() throws -> GatewayConfig { try ConfigLoader().load(path: config) }
+
+    var level: Logger.Level { Logger.Level(rawValue: logLevel) ?? .info }
+}
+
+func bootstrapLogging(_ level: Logger.Level) {
+    LoggingSystem.bootstrap { label in
+        var h = StreamLogHandler.standardError(label: label)
+        h.logLevel = level
+        return h
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Start the gateway and serve until SIGTERM/SIGINT.",
+                                                    discussion: "Example: darkspere run --config plugins.yaml")
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        bootstrapLogging(options.level)
+        var logger = Logger(label: "darkspere")
+        logger.logLevel = options.level
+        let config: GatewayConfig
+        do { config = try options.load() } catch {
+            FileHandle.standardError.write(Data("darkspere: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let gateway: Gateway
+        do { gateway = try Gateway(config: config, logger: logger, runtime: HostRuntime(logLevel: options.level)) } catch {
+            FileHandle.standardError.write(Data("darkspere: cannot start:\n\(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        try await gateway.runUntilSignalled()
+    }
+}
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate a configuration: YAML, keys, types, variables, plugins, their config schemas.",
+        discussion: "Lists every problem and exits 1 if there is any; prints the effective config with secrets as *** otherwise.")
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let report = ConfigCheck.run(path: options.config)
+        print(report.text)
+        if !report.ok { throw ExitCode(1) }
+    }
+}
+
+struct Plugins: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the plugin libraries found: plugin id, version, kinds, ABI version, path.",
+        discussion: "Searches plugin_path of the config if it exists (default: next to the executable, then /usr/local/lib/darkspere).")
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        print(PluginListing.table(configPath: options.config))
+    }
+}
