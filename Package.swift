@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "fixture-no-entry", type: .dynamic, targets: ["FixtureNoEntry"]),
         .library(name: "fixture-create-fails", type: .dynamic, targets: ["FixtureCreateFails"]),
         .library(name: "fixture-abi10", type: .dynamic, targets: ["FixtureABI10"]),
+        .library(name: "fixture-swift-all", type: .dynamic, targets: ["FixtureSwiftAll"]),
     ],
     dependencies: [
         .package(path: "PluginKit"),
@@ -62,6 +63,8 @@ let package = Package(
         .target(name: "FixtureNoEntry", path: "Tests/Fixtures/no-entry", publicHeadersPath: ".", cSettings: fixtureHeader),
         .target(name: "FixtureCreateFails", path: "Tests/Fixtures/create-fails", publicHeadersPath: ".", cSettings: fixtureHeader),
         .target(name: "FixtureABI10", path: "Tests/Fixtures/abi10", publicHeadersPath: ".", cSettings: fixtureHeader),
+
+        .target(name: "FixtureSwiftAll", dependencies: [pluginKit], path: "Tests/Fixtures/swift-all"),
 
         .testTarget(name: "HostTests", dependencies: ["Host"], path: "Tests/HostTests"),
     ],

@@ -3,63 +3,79 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// The assembled gateway: configuration, plugins, router and HTTP server, run as one
-/// swift-service-lifecycle `Service` (SIGTERM/SIGINT drain in-flight requests).
+/// The assembled gateway: configuration, store, plugins, router and HTTP server, run
+/// as one swift-service-lifecycle `Service` (SIGTERM/SIGINT drain in-flight requests).
 ///
-/// Built on the main thread by `Gateway.start`; `run()` serves until shutdown.
+/// Lifecycle: `init` only keeps the config; `start()` binds the HTTP server first (so
+/// /livez answers and /readyz says 503 during start-up), then opens the store, loads and
+/// creates every plugin, opens every agent, and only then turns ready. Any failure stops
+/// everything and throws: the gateway never serves half-configured.
+/// Threading: start/stop from one task; the rest is thread-safe.
 public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     public let config: GatewayConfig
     public let runtime: HostRuntime
-    public let plugins: PluginSet
+    public private(set) var plugins: PluginSet?
+    public private(set) var router: (any InboundRouter)?
     public let server: HTTPServer
-    public let router: any InboundRouter
     let logger: Logger
-    let store: SQLiteDatabase?
+    private(set) var store: SQLiteDatabase?
     private let ready = Atomic<Bool>(false)
+    private let storeLock = NSLock()
 
-    /// Loads plugins, opens agents and the store. Throws StartupErrors listing every problem.
-    public init(config: GatewayConfig, logger: Logger, runtime: HostRuntime = HostRuntime()) throws {
+    public init(config: GatewayConfig, logger: Logger, runtime: HostRuntime = HostRuntime()) {
         self.config = config
         self.logger = logger
         self.runtime = runtime
-        if config.store.url.hasPrefix("sqlite:") {
-            var path = String(config.store.url.dropFirst("sqlite:".count))
-            if !path.hasPrefix("/") && path != ":memory:" {
-                path = ((config.sourcePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(path)
-            }
-            store = try SQLiteDatabase(path: path)
-        } else {
-            store = nil
-        }
-        plugins = try PluginSet.start(config, runtime: runtime)
-        router = SimpleRouter(agents: plugins.agents, routing: config.routing)
-        runtime.router = router
-        server = HTTPServer(runtime: runtime, config: config.server, delegate: PlaceholderDelegate(), logger: logger)
+        server = HTTPServer(runtime: runtime, config: config.server, logger: logger)
         server.delegate = self
     }
 
     public func isReady() -> Bool {
         guard ready.load(ordering: .acquiring) else { return false }
-        if let store { return (try? store.scalarInt("SELECT 1")) == 1 }
-        return true
+        guard let store else { return true }
+        storeLock.lock(); defer { storeLock.unlock() }
+        return (try? store.scalarInt("SELECT 1")) == 1
     }
 
     public func metricsText() -> String { runtime.metrics.render() }
 
-    /// Starts serving; returns the bound port.
+    /// Binds, then starts everything; returns the bound port. Throws StartupErrors.
     @discardableResult
     public func start() async throws -> Int {
         try await server.start()
+        do {
+            store = try openStore()
+            let set = try PluginSet.start(config, runtime: runtime)
+            plugins = set
+            let r = SimpleRouter(agents: set.agents, routing: config.routing)
+            router = r
+            runtime.router = r
+        } catch {
+            await server.shutdown(grace: 0)
+            runtime.shutdown()
+            throw error
+        }
         ready.store(true, ordering: .releasing)
-        logger.info("ready: \(plugins.channels.count) channel(s), \(plugins.agents.count) agent(s), routes \(runtime.routePaths)")
+        logger.info("ready: \(plugins?.channels.count ?? 0) channel(s), \(plugins?.agents.count ?? 0) agent(s), routes \(runtime.routePaths)")
         return server.boundPort
     }
 
-    /// Drains and stops everything.
+    private func openStore() throws -> SQLiteDatabase? {
+        guard config.store.url.hasPrefix("sqlite:") else { return nil }
+        var path = String(config.store.url.dropFirst("sqlite:".count))
+        if !path.hasPrefix("/") && path != ":memory:" {
+            path = ((config.sourcePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(path)
+        }
+        do { return try SQLiteDatabase(path: path) } catch {
+            throw StartupErrors(problems: ["store \(Redactor.redactURL(config.store.url)): \(error)"])
+        }
+    }
+
+    /// Drains in-flight requests, then stops plugins and services.
     public func stop() async {
         ready.store(false, ordering: .releasing)
         await server.shutdown(grace: config.server.shutdownGrace)
-        plugins.shutdown()
+        plugins?.shutdown()
         runtime.shutdown()
     }
 
@@ -76,9 +92,4 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
-}
-
-private final class PlaceholderDelegate: HTTPServerDelegate, @unchecked Sendable {
-    func isReady() -> Bool { false }
-    func metricsText() -> String { "" }
 }

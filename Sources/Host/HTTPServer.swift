@@ -23,7 +23,8 @@ public final class HTTPServer: @unchecked Sendable {
     let runtime: HostRuntime
     let config: ServerConfig
     let logger: Logger
-    weak var delegate: (any HTTPServerDelegate)?
+    /// Answers /readyz and /metrics. Set before start(); not retained.
+    public weak var delegate: (any HTTPServerDelegate)?
     let group: MultiThreadedEventLoopGroup
     private var serverChannel: (any Channel)?
     let inFlight = Atomic<Int>(0)
@@ -32,10 +33,9 @@ public final class HTTPServer: @unchecked Sendable {
     let requestsTotal: Metric
     let requestSeconds: Metric
 
-    public init(runtime: HostRuntime, config: ServerConfig, delegate: any HTTPServerDelegate, logger: Logger, threads: Int = System.coreCount) {
+    public init(runtime: HostRuntime, config: ServerConfig, logger: Logger, threads: Int = System.coreCount) {
         self.runtime = runtime
         self.config = config
-        self.delegate = delegate
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         requestsTotal = runtime.metrics.counter("darkspere_http_requests_total", help: "HTTP requests served")
@@ -47,6 +47,7 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Binds and starts accepting.
     public func start() async throws {
+        guard !draining.load(ordering: .acquiring) else { throw PluginLoadError(message: "the HTTP server was shut down; make a new Gateway") }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)

@@ -55,12 +55,11 @@ struct Run: AsyncParsableCommand {
             FileHandle.standardError.write(Data("darkspere: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let gateway: Gateway
-        do { gateway = try Gateway(config: config, logger: logger, runtime: HostRuntime(logLevel: options.level)) } catch {
+        let gateway = Gateway(config: config, logger: logger, runtime: HostRuntime(logLevel: options.level))
+        do { try await gateway.runUntilSignalled() } catch {
             FileHandle.standardError.write(Data("darkspere: cannot start:\n\(error)\n".utf8))
             throw ExitCode(1)
         }
-        try await gateway.runUntilSignalled()
     }
 }
 
