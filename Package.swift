@@ -66,6 +66,9 @@ let package = Package(
 
         .target(name: "FixtureSwiftAll", dependencies: [pluginKit], path: "Tests/Fixtures/swift-all"),
 
+        // Benchmarks (see BENCHMARKS.md).
+        .executableTarget(name: "bench-abi", dependencies: ["Host"], path: "bench/abi"),
+
         .testTarget(name: "HostTests", dependencies: ["Host"], path: "Tests/HostTests"),
     ],
     swiftLanguageModes: [.v5]

@@ -122,26 +122,37 @@ public final class AgentTransportInstance: PluginInstanceBase, @unchecked Sendab
         return AgentHandle(name: name, transport: self, pointer: out)
     }
 
-    /// Calls the agent with a completion (the router's hot path).
+    /// Calls the agent with a completion (the router's hot path). The request's strings
+    /// are packed into one stack buffer for the duration of the call: no heap allocation
+    /// for marshalling.
     public func call(_ agent: AgentHandle, _ c: AgentCall, completion: @escaping @Sendable (OpOutcome) -> Void) {
-        let arena = CArena()
-        defer { withExtendedLifetime(arena) {} }
-        var r = ds_agent_request()
-        r.struct_size = UInt32(MemoryLayout<ds_agent_request>.size)
-        r.message_id = arena.str(c.messageId)
-        r.correlation_id = arena.str(c.correlationId)
-        r.session_id = arena.str(c.sessionId)
-        r.channel = arena.str(c.channel)
-        r.from = arena.str(c.from)
-        r.to = arena.str(c.to)
-        r.text = arena.str(c.text)
-        r.history = arena.array(c.history.map { ds_history_entry(role: arena.str($0.role), text: arena.str($0.text), time_ms: $0.timeMs) })
-        r.history_count = c.history.count
-        r.session_state = arena.str(c.sessionState)
-        r.timeout_ms = c.timeoutMs
-        r.time_ms = c.timeMs
+        var total = c.messageId.utf8.count + c.correlationId.utf8.count + c.sessionId.utf8.count + c.channel.utf8.count
+        total += c.from.utf8.count + c.to.utf8.count + c.text.utf8.count + c.sessionState.utf8.count
+        for h in c.history { total += h.role.utf8.count + h.text.utf8.count }
         let t = table, inst = instance, a = agent.pointer
-        runOp(timeoutMs: c.timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }, { t.pointee.call(inst, a, &r, $0) }, completion: completion)
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: max(total, 1)) { buf in
+            withUnsafeTemporaryAllocation(of: ds_history_entry.self, capacity: max(c.history.count, 1)) { hist in
+                var packer = StringPacker(buffer: buf)
+                var r = ds_agent_request()
+                r.struct_size = UInt32(MemoryLayout<ds_agent_request>.size)
+                r.message_id = packer.add(c.messageId)
+                r.correlation_id = packer.add(c.correlationId)
+                r.session_id = packer.add(c.sessionId)
+                r.channel = packer.add(c.channel)
+                r.from = packer.add(c.from)
+                r.to = packer.add(c.to)
+                r.text = packer.add(c.text)
+                for (i, h) in c.history.enumerated() {
+                    hist.initializeElement(at: i, to: ds_history_entry(role: packer.add(h.role), text: packer.add(h.text), time_ms: h.timeMs))
+                }
+                r.history = c.history.isEmpty ? nil : UnsafePointer(hist.baseAddress)
+                r.history_count = c.history.count
+                r.session_state = packer.add(c.sessionState)
+                r.timeout_ms = c.timeoutMs
+                r.time_ms = c.timeMs
+                runOp(timeoutMs: c.timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }, { t.pointee.call(inst, a, &r, $0) }, completion: completion)
+            }
+        }
     }
 
     public func call(_ agent: AgentHandle, _ c: AgentCall) async -> OpOutcome {
@@ -151,6 +162,12 @@ public final class AgentTransportInstance: PluginInstanceBase, @unchecked Sendab
     public func probe(_ agent: AgentHandle, timeoutMs: UInt32 = 5_000) async -> OpOutcome {
         let t = table, inst = instance, a = agent.pointer
         return await op(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }) { t.pointee.probe(inst, a, $0) }
+    }
+
+    /// probe() with a completion and no timeout (benchmarks, health loops).
+    public func probeSync(_ agent: AgentHandle, completion: @escaping @Sendable (OpOutcome) -> Void) {
+        let t = table, inst = instance, a = agent.pointer
+        runOp({ t.pointee.probe(inst, a, $0) }, completion: completion)
     }
 
     public func close(_ agent: AgentHandle) { table.pointee.close?(instance, agent.pointer) }
@@ -242,5 +259,24 @@ func errorText(_ err: inout ds_error) -> String {
         let b = raw.bindMemory(to: UInt8.self)
         let n = b.firstIndex(of: 0) ?? b.count
         return String(decoding: b[0..<n], as: UTF8.self)
+    }
+}
+
+/// Copies strings back to back into a caller-provided buffer and returns ds_str views.
+struct StringPacker {
+    let buffer: UnsafeMutableBufferPointer<CChar>
+    var offset = 0
+    init(buffer: UnsafeMutableBufferPointer<CChar>) { self.buffer = buffer }
+
+    mutating func add(_ s: String) -> ds_str {
+        var s = s
+        let start = buffer.baseAddress! + offset
+        let n = s.withUTF8 { u -> Int in
+            guard u.count > 0 else { return 0 }
+            UnsafeMutableRawPointer(start).copyMemory(from: u.baseAddress!, byteCount: u.count)
+            return u.count
+        }
+        offset += n
+        return n == 0 ? ds_str(ptr: nil, len: 0) : ds_str(ptr: UnsafePointer(start), len: n)
     }
 }
