@@ -19,6 +19,8 @@ let package = Package(
         // Bundled and example plugins: each a shared library named libds-<short name>.so.
         .library(name: "ds-c-echo-agent", type: .dynamic, targets: ["CEchoAgent"]),
         .library(name: "ds-swift-echo-agent", type: .dynamic, targets: ["SwiftEchoAgent"]),
+        .library(name: "ds-file-sink", type: .dynamic, targets: ["FileSink"]),
+        .library(name: "ds-postgres-sink", type: .dynamic, targets: ["PostgresSink"]),
         // Deliberately broken plugins for the loader's tests (not listed by `darkspere plugins`).
         .library(name: "fixture-abi2", type: .dynamic, targets: ["FixtureABI2"]),
         .library(name: "fixture-no-entry", type: .dynamic, targets: ["FixtureNoEntry"]),
@@ -36,6 +38,7 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(
             name: "Host",
@@ -53,6 +56,10 @@ let package = Package(
             name: "darkspere",
             dependencies: ["Host", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+
+        // Bundled plugins.
+        .target(name: "FileSink", dependencies: [pluginKit], path: "Plugins/FileSink"),
+        .target(name: "PostgresSink", dependencies: [pluginKit, "CLibPQ"], path: "Plugins/PostgresSink"),
 
         // Examples: the ABI from both sides.
         .target(name: "CEchoAgent", path: "Examples/c-echo-agent", exclude: ["README.md"], publicHeadersPath: ".", cSettings: cHeader),

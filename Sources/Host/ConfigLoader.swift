@@ -75,6 +75,7 @@ struct Reader {
             case "server": readServer(value, &config.server)
             case "store": readStore(value, &config.store)
             case "routing": readRouting(value, &config.routing)
+            case "events": readEvents(value, &config.events)
             case "plugin_path":
                 if let s = sequence(value, "plugin_path") {
                     config.pluginPath = s.enumerated().compactMap { string($1, "plugin_path[\($0)]") }
@@ -83,7 +84,7 @@ struct Reader {
                 }
             case "plugins": config.plugins = readPlugins(value)
             case "agents": config.agents = readAgents(value)
-            default: unknown(key, "", value, ["server", "store", "routing", "plugin_path", "plugins", "agents"])
+            default: unknown(key, "", value, ["server", "store", "routing", "events", "plugin_path", "plugins", "agents"])
             }
         }
         crossCheck(&config)
@@ -140,6 +141,22 @@ struct Reader {
             case "no_agent_reply": if let s = string(v, p) { r.noAgentReply = s }
             default: unknown(key, "routing.", v, ["session_timeout", "history_depth", "inline_reply_budget", "min_health",
                                                   "retention", "agent_timeout", "no_agent_reply"])
+            }
+        }
+    }
+
+    mutating func readEvents(_ node: Node, _ e: inout EventsConfig) {
+        guard let m = mapping(node, "events") else { return }
+        for (key, v) in m {
+            let p = "events.\(key)"
+            switch key {
+            case "include_bodies": if let b = bool(v, p) { e.includeBodies = b }
+            case "redact_numbers": if let b = bool(v, p) { e.redactNumbers = b }
+            case "queue_capacity": if let n = int(v, p, min: 1) { e.queueCapacity = n }
+            case "batch_size": if let n = int(v, p, min: 1, max: 10_000) { e.batchSize = n }
+            case "write_timeout": if let d = duration(v, p) { e.writeTimeout = d }
+            case "spool_dir": if let s = string(v, p) { e.spoolDir = s }
+            default: unknown(key, "events.", v, ["include_bodies", "redact_numbers", "queue_capacity", "batch_size", "write_timeout", "spool_dir"])
             }
         }
     }

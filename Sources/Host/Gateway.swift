@@ -16,6 +16,8 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     public let runtime: HostRuntime
     public private(set) var plugins: PluginSet?
     public private(set) var router: (any InboundRouter)?
+    /// The event stream to the log sinks; set once started.
+    public private(set) var events: EventBus?
     public let server: HTTPServer
     let logger: Logger
     private(set) var store: SQLiteDatabase?
@@ -47,7 +49,11 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
             store = try openStore()
             let set = try PluginSet.start(config, runtime: runtime)
             plugins = set
-            let r = SimpleRouter(agents: set.agents, routing: config.routing)
+            let bus = try EventBus(config: config.events, sinks: set.sinks, spoolDir: relativeToConfig(config.events.spoolDir),
+                                   metrics: runtime.metrics, logger: logger)
+            bus.start()
+            events = bus
+            let r = SimpleRouter(agents: set.agents, routing: config.routing, events: bus)
             router = r
             runtime.router = r
         } catch {
@@ -58,6 +64,11 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
         ready.store(true, ordering: .releasing)
         logger.info("ready: \(plugins?.channels.count ?? 0) channel(s), \(plugins?.agents.count ?? 0) agent(s), routes \(runtime.routePaths)")
         return server.boundPort
+    }
+
+    /// A path from the config, relative to the config file's folder.
+    func relativeToConfig(_ path: String) -> String {
+        path.hasPrefix("/") ? path : ((config.sourcePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(path)
     }
 
     private func openStore() throws -> SQLiteDatabase? {
@@ -75,6 +86,7 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     public func stop() async {
         ready.store(false, ordering: .releasing)
         await server.shutdown(grace: config.server.shutdownGrace)
+        await events?.stop(grace: config.server.shutdownGrace)
         plugins?.shutdown()
         runtime.shutdown()
     }

@@ -6,6 +6,7 @@ public struct GatewayConfig: Sendable {
     public var server = ServerConfig()
     public var store = StoreConfig()
     public var routing = RoutingConfig()
+    public var events = EventsConfig()
     /// Folders searched for a plugin given by short name, in order.
     public var pluginPath: [String] = []
     public var plugins: [PluginEntry] = []
@@ -71,4 +72,21 @@ public struct AgentEntry: Sendable {
     public var historyDepth: Int?
     public var configJSON = "{}"
     public var line = 0
+}
+
+/// The event stream to log sinks (`events:` in plugins.yaml).
+public struct EventsConfig: Sendable {
+    /// Put message bodies into events. Off by default: bodies are personal data.
+    public var includeBodies = false
+    /// Keep only the last 4 digits of phone numbers in events.
+    public var redactNumbers = true
+    /// Events held in memory per sink before further ones spill to its spool file.
+    public var queueCapacity = 10_000
+    /// Events per write to a sink.
+    public var batchSize = 500
+    /// How long a sink may take for one write before the host retries it.
+    public var writeTimeout: Double = 10
+    /// Folder of the per-sink spool files (relative to the config file).
+    public var spoolDir = "data/spool"
+    public init() {}
 }

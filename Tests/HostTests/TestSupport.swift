@@ -59,12 +59,13 @@ enum TestSupport {
 
     /// Runs a command, returns (exit status, stdout, stderr).
     @discardableResult
-    static func run(_ exe: String, _ args: [String], cwd: String? = nil, env: [String: String]? = nil) throws -> (Int32, String, String) {
+    static func run(_ exe: String, _ args: [String], cwd: String? = nil, env: [String: String]? = nil, capture: Bool = true) throws -> (Int32, String, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = args
         if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         if let env { p.environment = env }
+        if !capture { return (spawnAndWait(exe, args), "", "") }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -73,6 +74,23 @@ enum TestSupport {
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    /// posix_spawn + waitpid, output to /dev/null: for commands that leave a daemon behind
+    /// (pg_ctl start), where Foundation's Process would wait for EOF or never reap the child.
+    static func spawnAndWait(_ exe: String, _ args: [String]) -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = ([exe] + args).map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, exe, &actions, nil, argv, environ) == 0 else { return -1 }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (status >> 8) & 0xff
     }
 
     static func tempDir() -> String {

@@ -102,18 +102,32 @@ final class FixtureBilling: BillingProvider {
     }
 }
 
-/// Log sink: asks for a retry when a batch contains "retry"; otherwise writes.
-final class FixtureSink: LogSink {
-    init(host: PluginHost, config: PluginConfig) throws {}
+/// Log sink: asks for a retry when a batch contains "retry"; hangs while the file
+/// `hang_file` exists; appends what it accepted to `record_file`.
+final class FixtureSink: LogSink, @unchecked Sendable {
+    struct Config: Decodable { var hang_file: String?; var record_file: String? }
+    let hangFile: String?
+    let record: FileHandle?
+    init(host: PluginHost, config: PluginConfig) throws {
+        let c = try config.decode(Config.self)
+        hangFile = c.hang_file
+        if let r = c.record_file {
+            FileManager.default.createFile(atPath: r, contents: nil)
+            record = FileHandle(forWritingAtPath: r)
+        } else { record = nil }
+    }
     func write(_ events: [String]) async throws -> SinkResult {
-        events.contains { $0.contains("retry") } ? .retry(reason: "backend down") : .written
+        if let hangFile { while FileManager.default.fileExists(atPath: hangFile) { try await Task.sleep(nanoseconds: 20_000_000) } }
+        if events.contains(where: { $0.contains("retry") }) { return .retry(reason: "backend down") }
+        if let record { try record.write(contentsOf: Data(events.map { $0 + "\n" }.joined().utf8)) }
+        return .written
     }
 }
 
 @_cdecl("darkspere_plugin_entry")
 public func darkspere_plugin_entry(_ host: UnsafePointer<ds_host>?, _ major: UInt32, _ minor: UInt32) -> UnsafePointer<ds_plugin_descriptor>? {
     PluginExport(id: "swift-all", name: "Swift fixture (all kinds)", version: "0.0.1",
-                 configSchema: #"{"type":"object","properties":{"path":{"type":"string","pattern":"^/"},"fail_sends_to":{"type":"string"},"open_delay_ms":{"type":"integer","minimum":0}},"additionalProperties":false}"#,
+                 configSchema: #"{"type":"object","properties":{"path":{"type":"string","pattern":"^/"},"fail_sends_to":{"type":"string"},"open_delay_ms":{"type":"integer","minimum":0},"hang_file":{"type":"string"},"record_file":{"type":"string"}},"additionalProperties":false}"#,
                  channel: FixtureChannel.self, agentTransport: FixtureTransport.self,
                  billing: FixtureBilling.self, logSink: FixtureSink.self).entry(host, major, minor)
 }

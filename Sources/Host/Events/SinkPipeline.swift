@@ -1,0 +1,155 @@
+import Foundation
+import Logging
+import PluginAPI
+import Synchronization
+
+/// Delivers events to one log sink, off the message path.
+///
+/// `enqueue` never blocks on the sink: events go to a bounded in-memory queue; when it is
+/// full, they (and every later one, to keep the order) spill to the sink's spool file until
+/// the sink has caught up. A single worker task writes batches in order, retrying a failed
+/// batch with exponential backoff until the sink takes it.
+/// Thread safety: `enqueue` from any thread; one worker per pipeline.
+final class SinkPipeline: @unchecked Sendable {
+    struct State {
+        var queue: [String] = []
+        var head = 0
+        var spooling = false
+        var waiter: CheckedContinuation<Void, Never>?
+        var count: Int { queue.count - head }
+    }
+
+    let sink: LogSinkInstance
+    let config: EventsConfig
+    let logger: Logger
+    private let state: Mutex<State>
+    private let spool: SpoolFile
+    private let stopping = Atomic<Bool>(false)
+    private var worker: Task<Void, Never>?
+    let written: Metric, retried: Metric, spooled: Metric, lost: Metric, depth: Metric
+
+    init(sink: LogSinkInstance, config: EventsConfig, spoolPath: String, metrics: MetricsRegistry, logger: Logger) throws {
+        self.sink = sink
+        self.config = config
+        self.logger = logger
+        spool = try SpoolFile(path: spoolPath)
+        state = Mutex(State(spooling: spool.hasPending))
+        let l = [("sink", sink.instanceId)]
+        written = metrics.counter("darkspere_events_written_total", help: "Events a log sink accepted", labels: l)
+        retried = metrics.counter("darkspere_events_retried_total", help: "Events whose write had to be retried", labels: l)
+        spooled = metrics.counter("darkspere_events_spooled_total", help: "Events spilled to the spool file while a sink lagged", labels: l)
+        lost = metrics.counter("darkspere_events_lost_total", help: "Events that could not even be spooled (disk error)", labels: l)
+        depth = metrics.gauge("darkspere_events_queue_depth", help: "Events waiting in memory for a sink", labels: l)
+    }
+
+    func start() {
+        worker = Task.detached { [self] in await run() }
+    }
+
+    /// Adds one event (a JSON line). Never blocks on the sink.
+    func enqueue(_ line: String) {
+        let waiter: CheckedContinuation<Void, Never>? = state.withLock { s in
+            if !s.spooling && s.count < config.queueCapacity {
+                s.queue.append(line)
+            } else {
+                s.spooling = true
+                do { try spool.append(line); spooled.increment() } catch {
+                    lost.increment()
+                    logger.error("event lost: cannot write the spool file \(spool.path): \(error)")
+                }
+            }
+            let w = s.waiter
+            s.waiter = nil
+            return w
+        }
+        waiter?.resume()
+    }
+
+    private func nextBatch() -> (events: [String], spoolNext: UInt64?) {
+        state.withLock { s in
+            if s.count > 0 {
+                let n = min(config.batchSize, s.count)
+                let batch = Array(s.queue[s.head..<s.head + n])
+                s.head += n
+                if s.head > 4096 && s.head * 2 > s.queue.count { s.queue.removeFirst(s.head); s.head = 0 }
+                depth.record(Double(s.count))
+                return (batch, nil)
+            }
+            if s.spooling {
+                if let (events, next) = try? spool.read(max: config.batchSize), !events.isEmpty { return (events, next) }
+                if !spool.hasPending { s.spooling = false }
+            }
+            return ([], nil)
+        }
+    }
+
+    private func waitForWork() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { s -> Bool in
+                if s.count > 0 || s.spooling || stopping.load(ordering: .acquiring) { return true }
+                s.waiter = c
+                return false
+            }
+            if resumeNow { c.resume() }
+        }
+    }
+
+    private func run() async {
+        var backoffMs: UInt64 = 100
+        while true {
+            let (batch, spoolNext) = nextBatch()
+            if batch.isEmpty {
+                if stopping.load(ordering: .acquiring) { return }
+                await waitForWork()
+                continue
+            }
+            // Deliver this batch, retrying until it is taken (or we are told to stop).
+            while true {
+                let outcome = await sink.write(batch, timeoutMs: UInt32(config.writeTimeout * 1000))
+                if outcome.status == DS_OK {
+                    written.record(Double(batch.count))
+                    if let spoolNext { state.withLock { _ in try? spool.commit(spoolNext) } }
+                    backoffMs = 100
+                    break
+                }
+                retried.record(Double(batch.count))
+                logger.warning("sink '\(sink.instanceId)' did not take \(batch.count) event(s) (status \(outcome.status): \(outcome.error)); retrying in \(backoffMs) ms")
+                if stopping.load(ordering: .acquiring) {
+                    // Keep the batch for the next start: it goes back in front of the queue.
+                    if spoolNext == nil { state.withLock { s in s.queue.insert(contentsOf: batch, at: s.head) } }
+                    return
+                }
+                try? await Task.sleep(nanoseconds: backoffMs * 1_000_000)
+                backoffMs = min(backoffMs * 2, 30_000)
+            }
+        }
+    }
+
+    /// Events still waiting (memory + spool).
+    var pendingCount: Int { state.withLock { $0.count } + (spool.hasPending ? 1 : 0) }
+
+    /// Stops the worker after it has delivered what it can within `grace` seconds; what is
+    /// left in memory is written to the spool file, ahead of older spooled events.
+    func stop(grace: Double) async {
+        let deadline = Date().addingTimeInterval(grace)
+        while Date() < deadline {
+            let idle = state.withLock { $0.count == 0 && !$0.spooling }
+            if idle { break }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        stopping.store(true, ordering: .releasing)
+        let w = state.withLock { s -> CheckedContinuation<Void, Never>? in let w = s.waiter; s.waiter = nil; return w }
+        w?.resume()
+        await worker?.value
+        state.withLock { s in
+            let rest = Array(s.queue[s.head...])
+            s.queue.removeAll(); s.head = 0
+            if !rest.isEmpty {
+                do { try spool.prepend(rest); spooled.record(Double(rest.count)) } catch {
+                    lost.record(Double(rest.count))
+                    logger.error("\(rest.count) event(s) lost at shutdown: \(error)")
+                }
+            }
+        }
+    }
+}
