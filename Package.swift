@@ -19,6 +19,7 @@ let package = Package(
         // Bundled and example plugins: each a shared library named libds-<short name>.so.
         .library(name: "ds-c-echo-agent", type: .dynamic, targets: ["CEchoAgent"]),
         .library(name: "ds-swift-echo-agent", type: .dynamic, targets: ["SwiftEchoAgent"]),
+        .library(name: "ds-twilio", type: .dynamic, targets: ["TwilioSMS"]),
         // Deliberately broken plugins for the loader's tests (not listed by `darkspere plugins`).
         .library(name: "fixture-abi2", type: .dynamic, targets: ["FixtureABI2"]),
         .library(name: "fixture-no-entry", type: .dynamic, targets: ["FixtureNoEntry"]),
@@ -50,8 +51,13 @@ let package = Package(
         ),
         .executableTarget(
             name: "darkspere",
-            dependencies: ["Host", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Host", "TwilioCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+
+        // Bundled plugins. TwilioCore is the channel's pure logic (signatures, TwiML, forms,
+        // segments, keywords), shared by the plugin, the CLI's `sms` command and the tests.
+        .target(name: "TwilioCore", path: "Plugins/TwilioSMS/Core"),
+        .target(name: "TwilioSMS", dependencies: ["TwilioCore", pluginKit], path: "Plugins/TwilioSMS/Plugin"),
 
         // Examples: the ABI from both sides.
         .target(name: "CEchoAgent", path: "Examples/c-echo-agent", exclude: ["README.md"], publicHeadersPath: ".", cSettings: cHeader),
@@ -64,6 +70,7 @@ let package = Package(
         .target(name: "FixtureABI10", path: "Tests/Fixtures/abi10", publicHeadersPath: ".", cSettings: fixtureHeader),
 
         .testTarget(name: "HostTests", dependencies: ["Host"], path: "Tests/HostTests"),
+        .testTarget(name: "TwilioTests", dependencies: ["TwilioCore", "Host"], path: "Tests/TwilioTests"),
     ],
     swiftLanguageModes: [.v5]
 )
