@@ -44,6 +44,7 @@ public final class InboundRateLimiter: Sendable {
             let decision: Decision
             if e.times.count < limit {
                 e.times.append(now)
+                e.notified = false   // a later flood gets one polite reply again
                 decision = .allow
             } else if !e.notified {
                 e.notified = true

@@ -63,7 +63,11 @@ public enum TwilioWebhook {
         public var media: [Media]
         /// The other parameters (AccountSid, NumSegments, FromCountry, ...) as a JSON object.
         public var metadataJSON: String
-        public struct Media: Sendable, Equatable { public var url: String; public var contentType: String }
+        public struct Media: Sendable, Equatable {
+            public var url: String
+            public var contentType: String
+            public init(url: String, contentType: String) { self.url = url; self.contentType = contentType }
+        }
     }
 
     /// Normalises the parameters of an incoming-message webhook.
@@ -103,6 +107,9 @@ public enum TwilioWebhook {
         public var errorCode: Int32
         /// The status as Twilio named it.
         public var twilioStatus: String
+        public init(messageSid: String, status: String, errorCode: Int32, twilioStatus: String) {
+            self.messageSid = messageSid; self.status = status; self.errorCode = errorCode; self.twilioStatus = twilioStatus
+        }
     }
 
     /// Normalises a status callback's parameters; nil status for states that are not

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the test suites and benchmarks need beyond the Swift toolchain.
+# Idempotent: safe to run again. Other components add their lines below.
+set -euo pipefail
+
+apt_install() {
+    local missing=()
+    for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    if [ ${#missing[@]} -gt 0 ]; then
+        if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+    fi
+}
+
+# Host: SQLite and libcurl headers.
+apt_install libsqlite3-dev libcurl4-openssl-dev python3
+
+# Twilio channel tests: signatures made by the official library (RequestValidator);
+# the fake Twilio REST server is plain python3. Benchmark: wrk.
+python3 -c 'import twilio' 2>/dev/null || python3 -m pip install --quiet twilio
+apt_install wrk
