@@ -121,13 +121,13 @@ enum Support {
           public_url: \(publicURL)
         store:
           url: "sqlite::memory:"
-        plugin_path: \(buildDir)
+        plugin_path: [\(buildDir)]
         plugins:
           - id: twilio
             library: twilio
             config:
               account_sid: \(accountSid)
-              auth_token: \(authToken)
+              auth_token: "\(authToken)"
               from: "+15557654321"
               api_base: \(apiBase)
         \(extra.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n"))
