@@ -211,6 +211,33 @@ final class RecordingRouter: InboundRouter, @unchecked Sendable {
         }
     }
 
+    @Test func cliSmsPostsASignedWebhookAndPrintsTheReply() async throws {
+        let yaml = Support.gatewayYAML()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("twilio-cli-\(UUID().uuidString).yaml")
+        try yaml.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        try await Support.withGateway(yaml) { g, port in
+            let rec = RecordingRouter(g.router); g.runtime.router = rec
+            func cli(_ args: [String]) throws -> (Int32, String, String) {
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: Support.buildDir + "/darkspere")
+                p.arguments = ["sms", "--config", file.path, "--url", "http://127.0.0.1:\(port)/twilio/sms"] + args
+                let out = Pipe(), err = Pipe()
+                p.standardOutput = out; p.standardError = err
+                try p.run()
+                let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+                p.waitUntilExit()
+                return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+            }
+            let (code, out, _) = try cli(["--from", "+15554443333", "hi from the cli"])
+            #expect(code == 0)
+            #expect(out == "echo: hi from the cli (history: 0)\n")
+            #expect(rec.submitted.withLock { $0.first?.from } == "+15554443333")
+            let (bad, _, err) = try cli(["--from", "nope", "x"])
+            #expect(bad != 0 && err.contains("--from"))
+        }
+    }
+
     @Test func configErrorsStopTheGatewayAndHideTheToken() throws {
         let yaml = Support.gatewayYAML().replacingOccurrences(of: "from: \"+15557654321\"", with: "from: \"not a number\"")
         do {

@@ -69,12 +69,17 @@ public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
     /// Decodes and checks a config block; errors name the field and never echo secrets.
     public static func parse(json: String) throws -> TwilioConfig {
         let c: TwilioConfig
-        do { c = try JSONDecoder().decode(TwilioConfig.self, from: Data((json.isEmpty ? "{}" : json).utf8)) } catch let DecodingError.keyNotFound(key, _) {
-            throw TwilioConfigError("missing field \(key.stringValue)")
-        } catch let DecodingError.typeMismatch(t, ctx) {
-            throw TwilioConfigError("\(ctx.codingPath.map(\.stringValue).joined(separator: ".")): expected \(t)")
-        } catch {
-            throw TwilioConfigError("config is not a valid JSON object")
+        do {
+            c = try JSONDecoder().decode(TwilioConfig.self, from: Data((json.isEmpty ? "{}" : json).utf8))
+        } catch let e as DecodingError {
+            func path(_ ctx: DecodingError.Context) -> String { ctx.codingPath.map(\.stringValue).joined(separator: ".") }
+            switch e {
+            case .keyNotFound(let key, _): throw TwilioConfigError("missing field \(key.stringValue)")
+            case .typeMismatch(let t, let ctx): throw TwilioConfigError("\(path(ctx)): expected \(t == String.self ? "a string" : "\(t)")")
+            case .valueNotFound(let t, let ctx): throw TwilioConfigError("\(path(ctx)): expected \(t), found null")
+            case .dataCorrupted(let ctx): throw TwilioConfigError(ctx.codingPath.isEmpty ? "config is not a valid JSON object" : "\(path(ctx)): invalid value")
+            @unknown default: throw TwilioConfigError("config is not valid")
+            }
         }
         try c.check()
         return c
