@@ -238,6 +238,34 @@ final class RecordingRouter: InboundRouter, @unchecked Sendable {
         }
     }
 
+    /// A router that answers every message with a fixed outcome.
+    final class FixedRouter: InboundRouter, @unchecked Sendable {
+        let outcome: SubmitOutcome
+        init(_ o: SubmitOutcome) { outcome = o }
+        func submit(_ m: Inbound, completion: @escaping @Sendable (SubmitOutcome) -> Void) { completion(outcome) }
+        func reportStatus(channel: String, providerMessageId: String, status: String, errorCode: Int32) -> Bool { false }
+    }
+
+    @Test func deferredRefusedAndHostileRouterAnswers() async throws {
+        try await Support.withGateway(Support.gatewayYAML()) { g, port in
+            g.runtime.router = FixedRouter(.deferred)
+            let d = try await post(port, Support.smsParams(body: "later"))
+            #expect(d.status == 200 && d.body == TwiML.empty && d.headers["content-type"]?.hasPrefix("text/xml") == true)
+            g.runtime.router = FixedRouter(.rejected(DS_ERR_UNAVAILABLE, "store down"))
+            #expect(try await post(port, Support.smsParams(body: "x")).status == 503)
+            g.runtime.router = FixedRouter(.rejected(DS_ERR_INVALID, "bad"))
+            #expect(try await post(port, Support.smsParams(body: "x")).status == 400)
+            // An agent reply that tries to inject TwiML stays text.
+            let hostile = #"</Message><Redirect>https://evil.example/</Redirect><Message>&amp; "q" 'a' <b>"#
+            g.runtime.router = FixedRouter(.reply(hostile))
+            let h = try await post(port, Support.smsParams(body: "x"))
+            #expect(try Support.etreeMessages(h.body) == [hostile])
+            // An empty reply sends nothing.
+            g.runtime.router = FixedRouter(.reply(""))
+            #expect(try await post(port, Support.smsParams(body: "x")).body == TwiML.empty)
+        }
+    }
+
     @Test func configErrorsStopTheGatewayAndHideTheToken() throws {
         let yaml = Support.gatewayYAML().replacingOccurrences(of: "from: \"+15557654321\"", with: "from: \"not a number\"")
         do {
