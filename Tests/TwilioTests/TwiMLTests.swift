@@ -118,6 +118,10 @@ import TwilioCore
         #expect(m.from == "+15551234567" && m.to == "+15557654321" && m.messageSid == "SMabc" && m.body == "hi")
         #expect(m.media == [.init(url: "https://api.twilio.com/m0", contentType: "image/jpeg"), .init(url: "https://api.twilio.com/m1", contentType: "image/png")])
         #expect(m.metadataJSON.contains(#""AccountSid":"\#(Support.accountSid)""#))
+        var odd = Support.smsParams(body: "x")
+        odd.append(("FromCity", "Q\"uo\\te\n\u{1}é🤖"))
+        let meta = try JSONSerialization.jsonObject(with: Data(try TwilioWebhook.inbound(odd).metadataJSON.utf8)) as! [String: String]
+        #expect(meta["FromCity"] == "Q\"uo\\te\n\u{1}é🤖" && meta["AccountSid"] == Support.accountSid && meta["Body"] == nil)
         let long = try TwilioWebhook.inbound(Support.smsParams(body: String(repeating: "y", count: 2000)))
         #expect(long.body.count == 1600 && long.metadataJSON.contains("BodyTruncated"))
         #expect(throws: TwilioWebhook.Rejection.badRequest("missing From")) { try TwilioWebhook.inbound(p.filter { $0.0 != "From" }) }

@@ -17,8 +17,8 @@ public enum ComplianceKeyword: String, Sendable, Equatable, CaseIterable {
 
     /// The keyword `text` is, or nil if it is an ordinary message.
     public static func classify(_ text: String) -> ComplianceKeyword? {
-        // Cheap exit: no keyword is longer than 11 letters; allow some padding.
-        guard text.utf8.count <= 64 else { return nil }
+        // Cheap exit: no keyword is longer than 11 letters; 32 bytes leaves room for padding.
+        guard text.utf8.count <= 32 else { return nil }
         let core = text.unicodeScalars.drop { !isLetter($0) }.reversed().drop { !isLetter($0) }.reversed()
         let word = String(String.UnicodeScalarView(core)).uppercased()
         if optOutWords.contains(word) { return .optOut }

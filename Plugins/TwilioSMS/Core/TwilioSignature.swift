@@ -24,15 +24,18 @@ public struct TwilioSignature: Sendable {
     /// The base64 signature of `url` with `params` (several values of one name are
     /// sorted and each appended, duplicates once, as twilio-python does).
     public func compute(url: String, params: [(String, String)], algorithm: Algorithm = .hmacSHA1) -> String {
+        // Sorted by name, then value (byte order, as Python sorts str); exact duplicates once.
+        let sorted = params.sorted {
+            $0.0 == $1.0 ? $0.1.utf8.lexicographicallyPrecedes($1.1.utf8) : $0.0.utf8.lexicographicallyPrecedes($1.0.utf8)
+        }
         var data = Array(url.utf8)
-        var byName: [String: Set<String>] = [:]
-        for (k, v) in params { byName[k, default: []].insert(v) }
-        let names = byName.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
-        for name in names {
-            for value in byName[name]!.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) {
-                data += Array(name.utf8)
-                data += Array(value.utf8)
-            }
+        data.reserveCapacity(data.count + sorted.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count })
+        var previous: (String, String)?
+        for p in sorted {
+            if let q = previous, q.0 == p.0, q.1 == p.1 { continue }
+            data.append(contentsOf: p.0.utf8)
+            data.append(contentsOf: p.1.utf8)
+            previous = p
         }
         let mac = SHA.hmac(algorithm == .hmacSHA1 ? .sha1 : .sha256, key: key, message: data)
         return Data(mac).base64EncodedString()
@@ -41,12 +44,12 @@ public struct TwilioSignature: Sendable {
     /// True if `signature` is valid for a form request to `url` with `params`.
     public func isValid(signature: String, url: String, params: [(String, String)], algorithm: Algorithm = .hmacSHA1) -> Bool {
         let given = Array(signature.utf8)
-        var ok = false
+        // Each comparison is constant-time; trying the URL as received first only tells
+        // a timing observer which URL form matched, which is not secret.
         for candidate in Self.urlVariants(url) {
-            // Every variant is checked (no early exit) so timing says nothing about which matched.
-            ok = SHA.constantTimeEqual(Array(compute(url: candidate, params: params, algorithm: algorithm).utf8), given) || ok
+            if SHA.constantTimeEqual(Array(compute(url: candidate, params: params, algorithm: algorithm).utf8), given) { return true }
         }
-        return ok
+        return false
     }
 
     /// True if `signature` is valid for a request whose raw body is `body` and whose URL

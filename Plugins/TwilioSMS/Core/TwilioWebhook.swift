@@ -94,8 +94,7 @@ public enum TwilioWebhook {
         for (k, v) in p where !["Body", "From", "To", "MessageSid", "SmsMessageSid", "SmsSid", "NumMedia"].contains(k)
             && !k.hasPrefix("MediaUrl") && !k.hasPrefix("MediaContentType") { meta[k] = v }
         if truncated { meta["BodyTruncated"] = "true" }
-        let data = (try? JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Inbound(messageSid: sid, from: from, to: to, body: body, media: media, metadataJSON: String(decoding: data, as: UTF8.self))
+        return Inbound(messageSid: sid, from: from, to: to, body: body, media: media, metadataJSON: JSONText.object(meta))
     }
 
     /// A delivery status report.
