@@ -266,6 +266,30 @@ final class RecordingRouter: InboundRouter, @unchecked Sendable {
         }
     }
 
+    @Test func checkAndPluginsSeeTheTwilioSchema() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("twilio-check-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("plugins.yaml")
+        // A wrong account_sid, an unknown key, no auth_token: each reported with its field.
+        let bad = Support.gatewayYAML()
+            .replacingOccurrences(of: "account_sid: \(Support.accountSid)", with: "account_sid: XX123\n      colour: blue")
+            .replacingOccurrences(of: "auth_token: \"\(Support.authToken)\"", with: "")
+        try bad.write(to: file, atomically: true, encoding: .utf8)
+        let report = ConfigCheck.run(path: file.path)
+        #expect(!report.ok)
+        #expect(report.text.contains("plugins.twilio.config.account_sid"))
+        #expect(report.text.contains("plugins.twilio.config.colour"))
+        #expect(report.text.contains("plugins.twilio.config.auth_token: required field is missing"))
+        // A good config: OK, and the effective config shows the token as ***.
+        try Support.gatewayYAML().write(to: file, atomically: true, encoding: .utf8)
+        let good = ConfigCheck.run(path: file.path)
+        #expect(good.ok, "\(good.text)")
+        #expect(!good.text.contains(Support.authToken) && good.text.contains("***"))
+        let listing = PluginListing.table(configPath: file.path)
+        #expect(listing.contains("twilio") && listing.contains("ds.channel/1"))
+    }
+
     @Test func configErrorsStopTheGatewayAndHideTheToken() throws {
         let yaml = Support.gatewayYAML().replacingOccurrences(of: "from: \"+15557654321\"", with: "from: \"not a number\"")
         do {
