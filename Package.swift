@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "ds-c-echo-agent", type: .dynamic, targets: ["CEchoAgent"]),
         .library(name: "ds-swift-echo-agent", type: .dynamic, targets: ["SwiftEchoAgent"]),
         .library(name: "ds-twilio", type: .dynamic, targets: ["TwilioSMS"]),
+        // Benchmark ceiling: a route that answers a fixed TwiML document (bench/twilio); no ds- prefix, so `darkspere plugins` does not list it.
+        .library(name: "bench-fixed-twiml", type: .dynamic, targets: ["BenchFixedTwiML"]),
         // Deliberately broken plugins for the loader's tests (not listed by `darkspere plugins`).
         .library(name: "fixture-abi2", type: .dynamic, targets: ["FixtureABI2"]),
         .library(name: "fixture-no-entry", type: .dynamic, targets: ["FixtureNoEntry"]),
@@ -58,6 +60,7 @@ let package = Package(
         // segments, keywords), shared by the plugin, the CLI's `sms` command and the tests.
         .target(name: "TwilioCore", path: "Plugins/TwilioSMS/Core"),
         .target(name: "TwilioSMS", dependencies: ["TwilioCore", pluginKit], path: "Plugins/TwilioSMS/Plugin"),
+        .target(name: "BenchFixedTwiML", path: "bench/twilio/fixed-twiml", publicHeadersPath: ".", cSettings: fixtureHeader),
 
         // Examples: the ABI from both sides.
         .target(name: "CEchoAgent", path: "Examples/c-echo-agent", exclude: ["README.md"], publicHeadersPath: ".", cSettings: cHeader),
