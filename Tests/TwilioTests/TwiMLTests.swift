@@ -24,6 +24,11 @@ import TwilioCore
         }
     }
 
+    @Test func charactersXMLForbidsAreReplaced() throws {
+        #expect(TwiML.escape("a\u{FFFE}b\u{FFFF}c\u{F000}d\u{FFFD}") == "a\u{FFFD}b\u{FFFD}c\u{F000}d\u{FFFD}")
+        #expect(try Support.etreeMessages(TwiML.response(messages: ["x\u{FFFE}\u{1B}y"])) == ["x\u{FFFD}\u{FFFD}y"])
+    }
+
     @Test func emptyAndMultipleMessages() throws {
         #expect(try Support.etreeMessages(TwiML.empty) == [])
         #expect(TwiML.reply("") == TwiML.empty)

@@ -31,6 +31,10 @@ public enum FormEncoding {
 
     /// Percent-decodes one name or value ('+' becomes a space).
     public static func decode(_ s: ArraySlice<UInt8>) throws -> String {
+        if !s.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) {
+            guard let text = String(validating: s, as: UTF8.self) else { throw MalformedForm(description: "form field is not valid UTF-8") }
+            return text
+        }
         var bytes = [UInt8]()
         bytes.reserveCapacity(s.count)
         var i = s.startIndex

@@ -7,19 +7,27 @@ public enum PhoneNumber {
     /// `tel:+15551234567`, and channel prefixes such as `sms:`. Digits without a `+`
     /// or `00` prefix are taken as already international (`15551234567`).
     public static func e164(_ number: String) -> String? {
-        var s = Substring(number.trimmingCharacters(in: .whitespaces))
-        for prefix in ["tel:", "sms:"] where s.lowercased().hasPrefix(prefix) { s = s.dropFirst(prefix.count) }
-        var digits = ""
-        var sawPlus = false
-        for (i, c) in s.enumerated() {
-            if c == "+" && i == 0 { sawPlus = true; continue }
-            if c.isASCII && c.isNumber { digits.append(c); continue }
-            if c == " " || c == "-" || c == "(" || c == ")" || c == "." { continue }
-            return nil
+        var bytes = Substring(number).utf8[...]
+        while let f = bytes.first, f == UInt8(ascii: " ") || f == UInt8(ascii: "\t") { bytes = bytes.dropFirst() }
+        while let l = bytes.last, l == UInt8(ascii: " ") || l == UInt8(ascii: "\t") { bytes = bytes.dropLast() }
+        for prefix in ["tel:", "sms:"] where bytes.count >= 4 && bytes.prefix(4).map({ $0 | 0x20 }).elementsEqual(prefix.utf8) {
+            bytes = bytes.dropFirst(4)
         }
-        if !sawPlus && digits.hasPrefix("00") { digits.removeFirst(2) }
-        guard (8...15).contains(digits.count), digits.first != "0" else { return nil }
-        return "+" + digits
+        var digits: [UInt8] = []
+        digits.reserveCapacity(16)
+        var sawPlus = false
+        for (i, c) in bytes.enumerated() {
+            switch c {
+            case UInt8(ascii: "+") where i == 0: sawPlus = true
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digits.append(c)
+            case UInt8(ascii: " "), UInt8(ascii: "-"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "."): continue
+            default: return nil
+            }
+            if digits.count > 17 { return nil }
+        }
+        if !sawPlus && digits.starts(with: [UInt8(ascii: "0"), UInt8(ascii: "0")]) { digits.removeFirst(2) }
+        guard (8...15).contains(digits.count), digits.first != UInt8(ascii: "0") else { return nil }
+        return "+" + String(decoding: digits, as: UTF8.self)
     }
 
     /// A short code (3 to 8 digits) as carriers use for `To`, kept as digits; nil otherwise.

@@ -29,22 +29,33 @@ public enum TwiML {
 
     /// Escapes text for XML element content and attribute values.
     public static func escape(_ s: String) -> String {
-        var out = ""
+        var out: [UInt8] = []
         out.reserveCapacity(s.utf8.count + 16)
-        for u in s.unicodeScalars {
-            switch u {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            case "\r": out += "&#13;"
-            case "\t", "\n": out.unicodeScalars.append(u)
-            case "\u{0}"..."\u{1F}", "\u{FFFE}", "\u{FFFF}": out += "\u{FFFD}"
-            default: out.unicodeScalars.append(u)
+        var utf8 = s.utf8.makeIterator()
+        while let b = utf8.next() {
+            switch b {
+            case UInt8(ascii: "&"): out.append(contentsOf: "&amp;".utf8)
+            case UInt8(ascii: "<"): out.append(contentsOf: "&lt;".utf8)
+            case UInt8(ascii: ">"): out.append(contentsOf: "&gt;".utf8)
+            case UInt8(ascii: "\""): out.append(contentsOf: "&quot;".utf8)
+            case UInt8(ascii: "'"): out.append(contentsOf: "&apos;".utf8)
+            case UInt8(ascii: "\r"): out.append(contentsOf: "&#13;".utf8)
+            case UInt8(ascii: "\t"), UInt8(ascii: "\n"): out.append(b)
+            case 0..<0x20: out.append(contentsOf: "\u{FFFD}".utf8)
+            case 0xEF:
+                // U+FFFE and U+FFFF are EF BF BE / EF BF BF: not allowed in XML 1.0.
+                let b2 = utf8.next(), b3 = utf8.next()
+                if b2 == 0xBF, let b3, b3 == 0xBE || b3 == 0xBF {
+                    out.append(contentsOf: "\u{FFFD}".utf8)
+                } else {
+                    out.append(b)
+                    if let b2 { out.append(b2) }
+                    if let b3 { out.append(b3) }
+                }
+            default: out.append(b)
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Undoes `escape` and decodes numeric character references.

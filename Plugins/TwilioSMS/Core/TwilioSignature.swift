@@ -46,7 +46,8 @@ public struct TwilioSignature: Sendable {
         let given = Array(signature.utf8)
         // Each comparison is constant-time; trying the URL as received first only tells
         // a timing observer which URL form matched, which is not secret.
-        for candidate in Self.urlVariants(url) {
+        if SHA.constantTimeEqual(Array(compute(url: url, params: params, algorithm: algorithm).utf8), given) { return true }
+        for candidate in Self.urlVariants(url).dropFirst() {
             if SHA.constantTimeEqual(Array(compute(url: candidate, params: params, algorithm: algorithm).utf8), given) { return true }
         }
         return false

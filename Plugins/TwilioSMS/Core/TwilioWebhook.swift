@@ -70,19 +70,24 @@ public enum TwilioWebhook {
         }
     }
 
+    /// Parameters that become fields of the inbound message rather than metadata.
+    static let mappedFields: Set<String> = ["Body", "From", "To", "MessageSid", "SmsMessageSid", "SmsSid", "NumMedia"]
+
     /// Normalises the parameters of an incoming-message webhook.
     public static func inbound(_ params: [(String, String)]) throws(Rejection) -> Inbound {
         var p: [String: String] = [:]
         for (k, v) in params where p[k] == nil { p[k] = v }
         guard let sid = p["MessageSid"] ?? p["SmsMessageSid"] ?? p["SmsSid"], !sid.isEmpty else { throw .badRequest("missing MessageSid") }
-        guard sid.count <= 64, sid.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else { throw .badRequest("MessageSid is not a Twilio SID") }
+        guard sid.utf8.count <= 64, sid.utf8.allSatisfy({ ($0 | 0x20 >= UInt8(ascii: "a") && $0 | 0x20 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) }) else {
+            throw .badRequest("MessageSid is not a Twilio SID")
+        }
         guard let rawFrom = p["From"], !rawFrom.isEmpty else { throw .badRequest("missing From") }
         guard let rawTo = p["To"], !rawTo.isEmpty else { throw .badRequest("missing To") }
         guard let from = PhoneNumber.e164(rawFrom) else { throw .badRequest("From is not a phone number") }
         guard let to = PhoneNumber.e164(rawTo) ?? PhoneNumber.shortCode(rawTo) else { throw .badRequest("To is not a phone number") }
         var body = p["Body"] ?? ""
         var truncated = false
-        if body.count > MessageSplitter.maxCharacters { body = String(body.prefix(MessageSplitter.maxCharacters)); truncated = true }
+        if body.utf8.count > MessageSplitter.maxCharacters && body.count > MessageSplitter.maxCharacters { body = String(body.prefix(MessageSplitter.maxCharacters)); truncated = true }
         var media: [Inbound.Media] = []
         let numMedia = Int(p["NumMedia"] ?? "0") ?? -1
         guard (0...10).contains(numMedia) else { throw .badRequest("NumMedia must be 0 to 10") }
@@ -91,8 +96,9 @@ public enum TwilioWebhook {
             media.append(.init(url: url, contentType: p["MediaContentType\(i)"] ?? ""))
         }
         var meta: [String: String] = [:]
-        for (k, v) in p where !["Body", "From", "To", "MessageSid", "SmsMessageSid", "SmsSid", "NumMedia"].contains(k)
-            && !k.hasPrefix("MediaUrl") && !k.hasPrefix("MediaContentType") { meta[k] = v }
+        for (k, v) in p where !Self.mappedFields.contains(k) && !(numMedia > 0 && (k.hasPrefix("MediaUrl") || k.hasPrefix("MediaContentType"))) {
+            meta[k] = v
+        }
         if truncated { meta["BodyTruncated"] = "true" }
         return Inbound(messageSid: sid, from: from, to: to, body: body, media: media, metadataJSON: JSONText.object(meta))
     }
