@@ -186,7 +186,8 @@ final class RecordingRouter: InboundRouter, @unchecked Sendable {
         defer { fake.stop() }
         let yaml = Support.gatewayYAML(apiBase: fake.base).replacingOccurrences(of: "auth_token: \"\(Support.authToken)\"", with: "auth_token: not-the-token")
         try await Support.withGateway(yaml) { g, _ in
-            let r = await try #require(g.plugins.channel("twilio")).send(messageId: "a", correlationId: "a", to: "+15551234567", from: "", text: "x")
+            let channel = try #require(g.plugins.channel("twilio"))
+            let r = await channel.send(messageId: "a", correlationId: "a", to: "+15551234567", from: "", text: "x")
             #expect(r.status == DS_ERR_AUTH && r.detailCode == 20003)
             #expect(!r.error.contains("not-the-token"))
         }

@@ -22,6 +22,28 @@ import TwilioCore
         #expect(SHA.hex(SHA.hmac(.sha256, key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
     }
 
+    @Test func precomputedHMACKeyMatchesPlainHMACAndPython() throws {
+        var cases: [[String: Any]] = []
+        var ours: [String] = []
+        for keyLength in [0, 1, 20, 63, 64, 65, 100] {
+            let key = (0..<keyLength).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+            let k = SHA.HMACSHA1Key(key)
+            for messageLength in [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000] {
+                let m = (0..<messageLength).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }
+                let mac = SHA.hex(k.mac(m))
+                #expect(mac == SHA.hex(SHA.hmac(.sha1, key: key, message: m)), "key \(keyLength) message \(messageLength)")
+                cases.append(["k": SHA.hex(key), "m": SHA.hex(m)])
+                ours.append(mac)
+            }
+        }
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: cases), as: UTF8.self)
+        let out = try Support.python("""
+        import hmac, hashlib, json, sys
+        print(json.dumps([hmac.new(bytes.fromhex(c["k"]), bytes.fromhex(c["m"]), hashlib.sha1).hexdigest() for c in json.load(sys.stdin)]))
+        """, input: json)
+        #expect(try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String] == ours)
+    }
+
     @Test func matchesOfficialLibraryForManyURLsAndParams() throws {
         let urls = ["https://sms.example.com/twilio/sms", "https://sms.example.com:443/twilio/sms",
                     "http://127.0.0.1:8080/twilio/sms?x=1&y=%20z", "https://example.com/twilio/sms?bodySHA256=abc"]

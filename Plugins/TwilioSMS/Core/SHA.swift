@@ -4,28 +4,83 @@
 ///
 /// Pure functions on byte arrays: thread-safe, no shared state.
 public enum SHA {
+    /// The SHA-1 chaining state (five words), the initial value or the state after
+    /// some whole 64-byte blocks.
+    public struct SHA1State: Sendable {
+        var h: (UInt32, UInt32, UInt32, UInt32, UInt32)
+        public static let initial = SHA1State(h: (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0))
+    }
+
     /// The SHA-1 digest (20 bytes) of `message`.
-    public static func sha1(_ message: [UInt8]) -> [UInt8] {
-        var h: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0)
+    public static func sha1(_ message: [UInt8]) -> [UInt8] { sha1(message, from: .initial, prefixBytes: 0) }
+
+    /// SHA-1 of (prefix ‖ message) where `state` is the state after the `prefixBytes`
+    /// bytes of the prefix (a multiple of 64). Lets HMAC hash its key pads once.
+    static func sha1(_ message: [UInt8], from state: SHA1State, prefixBytes: Int) -> [UInt8] {
+        var st = state
         var w = [UInt32](repeating: 0, count: 80)
-        forEachBlock(padded(message)) { block in
-            for i in 0..<16 { w[i] = bigEndianWord(block, i * 4) }
-            for i in 16..<80 { w[i] = rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1) }
-            var (a, b, c, d, e) = h
-            for i in 0..<80 {
-                let f: UInt32, k: UInt32
-                switch i {
-                case 0..<20: f = (b & c) | (~b & d); k = 0x5A82_7999
-                case 20..<40: f = b ^ c ^ d; k = 0x6ED9_EBA1
-                case 40..<60: f = (b & c) | (b & d) | (c & d); k = 0x8F1B_BCDC
-                default: f = b ^ c ^ d; k = 0xCA62_C1D6
-                }
-                let t = rotl(a, 5) &+ f &+ e &+ k &+ w[i]
-                e = d; d = c; c = rotl(b, 30); b = a; a = t
-            }
-            h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
+        let full = message.count / 64 * 64
+        message.withUnsafeBufferPointer { m in
+            var i = 0
+            while i < full { sha1Block(&st, m.baseAddress! + i, &w); i += 64 }
         }
-        return [h.0, h.1, h.2, h.3, h.4].flatMap(bytes)
+        var tail = Array(message[full...])
+        let bitLength = UInt64(prefixBytes + message.count) &* 8
+        tail.append(0x80)
+        while tail.count % 64 != 56 { tail.append(0) }
+        for i in (0..<8).reversed() { tail.append(UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8))) }
+        tail.withUnsafeBufferPointer { t in
+            var i = 0
+            while i < t.count { sha1Block(&st, t.baseAddress! + i, &w); i += 64 }
+        }
+        return [st.h.0, st.h.1, st.h.2, st.h.3, st.h.4].flatMap(bytes)
+    }
+
+    /// The state after one 64-byte block from `state`.
+    static func sha1State(after block: [UInt8], from state: SHA1State) -> SHA1State {
+        precondition(block.count == 64)
+        var st = state
+        var w = [UInt32](repeating: 0, count: 80)
+        block.withUnsafeBufferPointer { sha1Block(&st, $0.baseAddress!, &w) }
+        return st
+    }
+
+    @inline(__always)
+    private static func sha1Block(_ st: inout SHA1State, _ p: UnsafePointer<UInt8>, _ w: inout [UInt32]) {
+        for i in 0..<16 {
+            w[i] = UInt32(p[i * 4]) << 24 | UInt32(p[i * 4 + 1]) << 16 | UInt32(p[i * 4 + 2]) << 8 | UInt32(p[i * 4 + 3])
+        }
+        for i in 16..<80 { w[i] = rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1) }
+        var (a, b, c, d, e) = st.h
+        for i in 0..<80 {
+            let f: UInt32, k: UInt32
+            switch i {
+            case 0..<20: f = (b & c) | (~b & d); k = 0x5A82_7999
+            case 20..<40: f = b ^ c ^ d; k = 0x6ED9_EBA1
+            case 40..<60: f = (b & c) | (b & d) | (c & d); k = 0x8F1B_BCDC
+            default: f = b ^ c ^ d; k = 0xCA62_C1D6
+            }
+            let t = rotl(a, 5) &+ f &+ e &+ k &+ w[i]
+            e = d; d = c; c = rotl(b, 30); b = a; a = t
+        }
+        st.h = (st.h.0 &+ a, st.h.1 &+ b, st.h.2 &+ c, st.h.3 &+ d, st.h.4 &+ e)
+    }
+
+    /// An HMAC-SHA1 key with its inner and outer pads already hashed, for many MACs
+    /// under one key (every webhook is signed with the same auth token).
+    public struct HMACSHA1Key: Sendable {
+        let inner: SHA1State
+        let outer: SHA1State
+        public init(_ key: [UInt8]) {
+            var k = key.count > 64 ? SHA.sha1(key) : key
+            k += [UInt8](repeating: 0, count: 64 - k.count)
+            inner = SHA.sha1State(after: k.map { $0 ^ 0x36 }, from: .initial)
+            outer = SHA.sha1State(after: k.map { $0 ^ 0x5c }, from: .initial)
+        }
+        /// HMAC-SHA1 of `message`.
+        public func mac(_ message: [UInt8]) -> [UInt8] {
+            SHA.sha1(SHA.sha1(message, from: inner, prefixBytes: 64), from: outer, prefixBytes: 64)
+        }
     }
 
     private static let k256: [UInt32] = [

@@ -17,9 +17,14 @@ public struct TwilioSignature: Sendable {
     public enum Algorithm: String, Sendable { case hmacSHA1 = "HMAC_SHA1", hmacSHA256 = "HMAC_SHA256" }
 
     let key: [UInt8]
+    /// The HMAC-SHA1 key schedule of `key`, computed once.
+    let sha1Key: SHA.HMACSHA1Key
 
     /// `authToken`: the account's auth token (the secret Twilio signs with).
-    public init(authToken: String) { key = Array(authToken.utf8) }
+    public init(authToken: String) {
+        key = Array(authToken.utf8)
+        sha1Key = SHA.HMACSHA1Key(key)
+    }
 
     /// The base64 signature of `url` with `params` (several values of one name are
     /// sorted and each appended, duplicates once, as twilio-python does).
@@ -37,7 +42,7 @@ public struct TwilioSignature: Sendable {
             data.append(contentsOf: p.1.utf8)
             previous = p
         }
-        let mac = SHA.hmac(algorithm == .hmacSHA1 ? .sha1 : .sha256, key: key, message: data)
+        let mac = algorithm == .hmacSHA1 ? sha1Key.mac(data) : SHA.hmac(.sha256, key: key, message: data)
         return Data(mac).base64EncodedString()
     }
 
