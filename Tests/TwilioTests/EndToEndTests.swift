@@ -178,6 +178,17 @@ final class RecordingRouter: InboundRouter, @unchecked Sendable {
             #expect(bodies.joined(separator: " ") == long)
             let expectedSegments = bodies.map(SMSSegments.count).reduce(0, +)
             #expect(multi.data == #"{"segments":\#(expectedSegments)}"#)
+
+            // A multi-part send failing half-way: the host's retry (same message id)
+            // sends only the part Twilio has not accepted yet.
+            let n1 = try await fake.requests().count
+            let half = await channel.send(messageId: "m9", correlationId: "c9", to: "+15550000777", from: "", text: long)
+            #expect(half.status == DS_ERR_UNAVAILABLE)
+            let whole = await channel.send(messageId: "m9", correlationId: "c9", to: "+15550000777", from: "", text: long)
+            #expect(whole.status == DS_OK)
+            let sent = try await fake.requests()[n1...].compactMap { ($0["form"] as? [String: String])?["Body"] }
+            #expect(sent.count == 3 && sent[1] == sent[2] && sent[0] != sent[1])
+            #expect(sent[0] + " " + sent[2] == long)
         }
     }
 

@@ -6,6 +6,7 @@ POST /2010-04-01/Accounts/{sid}/Messages.json answers by the recipient number:
   +15550000503  503 every time (Retry-After: 1)
   +15550000400  400 code 21211 (invalid To)
   +15550021610  400 code 21610 (unsubscribed recipient)
+  +15550000777  503 for the 2nd request only (a multi-part send failing half-way)
   anything else 201 with a fresh SM sid
 Wrong Basic auth: 401 code 20003. GET /requests returns every request received as
 JSON (method, path, auth ok, form). Prints the bound port on stdout, then serves
@@ -60,6 +61,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(429, {"code": 20429, "message": "Too Many Requests", "status": 429}, [("Retry-After", "2")])
         if to == "+15550000503":
             return self.answer(503, {"code": 20500, "message": "Service Unavailable", "status": 503}, [("Retry-After", "1")])
+        if to == "+15550000777" and count == 2:
+            return self.answer(503, {"code": 20500, "message": "Service Unavailable", "status": 503})
         if to == "+15550000400":
             return self.answer(400, {"code": 21211, "message": "The 'To' number is not a valid phone number.", "status": 400})
         if to == "+15550021610":
