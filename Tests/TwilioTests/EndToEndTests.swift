@@ -97,6 +97,11 @@ final class RecordingRouter: InboundRouter, @unchecked Sendable {
             #expect(TwiML.messages(in: try await post(port, Support.smsParams(from: user, body: "START")).body) == ["Welcome back."])
             #expect(TwiML.messages(in: try await post(port, Support.smsParams(from: user, body: "hello")).body) == ["echo: hello (history: 0)"])
             #expect(rec.submittedTexts == ["hello"])
+            // No public_url in this config: the StatusCallback base was learned from the webhooks.
+            let sent = await channel.send(messageId: "m-cb", correlationId: "c", to: user, from: "", text: "back")
+            #expect(sent.status == DS_OK)
+            let form = try #require(try await fake.requests().last?["form"] as? [String: String])
+            #expect(form["StatusCallback"] == Support.publicURL + "/twilio/status")
         }
     }
 
