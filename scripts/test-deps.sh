@@ -19,4 +19,4 @@ apt_install libsqlite3-dev libcurl4-openssl-dev python3
 # Twilio channel tests: signatures made by the official library (RequestValidator);
 # the fake Twilio REST server is plain python3. Benchmark: wrk.
 python3 -c 'import twilio' 2>/dev/null || python3 -m pip install --quiet twilio
-apt_install wrk
+apt_install wrk curl
