@@ -21,6 +21,9 @@ let package = Package(
         .library(name: "ds-swift-echo-agent", type: .dynamic, targets: ["SwiftEchoAgent"]),
         .library(name: "ds-file-sink", type: .dynamic, targets: ["FileSink"]),
         .library(name: "ds-postgres-sink", type: .dynamic, targets: ["PostgresSink"]),
+        .library(name: "ds-twilio", type: .dynamic, targets: ["TwilioSMS"]),
+        // Benchmark ceiling: a route that answers a fixed TwiML document (bench/twilio); no ds- prefix, so `darkspere plugins` does not list it.
+        .library(name: "bench-fixed-twiml", type: .dynamic, targets: ["BenchFixedTwiML"]),
         // Deliberately broken plugins for the loader's tests (not listed by `darkspere plugins`).
         .library(name: "fixture-abi2", type: .dynamic, targets: ["FixtureABI2"]),
         .library(name: "fixture-no-entry", type: .dynamic, targets: ["FixtureNoEntry"]),
@@ -54,12 +57,17 @@ let package = Package(
         ),
         .executableTarget(
             name: "darkspere",
-            dependencies: ["Host", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Host", "TwilioCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // Bundled plugins.
         .target(name: "FileSink", dependencies: [pluginKit], path: "Plugins/FileSink"),
         .target(name: "PostgresSink", dependencies: [pluginKit, "CLibPQ"], path: "Plugins/PostgresSink"),
+        // Bundled plugins. TwilioCore is the channel's pure logic (signatures, TwiML, forms,
+        // segments, keywords), shared by the plugin, the CLI's `sms` command and the tests.
+        .target(name: "TwilioCore", path: "Plugins/TwilioSMS/Core"),
+        .target(name: "TwilioSMS", dependencies: ["TwilioCore", pluginKit], path: "Plugins/TwilioSMS/Plugin"),
+        .target(name: "BenchFixedTwiML", path: "bench/twilio/fixed-twiml", publicHeadersPath: ".", cSettings: fixtureHeader),
 
         // Examples: the ABI from both sides.
         .target(name: "CEchoAgent", path: "Examples/c-echo-agent", exclude: ["README.md"], publicHeadersPath: ".", cSettings: cHeader),
@@ -77,6 +85,7 @@ let package = Package(
         .executableTarget(name: "bench-abi", dependencies: ["Host"], path: "bench/abi"),
 
         .testTarget(name: "HostTests", dependencies: ["Host"], path: "Tests/HostTests"),
+        .testTarget(name: "TwilioTests", dependencies: ["TwilioCore", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# Python peers the integration tests start (official SDKs used as protocol peers).
-# Idempotent; called by scripts/install-deps.sh --test.
+# Installs what the test suites and benchmarks need beyond the Swift toolchain.
+# Idempotent: safe to run again. Called by scripts/install-deps.sh --test.
 set -euo pipefail
-py_need=()
-python3 -c 'import sys' >/dev/null
-# (each line: module name, PyPI package) - others append here.
-check() { python3 -c "import $1" >/dev/null 2>&1 || py_need+=("$2"); }
-if ((${#py_need[@]})); then
-    python3 -m pip install --quiet --disable-pip-version-check "${py_need[@]}"
-fi
+
+apt_install() {
+    local missing=()
+    for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    if [ ${#missing[@]} -gt 0 ]; then
+        if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+    fi
+}
+
+# Host: SQLite and libcurl headers; PostgreSQL server + client for the store and sink tests.
+apt_install libsqlite3-dev libcurl4-openssl-dev libpq-dev python3 python3-pip postgresql postgresql-client
+
+# Twilio channel tests: signatures made by the official library (RequestValidator);
+# the fake Twilio REST server is plain python3. Benchmark: wrk.
+python3 -c 'import twilio' 2>/dev/null || python3 -m pip install --quiet twilio
+apt_install wrk curl

@@ -21,9 +21,10 @@ public class PluginInstanceBase: @unchecked Sendable {
     /// Runs one operation: makes the op, calls `invoke`, handles a synchronous refusal,
     /// and, with a timeout, delivers DS_ERR_TIMEOUT (and asks the plugin to cancel) if the
     /// plugin has not completed by then.
-    func runOp(timeoutMs: UInt32 = 0, cancel: ((OpaquePointer) -> Void)? = nil,
+    func runOp(timeoutMs: UInt32 = 0, cancel: ((OpaquePointer) -> Void)? = nil, settled: (@Sendable () -> Void)? = nil,
                _ invoke: (OpaquePointer) -> ds_status, completion: @escaping @Sendable (OpOutcome) -> Void) {
         let op = PluginOperation(onComplete: completion)
+        op.onSettled = settled
         let p = op.retainedPointer()
         let status = invoke(p)
         if status < 0 {
@@ -235,14 +236,25 @@ public final class LogSinkInstance: PluginInstanceBase, @unchecked Sendable {
         super.init(instanceId: base.instanceId, library: base.library, interfaceId: base.interfaceId, handle: base.handle, instance: base.instance)
     }
 
-    /// Writes a batch of JSON events. Never call concurrently on one instance.
+    /// The latest write, open once the plugin has really finished it.
+    private var lastWrite = SettleGate(open: true)
+
+
+    /// Writes a batch of JSON events. Call from one task at a time. If an earlier write
+    /// timed out, this first waits until the plugin has really finished it, so the plugin
+    /// never sees two writes at once (the header's promise).
     public func write(_ events: [String], timeoutMs: UInt32 = 30_000) async -> OpOutcome {
+        await lastWrite.wait()
+        let gate = SettleGate(open: false)
+        lastWrite = gate
         let arena = CArena()
         defer { withExtendedLifetime(arena) {} }
         let strs = events.map { arena.str($0) }
         let t = table, inst = instance
-        return await op(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }) { p in
-            strs.withUnsafeBufferPointer { t.pointee.write(inst, $0.baseAddress, $0.count, p) }
+        return await withCheckedContinuation { (c: CheckedContinuation<OpOutcome, Never>) in
+            runOp(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }, settled: { gate.open() }, { p in
+                strs.withUnsafeBufferPointer { t.pointee.write(inst, $0.baseAddress, $0.count, p) }
+            }) { c.resume(returning: $0) }
         }
     }
 
@@ -278,5 +290,27 @@ struct StringPacker {
         }
         offset += n
         return n == 0 ? ds_str(ptr: nil, len: 0) : ds_str(ptr: UnsafePointer(start), len: n)
+    }
+}
+
+/// A one-way gate: `wait` returns once `open` has been called. Thread-safe.
+final class SettleGate: @unchecked Sendable {
+    private let lock = NSLock()
+    private var isOpen: Bool
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    init(open: Bool) { isOpen = open }
+    func open() {
+        lock.lock()
+        isOpen = true
+        let w = waiters
+        waiters = []
+        lock.unlock()
+        for c in w { c.resume() }
+    }
+    func wait() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if isOpen { lock.unlock(); c.resume() } else { waiters.append(c); lock.unlock() }
+        }
     }
 }

@@ -14,9 +14,10 @@ struct DarkSpere: AsyncParsableCommand {
           darkspere run --config prod.yaml       serve with another config
           darkspere check                        list every problem in ./plugins.yaml (exit 1 if any)
           darkspere plugins                      list the plugin libraries found, with ids, kinds and ABI
+          darkspere sms --from +15551234567 "hi" post a signed test SMS to the running gateway, print the reply
         """,
         version: DarkSpereVersion.current,
-        subcommands: [Run.self, Check.self, Plugins.self],
+        subcommands: [Run.self, Check.self, Plugins.self, SMS.self],
         defaultSubcommand: nil
     )
 }

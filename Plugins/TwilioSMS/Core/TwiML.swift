@@ -1,0 +1,103 @@
+/// TwiML documents the webhook answers with: `<Response>` with one `<Message>` per
+/// part of the reply, or empty.
+///
+/// Agent text is untrusted: every `&`, `<`, `>`, `"` and `'` is escaped, `\r` is kept
+/// as a character reference (XML parsers would otherwise turn it into `\n`), and
+/// characters XML 1.0 forbids (C0 controls other than tab/LF/CR, U+FFFE, U+FFFF) are
+/// replaced by U+FFFD, so no text can break the document or inject elements.
+///
+/// Pure functions: thread-safe.
+public enum TwiML {
+    /// The content type of every TwiML answer.
+    public static let contentType = "text/xml; charset=utf-8"
+
+    /// An empty answer: Twilio sends nothing.
+    public static let empty = #"<?xml version="1.0" encoding="UTF-8"?><Response/>"#
+
+    /// A `<Response>` with one `<Message>` per element of `messages` (none → empty).
+    public static func response(messages: [String]) -> String {
+        guard !messages.isEmpty else { return empty }
+        var out = #"<?xml version="1.0" encoding="UTF-8"?><Response>"#
+        for m in messages { out += "<Message>" + escape(m) + "</Message>" }
+        return out + "</Response>"
+    }
+
+    /// A reply text split into ≤1600-character messages (see `MessageSplitter`).
+    public static func reply(_ text: String, maxCharacters: Int = MessageSplitter.maxCharacters) -> String {
+        response(messages: text.isEmpty ? [] : MessageSplitter.split(text, maxCharacters: maxCharacters))
+    }
+
+    /// Escapes text for XML element content and attribute values.
+    public static func escape(_ s: String) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count + 16)
+        var utf8 = s.utf8.makeIterator()
+        while let b = utf8.next() {
+            switch b {
+            case UInt8(ascii: "&"): out.append(contentsOf: "&amp;".utf8)
+            case UInt8(ascii: "<"): out.append(contentsOf: "&lt;".utf8)
+            case UInt8(ascii: ">"): out.append(contentsOf: "&gt;".utf8)
+            case UInt8(ascii: "\""): out.append(contentsOf: "&quot;".utf8)
+            case UInt8(ascii: "'"): out.append(contentsOf: "&apos;".utf8)
+            case UInt8(ascii: "\r"): out.append(contentsOf: "&#13;".utf8)
+            case UInt8(ascii: "\t"), UInt8(ascii: "\n"): out.append(b)
+            case 0..<0x20: out.append(contentsOf: "\u{FFFD}".utf8)
+            case 0xEF:
+                // U+FFFE and U+FFFF are EF BF BE / EF BF BF: not allowed in XML 1.0.
+                let b2 = utf8.next(), b3 = utf8.next()
+                if b2 == 0xBF, let b3, b3 == 0xBE || b3 == 0xBF {
+                    out.append(contentsOf: "\u{FFFD}".utf8)
+                } else {
+                    out.append(b)
+                    if let b2 { out.append(b2) }
+                    if let b3 { out.append(b3) }
+                }
+            default: out.append(b)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Undoes `escape` and decodes numeric character references.
+    public static func unescape(_ s: Substring) -> String {
+        guard s.contains("&") else { return String(s) }
+        var out = ""
+        var i = s.startIndex
+        while i < s.endIndex {
+            if s[i] == "&", let semi = s[i...].firstIndex(of: ";"), s.distance(from: i, to: semi) <= 10 {
+                let entity = s[s.index(after: i)..<semi]
+                var decoded: String?
+                switch entity {
+                case "amp": decoded = "&"
+                case "lt": decoded = "<"
+                case "gt": decoded = ">"
+                case "quot": decoded = "\""
+                case "apos": decoded = "'"
+                default:
+                    if entity.hasPrefix("#x"), let v = UInt32(entity.dropFirst(2), radix: 16), let u = Unicode.Scalar(v) { decoded = String(u) }
+                    else if entity.hasPrefix("#"), let v = UInt32(entity.dropFirst()), let u = Unicode.Scalar(v) { decoded = String(u) }
+                }
+                if let d = decoded { out += d; i = s.index(after: semi); continue }
+            }
+            out.append(s[i]); i = s.index(after: i)
+        }
+        return out
+    }
+
+    /// The texts of the `<Message>` elements of a TwiML document this module wrote
+    /// (or any TwiML with plain-text `<Message>` bodies). For the CLI and tests.
+    public static func messages(in document: String) -> [String] {
+        var out: [String] = []
+        var rest = Substring(document)
+        while let open = rest.range(of: "<Message") {
+            guard let gt = rest[open.upperBound...].firstIndex(of: ">") else { break }
+            if rest[rest.index(before: gt)] == "/" { out.append(""); rest = rest[rest.index(after: gt)...]; continue }
+            guard let close = rest[gt...].range(of: "</Message>") else { break }
+            var body = rest[rest.index(after: gt)..<close.lowerBound]
+            if let b = body.range(of: "<Body>"), let e = body.range(of: "</Body>") { body = body[b.upperBound..<e.lowerBound] }
+            out.append(unescape(body))
+            rest = rest[close.upperBound...]
+        }
+        return out
+    }
+}

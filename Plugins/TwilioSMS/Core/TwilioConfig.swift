@@ -1,0 +1,142 @@
+import Foundation
+
+/// The `config` block of a `twilio` plugin entry in plugins.yaml.
+///
+/// Immutable after decoding; thread-safe. `authToken` is a secret: never log it or
+/// put it in an error message (`description` hides it).
+public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
+    public var accountSid: String
+    public var authToken: String
+    /// Our sender number (E.164) or nil when `messagingServiceSid` is set.
+    public var from: String?
+    public var messagingServiceSid: String?
+    public var webhookPath: String
+    public var statusPath: String
+    public var apiBase: String
+    /// The gateway's public base URL for the `StatusCallback` of sends; when absent it
+    /// is learned from the first webhook (ds_route_request.public_url) or read from
+    /// DARKSPERE_PUBLIC_URL. (The ABI gives a channel no other way to know it.)
+    public var publicURL: String?
+    public var helpText: String
+    public var stopText: String
+    public var startText: String
+    public var rateLimitText: String
+    /// Inbound messages per number per `rateLimitWindow` seconds; 0 disables the limit.
+    public var rateLimitPerMinute: Int
+    public var rateLimitWindow: Double
+    /// Timeout of one REST call, milliseconds.
+    public var requestTimeoutMs: UInt32
+    /// Whether the webhook must carry a valid signature. Only for local experiments.
+    public var validateSignatures: Bool
+    /// Whether the channel answers STOP/START/HELP itself (true) or submits them to the
+    /// router like any message (false, once the router's opt-out ledger handles them).
+    public var handleKeywords: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case accountSid = "account_sid", authToken = "auth_token", from, messagingServiceSid = "messaging_service_sid"
+        case webhookPath = "webhook_path", statusPath = "status_path", apiBase = "api_base", publicURL = "public_url"
+        case helpText = "help_text", stopText = "stop_text", startText = "start_text", rateLimitText = "rate_limit_text"
+        case rateLimitPerMinute = "rate_limit_per_minute", rateLimitWindow = "rate_limit_window_seconds"
+        case requestTimeoutMs = "request_timeout_ms", validateSignatures = "validate_signatures", handleKeywords = "handle_keywords"
+    }
+
+    public static let defaultHelp = "DarkSpere: you are texting an AI assistant. Reply STOP to unsubscribe. Msg&data rates may apply."
+    public static let defaultStop = "You have been unsubscribed and will receive no more messages. Reply START to resubscribe."
+    public static let defaultStart = "You have been resubscribed. Reply HELP for help, STOP to unsubscribe."
+    public static let defaultRateLimit = "You are sending messages faster than we can answer. Please wait a minute and try again."
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        accountSid = try c.decode(String.self, forKey: .accountSid)
+        authToken = try c.decode(String.self, forKey: .authToken)
+        from = try c.decodeIfPresent(String.self, forKey: .from)
+        messagingServiceSid = try c.decodeIfPresent(String.self, forKey: .messagingServiceSid)
+        webhookPath = try c.decodeIfPresent(String.self, forKey: .webhookPath) ?? "/twilio/sms"
+        statusPath = try c.decodeIfPresent(String.self, forKey: .statusPath) ?? "/twilio/status"
+        apiBase = try c.decodeIfPresent(String.self, forKey: .apiBase) ?? "https://api.twilio.com"
+        publicURL = try c.decodeIfPresent(String.self, forKey: .publicURL)
+        helpText = try c.decodeIfPresent(String.self, forKey: .helpText) ?? Self.defaultHelp
+        stopText = try c.decodeIfPresent(String.self, forKey: .stopText) ?? Self.defaultStop
+        startText = try c.decodeIfPresent(String.self, forKey: .startText) ?? Self.defaultStart
+        rateLimitText = try c.decodeIfPresent(String.self, forKey: .rateLimitText) ?? Self.defaultRateLimit
+        rateLimitPerMinute = try c.decodeIfPresent(Int.self, forKey: .rateLimitPerMinute) ?? 10
+        rateLimitWindow = try c.decodeIfPresent(Double.self, forKey: .rateLimitWindow) ?? 60
+        requestTimeoutMs = try c.decodeIfPresent(UInt32.self, forKey: .requestTimeoutMs) ?? 15_000
+        validateSignatures = try c.decodeIfPresent(Bool.self, forKey: .validateSignatures) ?? true
+        handleKeywords = try c.decodeIfPresent(Bool.self, forKey: .handleKeywords) ?? true
+    }
+
+    /// Decodes and checks a config block; errors name the field and never echo secrets.
+    public static func parse(json: String) throws -> TwilioConfig {
+        let c: TwilioConfig
+        do {
+            c = try JSONDecoder().decode(TwilioConfig.self, from: Data((json.isEmpty ? "{}" : json).utf8))
+        } catch let e as DecodingError {
+            func path(_ ctx: DecodingError.Context) -> String { ctx.codingPath.map(\.stringValue).joined(separator: ".") }
+            switch e {
+            case .keyNotFound(let key, _): throw TwilioConfigError("missing field \(key.stringValue)")
+            case .typeMismatch(let t, let ctx): throw TwilioConfigError("\(path(ctx)): expected \(t == String.self ? "a string" : "\(t)")")
+            case .valueNotFound(let t, let ctx): throw TwilioConfigError("\(path(ctx)): expected \(t), found null")
+            case .dataCorrupted(let ctx): throw TwilioConfigError(ctx.codingPath.isEmpty ? "config is not a valid JSON object" : "\(path(ctx)): invalid value")
+            @unknown default: throw TwilioConfigError("config is not valid")
+            }
+        }
+        try c.check()
+        return c
+    }
+
+    func check() throws {
+        guard accountSid.hasPrefix("AC"), accountSid.count == 34 else { throw TwilioConfigError("account_sid: must be AC followed by 32 hex digits") }
+        guard !authToken.isEmpty else { throw TwilioConfigError("auth_token: must not be empty") }
+        switch (from, messagingServiceSid) {
+        case (nil, nil): throw TwilioConfigError("from or messaging_service_sid: one of them is required")
+        case (let f?, _) where PhoneNumber.e164(f) == nil && PhoneNumber.shortCode(f) == nil:
+            throw TwilioConfigError("from: '\(f)' is not an E.164 number or short code")
+        case (_, let m?) where !m.hasPrefix("MG"): throw TwilioConfigError("messaging_service_sid: must start with MG")
+        default: break
+        }
+        for (name, p) in [("webhook_path", webhookPath), ("status_path", statusPath)] where !p.hasPrefix("/") {
+            throw TwilioConfigError("\(name): must start with '/', got '\(p)'")
+        }
+        guard webhookPath != statusPath else { throw TwilioConfigError("status_path: must differ from webhook_path") }
+        guard apiBase.hasPrefix("http://") || apiBase.hasPrefix("https://") else { throw TwilioConfigError("api_base: must be an http:// or https:// URL") }
+        guard rateLimitPerMinute >= 0 else { throw TwilioConfigError("rate_limit_per_minute: must be >= 0") }
+        guard rateLimitWindow > 0 else { throw TwilioConfigError("rate_limit_window_seconds: must be > 0") }
+    }
+
+    /// The sender as E.164 (or short code), if configured.
+    public var senderNumber: String? { from.flatMap { PhoneNumber.e164($0) ?? PhoneNumber.shortCode($0) } }
+
+    public var description: String {
+        "TwilioConfig(account_sid: \(accountSid), auth_token: ***, from: \(from ?? "-"), messaging_service_sid: \(messagingServiceSid ?? "-"), webhook_path: \(webhookPath), status_path: \(statusPath), api_base: \(apiBase))"
+    }
+
+    /// The JSON Schema of the block, given to the host in the plugin descriptor.
+    /// `auth_token` is marked `writeOnly` (a secret: the host redacts it by name too).
+    public static let schema = #"""
+    {"type":"object","required":["account_sid","auth_token"],"additionalProperties":false,"properties":{
+    "account_sid":{"type":"string","pattern":"^AC[0-9a-fA-F]{32}$","description":"Twilio account SID"},
+    "auth_token":{"type":"string","minLength":1,"writeOnly":true,"description":"Twilio auth token (secret): signs webhooks, authenticates REST calls"},
+    "from":{"type":"string","minLength":3,"description":"Sender number, E.164"},
+    "messaging_service_sid":{"type":"string","pattern":"^MG[0-9a-fA-F]{32}$"},
+    "webhook_path":{"type":"string","pattern":"^/"},
+    "status_path":{"type":"string","pattern":"^/"},
+    "api_base":{"type":"string","pattern":"^https?://"},
+    "public_url":{"type":"string","pattern":"^https?://"},
+    "help_text":{"type":"string"},
+    "stop_text":{"type":"string","description":"empty: no confirmation (e.g. Twilio Advanced Opt-Out answers)"},
+    "start_text":{"type":"string"},
+    "rate_limit_text":{"type":"string"},
+    "rate_limit_per_minute":{"type":"integer","minimum":0},
+    "rate_limit_window_seconds":{"type":"number","minimum":1},
+    "request_timeout_ms":{"type":"integer","minimum":100,"maximum":300000},
+    "validate_signatures":{"type":"boolean"},
+    "handle_keywords":{"type":"boolean"}}}
+    """#
+}
+
+/// A config problem: names the field, never a secret's value.
+public struct TwilioConfigError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ d: String) { description = d }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import PluginKit
+import Synchronization
+import TwilioCore
+
+/// The Twilio SMS channel (`ds.channel/1`): receives webhooks on `webhook_path`,
+/// delivery reports on `status_path`, and sends through the Messages REST API with
+/// the host's HTTP client.
+///
+/// Threading: `init` runs on the host's main thread; route handlers and `send` run as
+/// Swift tasks, concurrently. All mutable state is in thread-safe objects (rate
+/// limiter, opt-out list, sent-parts ledger, the learned public URL behind a mutex).
+/// The auth token lives in `config`, `signer` and `api`; nothing here logs it.
+final class TwilioChannel: ChannelPlugin {
+    let host: PluginHost
+    let config: TwilioConfig
+    let signer: TwilioSignature
+    let api: TwilioMessagesAPI
+    let limiter: InboundRateLimiter
+    let optOuts = OptOutList()
+    let sentParts = SentPartsLedger()
+    /// The gateway's public base URL (scheme://host[:port]), from config, env or the first webhook.
+    let publicBase: Mutex<String?>
+    let metrics: TwilioMetrics
+
+    init(host: PluginHost, config raw: PluginConfig) throws {
+        self.host = host
+        do { config = try TwilioConfig.parse(json: raw.json) } catch let e as TwilioConfigError { throw PluginError.config(e.description) }
+        signer = TwilioSignature(authToken: config.authToken)
+        api = TwilioMessagesAPI(config: config)
+        limiter = InboundRateLimiter(limit: config.rateLimitPerMinute, window: config.rateLimitWindow)
+        let base = config.publicURL ?? host.env("DARKSPERE_PUBLIC_URL")
+        publicBase = Mutex(base.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 })
+        metrics = TwilioMetrics(host)
+        if !config.validateSignatures { host.log(.warn, "validate_signatures is false: webhooks are NOT authenticated") }
+
+        try host.route("POST", config.webhookPath) { [weak self] req in
+            guard let self else { return HTTPResponse(status: 503, contentType: "text/plain", body: "shutting down\n") }
+            return await self.handleMessage(req)
+        }
+        try host.route("POST", config.statusPath) { [weak self] req in
+            guard let self else { return HTTPResponse(status: 503, contentType: "text/plain", body: "shutting down\n") }
+            return self.handleStatus(req)
+        }
+        host.log(.info, "twilio channel ready: webhook \(config.webhookPath), status \(config.statusPath), api \(config.apiBase)")
+    }
+
+    // MARK: Responses
+
+    func twiml(_ messages: [String]) -> HTTPResponse {
+        HTTPResponse(status: 200, contentType: TwiML.contentType, body: TwiML.response(messages: messages))
+    }
+
+    func twiml(reply text: String) -> HTTPResponse {
+        twiml(text.isEmpty ? [] : MessageSplitter.split(text))
+    }
+
+    func refuse(_ r: TwilioWebhook.Rejection, _ req: RouteRequest, route: String) -> HTTPResponse {
+        metrics.rejected(r.httpStatus)
+        host.log(.warn, "\(route): \(r.httpStatus) \(r.reason) (from \(req.remoteAddress))")
+        return HTTPResponse(status: r.httpStatus, contentType: "text/plain", body: r.reason + "\n")
+    }
+
+    /// Remembers scheme://host[:port] of the URL Twilio used, for StatusCallback.
+    func learnPublicBase(_ req: RouteRequest) {
+        let suffix = req.path + (req.query.isEmpty ? "" : "?" + req.query)
+        guard req.publicURL.hasSuffix(suffix) else { return }
+        let base = String(req.publicURL.dropLast(suffix.count))
+        publicBase.withLock { if $0 == nil { $0 = base } }
+    }
+
+    var statusCallbackURL: String? { publicBase.withLock { $0 }.map { $0 + config.statusPath } }
+
+    // MARK: Inbound messages
+
+    func handleMessage(_ req: RouteRequest) async -> HTTPResponse {
+        let params: [(String, String)]
+        let msg: TwilioWebhook.Inbound
+        do {
+            params = try TwilioWebhook.verifiedParams(signature: signer, headers: req.headers, body: req.body,
+                                                      publicURL: req.publicURL, validate: config.validateSignatures)
+            msg = try TwilioWebhook.inbound(params)
+        } catch {
+            return refuse(error, req, route: config.webhookPath)
+        }
+        learnPublicBase(req)
+        metrics.inbound.record(1)
+
+        if config.handleKeywords, let keyword = ComplianceKeyword.classify(msg.body) {
+            metrics.keyword(keyword)
+            switch keyword {
+            case .optOut:
+                optOuts.add(msg.from)
+                host.log(.info, "opt-out (STOP) from \(PhoneNumber.masked(msg.from))")
+                return twiml(reply: config.stopText)
+            case .optIn:
+                optOuts.remove(msg.from)
+                host.log(.info, "opt-in (START) from \(PhoneNumber.masked(msg.from))")
+                return twiml(reply: config.startText)
+            case .help:
+                return twiml(reply: config.helpText)
+            }
+        }
+        if optOuts.contains(msg.from) {
+            // Opted out: the message reaches no agent and nothing is sent back until START.
+            metrics.droppedOptedOut.record(1)
+            return twiml([])
+        }
+        switch limiter.check(msg.from) {
+        case .allow: break
+        case .limitedNotify:
+            metrics.rateLimited.record(1)
+            host.log(.info, "rate limit: \(PhoneNumber.masked(msg.from)) sent more than \(config.rateLimitPerMinute) messages in \(Int(config.rateLimitWindow))s")
+            return twiml(reply: config.rateLimitText)
+        case .limitedSilent:
+            metrics.rateLimited.record(1)
+            return twiml([])
+        }
+
+        let inbound = InboundMessage(channelMessageId: msg.messageSid, from: msg.from, to: msg.to, text: msg.body,
+                                     media: msg.media.map { .init(url: $0.url, contentType: $0.contentType) },
+                                     metadata: msg.metadataJSON)
+        do {
+            switch try await host.submit(inbound) {
+            case .reply(let text): return twiml(reply: text)
+            case .deferred: return twiml([])
+            }
+        } catch {
+            let e = PluginError.from(error)
+            host.log(.warn, "router refused message \(msg.messageSid): \(e.message) [status \(e.status)]")
+            if e.status == DS_ERR_INVALID { return HTTPResponse(status: 400, contentType: "text/plain", body: e.message + "\n") }
+            // Anything else: not taken; a 503 lets Twilio (or its fallback URL) try again.
+            return HTTPResponse(status: 503, contentType: "text/plain", body: "temporarily unavailable\n")
+        }
+    }
+
+    // MARK: Delivery status
+
+    func handleStatus(_ req: RouteRequest) -> HTTPResponse {
+        let update: TwilioWebhook.StatusUpdate?
+        do {
+            let params = try TwilioWebhook.verifiedParams(signature: signer, headers: req.headers, body: req.body,
+                                                          publicURL: req.publicURL, validate: config.validateSignatures)
+            update = try TwilioWebhook.statusUpdate(params)
+        } catch {
+            return refuse(error, req, route: config.statusPath)
+        }
+        if let u = update {
+            metrics.status(u.status)
+            let known = host.reportStatus(providerMessageId: u.messageSid, status: u.status, errorCode: u.errorCode)
+            if !known { host.log(.debug, "status \(u.status) for unknown message \(u.messageSid)") }
+        }
+        // Always 200: Twilio needs no body, and an unknown message is not Twilio's fault.
+        return HTTPResponse(status: 200, contentType: "text/plain", body: "")
+    }
+
+    // MARK: Sending
+
+    func send(_ m: OutboundMessage) async throws -> SendReceipt {
+        guard let to = PhoneNumber.e164(m.to) else { throw PluginError.invalid("to is not an E.164 phone number") }
+        if optOuts.contains(to) {
+            throw PluginError.optedOut("the recipient replied STOP and has not replied START since", detailCode: 21610)
+        }
+        let parts = MessageSplitter.split(m.text)
+        var sids = sentParts.parts(m.messageId)
+        var segments = 0
+        for (i, part) in parts.enumerated() {
+            segments += SMSSegments.count(part)
+            if i < sids.count { continue }   // accepted on an earlier attempt of this message
+            let r = api.createRequest(to: to, from: m.from.isEmpty ? nil : m.from, body: part, statusCallback: statusCallbackURL)
+            let response = try await host.http(HTTPRequest(method: "POST", url: r.url, headers: r.headers,
+                                                           body: Array(r.body.utf8), timeoutMs: config.requestTimeoutMs))
+            switch TwilioMessagesAPI.outcome(status: response.status, headers: response.headers, body: response.body) {
+            case .sent(let sid, _):
+                sids.append(sid)
+                if parts.count > 1 { sentParts.record(m.messageId, sids: sids) }
+            case .rateLimited(let code, let message, let after):
+                metrics.sendFailed("rate_limited")
+                throw PluginError.rateLimited("Twilio rate limit: \(message)", retryAfterMs: after, detailCode: code)
+            case .unavailable(let status, let message, let after):
+                metrics.sendFailed("unavailable")
+                throw PluginError(status: DS_ERR_UNAVAILABLE, "Twilio HTTP \(status): \(message)", retryAfterMs: after)
+            case .optedOut(let code, let message):
+                metrics.sendFailed("opted_out")
+                optOuts.add(to)
+                throw PluginError.optedOut("Twilio: \(message)", detailCode: code)
+            case .auth(let status, let code, let message):
+                metrics.sendFailed("auth")
+                throw PluginError(status: DS_ERR_AUTH, "Twilio refused the credentials (HTTP \(status)): \(message)", detailCode: code)
+            case .rejected(let status, let code, let message):
+                metrics.sendFailed("rejected")
+                throw PluginError(status: status == 400 ? DS_ERR_INVALID : DS_ERR_FAILED,
+                                  "Twilio HTTP \(status) code \(code): \(message)", detailCode: code)
+            }
+        }
+        sentParts.forget(m.messageId)
+        metrics.sent(parts: parts.count, segments: segments)
+        return SendReceipt(providerMessageId: sids.first ?? "", segments: segments)
+    }
+}

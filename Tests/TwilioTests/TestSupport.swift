@@ -1,0 +1,205 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Host
+import Logging
+import TwilioCore
+
+/// Shared helpers of the Twilio tests: the repository's paths, python3 subprocesses
+/// (the official `twilio` library, the fake REST server), a gateway started in process,
+/// and HTTP requests to it.
+enum Support {
+    static let testsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    static let repoRoot = testsDir.deletingLastPathComponent().deletingLastPathComponent()
+    static let buildDir = repoRoot.appendingPathComponent(".build/debug").path
+
+    static let accountSid = "AC0123456789abcdef0123456789abcdef"
+    static let authToken = "12345678901234567890123456789012"
+    static let publicURL = "https://sms.example.com"
+
+    struct ProcessFailure: Error, CustomStringConvertible { var description: String }
+
+    /// Runs python3 with `script`, feeding `input` on stdin; returns stdout.
+    static func python(_ script: String, input: String = "") throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script]
+        let inPipe = Pipe(), outPipe = Pipe(), errPipe = Pipe()
+        p.standardInput = inPipe; p.standardOutput = outPipe; p.standardError = errPipe
+        try p.run()
+        inPipe.fileHandleForWriting.write(Data(input.utf8))
+        try inPipe.fileHandleForWriting.close()
+        let out = outPipe.fileHandleForReading.readDataToEndOfFile()
+        let err = errPipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw ProcessFailure(description: "python3 failed (\(p.terminationStatus)): \(String(decoding: err, as: UTF8.self)) — run scripts/test-deps.sh")
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Signatures computed by the official twilio library's RequestValidator.compute_signature,
+    /// one per (token, url, params[, algorithm]) case.
+    static func officialSignatures(_ cases: [(token: String, url: String, params: [String: String], algorithm: String?)]) throws -> [String] {
+        let input = cases.map { c -> [String: Any] in
+            var d: [String: Any] = ["token": c.token, "url": c.url, "params": c.params]
+            if let a = c.algorithm { d["algorithm"] = a }
+            return d
+        }
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: input), as: UTF8.self)
+        let script = """
+        import json, sys
+        from twilio.request_validator import RequestValidator
+        out = []
+        for c in json.load(sys.stdin):
+            v = RequestValidator(c["token"])
+            if "algorithm" in c:
+                out.append(v.compute_signature(c["url"], c["params"], c["algorithm"]))
+            else:
+                out.append(v.compute_signature(c["url"], c["params"]))
+        print(json.dumps(out))
+        """
+        let text = try python(script, input: json)
+        return try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String]
+    }
+
+    /// Whether the official library's validate() accepts a request (to cross-check ours).
+    static func officialValidate(token: String, url: String, params: [String: String], signature: String) throws -> Bool {
+        let input = String(decoding: try JSONSerialization.data(withJSONObject: ["token": token, "url": url, "params": params, "sig": signature]), as: UTF8.self)
+        let out = try python("""
+        import json, sys
+        from twilio.request_validator import RequestValidator
+        c = json.load(sys.stdin)
+        print("yes" if RequestValidator(c["token"]).validate(c["url"], c["params"], c["sig"]) else "no")
+        """, input: input)
+        return out.trimmingCharacters(in: .whitespacesAndNewlines) == "yes"
+    }
+
+    // MARK: Fake Twilio REST server
+
+    /// The fake Twilio REST API (fake_twilio.py) on a loopback port; stop() ends it.
+    final class FakeTwilio: @unchecked Sendable {
+        let process = Process()
+        let stdin = Pipe()
+        let port: Int
+        init() throws {
+            let out = Pipe()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", Support.testsDir.appendingPathComponent("fake_twilio.py").path, Support.accountSid, Support.authToken]
+            process.standardInput = stdin
+            process.standardOutput = out
+            try process.run()
+            var line = Data()
+            while true {
+                let b = out.fileHandleForReading.readData(ofLength: 1)
+                if b.isEmpty || b == Data("\n".utf8) { break }
+                line.append(b)
+            }
+            guard let p = Int(String(decoding: line, as: UTF8.self)) else { throw ProcessFailure(description: "fake_twilio.py did not start") }
+            port = p
+        }
+        var base: String { "http://127.0.0.1:\(port)" }
+        /// Every request the fake received, oldest first.
+        func requests() async throws -> [[String: Any]] {
+            let (data, _) = try await URLSession.shared.data(from: URL(string: "\(base)/requests")!)
+            return try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
+        }
+        func stop() {
+            try? stdin.fileHandleForWriting.close()
+            process.waitUntilExit()
+        }
+    }
+
+    // MARK: Gateway in process
+
+    /// The YAML of a gateway with the twilio channel and the C echo agent.
+    static func gatewayYAML(twilio extra: String = "", apiBase: String = "http://127.0.0.1:9") -> String {
+        """
+        server:
+          listen: 127.0.0.1:0
+          public_url: \(publicURL)
+        store:
+          url: "sqlite::memory:"
+        plugin_path: [\(buildDir)]
+        plugins:
+          - id: twilio
+            library: twilio
+            config:
+              account_sid: \(accountSid)
+              auth_token: "\(authToken)"
+              from: "+15557654321"
+              api_base: \(apiBase)
+        \(extra.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n"))
+          - id: c-echo
+            library: c-echo-agent
+            config: {}
+        agents:
+          - name: echo
+            transport: c-echo
+            config:
+              prefix: echo
+        """
+    }
+
+    /// Starts a gateway, runs `body` with it and its port, stops it.
+    static func withGateway<T>(_ yaml: String, _ body: (Gateway, Int) async throws -> T) async throws -> T {
+        let g = Gateway(config: try ConfigLoader().load(yaml: yaml), logger: Logger(label: "twilio-test"))
+        let port = try await g.start()
+        do {
+            let r = try await body(g, port)
+            await g.stop()
+            return r
+        } catch {
+            await g.stop()
+            throw error
+        }
+    }
+
+    /// A form webhook signed as Twilio would sign it for `path` under `publicURL`.
+    static func signedForm(_ params: [(String, String)], path: String = "/twilio/sms", token: String = authToken) -> (body: String, signature: String) {
+        let sig = TwilioSignature(authToken: token).compute(url: publicURL + path, params: params)
+        return (FormEncoding.encode(params), sig)
+    }
+
+    struct Response { var status: Int; var headers: [String: String]; var body: String }
+
+    /// POSTs to the gateway on loopback.
+    static func post(port: Int, path: String, body: String, headers: [String: String] = [:],
+                     contentType: String = "application/x-www-form-urlencoded") async throws -> Response {
+        var req = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        req.httpMethod = "POST"
+        req.httpBody = Data(body.utf8)
+        req.setValue(contentType, forHTTPHeaderField: "Content-Type")
+        for (k, v) in headers { req.setValue(v, forHTTPHeaderField: k) }
+        let (data, resp) = try await URLSession.shared.data(for: req)
+        let http = resp as! HTTPURLResponse
+        var hs: [String: String] = [:]
+        for (k, v) in http.allHeaderFields { hs[String(describing: k).lowercased()] = String(describing: v) }
+        return Response(status: http.statusCode, headers: hs, body: String(decoding: data, as: UTF8.self))
+    }
+
+    /// An inbound SMS's parameters as Twilio sends them.
+    static func smsParams(from: String = "+15551234567", to: String = "+15557654321", body: String, sid: String? = nil) -> [(String, String)] {
+        let s = sid ?? newSid()
+        return [("ToCountry", "US"), ("SmsMessageSid", s), ("NumMedia", "0"), ("From", from), ("To", to),
+         ("Body", body), ("MessageSid", s), ("AccountSid", accountSid), ("ApiVersion", "2010-04-01"), ("NumSegments", "1")]
+    }
+
+    static func newSid() -> String { "SM" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
+
+    /// Parses an XML document with python's xml.etree and returns the texts of <Message>.
+    static func etreeMessages(_ xml: String) throws -> [String] {
+        let out = try python("""
+        import json, sys
+        import xml.etree.ElementTree as ET
+        root = ET.fromstring(sys.stdin.buffer.read())
+        assert root.tag == "Response", root.tag
+        for el in root:
+            assert el.tag == "Message", el.tag
+            assert len(list(el)) == 0, "element injected into Message"
+        print(json.dumps([el.text or "" for el in root]))
+        """, input: xml)
+        return try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String]
+    }
+}

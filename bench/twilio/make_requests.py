@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""Writes N distinct, correctly signed Twilio SMS webhooks as a Lua table for wrk.
+
+Each request has its own MessageSid, sender number and body, and an X-Twilio-Signature
+computed by the official twilio library (RequestValidator.compute_signature) over
+PUBLIC_URL + /twilio/sms, exactly what the gateway verifies.
+
+usage: make_requests.py N OUT.lua [PUBLIC_URL] [AUTH_TOKEN]
+"""
+import sys
+from urllib.parse import urlencode
+from twilio.request_validator import RequestValidator
+
+n = int(sys.argv[1])
+out = sys.argv[2]
+public_url = sys.argv[3] if len(sys.argv) > 3 else "https://sms.bench.example"
+token = sys.argv[4] if len(sys.argv) > 4 else "bench-auth-token-0123456789abcdef"
+validator = RequestValidator(token)
+url = public_url + "/twilio/sms"
+
+def lua(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+with open(out, "w") as f:
+    f.write("return {\n")
+    for i in range(n):
+        sid = "SM%032x" % (0xB0000000 + i)
+        params = {
+            "ToCountry": "US", "ToState": "CA", "SmsMessageSid": sid, "NumMedia": "0",
+            "ToCity": "", "FromZip": "94105", "SmsSid": sid, "FromState": "CA", "SmsStatus": "received",
+            "FromCity": "SAN FRANCISCO", "Body": "Hello agent, this is benchmark message %d. What's up?" % i,
+            "FromCountry": "US", "To": "+15557654321", "ToZip": "", "NumSegments": "1",
+            "MessageSid": sid, "AccountSid": "AC0123456789abcdef0123456789abcdef",
+            "From": "+1555%07d" % (i % 10_000_000), "ApiVersion": "2010-04-01",
+        }
+        sig = validator.compute_signature(url, params)
+        f.write("{%s,%s},\n" % (lua(sig), lua(urlencode(params))))
+    f.write("}\n")
+print(f"wrote {n} signed requests to {out}")
