@@ -49,7 +49,7 @@ final class PluginOperation: @unchecked Sendable {
     private let onRespond: (@Sendable (RouteResponse) -> Void)?
     /// Called when the plugin really completes, even after `abandon` (timeout): lets a caller
     /// keep "never concurrently" promises across a timed-out call.
-    var onSettled: (@Sendable () -> Void)?
+    var onSettled: (@Sendable (OpOutcome) -> Void)?
 
     init(onComplete: @escaping @Sendable (OpOutcome) -> Void) { self.onComplete = onComplete; self.onRespond = nil }
     init(onRespond: @escaping @Sendable (RouteResponse) -> Void) { self.onComplete = nil; self.onRespond = onRespond }
@@ -61,7 +61,7 @@ final class PluginOperation: @unchecked Sendable {
     static func complete(_ op: OpaquePointer, _ outcome: OpOutcome) {
         let me = Unmanaged<PluginOperation>.fromOpaque(UnsafeRawPointer(op)).takeRetainedValue()
         me.deliver(outcome)
-        me.onSettled?()
+        me.onSettled?(outcome)
     }
 
     static func respond(_ op: OpaquePointer, _ response: RouteResponse) {

@@ -21,7 +21,7 @@ public class PluginInstanceBase: @unchecked Sendable {
     /// Runs one operation: makes the op, calls `invoke`, handles a synchronous refusal,
     /// and, with a timeout, delivers DS_ERR_TIMEOUT (and asks the plugin to cancel) if the
     /// plugin has not completed by then.
-    func runOp(timeoutMs: UInt32 = 0, cancel: ((OpaquePointer) -> Void)? = nil, settled: (@Sendable () -> Void)? = nil,
+    func runOp(timeoutMs: UInt32 = 0, cancel: ((OpaquePointer) -> Void)? = nil, settled: (@Sendable (OpOutcome) -> Void)? = nil,
                _ invoke: (OpaquePointer) -> ds_status, completion: @escaping @Sendable (OpOutcome) -> Void) {
         let op = PluginOperation(onComplete: completion)
         op.onSettled = settled
@@ -236,26 +236,27 @@ public final class LogSinkInstance: PluginInstanceBase, @unchecked Sendable {
         super.init(instanceId: base.instanceId, library: base.library, interfaceId: base.interfaceId, handle: base.handle, instance: base.instance)
     }
 
-    /// The latest write, open once the plugin has really finished it.
-    private var lastWrite = SettleGate(open: true)
 
 
-    /// Writes a batch of JSON events. Call from one task at a time. If an earlier write
-    /// timed out, this first waits until the plugin has really finished it, so the plugin
-    /// never sees two writes at once (the header's promise).
+    /// Writes a batch of JSON events. Call from one task at a time.
+    ///
+    /// On timeout the host asks the plugin to cancel and then waits until the plugin has
+    /// really finished the write: the plugin never sees two writes at once (the header's
+    /// promise), and the caller gets the plugin's real outcome. A write that succeeded just
+    /// after the timeout is reported as written, so it is not sent again.
     public func write(_ events: [String], timeoutMs: UInt32 = 30_000) async -> OpOutcome {
-        await lastWrite.wait()
         let gate = SettleGate(open: false)
-        lastWrite = gate
         let arena = CArena()
         defer { withExtendedLifetime(arena) {} }
         let strs = events.map { arena.str($0) }
         let t = table, inst = instance
-        return await withCheckedContinuation { (c: CheckedContinuation<OpOutcome, Never>) in
-            runOp(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }, settled: { gate.open() }, { p in
+        let first = await withCheckedContinuation { (c: CheckedContinuation<OpOutcome, Never>) in
+            runOp(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }, settled: { gate.open($0) }, { p in
                 strs.withUnsafeBufferPointer { t.pointee.write(inst, $0.baseAddress, $0.count, p) }
             }) { c.resume(returning: $0) }
         }
+        guard first.status == DS_ERR_TIMEOUT else { return first }
+        return await gate.wait() ?? first
     }
 
     public func flush(timeoutMs: UInt32 = 30_000) async -> OpOutcome {
@@ -293,24 +294,27 @@ struct StringPacker {
     }
 }
 
-/// A one-way gate: `wait` returns once `open` has been called. Thread-safe.
+/// A one-way gate carrying an operation's final outcome: `wait` returns once `open`
+/// has been called. Thread-safe.
 final class SettleGate: @unchecked Sendable {
     private let lock = NSLock()
+    private var outcome: OpOutcome?
     private var isOpen: Bool
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var waiters: [CheckedContinuation<OpOutcome?, Never>] = []
     init(open: Bool) { isOpen = open }
-    func open() {
+    func open(_ o: OpOutcome) {
         lock.lock()
         isOpen = true
+        outcome = o
         let w = waiters
         waiters = []
         lock.unlock()
-        for c in w { c.resume() }
+        for c in w { c.resume(returning: o) }
     }
-    func wait() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+    func wait() async -> OpOutcome? {
+        await withCheckedContinuation { (c: CheckedContinuation<OpOutcome?, Never>) in
             lock.lock()
-            if isOpen { lock.unlock(); c.resume() } else { waiters.append(c); lock.unlock() }
+            if isOpen { let o = outcome; lock.unlock(); c.resume(returning: o) } else { waiters.append(c); lock.unlock() }
         }
     }
 }

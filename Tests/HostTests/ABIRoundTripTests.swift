@@ -49,7 +49,7 @@ import Testing
         c.sessionId = "s1"
         c.history = (0..<history).map { (role: $0 % 2 == 0 ? "user" : "assistant", text: "m\($0)", timeMs: Int64($0)) }
         c.sessionState = state
-        c.timeoutMs = 2000
+        c.timeoutMs = 15_000   // generous: the whole suite shares two cores
         return c
     }
 
