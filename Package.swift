@@ -83,6 +83,7 @@ let package = Package(
 
         // Benchmarks (see BENCHMARKS.md).
         .executableTarget(name: "bench-abi", dependencies: ["Host"], path: "bench/abi"),
+        .executableTarget(name: "bench-sinks", dependencies: ["Host"], path: "bench/sinks"),
 
         .testTarget(name: "HostTests", dependencies: ["Host"], path: "Tests/HostTests"),
         .testTarget(name: "TwilioTests", dependencies: ["TwilioCore", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py"]),
