@@ -48,6 +48,8 @@ final class PostgresSink: LogSink, @unchecked Sendable {
             throw PluginError.retry("cannot connect: \(why.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         conn = c
+        // CREATE … IF NOT EXISTS answers with NOTICEs that libpq would print on stderr.
+        try exec("SET client_min_messages TO warning")
         try exec("""
             CREATE TABLE IF NOT EXISTS \(table) (
                 id text PRIMARY KEY, type text NOT NULL, time timestamptz NOT NULL,
