@@ -19,6 +19,14 @@ let package = Package(
         // Bundled and example plugins: each a shared library named libds-<short name>.so.
         .library(name: "ds-c-echo-agent", type: .dynamic, targets: ["CEchoAgent"]),
         .library(name: "ds-swift-echo-agent", type: .dynamic, targets: ["SwiftEchoAgent"]),
+        // Agent transports (issue 5).
+        .library(name: "ds-mcp", type: .dynamic, targets: ["MCPTransport"]),
+        .library(name: "ds-http-agent", type: .dynamic, targets: ["HTTPAgentTransport"]),
+        .library(name: "ds-openai", type: .dynamic, targets: ["OpenAITransport"]),
+        // The example MCP agent the default plugins.yaml launches over stdio.
+        .executable(name: "darkspere-example-agent", targets: ["ExampleAgent"]),
+        // Transport benchmark (bench/transports).
+        //BENCH .executable(name: "transport-bench", targets: ["TransportBench"]),
         // Deliberately broken plugins for the loader's tests (not listed by `darkspere plugins`).
         .library(name: "fixture-abi2", type: .dynamic, targets: ["FixtureABI2"]),
         .library(name: "fixture-no-entry", type: .dynamic, targets: ["FixtureNoEntry"]),
@@ -57,6 +65,13 @@ let package = Package(
         .target(name: "CEchoAgent", path: "Examples/c-echo-agent", exclude: ["README.md"], publicHeadersPath: ".", cSettings: cHeader),
         .target(name: "SwiftEchoAgent", dependencies: [pluginKit], path: "Examples/swift-echo-agent", exclude: ["README.md"]),
 
+        // Agent transports: PluginKit and Foundation only (HTTP through the host's client).
+        .target(name: "MCPTransport", dependencies: [pluginKit], path: "Plugins/MCP"),
+        .target(name: "HTTPAgentTransport", dependencies: [pluginKit], path: "Plugins/HTTPAgent"),
+        .target(name: "OpenAITransport", dependencies: [pluginKit], path: "Plugins/OpenAI"),
+        .executableTarget(name: "ExampleAgent", path: "Examples/mcp-echo-server", exclude: ["README.md"]),
+        //BENCH .executableTarget(name: "TransportBench", dependencies: ["Host"], path: "bench/transports", exclude: ["agent.py"]),
+
         // Loader test fixtures, in C against the header alone.
         .target(name: "FixtureABI2", path: "Tests/Fixtures/abi2", publicHeadersPath: ".", cSettings: fixtureHeader),
         .target(name: "FixtureNoEntry", path: "Tests/Fixtures/no-entry", publicHeadersPath: ".", cSettings: fixtureHeader),
@@ -64,6 +79,7 @@ let package = Package(
         .target(name: "FixtureABI10", path: "Tests/Fixtures/abi10", publicHeadersPath: ".", cSettings: fixtureHeader),
 
         .testTarget(name: "HostTests", dependencies: ["Host"], path: "Tests/HostTests"),
+        .testTarget(name: "TransportTests", dependencies: ["Host"], path: "Tests/TransportTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )
