@@ -16,7 +16,7 @@ import Testing
         """)
         #expect(c.agents.count == 1)
         #expect(c.agents[0].transport == "t")
-        #expect(c.agents[0].configJSON.contains("\\"prefix\\""))
+        #expect(c.agents[0].configJSON.contains("prefix"))
     }
 
     @Test func rejectsUnknownTransport() {
