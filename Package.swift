@@ -26,7 +26,7 @@ let package = Package(
         // The example MCP agent the default plugins.yaml launches over stdio.
         .executable(name: "darkspere-example-agent", targets: ["ExampleAgent"]),
         // Transport benchmark (bench/transports).
-        //BENCH .executable(name: "transport-bench", targets: ["TransportBench"]),
+        .executable(name: "transport-bench", targets: ["TransportBench"]),
         // Deliberately broken plugins for the loader's tests (not listed by `darkspere plugins`).
         .library(name: "fixture-abi2", type: .dynamic, targets: ["FixtureABI2"]),
         .library(name: "fixture-no-entry", type: .dynamic, targets: ["FixtureNoEntry"]),
@@ -70,7 +70,7 @@ let package = Package(
         .target(name: "HTTPAgentTransport", dependencies: [pluginKit], path: "Plugins/HTTPAgent"),
         .target(name: "OpenAITransport", dependencies: [pluginKit], path: "Plugins/OpenAI"),
         .executableTarget(name: "ExampleAgent", path: "Examples/mcp-echo-server", exclude: ["README.md"]),
-        //BENCH .executableTarget(name: "TransportBench", dependencies: ["Host"], path: "bench/transports", exclude: ["agent.py"]),
+        .executableTarget(name: "TransportBench", dependencies: ["Host"], path: "bench/transports"),
 
         // Loader test fixtures, in C against the header alone.
         .target(name: "FixtureABI2", path: "Tests/Fixtures/abi2", publicHeadersPath: ".", cSettings: fixtureHeader),

@@ -231,14 +231,25 @@ final class StdioConnection: MCPConnection, @unchecked Sendable {
         }
     }
 
+    /// Stops the child the way the MCP spec asks: close its stdin, wait for it to exit
+    /// (1 s), then SIGTERM (2 s), then SIGKILL. Blocks the calling (host) thread.
     func close() {
         let p: Process? = lock.withLock { closed = true; return process }
-        guard let p, p.isRunning else { return }
+        guard let p else { return }
         let pid = p.processIdentifier
-        kill(pid, SIGTERM)
-        let until = Date().addingTimeInterval(2)
-        while p.isRunning && Date() < until { usleep(10_000) }
-        if p.isRunning { kill(pid, SIGKILL) }
+        func waitExit(_ seconds: Double) -> Bool {
+            let until = Date().addingTimeInterval(seconds)
+            while lock.withLock({ process != nil }) && p.isRunning && Date() < until { usleep(5_000) }
+            return !(lock.withLock({ process != nil }) && p.isRunning)
+        }
+        writeLock.withLock {
+            if stdinFD >= 0 { try? stdinHandle?.close() }
+            stdinFD = -1; stdinHandle = nil
+        }
+        if !waitExit(1) {
+            kill(pid, SIGTERM)
+            if !waitExit(2) { kill(pid, SIGKILL) }
+        }
         host.log(.info, "agent '\(agentName)': stopped process \(pid)")
     }
 }

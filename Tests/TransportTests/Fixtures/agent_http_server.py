@@ -27,6 +27,7 @@ last = {}
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True   # one response = one segment; no 40 ms delayed-ACK stalls
 
     def log_message(self, *args):
         pass

@@ -17,8 +17,10 @@ import asyncio
 import json
 import os
 import sys
+from typing import TypedDict
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("darkspere-test-server")
 
@@ -30,14 +32,18 @@ def chat(message: str, session_id: str = "", to: str = "", channel: str = "",
                        "channel": channel, "history": history})
 
 
-@server.tool()
-def structured(message: str) -> dict:
+class Reply(TypedDict):
+    reply: str
+
+
+@server.tool(structured_output=True)
+def structured(message: str) -> Reply:
     return {"reply": "structured: " + message}
 
 
 @server.tool()
 def fail(message: str) -> str:
-    raise ValueError("the agent refused: " + message)
+    raise ToolError("the agent refused: " + message)
 
 
 @server.tool()
