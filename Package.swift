@@ -66,9 +66,9 @@ let package = Package(
         .target(name: "SwiftEchoAgent", dependencies: [pluginKit], path: "Examples/swift-echo-agent", exclude: ["README.md"]),
 
         // Agent transports: PluginKit and Foundation only (HTTP through the host's client).
-        .target(name: "MCPTransport", dependencies: [pluginKit], path: "Plugins/MCP"),
-        .target(name: "HTTPAgentTransport", dependencies: [pluginKit], path: "Plugins/HTTPAgent"),
-        .target(name: "OpenAITransport", dependencies: [pluginKit], path: "Plugins/OpenAI"),
+        .target(name: "MCPTransport", dependencies: [pluginKit], path: "Plugins/MCP", exclude: ["README.md"]),
+        .target(name: "HTTPAgentTransport", dependencies: [pluginKit], path: "Plugins/HTTPAgent", exclude: ["README.md"]),
+        .target(name: "OpenAITransport", dependencies: [pluginKit], path: "Plugins/OpenAI", exclude: ["README.md"]),
         .executableTarget(name: "ExampleAgent", path: "Examples/mcp-echo-server", exclude: ["README.md"]),
         .executableTarget(name: "TransportBench", dependencies: ["Host"], path: "bench/transports"),
 
