@@ -48,6 +48,7 @@ func lastRequest(_ port: Int) async throws -> [String: Any] {
         #expect((body["metadata"] as? [String: Any])?["channel"] as? String == "twilio")
         let ctx = try #require(body["context"] as? [String: Any])
         #expect((ctx["conversation_history"] as? [[String: Any]])?.first?["content"] as? String == "old")
+        #expect((ctx["conversation_history"] as? [[String: Any]])?.first?["timestamp"] as? String == "2023-11-14T22:13:20.000Z")
         // The agent's session_state comes back in the outcome's data...
         let data = try #require(JSONSerialization.jsonObject(with: Data(first.data.utf8)) as? [String: Any])
         let state = try #require(data["session_state"] as? [String: Any])

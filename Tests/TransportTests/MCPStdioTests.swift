@@ -45,7 +45,8 @@ struct MCPStdioTests {
         #expect(history.first?["role"] as? String == "user")
         #expect(history.first?["content"] as? String == "first")
         #expect(history.last?["content"] as? String == "reply one")
-        #expect((history.first?["timestamp"] as? String)?.hasPrefix("2023-11-14T22:13:20") == true)
+        #expect(history.first?["timestamp"] as? String == "2023-11-14T22:13:20.000Z")
+        #expect(history.last?["timestamp"] as? String == "2023-11-14T22:13:21.000Z")
         let probe = await g.set.agents[0].transport.probe(g.set.agents[0])
         #expect(probe.status == 0, "\(probe.error)")
     }
