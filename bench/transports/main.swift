@@ -113,10 +113,10 @@ rows.append(await measure("MCP stdio (example agent): direct JSON-RPC", n: n, co
     await stdio.send("tools/call", ["name": "chat", "arguments": ["message": "hello", "from": "+15550001111", "session_id": "bench", "history": [Any]()]])
 })
 rows.append(await measure("MCP stdio (example agent): via gateway `mcp`", n: n, concurrency: conc, viaGateway("mcp-stdio")))
+rows.append(await measure("MCP Streamable HTTP (Python SDK, JSON): via gateway `mcp`", n: n / 4, concurrency: conc, viaGateway("mcp-http")))
 rows.append(await measure("MCP Streamable HTTP (Python SDK, JSON): direct POST", n: n / 4, concurrency: conc) {
     (await directPost(client, mcpURL, toolCall(), headers: sessionHeaders))?.status == 200
 })
-rows.append(await measure("MCP Streamable HTTP (Python SDK, JSON): via gateway `mcp`", n: n / 4, concurrency: conc, viaGateway("mcp-http")))
 rows.append(await measure("HTTP JSON (Python agent): direct POST", n: n, concurrency: conc) {
     (await directPost(client, "http://127.0.0.1:\(httpPort)/chat", envelope))?.status == 200
 })
