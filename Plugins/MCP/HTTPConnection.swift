@@ -21,6 +21,7 @@ final class HTTPConnection: MCPConnection, @unchecked Sendable {
     private let lock = NSLock()
     private var sessionId: String?
     private var protocolVersion: String?
+    private var perRequest = false
     private var nextId = 0
     private var gen = 1
 
@@ -29,22 +30,26 @@ final class HTTPConnection: MCPConnection, @unchecked Sendable {
     }
 
     var generation: Int { lock.withLock { gen } }
-    func setProtocolVersion(_ v: String) { lock.withLock { protocolVersion = v } }
+    func setProtocol(version: String?, perRequest p: Bool) { lock.withLock { protocolVersion = version; perRequest = p } }
     /// The session id the server gave us, if any (tests read it).
     var currentSessionId: String? { lock.withLock { sessionId } }
 
-    private func headers(json: Bool) -> (headers: [(String, String)], session: String?) {
+    private func headers(json: Bool, method: String? = nil, name: String? = nil) -> (headers: [(String, String)], session: String?) {
         var h: [(String, String)] = [("Accept", "application/json, text/event-stream")]
         if json { h.append(("Content-Type", "application/json")) }
-        let (sid, v) = lock.withLock { (sessionId, protocolVersion) }
+        let (sid, v, modern) = lock.withLock { (sessionId, protocolVersion, perRequest) }
         if let sid { h.append(("Mcp-Session-Id", sid)) }
         if let v { h.append(("MCP-Protocol-Version", v)) }
+        if modern, let method {
+            h.append(("Mcp-Method", method))
+            if let name { h.append(("Mcp-Name", name)) }
+        }
         return (h + extraHeaders, sid)
     }
 
     func request(_ method: String, _ params: [String: Any]?, timeoutMs: UInt32) async throws -> JSONObject {
         let id: Int = lock.withLock { nextId += 1; return nextId }
-        let (h, sid) = headers(json: true)
+        let (h, sid) = headers(json: true, method: method, name: method == "tools/call" ? params?["name"] as? String : nil)
         let body = [UInt8](JSONRPC.request(id: id, method: method, params: params))
         let response: HTTPResponse
         do {

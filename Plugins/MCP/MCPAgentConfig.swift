@@ -11,7 +11,13 @@ struct MCPAgentConfig: Sendable {
         case http(url: String, headers: [(String, String)])
     }
 
+    /// Which protocol era to speak: `auto` probes `server/discover` (2026-07-28) and
+    /// falls back to the `initialize` handshake; `handshake` skips the probe;
+    /// `2026-07-28` requires the per-request revision.
+    enum Era: String, Sendable { case auto, handshake, perRequest = "2026-07-28" }
+
     var endpoint: Endpoint
+    var era: Era
     /// The tool a message is sent to.
     var tool: String
     /// Per-call deadline (ms); the host's own deadline also applies.
@@ -29,6 +35,7 @@ struct MCPAgentConfig: Sendable {
         var tool: String?
         var timeout: Double?
         var startup_timeout: Double?
+        var `protocol`: String?
     }
 
     /// Parses and checks the block; errors name the field.
@@ -53,6 +60,10 @@ struct MCPAgentConfig: Sendable {
         case (_?, _?):
             throw PluginError.config("command and url: set only one of them")
         }
+        guard let era = Era(rawValue: raw.protocol ?? "auto") else {
+            throw PluginError.config("protocol: must be auto, handshake or 2026-07-28, got '\(raw.protocol ?? "")'")
+        }
+        self.era = era
         tool = raw.tool ?? "chat"
         guard !tool.isEmpty else { throw PluginError.config("tool: must not be empty") }
         let t = raw.timeout ?? 30

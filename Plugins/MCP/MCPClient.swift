@@ -1,15 +1,26 @@
 import Foundation
 import PluginKit
 
-/// The MCP client of one agent: runs the handshake (`initialize`, version
-/// negotiation, `notifications/initialized`, paginated `tools/list`) whenever the
-/// connection's `generation` changes, and turns a gateway request into `tools/call`.
+/// The MCP client of one agent: whenever the connection's `generation` changes it
+/// finds the protocol era — a `server/discover` probe for the per-request revision
+/// 2026-07-28, else the `initialize` handshake with version negotiation and
+/// `notifications/initialized` — then the configured tool with a paginated
+/// `tools/list`; and it turns a gateway request into `tools/call`.
 ///
 /// Threading: `call` and `probe` may run concurrently from any task; the handshake is
 /// single-flight (concurrent callers wait for the one in progress). State behind `lock`.
 final class MCPClient: @unchecked Sendable {
-    /// Protocol revisions this client speaks, newest first (the first is offered).
+    /// Handshake-era protocol revisions this client speaks, newest first (the first is offered).
     static let supportedVersions = ["2025-11-25", "2025-06-18"]
+    /// The per-request-envelope revision (no handshake, no session), found with `server/discover`.
+    static let perRequestVersion = "2026-07-28"
+
+    /// The `_meta` envelope every 2026-07-28 request carries.
+    static func envelope(_ version: String) -> [String: Any] {
+        ["io.modelcontextprotocol/protocolVersion": version,
+         "io.modelcontextprotocol/clientCapabilities": [String: Any](),
+         "io.modelcontextprotocol/clientInfo": ["name": "darkspere", "version": "0.1.0"]]
+    }
 
     let connection: any MCPConnection
     let config: MCPAgentConfig
@@ -19,6 +30,8 @@ final class MCPClient: @unchecked Sendable {
     private let lock = NSLock()
     private var readyGeneration = -1
     private var arguments: ToolArguments?
+    /// The `_meta` envelope added to every request in the 2026-07-28 era; nil in the handshake era.
+    private var meta: [String: Any]?
     private var handshake: (generation: Int, task: Task<ToolArguments, any Error>)?
     /// The version the server agreed to, after a handshake.
     private(set) var negotiatedVersion: String?
@@ -50,6 +63,21 @@ final class MCPClient: @unchecked Sendable {
     }
 
     private func initialize(generation gen: Int, timeoutMs: UInt32) async throws -> ToolArguments {
+        if config.era != .handshake, let discovered = try await discover(timeoutMs: timeoutMs) {
+            let envelope = Self.envelope(Self.perRequestVersion)
+            let args = try await findTool(timeoutMs: timeoutMs, meta: envelope)
+            let info = (discovered["_meta"] as? [String: Any])?["io.modelcontextprotocol/serverInfo"] as? [String: Any]
+            lock.withLock {
+                readyGeneration = gen
+                arguments = args
+                meta = envelope
+                negotiatedVersion = Self.perRequestVersion
+                serverName = info?["name"] as? String
+                handshake = nil
+            }
+            host.log(.info, "agent '\(agentName)': MCP \(Self.perRequestVersion) (no handshake) with '\(serverName ?? "?")', tool '\(config.tool)' gets \(args.names.sorted().joined(separator: ", "))")
+            return args
+        }
         let result = try await connection.request("initialize", [
             "protocolVersion": Self.supportedVersions[0],
             "capabilities": [String: Any](),
@@ -59,18 +87,14 @@ final class MCPClient: @unchecked Sendable {
         guard Self.supportedVersions.contains(version) else {
             throw PluginError.failed("agent '\(agentName)': the server answered MCP protocol version \(version); this transport speaks \(Self.supportedVersions.joined(separator: ", "))")
         }
-        connection.setProtocolVersion(version)
+        connection.setProtocol(version: version, perRequest: false)
         await connection.notify("notifications/initialized", nil)
-        let tools = try await listTools(timeoutMs: timeoutMs)
-        guard let tool = tools.first(where: { ($0["name"] as? String) == config.tool }) else {
-            let names = tools.compactMap { $0["name"] as? String }
-            throw PluginError.config("tool: the MCP server offers no tool '\(config.tool)' (it offers: \(names.isEmpty ? "none" : names.joined(separator: ", ")))")
-        }
-        let args = try ToolArguments(tool: config.tool, inputSchema: tool["inputSchema"] as? [String: Any])
+        let args = try await findTool(timeoutMs: timeoutMs, meta: nil)
         let info = result["serverInfo"] as? [String: Any]
         lock.withLock {
             readyGeneration = gen
             arguments = args
+            meta = nil
             negotiatedVersion = version
             serverName = info?["name"] as? String
             handshake = nil
@@ -79,12 +103,52 @@ final class MCPClient: @unchecked Sendable {
         return args
     }
 
+    /// Probes `server/discover` at 2026-07-28. Returns its result when the server speaks
+    /// that revision; nil (after resetting the connection) when it is a handshake-era
+    /// server. With `protocol: 2026-07-28` anything else is an error.
+    private func discover(timeoutMs: UInt32) async throws -> JSONObject? {
+        let v = Self.perRequestVersion
+        connection.setProtocol(version: v, perRequest: true)
+        let required = config.era == .perRequest
+        do {
+            let r = try await connection.request("server/discover", ["_meta": Self.envelope(v)],
+                                                 timeoutMs: required ? timeoutMs : min(timeoutMs, 5_000))
+            let offered = r["supportedVersions"] as? [String] ?? []
+            if offered.contains(v) { return r }
+            if required {
+                throw PluginError.config("protocol: the server does not offer \(v) (it offers \(offered.joined(separator: ", ")))")
+            }
+        } catch let e as PluginError where !required && (e.status == DS_ERR_FAILED || e.status == DS_ERR_TIMEOUT) {
+            // A handshake-era server: "method not found", HTTP 400, or no answer.
+        }
+        connection.setProtocol(version: nil, perRequest: false)
+        return nil
+    }
+
+    /// Lists the tools and builds the configured tool's argument mapping.
+    private func findTool(timeoutMs: UInt32, meta: [String: Any]?) async throws -> ToolArguments {
+        let tools = try await listTools(timeoutMs: timeoutMs, meta: meta)
+        guard let tool = tools.first(where: { ($0["name"] as? String) == config.tool }) else {
+            let names = tools.compactMap { $0["name"] as? String }
+            throw PluginError.config("tool: the MCP server offers no tool '\(config.tool)' (it offers: \(names.isEmpty ? "none" : names.joined(separator: ", ")))")
+        }
+        return try ToolArguments(tool: config.tool, inputSchema: tool["inputSchema"] as? [String: Any])
+    }
+
+    /// `params` with the 2026-07-28 `_meta` envelope added when that era is in use.
+    private func enveloped(_ params: [String: Any]?, _ meta: [String: Any]?) -> [String: Any]? {
+        guard let meta else { return params }
+        var p = params ?? [:]
+        p["_meta"] = meta
+        return p
+    }
+
     /// Every tool the server lists, following `nextCursor` (at most 100 pages).
-    private func listTools(timeoutMs: UInt32) async throws -> [[String: Any]] {
+    private func listTools(timeoutMs: UInt32, meta: [String: Any]?) async throws -> [[String: Any]] {
         var tools: [[String: Any]] = []
         var cursor: String?
         for _ in 0..<100 {
-            let page = try await connection.request("tools/list", cursor.map { ["cursor": $0] }, timeoutMs: timeoutMs)
+            let page = try await connection.request("tools/list", enveloped(cursor.map { ["cursor": $0] }, meta), timeoutMs: timeoutMs)
             tools += (page["tools"] as? [[String: Any]]) ?? []
             guard let next = page["nextCursor"] as? String, !next.isEmpty else { return tools }
             cursor = next
@@ -98,7 +162,8 @@ final class MCPClient: @unchecked Sendable {
         for attempt in 0..<2 {
             do {
                 let args = try await ready(timeoutMs: deadline)
-                let result = try await connection.request("tools/call", ["name": config.tool, "arguments": args.build(request)], timeoutMs: deadline)
+                let m = lock.withLock { meta }
+                let result = try await connection.request("tools/call", enveloped(["name": config.tool, "arguments": args.build(request)], m), timeoutMs: deadline)
                 return AgentReply(text: try ToolArguments.reply(from: result, tool: config.tool))
             } catch is MCPSessionLost where attempt == 0 {
                 continue
@@ -109,14 +174,17 @@ final class MCPClient: @unchecked Sendable {
         throw PluginError.unavailable("agent '\(agentName)': unreachable")
     }
 
-    /// Health check: handshake if needed, then `ping`.
+    /// Health check: handshake if needed, then `ping` (handshake era) or
+    /// `server/discover` (2026-07-28, which has no ping).
     func ping(timeoutMs: UInt32) async throws {
-        do {
+        func once() async throws {
             _ = try await ready(timeoutMs: timeoutMs)
-            _ = try await connection.request("ping", nil, timeoutMs: timeoutMs)
-        } catch is MCPSessionLost {
-            _ = try await ready(timeoutMs: timeoutMs)
-            _ = try await connection.request("ping", nil, timeoutMs: timeoutMs)
+            if let m = lock.withLock({ meta }) {
+                _ = try await connection.request("server/discover", ["_meta": m], timeoutMs: timeoutMs)
+            } else {
+                _ = try await connection.request("ping", nil, timeoutMs: timeoutMs)
+            }
         }
+        do { try await once() } catch is MCPSessionLost { try await once() }
     }
 }

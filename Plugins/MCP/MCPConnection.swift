@@ -16,8 +16,10 @@ protocol MCPConnection: AnyObject, Sendable {
     /// Changes whenever the server side was replaced (process restarted, HTTP session
     /// lost): the client must run the handshake again.
     var generation: Int { get }
-    /// The negotiated protocol version (sent as `MCP-Protocol-Version` over HTTP).
-    func setProtocolVersion(_ v: String)
+    /// The negotiated protocol version (sent as `MCP-Protocol-Version` over HTTP), and
+    /// whether it is a per-request-envelope revision (2026-07-28: no session; over
+    /// HTTP every request also carries `Mcp-Method` and, for tools/call, `Mcp-Name`).
+    func setProtocol(version: String?, perRequest: Bool)
     /// Stops the child / deletes the HTTP session. Pending requests fail.
     func close()
 }

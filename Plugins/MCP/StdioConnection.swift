@@ -48,7 +48,7 @@ final class StdioConnection: MCPConnection, @unchecked Sendable {
     }
 
     var generation: Int { lock.withLock { gen } }
-    func setProtocolVersion(_ v: String) {}
+    func setProtocol(version: String?, perRequest: Bool) {}
 
     /// The child's pid, or nil when it is not running.
     var pid: Int32? { lock.withLock { process?.processIdentifier } }

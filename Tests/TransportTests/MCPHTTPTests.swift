@@ -6,7 +6,7 @@ import Testing
 /// server, in JSON-response and SSE-response modes.
 @Suite(.serialized, .enabled(if: Env.pythonMCP, "skipped: python3 cannot import the MCP SDK (pip install mcp; see scripts/test-deps.sh)"))
 struct MCPHTTPTests {
-    static func yaml(port: Int, tool: String = "chat", extra: String = "") -> String {
+    static func yaml(port: Int, tool: String = "chat", proto: String = "auto", extra: String = "") -> String {
         """
         plugins:
           - id: mcp
@@ -17,17 +17,23 @@ struct MCPHTTPTests {
             config:
               url: http://127.0.0.1:\(port)/mcp
               tool: \(tool)
+              protocol: "\(proto)"
               headers: {X-Test: "yes"}
         \(extra)
         """
     }
 
-    @Test(arguments: [true, false])
-    func handshakeToolsArgumentsAndProbe(json: Bool) async throws {
+    /// Both eras in both response modes: `auto` finds 2026-07-28 with server/discover
+    /// (the SDK speaks it), `handshake` runs initialize and negotiates 2025-11-25.
+    @Test(arguments: [true, false], ["auto", "handshake"])
+    func handshakeToolsArgumentsAndProbe(json: Bool, proto: String) async throws {
         try #require(Env.pluginsBuilt, "run `swift build` first: plugins missing in \(Env.buildDir)")
         let server = try ChildServer.mcpHTTP(json: json)
         defer { server.stop() }
-        let g = try await Loaded.start(yaml: Self.yaml(port: server.port))
+        let era = try await Loaded.start(yaml: Self.yaml(port: server.port, tool: "version", proto: proto))
+        defer { era.stop() }
+        #expect(try await era.call("web", "v").text == (proto == "auto" ? "2026-07-28" : "2025-11-25"))
+        let g = try await Loaded.start(yaml: Self.yaml(port: server.port, proto: proto))
         defer { g.stop() }
         let out = try await g.call("web", "over http", history: [("user", "earlier")])
         #expect(out.status == 0, "\(out.error)")
@@ -45,16 +51,16 @@ struct MCPHTTPTests {
         #expect(texts.count == 8 && texts.allSatisfy { $0.contains("\"message\": \"n") })
     }
 
-    @Test(arguments: [true, false])
-    func isErrorAndStructured(json: Bool) async throws {
+    @Test(arguments: [true, false], ["auto", "handshake"])
+    func isErrorAndStructured(json: Bool, proto: String) async throws {
         try #require(Env.pluginsBuilt)
         let server = try ChildServer.mcpHTTP(json: json)
         defer { server.stop() }
-        let g = try await Loaded.start(yaml: Self.yaml(port: server.port, tool: "fail"))
+        let g = try await Loaded.start(yaml: Self.yaml(port: server.port, tool: "fail", proto: proto))
         defer { g.stop() }
         let out = try await g.call("web", "x")
         #expect(out.status == -1 && out.error.contains("the agent refused: x"), "\(out.error)")
-        let g2 = try await Loaded.start(yaml: Self.yaml(port: server.port, tool: "structured"))
+        let g2 = try await Loaded.start(yaml: Self.yaml(port: server.port, tool: "structured", proto: proto))
         defer { g2.stop() }
         #expect(try await g2.call("web", "y").text == "structured: y")
     }
@@ -63,7 +69,8 @@ struct MCPHTTPTests {
         try #require(Env.pluginsBuilt)
         let port = Env.freePort()
         var server = try ChildServer.mcpHTTP(json: false, port: port)
-        let g = try await Loaded.start(yaml: Self.yaml(port: port))
+        // Sessions exist only in the handshake era.
+        let g = try await Loaded.start(yaml: Self.yaml(port: port, proto: "handshake"))
         defer { g.stop(); server.stop() }
         #expect(try await g.call("web", "before").status == 0)
         // A new server process knows no session: it answers 404 to our session id.
@@ -90,7 +97,7 @@ struct MCPHTTPTests {
         let marker = NSTemporaryDirectory() + "mcp-http-cancel-\(UUID().uuidString)"
         let server = try ChildServer.mcpHTTP(json: false, env: ["MCP_TEST_CANCEL_FILE": marker])
         defer { server.stop(); try? FileManager.default.removeItem(atPath: marker) }
-        let g = try await Loaded.start(yaml: Self.yaml(port: server.port, tool: "slow").replacingOccurrences(of: "      tool: slow", with: "      tool: slow\n      timeout: 1"))
+        let g = try await Loaded.start(yaml: Self.yaml(port: server.port, tool: "slow", proto: "handshake").replacingOccurrences(of: "      tool: slow", with: "      tool: slow\n      timeout: 1"))
         defer { g.stop() }
         let out = try await g.call("web", "20")
         #expect(out.status == -5, "\(out.status) \(out.error)")

@@ -9,7 +9,7 @@ import Glibc
 /// (Fixtures/mcp_test_server.py), started as the agent's child process.
 @Suite(.serialized, .enabled(if: Env.pythonMCP, "skipped: python3 cannot import the MCP SDK (pip install mcp; see scripts/test-deps.sh)"))
 struct MCPStdioTests {
-    static func yaml(tool: String = "chat", extra: String = "") -> String {
+    static func yaml(tool: String = "chat", proto: String = "auto", extra: String = "") -> String {
         """
         plugins:
           - id: mcp
@@ -21,6 +21,7 @@ struct MCPStdioTests {
               command: \(Env.python3)
               args: ["\(Env.fixtures)/mcp_test_server.py", "stdio"]
               tool: \(tool)
+              protocol: "\(proto)"
         \(extra)
         """
     }
@@ -49,6 +50,30 @@ struct MCPStdioTests {
         #expect(history.last?["timestamp"] as? String == "2023-11-14T22:13:21.000Z")
         let probe = await g.set.agents[0].transport.probe(g.set.agents[0])
         #expect(probe.status == 0, "\(probe.error)")
+    }
+
+    /// `auto` finds 2026-07-28 with server/discover; `handshake` negotiates 2025-11-25.
+    @Test(arguments: [("auto", "2026-07-28"), ("handshake", "2025-11-25")])
+    func protocolEra(proto: String, expected: String) async throws {
+        try #require(Env.pluginsBuilt)
+        let g = try await Loaded.start(yaml: Self.yaml(tool: "version", proto: proto))
+        defer { g.stop() }
+        let out = try await g.call("py", "v")
+        #expect(out.text == expected, "\(out.error)")
+        let a = try g.agent("py")
+        #expect(await a.transport.probe(a).status == 0)
+    }
+
+    @Test func handshakeEraArgumentsAndIsError() async throws {
+        try #require(Env.pluginsBuilt)
+        let g = try await Loaded.start(yaml: Self.yaml(proto: "handshake"))
+        defer { g.stop() }
+        let out = try await g.call("py", "old era", history: [("user", "a")])
+        #expect(out.status == 0, "\(out.error)")
+        #expect(out.text.contains("\"old era\"") && out.text.contains("\"content\": \"a\""), "\(out.text)")
+        let f = try await Loaded.start(yaml: Self.yaml(tool: "fail", proto: "handshake"))
+        defer { f.stop() }
+        #expect(try await f.call("py", "z").error.contains("the agent refused: z"))
     }
 
     @Test func structuredContentReply() async throws {
@@ -146,6 +171,20 @@ struct MCPStdioTests {
         #expect(count.text == "We have exchanged 3 earlier message(s); you sent 2 before this one.")
         let echo = try await g.call("assistant", "pizza tonight?")
         #expect(echo.text == "You said: pizza tonight?")
+    }
+
+    @Test func handshakeOnlyServerFallsBackOrFailsWhenPerRequestIsRequired() async throws {
+        try #require(Env.pluginsBuilt)
+        // protocol: auto (default) already fell back in answersOutOfTheBox; requiring
+        // 2026-07-28 of a server that only has the handshake is an open error.
+        let e = await #expect(throws: StartupErrors.self) {
+            _ = try await Loaded.start(yaml: "plugins:\n  - id: mcp\n    library: mcp\nagents:\n  - name: a\n    transport: mcp\n    config: {command: darkspere-example-agent, protocol: '2026-07-28'}\n")
+        }
+        #expect(e?.description.contains("server/discover") == true, "\(e?.description ?? "")")
+        let bad = await #expect(throws: StartupErrors.self) {
+            _ = try await Loaded.start(yaml: "plugins:\n  - id: mcp\n    library: mcp\nagents:\n  - name: a\n    transport: mcp\n    config: {command: darkspere-example-agent, protocol: '2024'}\n")
+        }
+        #expect(bad?.description.contains("protocol: must be auto, handshake or 2026-07-28") == true)
     }
 
     @Test func unknownCommandIsAClearConfigError() async throws {

@@ -70,7 +70,7 @@ plugins:
   - {id: oa, library: openai}
 agents:
   - {name: mcp-stdio, transport: mcp, config: {command: darkspere-example-agent}}
-  - {name: mcp-http, transport: mcp, config: {url: "http://127.0.0.1:\(mcpPort)/mcp"}}
+  - {name: mcp-http, transport: mcp, config: {url: "http://127.0.0.1:\(mcpPort)/mcp", protocol: handshake}}
   - {name: http, transport: http, config: {url: "http://127.0.0.1:\(httpPort)/chat"}}
   - {name: openai, transport: oa, config: {url: "http://127.0.0.1:\(httpPort)/v1", model: m, api_key: bench}}
 """

@@ -9,6 +9,7 @@ Tools:
   structured(message)      -> structuredContent {"reply": "structured: <message>"}
   fail(message)            -> raises: a result with isError true
   pid(message)             -> the server's process id
+  version(message)         -> the protocol version of the request
   slow(message)            -> sleeps <message> seconds; on cancellation writes
                               $MCP_TEST_CANCEL_FILE
   needs_account(message, account) -> requires an argument the gateway cannot supply
@@ -19,7 +20,7 @@ import os
 import sys
 from typing import TypedDict
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("darkspere-test-server")
@@ -44,6 +45,11 @@ def structured(message: str) -> Reply:
 @server.tool()
 def fail(message: str) -> str:
     raise ToolError("the agent refused: " + message)
+
+
+@server.tool()
+def version(message: str, ctx: Context) -> str:
+    return str(ctx.protocol_version)
 
 
 @server.tool()
