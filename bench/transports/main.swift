@@ -71,6 +71,7 @@ plugins:
 agents:
   - {name: mcp-stdio, transport: mcp, config: {command: darkspere-example-agent}}
   - {name: mcp-http, transport: mcp, config: {url: "http://127.0.0.1:\(mcpPort)/mcp", protocol: handshake}}
+  - {name: mcp-http-2026, transport: mcp, config: {url: "http://127.0.0.1:\(mcpPort)/mcp", protocol: "2026-07-28"}}
   - {name: http, transport: http, config: {url: "http://127.0.0.1:\(httpPort)/chat"}}
   - {name: openai, transport: oa, config: {url: "http://127.0.0.1:\(httpPort)/v1", model: m, api_key: bench}}
 """
@@ -107,6 +108,11 @@ func toolCall() -> [UInt8] {
     Array(#"{"jsonrpc":"2.0","id":\#(ids.next()),"method":"tools/call","params":{"name":"chat","arguments":{"message":"hello","session_id":"bench","to":"+15550002222","channel":"bench","history":[]}}}"#.utf8)
 }
 
+func modernCall() -> [UInt8] {
+    Array(#"{"jsonrpc":"2.0","id":\#(ids.next()),"method":"tools/call","params":{"name":"chat","arguments":{"message":"hello","session_id":"bench","to":"+15550002222","channel":"bench","history":[]},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"}}}}"#.utf8)
+}
+let modernHeaders = [("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "tools/call"), ("Mcp-Name", "chat")]
+
 let n = Config.n, conc = Config.concurrency
 var rows: [Row] = []
 rows.append(await measure("MCP stdio (example agent): direct JSON-RPC", n: n, concurrency: conc) {
@@ -116,6 +122,10 @@ rows.append(await measure("MCP stdio (example agent): via gateway `mcp`", n: n, 
 rows.append(await measure("MCP Streamable HTTP (Python SDK, JSON): via gateway `mcp`", n: n / 4, concurrency: conc, viaGateway("mcp-http")))
 rows.append(await measure("MCP Streamable HTTP (Python SDK, JSON): direct POST", n: n / 4, concurrency: conc) {
     (await directPost(client, mcpURL, toolCall(), headers: sessionHeaders))?.status == 200
+})
+rows.append(await measure("MCP Streamable HTTP 2026-07-28 (Python SDK, JSON): via gateway `mcp`", n: n / 4, concurrency: conc, viaGateway("mcp-http-2026")))
+rows.append(await measure("MCP Streamable HTTP 2026-07-28 (Python SDK, JSON): direct POST", n: n / 4, concurrency: conc) {
+    (await directPost(client, mcpURL, modernCall(), headers: modernHeaders))?.status == 200
 })
 rows.append(await measure("HTTP JSON (Python agent): direct POST", n: n, concurrency: conc) {
     (await directPost(client, "http://127.0.0.1:\(httpPort)/chat", envelope))?.status == 200
