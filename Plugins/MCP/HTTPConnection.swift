@@ -127,7 +127,7 @@ final class HTTPConnection: MCPConnection, @unchecked Sendable {
         if let v = lock.withLock({ protocolVersion }) { h.append(("MCP-Protocol-Version", v)) }
         let done = DispatchSemaphore(value: 0)
         let req = HTTPRequest(method: "DELETE", url: url, headers: h, timeoutMs: 3_000)
-        Task { [host] in
+        Task(executorPreference: OpenExecutor.shared) { [host] in
             _ = try? await host.http(req)
             done.signal()
         }

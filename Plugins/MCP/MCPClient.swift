@@ -62,6 +62,12 @@ final class MCPClient: @unchecked Sendable {
         }
     }
 
+    /// The first handshake, from open(): runs in the caller's task (so on its executor),
+    /// not in a task of its own. Nothing else uses the client yet.
+    func openHandshake(timeoutMs: UInt32) async throws -> ToolArguments {
+        try await initialize(generation: connection.generation, timeoutMs: timeoutMs)
+    }
+
     private func initialize(generation gen: Int, timeoutMs: UInt32) async throws -> ToolArguments {
         if config.era != .handshake, let discovered = try await discover(timeoutMs: timeoutMs) {
             let envelope = Self.envelope(Self.perRequestVersion)

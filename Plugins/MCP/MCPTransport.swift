@@ -45,8 +45,8 @@ final class MCPTransport: AgentTransport {
         // unreachable server stops start-up with a clear error.
         let box = ResultBox()
         let done = DispatchSemaphore(value: 0)
-        Task {
-            do { _ = try await client.ready(timeoutMs: c.startupTimeoutMs); box.error = nil } catch { box.error = error }
+        Task(executorPreference: OpenExecutor.shared) {
+            do { _ = try await client.openHandshake(timeoutMs: c.startupTimeoutMs); box.error = nil } catch { box.error = error }
             done.signal()
         }
         done.wait()

@@ -187,6 +187,26 @@ struct MCPStdioTests {
         #expect(bad?.description.contains("protocol: must be auto, handshake or 2026-07-28") == true)
     }
 
+    /// open() blocks its caller until the handshake ends. Called straight from test
+    /// tasks (threads of the cooperative pool), several at once, it must still finish:
+    /// the handshake runs on the plugin's own executor, not on the pool.
+    @Test func openFromTasksDoesNotNeedTheCooperativePool() async throws {
+        try #require(Env.pluginsBuilt)
+        let yaml = "plugins:\n  - id: mcp\n    library: mcp\nagents:\n  - name: a\n    transport: mcp\n    config: {command: darkspere-example-agent}\n"
+        let n = ProcessInfo.processInfo.activeProcessorCount + 2
+        let replies = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<n {
+                group.addTask {
+                    let g = try Loaded(yaml: yaml)   // blocking, on a pool thread
+                    defer { g.stop() }
+                    return try await g.call("a", "hello").text
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(replies.count == n && replies.allSatisfy { $0.hasPrefix("Hello!") })
+    }
+
     @Test func unknownCommandIsAClearConfigError() async throws {
         try #require(Env.pluginsBuilt)
         let e = await #expect(throws: StartupErrors.self) {

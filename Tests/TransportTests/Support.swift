@@ -129,9 +129,9 @@ final class Loaded: @unchecked Sendable {
         set = try PluginSet.start(config, runtime: runtime)
     }
 
-    /// Starts the set on a thread of its own: opening an MCP agent blocks (as the ABI
-    /// allows) while its handshake runs as a task, so it must not occupy a thread of
-    /// Swift's cooperative pool, which the tests themselves run on.
+    /// Starts the set on a thread of its own, as the host's start-up does (opening an
+    /// MCP agent blocks while its handshake runs; see openFromTasksDoesNotNeedTheCooperativePool
+    /// for the case of a caller on the cooperative pool).
     static func start(yaml: String) async throws -> Loaded {
         try await offPool { try Loaded(yaml: yaml) }
     }
