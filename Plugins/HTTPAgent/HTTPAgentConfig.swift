@@ -5,7 +5,7 @@ import PluginKit
 ///
 /// `url` (required), `health_url` (default: `url`), `headers`, `api_key` (sent as
 /// `Authorization: Bearer …`) or `api_key_env` (read through the host's env service),
-/// `timeout` in seconds (default 30), `channel` label for the envelope's metadata.
+/// `timeout` in seconds (default 30).
 struct HTTPAgentConfig: Sendable {
     var url: String
     var healthURL: String
