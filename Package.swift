@@ -24,6 +24,14 @@ let package = Package(
         .library(name: "ds-twilio", type: .dynamic, targets: ["TwilioSMS"]),
         // Benchmark ceiling: a route that answers a fixed TwiML document (bench/twilio); no ds- prefix, so `darkspere plugins` does not list it.
         .library(name: "bench-fixed-twiml", type: .dynamic, targets: ["BenchFixedTwiML"]),
+        // Agent transports (issue 5).
+        .library(name: "ds-mcp", type: .dynamic, targets: ["MCPTransport"]),
+        .library(name: "ds-http-agent", type: .dynamic, targets: ["HTTPAgentTransport"]),
+        .library(name: "ds-openai", type: .dynamic, targets: ["OpenAITransport"]),
+        // The example MCP agent the default plugins.yaml launches over stdio.
+        .executable(name: "darkspere-example-agent", targets: ["ExampleAgent"]),
+        // Transport benchmark (bench/transports).
+        .executable(name: "transport-bench", targets: ["TransportBench"]),
         // Deliberately broken plugins for the loader's tests (not listed by `darkspere plugins`).
         .library(name: "fixture-abi2", type: .dynamic, targets: ["FixtureABI2"]),
         .library(name: "fixture-no-entry", type: .dynamic, targets: ["FixtureNoEntry"]),
@@ -73,6 +81,13 @@ let package = Package(
         .target(name: "CEchoAgent", path: "Examples/c-echo-agent", exclude: ["README.md"], publicHeadersPath: ".", cSettings: cHeader),
         .target(name: "SwiftEchoAgent", dependencies: [pluginKit], path: "Examples/swift-echo-agent", exclude: ["README.md"]),
 
+        // Agent transports: PluginKit and Foundation only (HTTP through the host's client).
+        .target(name: "MCPTransport", dependencies: [pluginKit], path: "Plugins/MCP", exclude: ["README.md"]),
+        .target(name: "HTTPAgentTransport", dependencies: [pluginKit], path: "Plugins/HTTPAgent", exclude: ["README.md"]),
+        .target(name: "OpenAITransport", dependencies: [pluginKit], path: "Plugins/OpenAI", exclude: ["README.md"]),
+        .executableTarget(name: "ExampleAgent", path: "Examples/mcp-echo-server", exclude: ["README.md"]),
+        .executableTarget(name: "TransportBench", dependencies: ["Host"], path: "bench/transports"),
+
         // Loader test fixtures, in C against the header alone.
         .target(name: "FixtureABI2", path: "Tests/Fixtures/abi2", publicHeadersPath: ".", cSettings: fixtureHeader),
         .target(name: "FixtureNoEntry", path: "Tests/Fixtures/no-entry", publicHeadersPath: ".", cSettings: fixtureHeader),
@@ -87,6 +102,7 @@ let package = Package(
 
         .testTarget(name: "HostTests", dependencies: ["Host"], path: "Tests/HostTests"),
         .testTarget(name: "TwilioTests", dependencies: ["TwilioCore", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py"]),
+        .testTarget(name: "TransportTests", dependencies: ["Host"], path: "Tests/TransportTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

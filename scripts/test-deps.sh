@@ -20,3 +20,6 @@ apt_install libsqlite3-dev libcurl4-openssl-dev libpq-dev python3 python3-pip po
 # the fake Twilio REST server is plain python3. Benchmark: wrk.
 python3 -c 'import twilio' 2>/dev/null || python3 -m pip install --quiet twilio
 apt_install wrk curl
+
+# The official MCP Python SDK: the MCP transport tests run against its servers (2.x: mcp.server.mcpserver).
+python3 -c 'import mcp.server.mcpserver' 2>/dev/null || python3 -m pip install --quiet 'mcp>=2'

@@ -88,7 +88,7 @@ import Testing
               - id: all
                 library: \(TestSupport.library("fixture-swift-all"))
             """).replacingOccurrences(of: "listen: 127.0.0.1:0", with: "listen: 127.0.0.1:\(port)")
-                .replacingOccurrences(of: "request_timeout: 2s", with: "request_timeout: 10s"))
+                )
         let p = Process()
         p.executableURL = URL(fileURLWithPath: TestSupport.darkspere)
         p.arguments = ["run", "--config", path, "--log-level", "error"]

@@ -52,11 +52,13 @@ import Testing
     }
 
     @Test func requestTimeoutAnswers503() async throws {
-        try await withGateway { port throws in
-            // request_timeout is 2s in the test config; the route sleeps 4s.
-            let r = try await TestSupport.get(port, "/fixture/in/slow?ms=4000")
-            #expect(r.status == 503)
-        }
+        let yaml = TestSupport.yaml(plugins: Self.plugins, agents: Self.agents).replacingOccurrences(of: "request_timeout: 20s", with: "request_timeout: 1s")
+        let g = Gateway(config: try TestSupport.config(yaml), logger: TestSupport.logger)
+        let port = try await g.start()
+        // The route sleeps 3 s; the gateway answers 503 for it after 1 s.
+        let r = try await TestSupport.get(port, "/fixture/in/slow?ms=3000")
+        #expect(r.status == 503)
+        await g.stop()
     }
 
     @Test func hostServicesEnvAndHTTPClient() async throws {

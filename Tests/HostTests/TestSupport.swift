@@ -30,7 +30,7 @@ enum TestSupport {
           listen: 127.0.0.1:0
           public_url: http://gateway.test
           max_body_bytes: 4096
-          request_timeout: 2s
+          request_timeout: 20s
           shutdown_grace: 5s
         store:
           url: "\(store)"

@@ -1,0 +1,64 @@
+import Foundation
+import PluginKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The HTTP JSON agent protocol: a `chat.request` envelope out, a `chat.response` in.
+/// Pure functions; any thread.
+enum ChatEnvelope {
+    /// UTC ISO 8601 with milliseconds ("2026-01-01T12:00:00.000Z"), without a
+    /// DateFormatter (costly to make, not documented thread-safe on Linux). Any thread.
+    static func iso8601(_ ms: Int64) -> String {
+        var t = time_t(ms >= 0 ? ms / 1000 : (ms - 999) / 1000)
+        let milli = Int(((ms % 1000) + 1000) % 1000)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func pad(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(milli), 3))Z"
+    }
+
+    /// `{"type":"chat.request","message_id","timestamp","session_id","phone_number","message",
+    ///   "context":{"conversation_history":[…],"session_state":{…}},"metadata":{"platform":"sms","channel":…}}`
+    static func request(_ r: AgentRequest) -> [UInt8] {
+        var state: Any = [String: Any]()
+        if !r.sessionState.isEmpty, let s = try? JSONSerialization.jsonObject(with: Data(r.sessionState.utf8)), s is [String: Any] {
+            state = s
+        }
+        let now = r.timeMs > 0 ? r.timeMs : Int64(Date().timeIntervalSince1970 * 1000)
+        let body: [String: Any] = [
+            "type": "chat.request",
+            "message_id": r.messageId,
+            "timestamp": iso8601(now),
+            "session_id": r.sessionId,
+            "phone_number": r.from,
+            "message": r.text,
+            "context": [
+                "conversation_history": r.history.map { ["role": $0.role, "content": $0.text, "timestamp": iso8601($0.timeMs)] },
+                "session_state": state,
+            ],
+            "metadata": ["platform": "sms", "channel": r.channel, "to": r.to, "correlation_id": r.correlationId],
+        ]
+        return [UInt8]((try? JSONSerialization.data(withJSONObject: body, options: [.withoutEscapingSlashes])) ?? Data())
+    }
+
+    /// Reads a `chat.response`: the message and, when present, the new session state
+    /// (a JSON object's text).
+    static func reply(_ body: [UInt8]) throws -> AgentReply {
+        guard let o = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            throw PluginError.failed("agent answer is not a JSON object")
+        }
+        if let t = o["type"] as? String, t != "chat.response" {
+            throw PluginError.failed("agent answer has type '\(t)', expected 'chat.response'")
+        }
+        guard let message = o["message"] as? String else { throw PluginError.failed("agent answer has no string field 'message'") }
+        var state: String?
+        if let cu = o["context_update"] as? [String: Any], let s = cu["session_state"] {
+            guard s is [String: Any], let d = try? JSONSerialization.data(withJSONObject: s) else {
+                throw PluginError.failed("agent answer: context_update.session_state must be an object")
+            }
+            state = String(decoding: d, as: UTF8.self)
+        }
+        return AgentReply(text: message, sessionState: state)
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import PluginKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Which of the gateway's values a tool receives, decided once from its input schema.
+///
+/// The gateway can supply `message`, `session_id`, `from`, `to`, `channel` and
+/// `history` (a list of `{role, content, timestamp}`, timestamp in ISO 8601). A tool
+/// gets those its schema declares; a *required* property outside that list is a
+/// configuration error, as is a tool without a `message` property. Immutable; any thread.
+struct ToolArguments: Sendable {
+    static let supplied = ["message", "session_id", "from", "to", "channel", "history"]
+    let names: Set<String>
+
+    init(tool: String, inputSchema: [String: Any]?) throws {
+        let props = (inputSchema?["properties"] as? [String: Any]) ?? [:]
+        let required = (inputSchema?["required"] as? [String]) ?? []
+        let missing = required.filter { !Self.supplied.contains($0) }
+        if !missing.isEmpty {
+            throw PluginError.config("tool '\(tool)' requires \(missing.map { "'\($0)'" }.joined(separator: ", ")), which the gateway cannot supply (it supplies \(Self.supplied.joined(separator: ", ")))")
+        }
+        guard props["message"] != nil else {
+            throw PluginError.config("tool '\(tool)' declares no 'message' argument in its input schema, so it cannot receive the user's text")
+        }
+        names = Set(props.keys).intersection(Self.supplied)
+    }
+
+    /// The `arguments` object of a tools/call for this request.
+    func build(_ r: AgentRequest) -> [String: Any] {
+        var a: [String: Any] = [:]
+        if names.contains("message") { a["message"] = r.text }
+        if names.contains("session_id") { a["session_id"] = r.sessionId }
+        if names.contains("from") { a["from"] = r.from }
+        if names.contains("to") { a["to"] = r.to }
+        if names.contains("channel") { a["channel"] = r.channel }
+        if names.contains("history") {
+            a["history"] = r.history.map { h -> [String: Any] in
+                ["role": h.role, "content": h.text, "timestamp": Self.iso8601(h.timeMs)]
+            }
+        }
+        return a
+    }
+
+    /// UTC ISO 8601 with milliseconds ("2026-01-01T12:00:00.000Z"), without a
+    /// DateFormatter (costly to make, not documented thread-safe on Linux). Any thread.
+    static func iso8601(_ ms: Int64) -> String {
+        var t = time_t(ms >= 0 ? ms / 1000 : (ms - 999) / 1000)
+        let milli = Int(((ms % 1000) + 1000) % 1000)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func pad(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(milli), 3))Z"
+    }
+
+    /// The reply text of a tools/call result: `structuredContent.reply` when it is a
+    /// string, else the text content blocks joined. `isError: true` is a permanent error.
+    static func reply(from result: JSONObject, tool: String) throws -> String {
+        let texts = ((result["content"] as? [[String: Any]]) ?? [])
+            .filter { ($0["type"] as? String) == "text" }
+            .compactMap { $0["text"] as? String }
+        if (result["isError"] as? Bool) == true {
+            throw PluginError.failed("agent tool '\(tool)' reported an error: \(texts.joined(separator: "\n").prefix(500))")
+        }
+        if let s = result["structuredContent"] as? [String: Any], let reply = s["reply"] as? String { return reply }
+        guard !texts.isEmpty else { throw PluginError.failed("agent tool '\(tool)' returned no text content") }
+        return texts.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import PluginKit
+
+/// The `openai` transport: any OpenAI-compatible chat completions endpoint (OpenAI,
+/// vLLM, llama.cpp server, Ollama, LM Studio, ...). POSTs `{url}/chat/completions`
+/// with the system prompt, the history as messages and the new message; the reply is
+/// `choices[0].message.content`. HTTP goes through the host's client.
+///
+/// Threading: open/close never concurrent on the instance; call/probe from any task,
+/// concurrently. Agents are immutable values.
+final class OpenAITransport: AgentTransport {
+    struct Agent: Sendable {
+        let name: String
+        let config: OpenAIConfig
+    }
+
+    let host: PluginHost
+
+    init(host: PluginHost, config: PluginConfig) throws { self.host = host }
+
+    func open(name: String, config: PluginConfig) throws -> Agent {
+        Agent(name: name, config: try OpenAIConfig(config, host: host))
+    }
+
+    /// The request body for one turn.
+    static func body(_ c: OpenAIConfig, _ r: AgentRequest) -> [UInt8] {
+        var messages: [[String: Any]] = []
+        if let s = c.systemPrompt { messages.append(["role": "system", "content": s]) }
+        for h in r.history {
+            messages.append(["role": h.role == "assistant" ? "assistant" : "user", "content": h.text])
+        }
+        messages.append(["role": "user", "content": r.text])
+        var o: [String: Any] = ["model": c.model, "messages": messages]
+        if let t = c.temperature { o["temperature"] = t }
+        if let n = c.maxTokens { o["max_tokens"] = n }
+        if !r.sessionId.isEmpty { o["user"] = r.sessionId }
+        return [UInt8]((try? JSONSerialization.data(withJSONObject: o, options: [.withoutEscapingSlashes])) ?? Data())
+    }
+
+    func call(_ agent: Agent, _ request: AgentRequest) async throws -> AgentReply {
+        let c = agent.config
+        let deadline = request.timeoutMs > 0 ? min(c.timeoutMs, request.timeoutMs) : c.timeoutMs
+        let r = try await host.http(HTTPRequest(method: "POST", url: c.endpoint,
+                                                headers: [("Content-Type", "application/json")] + c.headers,
+                                                body: Self.body(c, request), timeoutMs: deadline))
+        try Task.checkCancellation()
+        try Self.check(r, agent: agent.name)
+        guard let o = (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any] else {
+            throw PluginError.failed("agent '\(agent.name)': answer is not a JSON object")
+        }
+        guard let choices = o["choices"] as? [[String: Any]], let first = choices.first,
+              let message = first["message"] as? [String: Any], let content = message["content"] as? String else {
+            throw PluginError.failed("agent '\(agent.name)': answer has no choices[0].message.content")
+        }
+        return AgentReply(text: content.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Classifies an HTTP status: 429 rate limited, 408 timeout, 5xx unavailable,
+    /// 401/403 auth, other 4xx permanent (the server's error message included).
+    static func check(_ r: HTTPResponse, agent: String) throws {
+        switch r.status {
+        case 200..<300: return
+        case 429:
+            let after = r.header("Retry-After").flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }.map { $0 * 1000 } ?? 0
+            throw PluginError.rateLimited("agent '\(agent)': HTTP 429", retryAfterMs: after)
+        case 408: throw PluginError.timeout("agent '\(agent)': HTTP 408")
+        case 500...: throw PluginError.unavailable("agent '\(agent)': HTTP \(r.status)")
+        case 401, 403: throw PluginError.auth("agent '\(agent)': HTTP \(r.status) (check api_key)")
+        default:
+            let detail = ((try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any])
+                .flatMap { ($0["error"] as? [String: Any])?["message"] as? String } ?? String(r.text.prefix(200))
+            throw PluginError.failed("agent '\(agent)': HTTP \(r.status): \(detail)")
+        }
+    }
+
+    /// Health: GET `{url}/models` answers 2xx.
+    func probe(_ agent: Agent) async throws {
+        let url = String(agent.config.endpoint.dropLast("/chat/completions".count)) + "/models"
+        let r = try await host.http(HTTPRequest(method: "GET", url: url, headers: agent.config.headers, timeoutMs: 5_000))
+        try Self.check(r, agent: agent.name)
+    }
+}
+
+@_cdecl("darkspere_plugin_entry")
+public func darkspere_plugin_entry(_ host: UnsafePointer<ds_host>?, _ major: UInt32, _ minor: UInt32) -> UnsafePointer<ds_plugin_descriptor>? {
+    PluginExport(id: "openai", name: "OpenAI-compatible agent transport", version: "1.0.0",
+                 description: "Chat completions on any OpenAI-compatible server",
+                 configSchema: #"{"type":"object","properties":{},"additionalProperties":false}"#,
+                 agentTransport: OpenAITransport.self).entry(host, major, minor)
+}

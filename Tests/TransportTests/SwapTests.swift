@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+@testable import Host
+
+/// The same agent moved from `mcp` to `http-agent` in plugins.yaml: restart (a new
+/// plugin set from the edited file), no rebuild, and messages flow through the router.
+@Suite struct SwapTests {
+    func submit(_ set: PluginSet, _ text: String) async -> SubmitOutcome {
+        let router = SimpleRouter(agents: set.agents, routing: RoutingConfig())
+        return await withCheckedContinuation { c in
+            router.submit(Inbound(channel: "twilio", channelMessageId: UUID().uuidString, from: "+15550001111", to: "+15550002222", text: text)) {
+                c.resume(returning: $0)
+            }
+        }
+    }
+
+    @Test func sameAgentNameMovesFromMCPToHTTP() async throws {
+        try #require(Env.pluginsBuilt, "run `swift build` first: plugins missing in \(Env.buildDir)")
+        let file = NSTemporaryDirectory() + "swap-\(UUID().uuidString).yaml"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let agent = try ChildServer.agentHTTP()
+        defer { agent.stop() }
+        let common = "plugin_path: [\(Env.buildDir)]\nplugins:\n  - id: mcp\n    library: mcp\n  - id: http\n    library: http-agent\n"
+        try (common + "agents:\n  - name: assistant\n    transport: mcp\n    config: {command: darkspere-example-agent}\n")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+
+        let runtime1 = HostRuntime(logLevel: .warning)
+        let set1 = try await offPool { try PluginSet.start(try ConfigLoader().load(path: file), runtime: runtime1) }
+        #expect(await submit(set1, "hello") == .reply("Hello! I am the DarkSpere example agent. Try: help, time, count, reverse <text>, about. Anything else I echo back."))
+        set1.shutdown(); runtime1.shutdown()
+
+        try (common + "agents:\n  - name: assistant\n    transport: http\n    config: {url: 'http://127.0.0.1:\(agent.port)/chat'}\n")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let runtime2 = HostRuntime(logLevel: .warning)
+        let set2 = try await offPool { try PluginSet.start(try ConfigLoader().load(path: file), runtime: runtime2) }
+        defer { set2.shutdown(); runtime2.shutdown() }
+        #expect(set2.agents.map(\.name) == ["assistant"])
+        #expect(await submit(set2, "hello") == .reply("got: hello (history 0)"))
+    }
+}
