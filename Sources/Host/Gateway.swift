@@ -47,7 +47,9 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
         try await server.start()
         do {
             store = try openStore()
-            let set = try PluginSet.start(config, runtime: runtime)
+            // create()/open() may block (child processes, handshakes): keep them off the
+            // cooperative pool, on a thread of their own.
+            let set = try await Self.offPool { [config, runtime] in try PluginSet.start(config, runtime: runtime) }
             plugins = set
             let bus = try EventBus(config: config.events, sinks: set.sinks, spoolDir: relativeToConfig(config.events.spoolDir),
                                    metrics: runtime.metrics, logger: logger)
@@ -64,6 +66,15 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
         ready.store(true, ordering: .releasing)
         logger.info("ready: \(plugins?.channels.count ?? 0) channel(s), \(plugins?.agents.count ?? 0) agent(s), routes \(runtime.routePaths)")
         return server.boundPort
+    }
+
+    /// Runs blocking work on a dedicated thread and awaits its result.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+            let t = Thread { c.resume(with: Result { try work() }) }
+            t.name = "darkspere-startup"
+            t.start()
+        }
     }
 
     /// A path from the config, relative to the config file's folder.

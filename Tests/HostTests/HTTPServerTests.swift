@@ -85,11 +85,11 @@ import Testing
     }
 
     @Test func readyzTurns200OnlyAfterStartup() async throws {
-        // A transport whose open() takes 1.5 s: the server listens during start-up and says 503.
+        // A transport whose open() takes 4 s: the server listens during start-up and says 503.
         let yaml = TestSupport.yaml(plugins: """
               - id: all
                 library: \(TestSupport.library("fixture-swift-all"))
-                config: { open_delay_ms: 1500 }
+                config: { open_delay_ms: 4000 }
             """, agents: """
               - name: slow-open
                 transport: all
@@ -98,7 +98,8 @@ import Testing
         let g = Gateway(config: config, logger: TestSupport.logger)
         let starting = Task { try await g.start() }
         var sawNotReady = false
-        for _ in 0..<100 {
+        let until = Date().addingTimeInterval(30)
+        while Date() < until {
             if let r = try? await TestSupport.get(config.server.port, "/readyz") {
                 if r.status == 503 { sawNotReady = true; break }
             }
