@@ -24,6 +24,9 @@ let package = Package(
         .library(name: "fixture-no-entry", type: .dynamic, targets: ["FixtureNoEntry"]),
         .library(name: "fixture-create-fails", type: .dynamic, targets: ["FixtureCreateFails"]),
         .library(name: "fixture-abi10", type: .dynamic, targets: ["FixtureABI10"]),
+        // Router tests and bench: a channel that submits from an HTTP route and records sends,
+        // plus an agent transport whose failures are switched by a file.
+        .library(name: "fixture-test-channel", type: .dynamic, targets: ["FixtureTestChannel"]),
     ],
     dependencies: [
         .package(path: "PluginKit"),
@@ -35,11 +38,12 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(
             name: "Host",
             dependencies: [
-                pluginAPI, "CSQLite", "CCurl",
+                pluginAPI, "CSQLite", "CCurl", "CLibPQ",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -62,6 +66,7 @@ let package = Package(
         .target(name: "FixtureNoEntry", path: "Tests/Fixtures/no-entry", publicHeadersPath: ".", cSettings: fixtureHeader),
         .target(name: "FixtureCreateFails", path: "Tests/Fixtures/create-fails", publicHeadersPath: ".", cSettings: fixtureHeader),
         .target(name: "FixtureABI10", path: "Tests/Fixtures/abi10", publicHeadersPath: ".", cSettings: fixtureHeader),
+        .target(name: "FixtureTestChannel", path: "Tests/Fixtures/test-channel", publicHeadersPath: ".", cSettings: fixtureHeader),
 
         .testTarget(name: "HostTests", dependencies: ["Host"], path: "Tests/HostTests"),
     ],

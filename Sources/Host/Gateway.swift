@@ -13,8 +13,12 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     public let plugins: PluginSet
     public let server: HTTPServer
     public let router: any InboundRouter
+    /// The store-backed router (the same object as `router`).
+    public let conversations: ConversationRouter
+    public let store: any Store
+    let outbox: OutboxSender
+    let jobs: RouterJobs
     let logger: Logger
-    let store: SQLiteDatabase?
     private let ready = Atomic<Bool>(false)
 
     /// Loads plugins, opens agents and the store. Throws StartupErrors listing every problem.
@@ -22,17 +26,20 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
         self.config = config
         self.logger = logger
         self.runtime = runtime
-        if config.store.url.hasPrefix("sqlite:") {
-            var path = String(config.store.url.dropFirst("sqlite:".count))
-            if !path.hasPrefix("/") && path != ":memory:" {
-                path = ((config.sourcePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(path)
-            }
-            store = try SQLiteDatabase(path: path)
-        } else {
-            store = nil
+        do {
+            store = try openStore(url: config.store.url, configDir: (config.sourcePath as NSString).deletingLastPathComponent,
+                                  lockConnections: config.routing.maxConcurrent)
+            try store.syncAgents(config.agents)
+        } catch {
+            throw StartupErrors(problems: ["store \(Redactor.redactURL(config.store.url)): \(error)"])
         }
         plugins = try PluginSet.start(config, runtime: runtime)
-        router = SimpleRouter(agents: plugins.agents, routing: config.routing)
+        conversations = ConversationRouter(store: store, agents: plugins.agents, config: config, metrics: runtime.metrics, logger: logger)
+        router = conversations
+        outbox = OutboxSender(store: store, channels: plugins.channels, maxAttempts: config.routing.outboxMaxAttempts,
+                              metrics: runtime.metrics, logger: logger)
+        conversations.onOutbox = { [outbox] in outbox.kick() }
+        jobs = RouterJobs(router: conversations, store: store, routing: config.routing, logger: logger)
         runtime.router = router
         server = HTTPServer(runtime: runtime, config: config.server, delegate: PlaceholderDelegate(), logger: logger)
         server.delegate = self
@@ -40,8 +47,7 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
 
     public func isReady() -> Bool {
         guard ready.load(ordering: .acquiring) else { return false }
-        if let store { return (try? store.scalarInt("SELECT 1")) == 1 }
-        return true
+        return store.ping()
     }
 
     public func metricsText() -> String { runtime.metrics.render() }
@@ -50,6 +56,8 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     @discardableResult
     public func start() async throws -> Int {
         try await server.start()
+        outbox.start()
+        jobs.start()
         ready.store(true, ordering: .releasing)
         logger.info("ready: \(plugins.channels.count) channel(s), \(plugins.agents.count) agent(s), routes \(runtime.routePaths)")
         return server.boundPort
@@ -59,7 +67,10 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     public func stop() async {
         ready.store(false, ordering: .releasing)
         await server.shutdown(grace: config.server.shutdownGrace)
+        jobs.stop()
+        outbox.stop()
         plugins.shutdown()
+        store.close()
         runtime.shutdown()
     }
 
