@@ -47,7 +47,7 @@ public final class AgentHealth: @unchecked Sendable {
 
     /// 100 for fast answers, falling linearly to 0 at `slowMs`.
     public var latencyScore: Double {
-        state.withLock { s in max(0, min(100, 100 * (1 - s.latencyMs / slowMs))) }
+        state.withLock { s in max(0, min(100, (100 * (1 - s.latencyMs / slowMs)).rounded())) }
     }
 
     public var breaker: Breaker {
