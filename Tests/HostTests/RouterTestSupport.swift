@@ -46,7 +46,7 @@ enum TestEnv {
         store:
           url: \(store)
         routing:
-          probe_interval: 60s
+          \(routing.contains("probe_interval") ? "" : "probe_interval: 60s")
         \(routing.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         plugin_path: [\(buildDir)]
         plugins:
@@ -185,5 +185,50 @@ private func atexit_stop(dir: String) {
     pgDirs.append(dir)
     atexit {
         for d in pgDirs { _ = sh("su postgres -s /bin/sh -c '/usr/lib/postgresql/15/bin/pg_ctl -D \(d)/data -m immediate stop' >/dev/null 2>&1") }
+    }
+}
+
+/// A `darkspere run` child process (for kill -9 and multi-process tests).
+final class GatewayProcess: @unchecked Sendable {
+    let pid: pid_t
+    let port: Int
+
+    init(config: String, port: Int, log: String) throws {
+        self.port = port
+        let bin = "\(TestEnv.buildDir)/darkspere"
+        let args = ["/bin/sh", "-c", "exec \(bin) run --config \(config) >> \(log) 2>&1 < /dev/null"]
+        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var p: pid_t = 0
+        guard posix_spawn(&p, "/bin/sh", nil, nil, &argv, environ) == 0 else { throw StoreError("cannot start \(bin)") }
+        pid = p
+    }
+
+    /// Waits until /readyz answers 200.
+    func waitReady(client: HTTPClient, timeout: Double = 30) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let ok: Bool = await withCheckedContinuation { c in
+                let e = client.request(method: "GET", url: "http://127.0.0.1:\(port)/readyz", headers: [], body: [], timeoutMs: 1000) { r in
+                    if case .success(let resp) = r { c.resume(returning: resp.status == 200) } else { c.resume(returning: false) }
+                }
+                if e != nil { c.resume(returning: false) }
+            }
+            if ok { return }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        throw StoreError("gateway on port \(port) not ready after \(timeout)s")
+    }
+
+    func kill9() {
+        kill(pid, SIGKILL)
+        var st: Int32 = 0
+        waitpid(pid, &st, 0)
+    }
+
+    func terminate() {
+        kill(pid, SIGTERM)
+        var st: Int32 = 0
+        waitpid(pid, &st, 0)
     }
 }

@@ -29,7 +29,9 @@ struct AgentSelector {
         var out: [Candidate] = []
         for a in agents where !excluding.contains(a.name) {
             let h = a.health.score
-            guard h >= minHealth, a.health.inRotation, a.health.breaker != .open else { continue }
+            let breaker = a.health.breaker
+            // A half-open breaker lets one trial call through whatever the (decayed) health says.
+            guard breaker != .open, a.health.inRotation, h >= minHealth || breaker == .halfOpen else { continue }
             let used = active[a.name] ?? 0
             guard used < a.entry.maxSessions else { continue }
             let usedPct = 100 * Double(used) / Double(a.entry.maxSessions)

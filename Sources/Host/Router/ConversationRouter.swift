@@ -169,8 +169,10 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
 
     /// Why the session's agent must not take this message, or nil if it can.
     private func unusableReason(_ a: RoutedAgent) -> String? {
-        if a.health.breaker == .open { return "breaker open" }
+        let breaker = a.health.breaker
+        if breaker == .open { return "breaker open" }
         if !a.health.inRotation { return "failed probes" }
+        if breaker == .halfOpen { return nil }   // the trial call
         if a.health.score < 40 { return "health \(a.health.score) < 40" }
         return nil
     }
