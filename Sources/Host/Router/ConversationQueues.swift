@@ -6,7 +6,7 @@ import Synchronization
 ///
 /// A job receives a `done` callback and must call it exactly once, from any thread, when
 /// its turn is over; the next job of that key (or of another key waiting for a slot)
-/// then starts on `queue`. Threading: thread-safe; jobs start on `queue`.
+/// then starts on `pool`. Threading: thread-safe; jobs start on `pool`.
 final class ConversationQueues: @unchecked Sendable {
     typealias Job = @Sendable (_ done: @escaping @Sendable () -> Void) -> Void
 
@@ -18,9 +18,9 @@ final class ConversationQueues: @unchecked Sendable {
 
     private let state = Mutex(State())
     let limit: Int
-    let queue: DispatchQueue
+    let pool: BlockingThreadPool
 
-    init(limit: Int, queue: DispatchQueue) { self.limit = limit; self.queue = queue }
+    init(limit: Int, pool: BlockingThreadPool) { self.limit = limit; self.pool = pool }
 
     func submit(key: String, _ job: @escaping Job) {
         let start: Bool = state.withLock { s in
@@ -38,7 +38,7 @@ final class ConversationQueues: @unchecked Sendable {
     var depth: Int { state.withLock { s in s.running + s.ready.count + s.perKey.values.reduce(0) { $0 + $1.count } } }
 
     private func run(_ key: String, _ job: @escaping Job) {
-        queue.async { job { [self] in finished(key) } }
+        pool.async { job { [self] in finished(key) } }
     }
 
     private func finished(_ key: String) {

@@ -19,7 +19,9 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     let byName: [String: RoutedAgent]
     let selector: AgentSelector
     let queues: ConversationQueues
-    let work = DispatchQueue(label: "darkspere.router", qos: .userInitiated, attributes: .concurrent)
+    /// Where turns run (store calls block). Threads = the global limit plus a few for
+    /// completions, so a blocked turn never starves the others.
+    let work: BlockingThreadPool
     let logger: Logger
     /// Called after a deferred reply was written to the outbox (wakes the sender).
     var onOutbox: (@Sendable () -> Void)?
@@ -42,7 +44,8 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         self.agents = list
         byName = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
         selector = AgentSelector(minHealth: config.routing.minHealth)
-        queues = ConversationQueues(limit: config.routing.maxConcurrent, queue: work)
+        work = BlockingThreadPool(name: "darkspere-router", threads: config.routing.maxConcurrent + 4)
+        queues = ConversationQueues(limit: config.routing.maxConcurrent, pool: work)
         mMessages = metrics.counter("darkspere_router_messages_total", help: "Inbound messages handled by the router")
         mFailovers = metrics.counter("darkspere_router_failovers_total", help: "Sessions moved to another agent")
         mDeferred = metrics.counter("darkspere_router_deferred_total", help: "Replies that missed the inline budget and went to the outbox")
@@ -65,7 +68,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         queues.submit(key: key) { [self] done in
             // The inline budget counts from arrival, including time waiting behind earlier messages.
             let left = max(0, budget - Double(nowMillis() - arrived) / 1000)
-            work.asyncAfter(deadline: .now() + left) { [self] in
+            DispatchQueue.global().asyncAfter(deadline: .now() + left) { [self] in
                 if reply.deferIfWaiting() { mDeferred.increment() }
             }
             turn(m, key: key, arrived: arrived, reply: reply, done: done)
