@@ -68,6 +68,9 @@ let package = Package(
         .target(name: "FixtureABI10", path: "Tests/Fixtures/abi10", publicHeadersPath: ".", cSettings: fixtureHeader),
         .target(name: "FixtureTestChannel", path: "Tests/Fixtures/test-channel", publicHeadersPath: ".", cSettings: fixtureHeader),
 
+        // Benchmarks.
+        .executableTarget(name: "darkspere-router-bench", dependencies: ["Host"], path: "bench/router/lookup"),
+
         .testTarget(name: "HostTests", dependencies: ["Host"], path: "Tests/HostTests"),
     ],
     swiftLanguageModes: [.v5]
