@@ -26,6 +26,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     /// Called after a deferred reply was written to the outbox (wakes the sender).
     var onOutbox: (@Sendable () -> Void)?
     private let seq = Atomic<Int>(0)
+    let capacity = CapacityCache(ttl: 1)
 
     let mMessages: Metric, mFailovers: Metric, mDeferred: Metric, mNoAgent: Metric, mDedupe: Metric, mTurnSeconds: Metric
 
@@ -151,7 +152,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         }
         // 5. persist the inbound message (and the session) before calling anyone
         let history = try session.map { try store.history(sessionId: $0.id, limit: depth(agent)) } ?? []
-        let (s, _) = try store.beginTurn(TurnStart(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from,
+        let (s, inboundId) = try store.beginTurn(TurnStart(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from,
                                                    local: m.to, text: m.text, nowMs: now, sessionId: session?.id,
                                                    newAgent: session == nil ? agent.name : nil))
         var call = AgentCall()
@@ -167,7 +168,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         call.timeoutMs = UInt32(routing.agentTimeout * 1000)
         call.timeMs = arrived
         // 6. call, with one retry on a retryable error, then failover
-        attempt(m, session: s, agent: agent, call: call, tried: [], retried: false, arrived: arrived, reply: reply, finish: finish)
+        attempt(m, session: s, inbound: inboundId, agent: agent, call: call, tried: [], retried: false, arrived: arrived, reply: reply, finish: finish)
     }
 
     /// Why the session's agent must not take this message, or nil if it can.
@@ -193,8 +194,10 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     }
 
     private func choose(for m: Inbound, since: Int64, excluding: Set<String>, pool: [RoutedAgent]?) throws -> RoutedAgent? {
-        let counts = try store.activeSessionCounts(sinceMs: since)
-        return selector.best(pool ?? agents, active: counts, excluding: excluding)
+        let counts = try capacity.counts { try store.activeSessionCounts(sinceMs: since) }
+        let chosen = selector.best(pool ?? agents, active: counts, excluding: excluding)
+        if let chosen { capacity.add(chosen.name) }
+        return chosen
     }
 
     private func noAgent(_ m: Inbound, now: Int64, reply: TurnReply, finish: @escaping @Sendable () -> Void) throws {
@@ -205,10 +208,10 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         finish()
     }
 
-    private func attempt(_ m: Inbound, session: SessionRecord, agent: RoutedAgent, call: AgentCall, tried: Set<String>,
+    private func attempt(_ m: Inbound, session: SessionRecord, inbound: Int64, agent: RoutedAgent, call: AgentCall, tried: Set<String>,
                          retried: Bool, arrived: Int64, reply: TurnReply, finish: @escaping @Sendable () -> Void) {
         guard agent.health.allowCall() else {
-            return failOver(m, session: session, from: agent, reason: "breaker open", call: call, tried: tried.union([agent.name]),
+            return failOver(m, session: session, inbound: inbound, from: agent, reason: "breaker open", call: call, tried: tried.union([agent.name]),
                             arrived: arrived, reply: reply, finish: finish)
         }
         let started = DispatchTime.now().uptimeNanoseconds
@@ -217,31 +220,31 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             agent.health.record(success: outcome.ok, latencyMs: ms)
             work.async { [self] in
                 if outcome.ok {
-                    return complete(m, session: session, agent: agent, outcome: outcome, arrived: arrived, reply: reply, finish: finish)
+                    return complete(m, session: session, inbound: inbound, agent: agent, outcome: outcome, arrived: arrived, reply: reply, finish: finish)
                 }
                 logger.warning("agent \(agent.name) failed (\(outcome.status)): \(outcome.error)")
                 if outcome.isRetryable && !retried && agent.health.breaker == .closed {
                     let delay = outcome.retryAfterMs > 0 ? min(Double(outcome.retryAfterMs) / 1000, 2) : 0.05
                     work.asyncAfter(deadline: .now() + delay) { [self] in
-                        attempt(m, session: session, agent: agent, call: call, tried: tried, retried: true, arrived: arrived,
+                        attempt(m, session: session, inbound: inbound, agent: agent, call: call, tried: tried, retried: true, arrived: arrived,
                                 reply: reply, finish: finish)
                     }
                     return
                 }
-                failOver(m, session: session, from: agent, reason: "call failed: status \(outcome.status)", call: call,
+                failOver(m, session: session, inbound: inbound, from: agent, reason: "call failed: status \(outcome.status)", call: call,
                          tried: tried.union([agent.name]), arrived: arrived, reply: reply, finish: finish)
             }
         }
     }
 
     /// Moves the session to the next best agent and calls it with the history from the store.
-    private func failOver(_ m: Inbound, session: SessionRecord, from: RoutedAgent, reason: String, call: AgentCall, tried: Set<String>,
+    private func failOver(_ m: Inbound, session: SessionRecord, inbound: Int64, from: RoutedAgent, reason: String, call: AgentCall, tried: Set<String>,
                           arrived: Int64, reply: TurnReply, finish: @escaping @Sendable () -> Void) {
         do {
             let since = nowMillis() - Int64(routing.sessionTimeout * 1000)
             guard let next = try choose(for: m, since: since, excluding: tried, pool: nil) else {
                 logger.error("session \(session.id): no agent left after \(from.name) failed (\(reason))")
-                try store.finishTurn(TurnFinish(sessionId: session.id, channel: m.channel, channelMessageId: m.channelMessageId,
+                try store.finishTurn(TurnFinish(sessionId: session.id, inboundMessageId: inbound, channel: m.channel, channelMessageId: m.channelMessageId,
                                                 agent: "", reply: routing.noAgentReply, sessionState: nil,
                                                 processingMs: nowMillis() - arrived, nowMs: nowMillis(), outbox: outboxItem(m, routing.noAgentReply, reply)))
                 deliver(routing.noAgentReply, reply)
@@ -258,7 +261,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             c.sessionState = ""
             var s = session
             s.agent = next.name
-            attempt(m, session: s, agent: next, call: c, tried: tried, retried: false, arrived: arrived, reply: reply, finish: finish)
+            attempt(m, session: s, inbound: inbound, agent: next, call: c, tried: tried, retried: false, arrived: arrived, reply: reply, finish: finish)
         } catch {
             logger.error("store error during failover: \(error)")
             reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
@@ -267,14 +270,14 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     }
 
     /// 7. persist the reply; answer inline, or through the outbox if the budget passed.
-    private func complete(_ m: Inbound, session: SessionRecord, agent: RoutedAgent, outcome: OpOutcome, arrived: Int64,
+    private func complete(_ m: Inbound, session: SessionRecord, inbound: Int64, agent: RoutedAgent, outcome: OpOutcome, arrived: Int64,
                           reply: TurnReply, finish: @escaping @Sendable () -> Void) {
         var state: String?
         if !outcome.data.isEmpty, let obj = try? JSONValue.parse(outcome.data), let st = obj["session_state"] {
             state = st.serialized
         }
         do {
-            try store.finishTurn(TurnFinish(sessionId: session.id, channel: m.channel, channelMessageId: m.channelMessageId,
+            try store.finishTurn(TurnFinish(sessionId: session.id, inboundMessageId: inbound, channel: m.channel, channelMessageId: m.channelMessageId,
                                             agent: agent.name, reply: outcome.text, sessionState: state,
                                             processingMs: nowMillis() - arrived, nowMs: nowMillis(), outbox: outboxItem(m, outcome.text, reply)))
             deliver(outcome.text, reply)

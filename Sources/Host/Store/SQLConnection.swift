@@ -62,7 +62,7 @@ public protocol SQLConnection: AnyObject {
 extension SQLConnection {
     /// Runs `body` inside a transaction; commits if it returns, rolls back if it throws.
     /// `immediate` (SQLite) takes the write lock up front so two writers cannot deadlock.
-    func transaction<R>(immediate: Bool = true, _ body: () throws -> R) throws -> R {
+    public func transaction<R>(immediate: Bool = true, _ body: () throws -> R) throws -> R {
         try execute(dialect == .sqlite && immediate ? "BEGIN IMMEDIATE" : "BEGIN")
         do {
             let r = try body()
@@ -74,5 +74,5 @@ extension SQLConnection {
         }
     }
 
-    func one(_ sql: String, _ params: [SQLValue]) throws -> [SQLValue]? { try query(sql, params).first }
+    public func one(_ sql: String, _ params: [SQLValue]) throws -> [SQLValue]? { try query(sql, params).first }
 }

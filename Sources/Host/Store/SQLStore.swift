@@ -158,8 +158,8 @@ public final class SQLStore: Store, @unchecked Sendable {
                     SELECT ?, 'out', ?, ?, channel, NULL, 1, ?, ?, ?, remote, local FROM sessions WHERE id = ?
                     """, [.int(t.sessionId), .text(t.reply), .text(t.outbox == nil ? "replied_inline" : "queued"), .text(t.agent),
                           .int(t.processingMs), .int(t.nowMs), .int(t.sessionId)])
-                try c.query("UPDATE messages SET status = 'answered', processing_ms = ? WHERE channel = ? AND channel_message_id = ? AND direction = 'in'",
-                            [.int(t.processingMs), .text(t.channel), .text(t.channelMessageId)])
+                try c.query("UPDATE messages SET status = 'answered', processing_ms = ? WHERE id = ?",
+                            [.int(t.processingMs), .int(t.inboundMessageId)])
                 try c.query("UPDATE dedupe_keys SET reply = ? WHERE channel = ? AND channel_message_id = ?",
                             [.text(t.reply), .text(t.channel), .text(t.channelMessageId)])
                 try c.query("UPDATE sessions SET last_ms = ?, message_count = message_count + 1, state = COALESCE(?, state) WHERE id = ?",

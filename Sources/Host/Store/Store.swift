@@ -57,6 +57,8 @@ public struct TurnStart: Sendable {
 /// The end of one agent turn, written in one transaction.
 public struct TurnFinish: Sendable {
     public var sessionId: Int64
+    /// The inbound message's row (from `beginTurn`).
+    public var inboundMessageId: Int64
     public var channel: String
     public var channelMessageId: String
     public var agent: String
