@@ -45,7 +45,8 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         self.agents = list
         byName = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
         selector = AgentSelector(minHealth: config.routing.minHealth)
-        work = BlockingThreadPool(name: "darkspere-router", threads: config.routing.maxConcurrent + 4)
+        let sqliteThreads = (store as? SQLStore)?.suggestedThreads ?? 0
+        work = BlockingThreadPool(name: "darkspere-router", threads: sqliteThreads > 0 ? sqliteThreads : config.routing.maxConcurrent + 4)
         queues = ConversationQueues(limit: config.routing.maxConcurrent, pool: work)
         mMessages = metrics.counter("darkspere_router_messages_total", help: "Inbound messages handled by the router")
         mFailovers = metrics.counter("darkspere_router_failovers_total", help: "Sessions moved to another agent")

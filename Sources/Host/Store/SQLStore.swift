@@ -15,12 +15,15 @@ public final class SQLStore: Store, @unchecked Sendable {
     let dialect: SQLDialect
     private let pool: ConnectionPool
     private let lockPool: ConnectionPool?
+    /// Turn writes (begin/finish) go through group commit.
+    private let writer: GroupCommitter
 
     init(sqlitePath: String) throws {
         backend = "sqlite"
         dialect = .sqlite
         pool = ConnectionPool(max: 1) { try SQLiteConnection(path: sqlitePath) }
         lockPool = nil
+        writer = GroupCommitter(pool: pool)
         try pool.with { try StoreMigrations.apply($0) }
     }
 
@@ -29,6 +32,7 @@ public final class SQLStore: Store, @unchecked Sendable {
         dialect = .postgres
         pool = ConnectionPool(max: connections) { try PostgresConnection(url: postgresURL) }
         lockPool = ConnectionPool(max: lockConnections) { try PostgresConnection(url: postgresURL) }
+        writer = GroupCommitter(pool: pool)
         try pool.with { try StoreMigrations.apply($0) }
     }
 
@@ -52,6 +56,13 @@ public final class SQLStore: Store, @unchecked Sendable {
             }
         }
     }
+
+    public func pinned<R>(_ body: () throws -> R) throws -> R { try pool.pinned(body) }
+
+    /// Threads a router should give blocking store work: SQLite serialises on one
+    /// connection (more threads only add hand-offs); PostgreSQL threads also wait on
+    /// conversation locks.
+    public var suggestedThreads: Int { dialect == .sqlite ? 24 : 0 }
 
     // MARK: conversation lock
 
@@ -121,8 +132,8 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func beginTurn(_ t: TurnStart) throws -> (SessionRecord, messageId: Int64) {
-        try pool.with { c in
-            try c.transaction {
+        try writer.write { c in
+            try {
                 let session: SessionRecord
                 if let id = t.sessionId {
                     guard let r = try c.one("UPDATE sessions SET last_ms = ?, message_count = message_count + 1 WHERE id = ? RETURNING \(Self.sessionColumns)",
@@ -145,13 +156,13 @@ public final class SQLStore: Store, @unchecked Sendable {
                 try c.query("INSERT INTO dedupe_keys (channel, channel_message_id, message_id, created_ms) VALUES (?, ?, ?, ?)",
                             [.text(t.channel), .text(t.channelMessageId), .int(mid), .int(t.nowMs)])
                 return (session, mid)
-            }
+            }()
         }
     }
 
     public func finishTurn(_ t: TurnFinish) throws {
-        try pool.with { c in
-            try c.transaction {
+        try writer.write { c in
+            try {
                 try c.query("""
                     INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
                         processing_ms, created_ms, remote, local)
@@ -164,8 +175,8 @@ public final class SQLStore: Store, @unchecked Sendable {
                             [.text(t.reply), .text(t.channel), .text(t.channelMessageId)])
                 try c.query("UPDATE sessions SET last_ms = ?, message_count = message_count + 1, state = COALESCE(?, state) WHERE id = ?",
                             [.int(t.nowMs), t.sessionState.map { .text($0) } ?? .null, .int(t.sessionId)])
-                if let o = t.outbox { try insertOutbox(c, o, t.nowMs) }
-            }
+                if let o = t.outbox { try self.insertOutbox(c, o, t.nowMs) }
+            }()
         }
     }
 
