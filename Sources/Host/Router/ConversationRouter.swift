@@ -100,8 +100,12 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     }
 
     private func turnLocked(_ m: Inbound, arrived: Int64, reply: TurnReply, finish: @escaping @Sendable () -> Void) throws {
+        let now = nowMillis()
+        let since = now - Int64(routing.sessionTimeout * 1000)
+        let ctx = try store.turnContext(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
+                                        sinceMs: since, historyDepth: { [byName, routing] in byName[$0]?.entry.historyDepth ?? routing.historyDepth })
         // 1. dedupe
-        if let seen = try store.dedupe(channel: m.channel, channelMessageId: m.channelMessageId) {
+        if let seen = ctx.dedupe {
             mDedupe.increment()
             switch seen {
             case .replied(let text): reply.answer(.reply(text))
@@ -109,7 +113,6 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             }
             return finish()
         }
-        let now = nowMillis()
         // 2. compliance
         if let kw = ComplianceKeyword.parse(m.text) {
             let text: String
@@ -123,15 +126,15 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             reply.answer(.reply(text))
             return finish()
         }
-        if try store.isOptedOut(channel: m.channel, remote: m.from) {
+        if ctx.optedOut {
             try store.recordWithoutSession(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
                                            text: m.text, status: "opted_out", reply: "", nowMs: now)
             reply.answer(.reply(""))
             return finish()
         }
         // 4. session
-        let since = now - Int64(routing.sessionTimeout * 1000)
-        var session = try store.activeSession(channel: m.channel, remote: m.from, local: m.to, sinceMs: since)
+        var session = ctx.session
+        var history = ctx.history
         var agent: RoutedAgent
         if let s = session, let current = byName[s.agent] {
             agent = current
@@ -143,6 +146,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
                 mFailovers.increment()
                 logger.warning("session \(s.id): failover \(current.name) -> \(next.name) (\(reason))")
                 agent = next
+                if depth(next) != depth(current) { history = try store.history(sessionId: s.id, limit: depth(next)) }
             }
         } else {
             session = nil
@@ -152,7 +156,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             agent = chosen
         }
         // 5. persist the inbound message (and the session) before calling anyone
-        let history = try session.map { try store.history(sessionId: $0.id, limit: depth(agent)) } ?? []
+        if session == nil { history = [] }
         let (s, inboundId) = try store.beginTurn(TurnStart(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from,
                                                    local: m.to, text: m.text, nowMs: now, sessionId: session?.id,
                                                    newAgent: session == nil ? agent.name : nil))

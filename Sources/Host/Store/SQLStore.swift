@@ -105,6 +105,18 @@ public final class SQLStore: Store, @unchecked Sendable {
         }
     }
 
+    public func turnContext(channel: String, channelMessageId: String, remote: String, local: String, sinceMs: Int64,
+                            historyDepth: (String) -> Int) throws -> TurnContext {
+        try pool.pinned {
+            let d = try dedupe(channel: channel, channelMessageId: channelMessageId)
+            if d != nil { return TurnContext(dedupe: d, optedOut: false, session: nil, history: []) }
+            let out = try isOptedOut(channel: channel, remote: remote)
+            let s = try activeSession(channel: channel, remote: remote, local: local, sinceMs: sinceMs)
+            let h = try s.map { try history(sessionId: $0.id, limit: historyDepth($0.agent)) } ?? []
+            return TurnContext(dedupe: nil, optedOut: out, session: s, history: h)
+        }
+    }
+
     static let sessionColumns = "id, channel, remote, local, agent, state, created_ms, last_ms"
     static func session(_ r: [SQLValue]) -> SessionRecord {
         SessionRecord(id: r[0].int ?? 0, channel: r[1].text ?? "", remote: r[2].text ?? "", local: r[3].text ?? "",

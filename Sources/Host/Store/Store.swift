@@ -28,6 +28,16 @@ public enum DedupeState: Sendable, Equatable {
     case pending
 }
 
+/// Everything a turn reads before deciding what to do, read in one go.
+public struct TurnContext: Sendable {
+    public var dedupe: DedupeState?
+    public var optedOut: Bool
+    /// The active session (last activity at or after `sinceMs`), if any.
+    public var session: SessionRecord?
+    /// That session's last messages, oldest first (depth of its agent).
+    public var history: [HistoryEntry]
+}
+
 /// A deferred send waiting in (or claimed from) the outbox.
 public struct OutboxItem: Sendable, Equatable {
     public var id: Int64
@@ -98,6 +108,9 @@ public protocol Store: AnyObject, Sendable {
     func lockConversation(_ key: String) throws -> any ConversationLock
 
     func dedupe(channel: String, channelMessageId: String) throws -> DedupeState?
+    /// Dedupe key, opt-out, active session and its history in one connection hold.
+    func turnContext(channel: String, channelMessageId: String, remote: String, local: String, sinceMs: Int64,
+                     historyDepth: (String) -> Int) throws -> TurnContext
     /// The newest session of the conversation whose last activity is at or after `sinceMs`.
     func activeSession(channel: String, remote: String, local: String, sinceMs: Int64) throws -> SessionRecord?
     /// Sessions per agent with activity at or after `sinceMs` (capacity accounting).
