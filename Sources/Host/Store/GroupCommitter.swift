@@ -19,12 +19,16 @@ final class GroupCommitter: @unchecked Sendable {
     private let cond = NSCondition()
     let maxBatch: Int
 
-    init(pool: ConnectionPool, maxBatch: Int = 256) {
+    /// `writers` threads commit batches in parallel (1 for SQLite, which has one writer
+    /// anyway; several for PostgreSQL, whose round trips would otherwise serialise).
+    init(pool: ConnectionPool, writers: Int = 1, maxBatch: Int = 256) {
         self.pool = pool
         self.maxBatch = maxBatch
-        let t = Thread { [unowned self] in loop() }
-        t.name = "darkspere-store-writer"
-        t.start()
+        for i in 0..<max(1, writers) {
+            let t = Thread { [unowned self] in loop() }
+            t.name = "darkspere-store-writer-\(i)"
+            t.start()
+        }
     }
 
     func write<R>(_ body: @escaping (any SQLConnection) throws -> R) throws -> R {

@@ -27,12 +27,12 @@ public final class SQLStore: Store, @unchecked Sendable {
         try pool.with { try StoreMigrations.apply($0) }
     }
 
-    init(postgresURL: String, connections: Int = 8, lockConnections: Int) throws {
+    init(postgresURL: String, connections: Int = 12, lockConnections: Int) throws {
         backend = "postgres"
         dialect = .postgres
         pool = ConnectionPool(max: connections) { try PostgresConnection(url: postgresURL) }
         lockPool = ConnectionPool(max: lockConnections) { try PostgresConnection(url: postgresURL) }
-        writer = GroupCommitter(pool: pool)
+        writer = GroupCommitter(pool: pool, writers: 4)
         try pool.with { try StoreMigrations.apply($0) }
     }
 
