@@ -68,11 +68,13 @@ import Testing
             config: { prefix: steady }
         """), dir: dir)
         let health = g.router.agents[0].health
-        try await Task.sleep(nanoseconds: 600_000_000)
+        var deadline = Date().addingTimeInterval(5)
+        while health.inRotation && Date() < deadline { try await Task.sleep(nanoseconds: 50_000_000) }
         #expect(!health.inRotation)
         #expect(await g.reply(from: "+15556660003", id: "p1", text: "x") == "steady: x (history: 0)")
         try FileManager.default.removeItem(atPath: "\(dir)/p-fail")
-        try await Task.sleep(nanoseconds: 400_000_000)
+        deadline = Date().addingTimeInterval(5)
+        while !health.inRotation && Date() < deadline { try await Task.sleep(nanoseconds: 50_000_000) }
         #expect(health.inRotation)
         await g.stop()
     }

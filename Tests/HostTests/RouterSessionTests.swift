@@ -128,6 +128,19 @@ import Testing
         await g.stop()
     }
 
+    @Test func aTurnThatDiedBeforeItsReplyIsResumedOnRetry() async throws {
+        let g = try await start("resume")
+        // As if a process stored the message and died before the agent answered.
+        _ = try g.store.beginTurn(TurnStart(channel: "test", channelMessageId: "crashed-1", remote: "+15554440009", local: "+15550000001",
+                                            text: "are you there", nowMs: nowMillis(), sessionId: nil, newAgent: "beta"))
+        // The webhook retry reaches the session's agent once and gets the reply.
+        #expect(await g.reply(from: "+15554440009", id: "crashed-1", text: "are you there") == "beta: are you there (history: 0)")
+        #expect(await g.reply(from: "+15554440009", id: "crashed-1", text: "are you there") == "beta: are you there (history: 0)")
+        #expect(try g.scalar("SELECT COUNT(*) FROM messages WHERE direction = 'out'") == 1)
+        #expect(try g.scalar("SELECT COUNT(*) FROM messages WHERE direction = 'in'") == 1)
+        await g.stop()
+    }
+
     @Test func complianceKeywordsNeverReachAnAgent() async throws {
         let g = try await start("stop")
         let r = RoutingConfig()

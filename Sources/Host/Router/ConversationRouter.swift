@@ -109,7 +109,20 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             mDedupe.increment()
             switch seen {
             case .replied(let text): reply.answer(.reply(text))
-            case .pending: reply.answer(.deferred)
+            case .pending:
+                // We hold the conversation's lock, so no turn for it is running: the attempt
+                // that stored this message died before answering (a crash). Resume it.
+                if let (s, inboundId) = try store.unansweredInbound(channel: m.channel, channelMessageId: m.channelMessageId),
+                   let agent = byName[s.agent] {
+                    logger.warning("resuming unanswered message \(m.channel)/\(m.channelMessageId) of session \(s.id)")
+                    var h = try store.history(sessionId: s.id, limit: depth(agent) + 1)
+                    if let i = h.lastIndex(where: { $0.role == "user" && $0.text == m.text }) { h.remove(at: i) }
+                    var call = makeCall(m, session: s, agent: agent, arrived: arrived)
+                    call.history = h.suffix(depth(agent)).map { ($0.role, $0.text, $0.timeMs) }
+                    return attempt(m, session: s, inbound: inboundId, agent: agent, call: call, tried: [], retried: false,
+                                   arrived: arrived, reply: reply, finish: finish)
+                }
+                reply.answer(.deferred)
             }
             return finish()
         }
@@ -160,6 +173,13 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         let (s, inboundId) = try store.beginTurn(TurnStart(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from,
                                                    local: m.to, text: m.text, nowMs: now, sessionId: session?.id,
                                                    newAgent: session == nil ? agent.name : nil))
+        var call = makeCall(m, session: s, agent: agent, arrived: arrived)
+        call.history = history.map { ($0.role, $0.text, $0.timeMs) }
+        // 6. call, with one retry on a retryable error, then failover
+        attempt(m, session: s, inbound: inboundId, agent: agent, call: call, tried: [], retried: false, arrived: arrived, reply: reply, finish: finish)
+    }
+
+    private func makeCall(_ m: Inbound, session s: SessionRecord, agent: RoutedAgent, arrived: Int64) -> AgentCall {
         var call = AgentCall()
         call.messageId = "\(m.channel):\(m.channelMessageId)"
         call.correlationId = m.channelMessageId
@@ -168,12 +188,10 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         call.from = m.from
         call.to = m.to
         call.text = m.text
-        call.history = history.map { ($0.role, $0.text, $0.timeMs) }
         call.sessionState = agent.name == s.agent ? s.state : ""
         call.timeoutMs = UInt32(routing.agentTimeout * 1000)
         call.timeMs = arrived
-        // 6. call, with one retry on a retryable error, then failover
-        attempt(m, session: s, inbound: inboundId, agent: agent, call: call, tried: [], retried: false, arrived: arrived, reply: reply, finish: finish)
+        return call
     }
 
     /// Why the session's agent must not take this message, or nil if it can.

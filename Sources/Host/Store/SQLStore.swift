@@ -192,6 +192,17 @@ public final class SQLStore: Store, @unchecked Sendable {
         }
     }
 
+    public func unansweredInbound(channel: String, channelMessageId: String) throws -> (session: SessionRecord, messageId: Int64)? {
+        try pool.with { c in
+            guard let r = try c.one("""
+                SELECT m.id, \(Self.sessionColumns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
+                FROM dedupe_keys d JOIN messages m ON m.id = d.message_id JOIN sessions s ON s.id = m.session_id
+                WHERE d.channel = ? AND d.channel_message_id = ? AND d.reply IS NULL
+                """, [.text(channel), .text(channelMessageId)]) else { return nil }
+            return (Self.session(Array(r.dropFirst())), r[0].int ?? 0)
+        }
+    }
+
     public func markInbound(messageId: Int64, status: String) throws {
         try pool.with { try $0.query("UPDATE messages SET status = ? WHERE id = ?", [.text(status), .int(messageId)]) }
     }

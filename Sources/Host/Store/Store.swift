@@ -122,6 +122,8 @@ public protocol Store: AnyObject, Sendable {
     func finishTurn(_ t: TurnFinish) throws
     /// Marks the inbound message as answered with nothing (compliance, no agent).
     func markInbound(messageId: Int64, status: String) throws
+    /// For a dedupe key without a reply: the stored inbound message (its session and row id).
+    func unansweredInbound(channel: String, channelMessageId: String) throws -> (session: SessionRecord, messageId: Int64)?
     /// The session's last `limit` messages (user/assistant), oldest first.
     func history(sessionId: Int64, limit: Int) throws -> [HistoryEntry]
     /// Moves a session to another agent and records the failover event.
