@@ -204,7 +204,7 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func markInbound(messageId: Int64, status: String) throws {
-        try pool.with { try $0.query("UPDATE messages SET status = ? WHERE id = ?", [.text(status), .int(messageId)]) }
+        _ = try pool.with { try $0.query("UPDATE messages SET status = ? WHERE id = ?", [.text(status), .int(messageId)]) }
     }
 
     public func history(sessionId: Int64, limit: Int) throws -> [HistoryEntry] {
@@ -230,14 +230,14 @@ public final class SQLStore: Store, @unchecked Sendable {
     // MARK: compliance
 
     public func setOptOut(channel: String, remote: String, keyword: String, nowMs: Int64) throws {
-        try pool.with { try $0.query("""
+        _ = try pool.with { try $0.query("""
             INSERT INTO opt_outs (channel, remote, keyword, created_ms) VALUES (?, ?, ?, ?)
             ON CONFLICT (channel, remote) DO UPDATE SET keyword = excluded.keyword, created_ms = excluded.created_ms
             """, [.text(channel), .text(remote), .text(keyword), .int(nowMs)]) }
     }
 
     public func clearOptOut(channel: String, remote: String) throws {
-        try pool.with { try $0.query("DELETE FROM opt_outs WHERE channel = ? AND remote = ?", [.text(channel), .text(remote)]) }
+        _ = try pool.with { try $0.query("DELETE FROM opt_outs WHERE channel = ? AND remote = ?", [.text(channel), .text(remote)]) }
     }
 
     public func isOptedOut(channel: String, remote: String) throws -> Bool {
@@ -296,17 +296,17 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func outboxSent(id: Int64, providerId: String, nowMs: Int64) throws {
-        try pool.with { try $0.query("UPDATE outbox SET state = 'sent', provider_id = ?, sent_ms = ?, attempts = attempts + 1 WHERE id = ?",
+        _ = try pool.with { try $0.query("UPDATE outbox SET state = 'sent', provider_id = ?, sent_ms = ?, attempts = attempts + 1 WHERE id = ?",
                                      [.text(providerId), .int(nowMs), .int(id)]) }
     }
 
     public func outboxRetry(id: Int64, attempts: Int, nextMs: Int64, error: String) throws {
-        try pool.with { try $0.query("UPDATE outbox SET attempts = ?, next_ms = ?, lease_until_ms = 0, last_error = ? WHERE id = ?",
+        _ = try pool.with { try $0.query("UPDATE outbox SET attempts = ?, next_ms = ?, lease_until_ms = 0, last_error = ? WHERE id = ?",
                                      [.int(Int64(attempts)), .int(nextMs), .text(error), .int(id)]) }
     }
 
     public func outboxFailed(id: Int64, error: String, nowMs: Int64) throws {
-        try pool.with { try $0.query("UPDATE outbox SET state = 'failed', last_error = ?, sent_ms = ?, attempts = attempts + 1 WHERE id = ?",
+        _ = try pool.with { try $0.query("UPDATE outbox SET state = 'failed', last_error = ?, sent_ms = ?, attempts = attempts + 1 WHERE id = ?",
                                      [.text(error), .int(nowMs), .int(id)]) }
     }
 
