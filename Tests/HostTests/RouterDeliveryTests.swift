@@ -22,6 +22,11 @@ import Testing
         try await Task.sleep(nanoseconds: 500_000_000)
         #expect(Self.sendsLines(dir) == ["reply:test:d1\t+15557770001\tslow: hello (history: 0)"])
         #expect(try g.scalar("SELECT COUNT(*) FROM outbox WHERE state = 'sent'") == 1)
+        // The channel's delivery report lands on the outbox row (the fixture's provider id is the message key).
+        #expect(g.router.reportStatus(channel: "test", providerMessageId: "reply:test:d1", status: "delivered", errorCode: 0))
+        #expect(!g.router.reportStatus(channel: "test", providerMessageId: "nope", status: "delivered", errorCode: 0))
+        #expect(try g.scalar("SELECT COUNT(*) FROM outbox WHERE delivery_status = 'delivered'") == 1)
+        #expect(try g.scalar("SELECT MAX(version) FROM schema_migrations") == 2)
         // A retried webhook gets the stored reply inline now.
         #expect(await g.reply(from: "+15557770001", id: "d1", text: "hello") == "slow: hello (history: 0)")
         await g.stop()

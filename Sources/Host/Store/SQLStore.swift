@@ -314,6 +314,13 @@ public final class SQLStore: Store, @unchecked Sendable {
         try pool.with { Int(try $0.one("SELECT COUNT(*) FROM outbox WHERE state = 'pending'", [])?[0].int ?? 0) }
     }
 
+    public func recordDelivery(channel: String, providerId: String, status: String, errorCode: Int32) throws -> Bool {
+        try pool.with { c in
+            !(try c.query("UPDATE outbox SET delivery_status = ?, delivery_error_code = ? WHERE channel = ? AND provider_id = ? RETURNING id",
+                          [.text(status), .int(Int64(errorCode)), .text(channel), .text(providerId)]).isEmpty)
+        }
+    }
+
     // MARK: retention
 
     public func purge(beforeMs: Int64) throws -> Int {

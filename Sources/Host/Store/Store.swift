@@ -146,6 +146,8 @@ public protocol Store: AnyObject, Sendable {
     func outboxRetry(id: Int64, attempts: Int, nextMs: Int64, error: String) throws
     func outboxFailed(id: Int64, error: String, nowMs: Int64) throws
     func pendingOutboxCount() throws -> Int
+    /// Records a channel's delivery report for a sent outbox row; false if no row has that provider id.
+    func recordDelivery(channel: String, providerId: String, status: String, errorCode: Int32) throws -> Bool
 
     /// Deletes messages, failovers, dedupe keys and finished outbox rows older than
     /// `beforeMs`, and sessions idle since then. Returns the number of rows removed.

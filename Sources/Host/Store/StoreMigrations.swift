@@ -50,6 +50,12 @@ enum StoreMigrations {
                 created_ms BIGINT NOT NULL)
             """,
         ]),
+        (2, [
+            // Delivery reports of deferred sends (channel status callbacks).
+            "ALTER TABLE outbox ADD COLUMN delivery_status TEXT",
+            "ALTER TABLE outbox ADD COLUMN delivery_error_code INTEGER",
+            "CREATE INDEX outbox_provider ON outbox (channel, provider_id)",
+        ]),
     ]
 
     static func sql(_ s: String, _ d: SQLDialect) -> String {
