@@ -160,6 +160,27 @@ import Testing
         await g.stop()
     }
 
+    @Test func readyzFailsWhenTheStoreStopsAnswering() async throws {
+        let pg = try #require(TestPostgres.shared, "PostgreSQL 15 not installed: run scripts/test-deps.sh")
+        let url = try pg.newDatabase()
+        let g = try await start("pg-ready", store: url)
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        func readyz() async -> Int {
+            await withCheckedContinuation { c in
+                let e = client.request(method: "GET", url: "http://127.0.0.1:\(g.port)/readyz", headers: [], body: [], timeoutMs: 5000) { r in
+                    if case .success(let resp) = r { c.resume(returning: resp.status) } else { c.resume(returning: -1) }
+                }
+                if e != nil { c.resume(returning: -1) }
+            }
+        }
+        #expect(await readyz() == 200)
+        let admin = try PostgresConnection(url: "postgres://postgres@127.0.0.1:\(pg.port)/postgres")
+        try admin.execute("DROP DATABASE \(url.split(separator: "/").last!) WITH (FORCE)")
+        #expect(await readyz() == 503)
+        await g.stop()
+    }
+
     @Test func postgresStickyAndDedupe() async throws {
         let pg = try #require(TestPostgres.shared, "PostgreSQL 15 not installed: run scripts/test-deps.sh")
         let g = try await start("pg-basic", store: try pg.newDatabase())

@@ -15,6 +15,7 @@ public final class SQLStore: Store, @unchecked Sendable {
     let dialect: SQLDialect
     private let pool: ConnectionPool
     private let lockPool: ConnectionPool?
+    private let pingPool: ConnectionPool
     /// Turn writes (begin/finish) go through group commit.
     private let writer: GroupCommitter
 
@@ -23,6 +24,7 @@ public final class SQLStore: Store, @unchecked Sendable {
         dialect = .sqlite
         pool = ConnectionPool(max: 1) { try SQLiteConnection(path: sqlitePath) }
         lockPool = nil
+        pingPool = ConnectionPool(max: 1) { try SQLiteConnection(path: sqlitePath) }
         writer = GroupCommitter(pool: pool)
         try pool.with { try StoreMigrations.apply($0) }
     }
@@ -32,14 +34,17 @@ public final class SQLStore: Store, @unchecked Sendable {
         dialect = .postgres
         pool = ConnectionPool(max: connections) { try PostgresConnection(url: postgresURL) }
         lockPool = ConnectionPool(max: lockConnections) { try PostgresConnection(url: postgresURL) }
+        pingPool = ConnectionPool(max: 1) { try PostgresConnection(url: postgresURL) }
         writer = GroupCommitter(pool: pool, writers: 4)
         try pool.with { try StoreMigrations.apply($0) }
     }
 
-    public func close() { pool.closeAll(); lockPool?.closeAll() }
+    public func close() { pool.closeAll(); lockPool?.closeAll(); pingPool.closeAll() }
 
+    /// Uses its own connection (a pool of one), so /readyz never queues behind turns
+    /// for the busy statement pool and answers quickly from the event loop.
     public func ping() -> Bool {
-        (try? pool.with { try $0.one("SELECT 1", [])?[0].int }) == 1
+        (try? pingPool.with { try $0.one("SELECT 1", [])?[0].int }) == 1
     }
 
     public func syncAgents(_ agents: [AgentEntry]) throws {
