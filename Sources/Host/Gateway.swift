@@ -69,6 +69,7 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
         await server.shutdown(grace: config.server.shutdownGrace)
         jobs.stop()
         outbox.stop()
+        conversations.shutdown()
         plugins.shutdown()
         store.close()
         runtime.shutdown()

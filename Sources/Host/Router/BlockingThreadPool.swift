@@ -10,6 +10,7 @@ final class BlockingThreadPool: @unchecked Sendable {
     private var jobs: [@Sendable () -> Void] = []
     private var head = 0
     private let cond = NSCondition()
+    private var stopping = false
 
     init(name: String, threads: Int) {
         for i in 0..<max(1, threads) {
@@ -31,10 +32,16 @@ final class BlockingThreadPool: @unchecked Sendable {
         DispatchQueue.global().asyncAfter(deadline: deadline) { [self] in async(job) }
     }
 
+    /// Lets the threads finish the queued jobs and exit.
+    func shutdown() {
+        cond.lock(); stopping = true; cond.broadcast(); cond.unlock()
+    }
+
     private func loop() {
         while true {
             cond.lock()
-            while head == jobs.count { cond.wait() }
+            while head == jobs.count && !stopping { cond.wait() }
+            if head == jobs.count { cond.unlock(); return }
             let job = jobs[head]
             head += 1
             if head > 1024 && head * 2 > jobs.count { jobs.removeFirst(head); head = 0 }

@@ -80,6 +80,9 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     /// Delivery reports match deferred sends (the outbox row's provider id). Inline replies
     /// are sent by the channel itself, so the host has no provider id for them.
     /// Called on a host I/O thread: one short store write.
+    /// Stops the turn threads once the queued turns are done (after the server drained).
+    public func shutdown() { work.shutdown() }
+
     public func reportStatus(channel: String, providerMessageId: String, status: String, errorCode: Int32) -> Bool {
         do { return try store.recordDelivery(channel: channel, providerId: providerMessageId, status: status, errorCode: errorCode) } catch {
             logger.error("store: cannot record delivery status: \(error)")

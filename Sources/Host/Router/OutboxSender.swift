@@ -18,6 +18,11 @@ public final class OutboxSender: @unchecked Sendable {
     let logger: Logger
     let interval: Double
     let baseDelay: Double
+    /// A send gives up (retryable timeout) after this long...
+    let sendTimeoutMs: Int64 = 10_000
+    /// ...and a claimed row stays invisible to other senders a little longer. A process
+    /// that dies mid-send delays its claimed rows by at most this much after restart.
+    let leaseMs: Int64 = 15_000
     private let queue = DispatchQueue(label: "darkspere.outbox")
     private let running = Atomic<Bool>(false)
     private let polling = Atomic<Bool>(false)
@@ -58,7 +63,7 @@ public final class OutboxSender: @unchecked Sendable {
     private func poll() {
         guard running.load(ordering: .acquiring), inFlight.load(ordering: .acquiring) < 64 else { return }
         let items: [OutboxItem]
-        do { items = try store.claimOutbox(nowMs: nowMillis(), limit: 32, leaseMs: 60_000) } catch {
+        do { items = try store.claimOutbox(nowMs: nowMillis(), limit: 32, leaseMs: leaseMs) } catch {
             logger.error("outbox: cannot claim: \(error)")
             return
         }
@@ -78,7 +83,8 @@ public final class OutboxSender: @unchecked Sendable {
         }
         inFlight.add(1, ordering: .relaxed)
         Task { [self] in
-            let o = await channel.send(messageId: item.messageKey, correlationId: item.correlationId, to: item.to, from: item.from, text: item.text)
+            let o = await channel.send(messageId: item.messageKey, correlationId: item.correlationId, to: item.to, from: item.from, text: item.text,
+                                       timeoutMs: UInt32(sendTimeoutMs))
             queue.async { [self] in
                 inFlight.add(-1, ordering: .relaxed)
                 finished(item, o)

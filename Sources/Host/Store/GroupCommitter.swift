@@ -17,6 +17,7 @@ final class GroupCommitter: @unchecked Sendable {
     private let pool: ConnectionPool
     private var pending: [Unit] = []
     private let cond = NSCondition()
+    private var stopping = false
     let maxBatch: Int
 
     /// `writers` threads commit batches in parallel (1 for SQLite, which has one writer
@@ -25,7 +26,7 @@ final class GroupCommitter: @unchecked Sendable {
         self.pool = pool
         self.maxBatch = maxBatch
         for i in 0..<max(1, writers) {
-            let t = Thread { [unowned self] in loop() }
+            let t = Thread { [self] in loop() }
             t.name = "darkspere-store-writer-\(i)"
             t.start()
         }
@@ -41,10 +42,16 @@ final class GroupCommitter: @unchecked Sendable {
         }
     }
 
+    /// Commits what is queued, then the writer threads exit.
+    func shutdown() {
+        cond.lock(); stopping = true; cond.broadcast(); cond.unlock()
+    }
+
     private func loop() {
         while true {
             cond.lock()
-            while pending.isEmpty { cond.wait() }
+            while pending.isEmpty && !stopping { cond.wait() }
+            if pending.isEmpty { cond.unlock(); return }
             let batch = Array(pending.prefix(maxBatch))
             pending.removeFirst(batch.count)
             cond.unlock()

@@ -39,7 +39,7 @@ public final class SQLStore: Store, @unchecked Sendable {
         try pool.with { try StoreMigrations.apply($0) }
     }
 
-    public func close() { pool.closeAll(); lockPool?.closeAll(); pingPool.closeAll() }
+    public func close() { writer.shutdown(); pool.closeAll(); lockPool?.closeAll(); pingPool.closeAll() }
 
     /// Uses its own connection (a pool of one), so /readyz never queues behind turns
     /// for the busy statement pool and answers quickly from the event loop.
