@@ -38,6 +38,9 @@ let package = Package(
         .library(name: "fixture-create-fails", type: .dynamic, targets: ["FixtureCreateFails"]),
         .library(name: "fixture-abi10", type: .dynamic, targets: ["FixtureABI10"]),
         .library(name: "fixture-swift-all", type: .dynamic, targets: ["FixtureSwiftAll"]),
+        // Router tests and bench: a channel that submits from an HTTP route and records sends,
+        // plus an agent transport whose failures are switched by a file.
+        .library(name: "fixture-test-channel", type: .dynamic, targets: ["FixtureTestChannel"]),
     ],
     dependencies: [
         .package(path: "PluginKit"),
@@ -54,7 +57,7 @@ let package = Package(
         .target(
             name: "Host",
             dependencies: [
-                pluginAPI, "CSQLite", "CCurl",
+                pluginAPI, "CSQLite", "CCurl", "CLibPQ",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -93,6 +96,10 @@ let package = Package(
         .target(name: "FixtureNoEntry", path: "Tests/Fixtures/no-entry", publicHeadersPath: ".", cSettings: fixtureHeader),
         .target(name: "FixtureCreateFails", path: "Tests/Fixtures/create-fails", publicHeadersPath: ".", cSettings: fixtureHeader),
         .target(name: "FixtureABI10", path: "Tests/Fixtures/abi10", publicHeadersPath: ".", cSettings: fixtureHeader),
+        .target(name: "FixtureTestChannel", path: "Tests/Fixtures/test-channel", publicHeadersPath: ".", cSettings: fixtureHeader),
+
+        // Benchmarks.
+        .executableTarget(name: "darkspere-router-bench", dependencies: ["Host"], path: "bench/router/lookup"),
 
         .target(name: "FixtureSwiftAll", dependencies: [pluginKit], path: "Tests/Fixtures/swift-all"),
 

@@ -84,7 +84,8 @@ struct Reader {
                 }
             case "plugins": config.plugins = readPlugins(value)
             case "agents": config.agents = readAgents(value)
-            default: unknown(key, "", value, ["server", "store", "routing", "events", "plugin_path", "plugins", "agents"])
+            case "routes": config.routes = readRoutes(value)
+            default: unknown(key, "", value, ["server", "store", "routing", "events", "plugin_path", "plugins", "agents", "routes"])
             }
         }
         crossCheck(&config)
@@ -139,8 +140,16 @@ struct Reader {
             case "retention": if let d = duration(v, p) { r.retention = d }
             case "agent_timeout": if let d = duration(v, p) { r.agentTimeout = d }
             case "no_agent_reply": if let s = string(v, p) { r.noAgentReply = s }
+            case "max_concurrent": if let n = int(v, p, min: 1, max: 10_000) { r.maxConcurrent = n }
+            case "probe_interval": if let d = duration(v, p) { if d > 0 { r.probeInterval = d } else { problem(p, v, "must be more than 0") } }
+            case "breaker_cooldown": if let d = duration(v, p) { r.breakerCooldown = d }
+            case "outbox_max_attempts": if let n = int(v, p, min: 1, max: 1000) { r.outboxMaxAttempts = n }
+            case "opt_out_reply": if let s = string(v, p) { r.optOutReply = s }
+            case "opt_in_reply": if let s = string(v, p) { r.optInReply = s }
+            case "help_reply": if let s = string(v, p) { r.helpReply = s }
             default: unknown(key, "routing.", v, ["session_timeout", "history_depth", "inline_reply_budget", "min_health",
-                                                  "retention", "agent_timeout", "no_agent_reply"])
+                                                  "retention", "agent_timeout", "no_agent_reply", "max_concurrent", "probe_interval",
+                                                  "breaker_cooldown", "outbox_max_attempts", "opt_out_reply", "opt_in_reply", "help_reply"])
             }
         }
     }
@@ -226,7 +235,41 @@ struct Reader {
         return result
     }
 
+    mutating func readRoutes(_ node: Node) -> [RouteEntry] {
+        guard let list = sequence(node, "routes") else { return [] }
+        var result: [RouteEntry] = []
+        for (i, item) in list.enumerated() {
+            let base = "routes[\(i)]"
+            guard let m = mapping(item, base) else { continue }
+            var r = RouteEntry(line: item.mark?.line ?? 0)
+            for (key, v) in m {
+                let p = "\(base).\(key)"
+                switch key {
+                case "to": r.to = string(v, p)
+                case "keyword":
+                    if let k = string(v, p) {
+                        if k.isEmpty || k.contains(" ") { problem(p, v, "must be one word, got '\(k)'") } else { r.keyword = k.uppercased() }
+                    }
+                case "agent": if let a = string(v, p) { r.agents.append(a) }
+                case "pool":
+                    if let s = sequence(v, p) { r.agents += s.enumerated().compactMap { string($1, "\(p)[\($0)]") } }
+                default: unknown(key, "\(base).", v, ["to", "keyword", "agent", "pool"])
+                }
+            }
+            if (r.to == nil) == (r.keyword == nil) { problem(base, item, "needs exactly one of 'to' or 'keyword'") }
+            if r.agents.isEmpty { problem(base, item, "needs 'agent' (a name) or 'pool' (a list of names)") }
+            result.append(r)
+        }
+        return result
+    }
+
     mutating func crossCheck(_ config: inout GatewayConfig) {
+        let agentNames = Set(config.agents.map(\.name))
+        for (i, r) in config.routes.enumerated() {
+            for a in r.agents where !agentNames.contains(a) {
+                problems.append(ConfigProblem(path: "routes[\(i)]", line: r.line, message: "no agent named '\(a)'"))
+            }
+        }
         var seen: [String: Int] = [:]
         for p in config.plugins where !p.id.isEmpty {
             if let first = seen[p.id] { problems.append(ConfigProblem(path: "plugins", line: p.line, message: "duplicate plugin id '\(p.id)' (first at line \(first))")) }

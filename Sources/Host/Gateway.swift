@@ -3,26 +3,31 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// The assembled gateway: configuration, store, plugins, router and HTTP server, run
-/// as one swift-service-lifecycle `Service` (SIGTERM/SIGINT drain in-flight requests).
+/// The assembled gateway: configuration, store, plugins, router, outbox, event stream and
+/// HTTP server, run as one swift-service-lifecycle `Service` (SIGTERM/SIGINT drain
+/// in-flight requests).
 ///
 /// Lifecycle: `init` only keeps the config; `start()` binds the HTTP server first (so
 /// /livez answers and /readyz says 503 during start-up), then opens the store, loads and
 /// creates every plugin, opens every agent, and only then turns ready. Any failure stops
-/// everything and throws: the gateway never serves half-configured.
+/// everything and throws: the gateway never serves half-configured. The parts made by
+/// `start()` are implicitly unwrapped: they exist once `start()` has returned.
 /// Threading: start/stop from one task; the rest is thread-safe.
 public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     public let config: GatewayConfig
     public let runtime: HostRuntime
-    public private(set) var plugins: PluginSet?
-    public private(set) var router: (any InboundRouter)?
-    /// The event stream to the log sinks; set once started.
-    public private(set) var events: EventBus?
     public let server: HTTPServer
+    public private(set) var plugins: PluginSet!
+    public private(set) var store: (any Store)!
+    /// The store-backed router (the same object as `router`).
+    public private(set) var conversations: ConversationRouter!
+    public private(set) var router: (any InboundRouter)!
+    /// The event stream to the log sinks.
+    public private(set) var events: EventBus!
+    private(set) var outbox: OutboxSender?
+    private(set) var jobs: RouterJobs?
     let logger: Logger
-    private(set) var store: SQLiteDatabase?
     private let ready = Atomic<Bool>(false)
-    private let storeLock = NSLock()
 
     public init(config: GatewayConfig, logger: Logger, runtime: HostRuntime = HostRuntime()) {
         self.config = config
@@ -33,10 +38,8 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     }
 
     public func isReady() -> Bool {
-        guard ready.load(ordering: .acquiring) else { return false }
-        guard let store else { return true }
-        storeLock.lock(); defer { storeLock.unlock() }
-        return (try? store.scalarInt("SELECT 1")) == 1
+        guard ready.load(ordering: .acquiring), let store else { return false }
+        return store.ping()
     }
 
     public func metricsText() -> String { runtime.metrics.render() }
@@ -46,25 +49,47 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     public func start() async throws -> Int {
         try await server.start()
         do {
-            store = try openStore()
-            // create()/open() may block (child processes, handshakes): keep them off the
-            // cooperative pool, on a thread of their own.
-            let set = try await Self.offPool { [config, runtime] in try PluginSet.start(config, runtime: runtime) }
+            let config = self.config, runtime = self.runtime, logger = self.logger
+            // Store migrations and plugin create()/open() may block (child processes,
+            // handshakes, connections): keep them off the cooperative pool.
+            let (store, set) = try await Self.offPool { () throws -> (any Store, PluginSet) in
+                let store: any Store
+                do {
+                    store = try openStore(url: config.store.url, configDir: (config.sourcePath as NSString).deletingLastPathComponent,
+                                          lockConnections: config.routing.maxConcurrent)
+                    try store.syncAgents(config.agents)
+                } catch {
+                    throw StartupErrors(problems: ["store \(Redactor.redactURL(config.store.url)): \(error)"])
+                }
+                do { return (store, try PluginSet.start(config, runtime: runtime)) } catch { store.close(); throw error }
+            }
+            self.store = store
             plugins = set
             let bus = try EventBus(config: config.events, sinks: set.sinks, spoolDir: relativeToConfig(config.events.spoolDir),
                                    metrics: runtime.metrics, logger: logger)
             bus.start()
             events = bus
-            let r = SimpleRouter(agents: set.agents, routing: config.routing, events: bus)
-            router = r
-            runtime.router = r
+            let conv = ConversationRouter(store: store, agents: set.agents, config: config, metrics: runtime.metrics, logger: logger)
+            conv.events = bus
+            conversations = conv
+            router = conv
+            let outbox = OutboxSender(store: store, channels: set.channels, maxAttempts: config.routing.outboxMaxAttempts,
+                                      metrics: runtime.metrics, logger: logger)
+            conv.onOutbox = { [outbox] in outbox.kick() }
+            self.outbox = outbox
+            jobs = RouterJobs(router: conv, store: store, routing: config.routing, logger: logger)
+            runtime.router = conv
+            outbox.start()
+            jobs?.start()
         } catch {
             await server.shutdown(grace: 0)
+            plugins?.shutdown()
+            store?.close()
             runtime.shutdown()
             throw error
         }
         ready.store(true, ordering: .releasing)
-        logger.info("ready: \(plugins?.channels.count ?? 0) channel(s), \(plugins?.agents.count ?? 0) agent(s), routes \(runtime.routePaths)")
+        logger.info("ready: \(plugins.channels.count) channel(s), \(plugins.agents.count) agent(s), routes \(runtime.routePaths)")
         return server.boundPort
     }
 
@@ -82,23 +107,16 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
         path.hasPrefix("/") ? path : ((config.sourcePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(path)
     }
 
-    private func openStore() throws -> SQLiteDatabase? {
-        guard config.store.url.hasPrefix("sqlite:") else { return nil }
-        var path = String(config.store.url.dropFirst("sqlite:".count))
-        if !path.hasPrefix("/") && path != ":memory:" {
-            path = ((config.sourcePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(path)
-        }
-        do { return try SQLiteDatabase(path: path) } catch {
-            throw StartupErrors(problems: ["store \(Redactor.redactURL(config.store.url)): \(error)"])
-        }
-    }
-
-    /// Drains in-flight requests, then stops plugins and services.
+    /// Drains in-flight requests, then stops the router, sinks, plugins and store.
     public func stop() async {
         ready.store(false, ordering: .releasing)
         await server.shutdown(grace: config.server.shutdownGrace)
+        jobs?.stop()
+        outbox?.stop()
+        conversations?.shutdown()
         await events?.stop(grace: config.server.shutdownGrace)
         plugins?.shutdown()
+        store?.close()
         runtime.shutdown()
     }
 

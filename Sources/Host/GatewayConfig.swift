@@ -11,6 +11,8 @@ public struct GatewayConfig: Sendable {
     public var pluginPath: [String] = []
     public var plugins: [PluginEntry] = []
     public var agents: [AgentEntry] = []
+    /// Optional `routes:`: a local number or a leading keyword sends new sessions to an agent or pool.
+    public var routes: [RouteEntry] = []
     /// The file it was read from, for messages.
     public var sourcePath: String = "plugins.yaml"
 
@@ -45,7 +47,28 @@ public struct RoutingConfig: Sendable {
     public var retention: Double = 30 * 86_400
     public var agentTimeout: Double = 30
     public var noAgentReply = "All our agents are busy right now. Please try again in a few minutes."
+    /// Agent turns running at once in this process (all sessions, all agents).
+    public var maxConcurrent = 64
+    /// How often every agent is probed.
+    public var probeInterval: Double = 10
+    /// How long an open circuit breaker waits before letting a trial call through.
+    public var breakerCooldown: Double = 30
+    /// Deferred sends give up after this many attempts.
+    public var outboxMaxAttempts = 10
+    /// Compliance confirmations (STOP family, START family, HELP/INFO).
+    public var optOutReply = "You have been unsubscribed and will receive no further messages. Reply START to resubscribe."
+    public var optInReply = "You have been resubscribed. Reply STOP to unsubscribe."
+    public var helpReply = "Reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply."
     public init() {}
+}
+
+/// One `routes:` entry: messages starting a new session that match `to` (our number) or
+/// whose first word is `keyword` (case-insensitive) go to `agents` (one agent or a pool).
+public struct RouteEntry: Sendable {
+    public var to: String?
+    public var keyword: String?
+    public var agents: [String] = []
+    public var line = 0
 }
 
 /// One `plugins:` entry: an instance of a plugin library.

@@ -1,0 +1,47 @@
+import Foundation
+
+/// An agent the router can pick: its handle, limits and health.
+public final class RoutedAgent: @unchecked Sendable {
+    public let handle: AgentHandle
+    public let entry: AgentEntry
+    public let health: AgentHealth
+    /// Position in `agents:` (ties are broken by it).
+    public let index: Int
+    public var name: String { entry.name }
+    init(handle: AgentHandle, entry: AgentEntry, health: AgentHealth, index: Int) {
+        self.handle = handle; self.entry = entry; self.health = health; self.index = index
+    }
+}
+
+/// Picks an agent for a new session (or for a failover) by composite score:
+/// 0.5 × health + 0.3 × (100 − capacity used %) + 0.2 × latency score, among agents with
+/// health ≥ min_health, a breaker that lets calls through and capacity left.
+/// Ties go to the agent listed first. Pure: no state of its own.
+struct AgentSelector {
+    let minHealth: Int
+
+    struct Candidate {
+        let agent: RoutedAgent
+        let score: Double
+    }
+
+    func rank(_ agents: [RoutedAgent], active: [String: Int], excluding: Set<String> = []) -> [Candidate] {
+        var out: [Candidate] = []
+        for a in agents where !excluding.contains(a.name) {
+            let h = a.health.score
+            let breaker = a.health.breaker
+            // A half-open breaker lets one trial call through whatever the (decayed) health says.
+            guard breaker != .open, a.health.inRotation, h >= minHealth || breaker == .halfOpen else { continue }
+            let used = active[a.name] ?? 0
+            guard used < a.entry.maxSessions else { continue }
+            let usedPct = 100 * Double(used) / Double(a.entry.maxSessions)
+            let score = 0.5 * Double(h) + 0.3 * (100 - usedPct) + 0.2 * a.health.latencyScore
+            out.append(Candidate(agent: a, score: score))
+        }
+        return out.sorted { $0.score != $1.score ? $0.score > $1.score : $0.agent.index < $1.agent.index }
+    }
+
+    func best(_ agents: [RoutedAgent], active: [String: Int], excluding: Set<String> = []) -> RoutedAgent? {
+        rank(agents, active: active, excluding: excluding).first?.agent
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+
+/// A fixed set of threads for work that blocks (database round trips, waiting for a
+/// conversation's advisory lock). libdispatch on Linux cannot see a blocked thread and
+/// keeps its pools about as wide as the core count, so blocking store calls on a dispatch
+/// queue would serialise the router; these threads may all block at once.
+///
+/// Threading: `async` is thread-safe; jobs run FIFO on any of the pool's threads.
+final class BlockingThreadPool: @unchecked Sendable {
+    private var jobs: [@Sendable () -> Void] = []
+    private var head = 0
+    private let cond = NSCondition()
+    private var stopping = false
+
+    init(name: String, threads: Int) {
+        for i in 0..<max(1, threads) {
+            let t = Thread { [self] in loop() }
+            t.name = "\(name)-\(i)"
+            t.stackSize = 1 << 20
+            t.start()
+        }
+    }
+
+    func async(_ job: @escaping @Sendable () -> Void) {
+        cond.lock()
+        jobs.append(job)
+        cond.signal()
+        cond.unlock()
+    }
+
+    func asyncAfter(deadline: DispatchTime, _ job: @escaping @Sendable () -> Void) {
+        DispatchQueue.global().asyncAfter(deadline: deadline) { [self] in async(job) }
+    }
+
+    /// Lets the threads finish the queued jobs and exit.
+    func shutdown() {
+        cond.lock(); stopping = true; cond.broadcast(); cond.unlock()
+    }
+
+    private func loop() {
+        while true {
+            cond.lock()
+            while head == jobs.count && !stopping { cond.wait() }
+            if head == jobs.count { cond.unlock(); return }
+            let job = jobs[head]
+            head += 1
+            if head > 1024 && head * 2 > jobs.count { jobs.removeFirst(head); head = 0 }
+            cond.unlock()
+            job()
+        }
+    }
+}

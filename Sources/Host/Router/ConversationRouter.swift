@@ -1,0 +1,401 @@
+import Foundation
+import Logging
+import PluginAPI
+import Synchronization
+
+/// The store-backed router (design: "One inbound message, end to end", steps 1, 2, 4–7):
+/// dedupe, compliance keywords, sticky sessions, health-aware agent choice, ordered agent
+/// calls with retry and failover, history, inline or deferred replies.
+///
+/// Threading: `submit` may be called from any thread; it never blocks. Each message
+/// becomes a job of `ConversationQueues` (one turn per conversation at a time, a global
+/// limit), run on `work`, a concurrent dispatch queue where store calls may block.
+/// Agent completions arrive on plugin threads and hop back to `work`.
+public final class ConversationRouter: InboundRouter, @unchecked Sendable {
+    let store: any Store
+    let routing: RoutingConfig
+    let routes: [RouteEntry]
+    public let agents: [RoutedAgent]
+    let byName: [String: RoutedAgent]
+    let selector: AgentSelector
+    let queues: ConversationQueues
+    /// Where turns run (store calls block). Threads = the global limit plus a few for
+    /// completions, so a blocked turn never starves the others.
+    let work: BlockingThreadPool
+    let logger: Logger
+    /// Called after a deferred reply was written to the outbox (wakes the sender).
+    var onOutbox: (@Sendable () -> Void)?
+    /// Where events go (set by the gateway before traffic); nil emits nothing.
+    var events: EventBus?
+
+    /// The correlation id of an inbound message: stable across webhook retries, carried by
+    /// its agent call, reply, send, usage and events.
+    static func correlation(_ m: Inbound) -> String { "\(m.channel):\(m.channelMessageId)" }
+
+    private func emit(_ type: String, _ m: Inbound, session: Int64? = nil, agent: String? = nil, body: String? = nil,
+                      fields: [(String, JSONValue)] = []) {
+        events?.emit(Event(type, correlationId: Self.correlation(m), session: session.map { String($0) }, agent: agent,
+                           channel: m.channel, from: m.from, to: m.to, body: body, fields: fields))
+    }
+    private let seq = Atomic<Int>(0)
+    let capacity = CapacityCache(ttl: 1)
+
+    let mMessages: Metric, mFailovers: Metric, mDeferred: Metric, mNoAgent: Metric, mDedupe: Metric, mTurnSeconds: Metric
+
+    public init(store: any Store, agents: [AgentHandle], config: GatewayConfig, metrics: MetricsRegistry, logger: Logger) {
+        self.store = store
+        self.routing = config.routing
+        self.routes = config.routes
+        self.logger = logger
+        var list: [RoutedAgent] = []
+        for (i, entry) in config.agents.enumerated() {
+            guard let h = agents.first(where: { $0.name == entry.name }) else { continue }
+            list.append(RoutedAgent(handle: h, entry: entry,
+                                    health: AgentHealth(name: entry.name, cooldown: config.routing.breakerCooldown,
+                                                        slowMs: config.routing.agentTimeout * 1000), index: i))
+        }
+        self.agents = list
+        byName = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
+        selector = AgentSelector(minHealth: config.routing.minHealth)
+        let sqliteThreads = (store as? SQLStore)?.suggestedThreads ?? 0
+        work = BlockingThreadPool(name: "darkspere-router", threads: sqliteThreads > 0 ? sqliteThreads : config.routing.maxConcurrent + 4)
+        queues = ConversationQueues(limit: config.routing.maxConcurrent, pool: work)
+        mMessages = metrics.counter("darkspere_router_messages_total", help: "Inbound messages handled by the router")
+        mFailovers = metrics.counter("darkspere_router_failovers_total", help: "Sessions moved to another agent")
+        mDeferred = metrics.counter("darkspere_router_deferred_total", help: "Replies that missed the inline budget and went to the outbox")
+        mNoAgent = metrics.counter("darkspere_router_no_agent_total", help: "Messages answered with no_agent_reply")
+        mDedupe = metrics.counter("darkspere_router_duplicates_total", help: "Repeated channel message ids answered from the dedupe key")
+        mTurnSeconds = metrics.histogram("darkspere_router_turn_seconds", help: "Time from submit to reply")
+    }
+
+    // MARK: InboundRouter
+
+    public func submit(_ m: Inbound, completion: @escaping @Sendable (SubmitOutcome) -> Void) {
+        guard !m.from.isEmpty, !m.to.isEmpty, !m.channelMessageId.isEmpty else {
+            return completion(.rejected(DS_ERR_INVALID, "from, to and channel_message_id are required"))
+        }
+        mMessages.increment()
+        emit("message.received", m, body: m.text, fields: [("channel_message_id", .string(m.channelMessageId)),
+                                                           ("media", .number(Double(m.media.count)))])
+        let reply = TurnReply(completion: completion)
+        let budget = routing.inlineReplyBudget
+        let key = "\(m.channel)\u{1F}\(m.from)\u{1F}\(m.to)"
+        let arrived = nowMillis()
+        queues.submit(key: key) { [self] done in
+            // The inline budget counts from arrival, including time waiting behind earlier messages.
+            let left = max(0, budget - Double(nowMillis() - arrived) / 1000)
+            DispatchQueue.global().asyncAfter(deadline: .now() + left) { [self] in
+                if reply.deferIfWaiting() { mDeferred.increment() }
+            }
+            turn(m, key: key, arrived: arrived, reply: reply, done: done)
+        }
+    }
+
+    /// Delivery reports match deferred sends (the outbox row's provider id). Inline replies
+    /// are sent by the channel itself, so the host has no provider id for them.
+    /// Called on a host I/O thread: one short store write.
+    /// Stops the turn threads once the queued turns are done (after the server drained).
+    public func shutdown() { work.shutdown() }
+
+    public func reportStatus(channel: String, providerMessageId: String, status: String, errorCode: Int32) -> Bool {
+        events?.emit(Event("message.status", channel: channel, fields: [("provider_message_id", .string(providerMessageId)),
+                                                                         ("status", .string(status)), ("error_code", .number(Double(errorCode)))]))
+        do { return try store.recordDelivery(channel: channel, providerId: providerMessageId, status: status, errorCode: errorCode) } catch {
+            logger.error("store: cannot record delivery status: \(error)")
+            return false
+        }
+    }
+
+    // MARK: one turn
+
+    /// Runs on `work`, holding the conversation's queue slot until `done`.
+    private func turn(_ m: Inbound, key: String, arrived: Int64, reply: TurnReply, done: @escaping @Sendable () -> Void) {
+        let lock: any ConversationLock
+        do { lock = try store.lockConversation(key) } catch {
+            logger.error("store: cannot lock conversation: \(error)")
+            reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
+            return done()
+        }
+        let finish: @Sendable () -> Void = { lock.release(); done() }
+        do {
+            try turnLocked(m, arrived: arrived, reply: reply, finish: finish)
+        } catch {
+            logger.error("store error handling \(m.channel)/\(m.channelMessageId): \(error)")
+            reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
+            finish()
+        }
+    }
+
+    private func turnLocked(_ m: Inbound, arrived: Int64, reply: TurnReply, finish: @escaping @Sendable () -> Void) throws {
+        let now = nowMillis()
+        let since = now - Int64(routing.sessionTimeout * 1000)
+        let ctx = try store.turnContext(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
+                                        sinceMs: since, historyDepth: { [byName, routing] in byName[$0]?.entry.historyDepth ?? routing.historyDepth })
+        // 1. dedupe
+        if let seen = ctx.dedupe {
+            mDedupe.increment()
+            switch seen {
+            case .replied(let text): reply.answer(.reply(text))
+            case .pending:
+                // We hold the conversation's lock, so no turn for it is running: the attempt
+                // that stored this message died before answering (a crash). Resume it.
+                if let (s, inboundId) = try store.unansweredInbound(channel: m.channel, channelMessageId: m.channelMessageId),
+                   let agent = byName[s.agent] {
+                    logger.warning("resuming unanswered message \(m.channel)/\(m.channelMessageId) of session \(s.id)")
+                    var h = try store.history(sessionId: s.id, limit: depth(agent) + 1)
+                    if let i = h.lastIndex(where: { $0.role == "user" && $0.text == m.text }) { h.remove(at: i) }
+                    var call = makeCall(m, session: s, agent: agent, arrived: arrived)
+                    call.history = h.suffix(depth(agent)).map { ($0.role, $0.text, $0.timeMs) }
+                    return attempt(m, session: s, inbound: inboundId, agent: agent, call: call, tried: [], retried: false,
+                                   arrived: arrived, reply: reply, finish: finish)
+                }
+                reply.answer(.deferred)
+            }
+            return finish()
+        }
+        // 2. compliance
+        if let kw = ComplianceKeyword.parse(m.text) {
+            let text: String
+            switch kw {
+            case .optOut(let w): try store.setOptOut(channel: m.channel, remote: m.from, keyword: w, nowMs: now); text = routing.optOutReply
+            case .optIn: try store.clearOptOut(channel: m.channel, remote: m.from); text = routing.optInReply
+            case .help: text = routing.helpReply
+            }
+            try store.recordWithoutSession(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
+                                           text: m.text, status: "compliance", reply: text, nowMs: now)
+            emit("message.rejected", m, fields: [("reason", .string("compliance")), ("keyword", .string("\(kw)"))])
+            reply.answer(.reply(text))
+            return finish()
+        }
+        if ctx.optedOut {
+            emit("message.rejected", m, fields: [("reason", .string("opted_out"))])
+            try store.recordWithoutSession(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
+                                           text: m.text, status: "opted_out", reply: "", nowMs: now)
+            reply.answer(.reply(""))
+            return finish()
+        }
+        // 4. session
+        var session = ctx.session
+        var history = ctx.history
+        var agent: RoutedAgent
+        if let s = session, let current = byName[s.agent] {
+            agent = current
+            if let reason = unusableReason(current) {
+                guard let next = try choose(for: m, since: since, excluding: [current.name], pool: nil) else {
+                    return try noAgent(m, now: now, reply: reply, finish: finish)
+                }
+                try store.failover(sessionId: s.id, from: current.name, to: next.name, reason: reason, nowMs: now)
+                emit("agent.failed_over", m, session: s.id, agent: next.name, fields: [("from_agent", .string(current.name)), ("reason", .string(reason))])
+                mFailovers.increment()
+                logger.warning("session \(s.id): failover \(current.name) -> \(next.name) (\(reason))")
+                agent = next
+                if depth(next) != depth(current) { history = try store.history(sessionId: s.id, limit: depth(next)) }
+            }
+        } else {
+            session = nil
+            guard let chosen = try choose(for: m, since: since, excluding: [], pool: routePool(m)) else {
+                return try noAgent(m, now: now, reply: reply, finish: finish)
+            }
+            agent = chosen
+        }
+        // 5. persist the inbound message (and the session) before calling anyone
+        if session == nil { history = [] }
+        let (s, inboundId) = try store.beginTurn(TurnStart(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from,
+                                                   local: m.to, text: m.text, nowMs: now, sessionId: session?.id,
+                                                   newAgent: session == nil ? agent.name : nil))
+        if session == nil { emit("session.started", m, session: s.id, agent: agent.name) }
+        var call = makeCall(m, session: s, agent: agent, arrived: arrived)
+        call.history = history.map { ($0.role, $0.text, $0.timeMs) }
+        // 6. call, with one retry on a retryable error, then failover
+        attempt(m, session: s, inbound: inboundId, agent: agent, call: call, tried: [], retried: false, arrived: arrived, reply: reply, finish: finish)
+    }
+
+    private func makeCall(_ m: Inbound, session s: SessionRecord, agent: RoutedAgent, arrived: Int64) -> AgentCall {
+        var call = AgentCall()
+        call.messageId = "\(m.channel):\(m.channelMessageId)"
+        call.correlationId = Self.correlation(m)
+        call.sessionId = String(s.id)
+        call.channel = m.channel
+        call.from = m.from
+        call.to = m.to
+        call.text = m.text
+        call.sessionState = agent.name == s.agent ? s.state : ""
+        call.timeoutMs = UInt32(routing.agentTimeout * 1000)
+        call.timeMs = arrived
+        return call
+    }
+
+    /// Why the session's agent must not take this message, or nil if it can.
+    private func unusableReason(_ a: RoutedAgent) -> String? {
+        let breaker = a.health.breaker
+        if breaker == .open { return "breaker open" }
+        if !a.health.inRotation { return "failed probes" }
+        if breaker == .halfOpen { return nil }   // the trial call
+        if a.health.score < 40 { return "health \(a.health.score) < 40" }
+        return nil
+    }
+
+    private func depth(_ a: RoutedAgent) -> Int { a.entry.historyDepth ?? routing.historyDepth }
+
+    /// The agents a `routes:` entry names for this message, or nil for all.
+    private func routePool(_ m: Inbound) -> [RoutedAgent]? {
+        let first = m.text.split(whereSeparator: { $0 == " " || $0 == "\n" }).first.map { String($0).uppercased() }
+        for r in routes {
+            if let to = r.to, to == m.to { return r.agents.compactMap { byName[$0] } }
+            if let k = r.keyword, k == first { return r.agents.compactMap { byName[$0] } }
+        }
+        return nil
+    }
+
+    private func choose(for m: Inbound, since: Int64, excluding: Set<String>, pool: [RoutedAgent]?) throws -> RoutedAgent? {
+        let counts = try capacity.counts { try store.activeSessionCounts(sinceMs: since) }
+        let chosen = selector.best(pool ?? agents, active: counts, excluding: excluding)
+        if let chosen { capacity.add(chosen.name) }
+        return chosen
+    }
+
+    private func noAgent(_ m: Inbound, now: Int64, reply: TurnReply, finish: @escaping @Sendable () -> Void) throws {
+        mNoAgent.increment()
+        emit("message.rejected", m, fields: [("reason", .string("no_agent"))])
+        try store.recordWithoutSession(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
+                                       text: m.text, status: "no_agent", reply: routing.noAgentReply, nowMs: now)
+        reply.answer(.reply(routing.noAgentReply))
+        finish()
+    }
+
+    private func attempt(_ m: Inbound, session: SessionRecord, inbound: Int64, agent: RoutedAgent, call: AgentCall, tried: Set<String>,
+                         retried: Bool, arrived: Int64, reply: TurnReply, finish: @escaping @Sendable () -> Void) {
+        guard agent.health.allowCall() else {
+            return failOver(m, session: session, inbound: inbound, from: agent, reason: "breaker open", call: call, tried: tried.union([agent.name]),
+                            arrived: arrived, reply: reply, finish: finish)
+        }
+        let started = DispatchTime.now().uptimeNanoseconds
+        emit("agent.called", m, session: session.id, agent: agent.name, fields: [("history", .number(Double(call.history.count)))])
+        agent.handle.transport.call(agent.handle, call) { [self] outcome in
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+            agent.health.record(success: outcome.ok, latencyMs: ms)
+            work.async { [self] in
+                if outcome.ok {
+                    return complete(m, session: session, inbound: inbound, agent: agent, outcome: outcome, arrived: arrived, reply: reply, finish: finish)
+                }
+                logger.warning("agent \(agent.name) failed (\(outcome.status)): \(outcome.error)")
+                emit("agent.failed", m, session: session.id, agent: agent.name,
+                     fields: [("status", .number(Double(outcome.status))), ("error", .string(outcome.error)), ("retryable", .bool(outcome.isRetryable))])
+                if outcome.isRetryable && !retried && agent.health.breaker == .closed {
+                    let delay = outcome.retryAfterMs > 0 ? min(Double(outcome.retryAfterMs) / 1000, 2) : 0.05
+                    work.asyncAfter(deadline: .now() + delay) { [self] in
+                        attempt(m, session: session, inbound: inbound, agent: agent, call: call, tried: tried, retried: true, arrived: arrived,
+                                reply: reply, finish: finish)
+                    }
+                    return
+                }
+                failOver(m, session: session, inbound: inbound, from: agent, reason: "call failed: status \(outcome.status)", call: call,
+                         tried: tried.union([agent.name]), arrived: arrived, reply: reply, finish: finish)
+            }
+        }
+    }
+
+    /// Moves the session to the next best agent and calls it with the history from the store.
+    private func failOver(_ m: Inbound, session: SessionRecord, inbound: Int64, from: RoutedAgent, reason: String, call: AgentCall, tried: Set<String>,
+                          arrived: Int64, reply: TurnReply, finish: @escaping @Sendable () -> Void) {
+        do {
+            let since = nowMillis() - Int64(routing.sessionTimeout * 1000)
+            guard let next = try choose(for: m, since: since, excluding: tried, pool: nil) else {
+                logger.error("session \(session.id): no agent left after \(from.name) failed (\(reason))")
+                try store.finishTurn(TurnFinish(sessionId: session.id, inboundMessageId: inbound, channel: m.channel, channelMessageId: m.channelMessageId,
+                                                agent: "", reply: routing.noAgentReply, sessionState: nil,
+                                                processingMs: nowMillis() - arrived, nowMs: nowMillis(), outbox: outboxItem(m, routing.noAgentReply, reply)))
+                deliver(routing.noAgentReply, reply)
+                mNoAgent.increment()
+                return finish()
+            }
+            try store.failover(sessionId: session.id, from: from.name, to: next.name, reason: reason, nowMs: nowMillis())
+            emit("agent.failed_over", m, session: session.id, agent: next.name, fields: [("from_agent", .string(from.name)), ("reason", .string(reason))])
+            mFailovers.increment()
+            logger.warning("session \(session.id): failover \(from.name) -> \(next.name) (\(reason))")
+            var c = call
+            // The new agent gets the conversation from the store (this message included last: drop it).
+            let h = try store.history(sessionId: session.id, limit: depth(next) + 1)
+            c.history = h.dropLast().map { ($0.role, $0.text, $0.timeMs) }
+            c.sessionState = ""
+            var s = session
+            s.agent = next.name
+            attempt(m, session: s, inbound: inbound, agent: next, call: c, tried: tried, retried: false, arrived: arrived, reply: reply, finish: finish)
+        } catch {
+            logger.error("store error during failover: \(error)")
+            reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
+            finish()
+        }
+    }
+
+    /// 7. persist the reply; answer inline, or through the outbox if the budget passed.
+    private func complete(_ m: Inbound, session: SessionRecord, inbound: Int64, agent: RoutedAgent, outcome: OpOutcome, arrived: Int64,
+                          reply: TurnReply, finish: @escaping @Sendable () -> Void) {
+        var state: String?
+        if !outcome.data.isEmpty, let obj = try? JSONValue.parse(outcome.data), let st = obj["session_state"] {
+            state = st.serialized
+        }
+        do {
+            try store.finishTurn(TurnFinish(sessionId: session.id, inboundMessageId: inbound, channel: m.channel, channelMessageId: m.channelMessageId,
+                                            agent: agent.name, reply: outcome.text, sessionState: state,
+                                            processingMs: nowMillis() - arrived, nowMs: nowMillis(), outbox: outboxItem(m, outcome.text, reply)))
+            emit("message.sent", m, session: session.id, agent: agent.name, body: outcome.text,
+                 fields: [("processing_ms", .number(Double(nowMillis() - arrived)))])
+            deliver(outcome.text, reply)
+        } catch {
+            logger.error("store error saving reply: \(error)")
+            reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
+        }
+        mTurnSeconds.record(Double(nowMillis() - arrived) / 1000)
+        finish()
+    }
+
+    /// Decides inline vs deferred for good (under the TurnReply's lock): the outbox row
+    /// exists iff the reply was deferred.
+    private func outboxItem(_ m: Inbound, _ text: String, _ reply: TurnReply) -> OutboxItem? {
+        guard reply.commit() == .deferred, !text.isEmpty else { return nil }
+        return OutboxItem(id: 0, messageKey: "reply:\(m.channel):\(m.channelMessageId)", channel: m.channel, to: m.from, from: m.to,
+                          text: text, correlationId: m.channelMessageId, attempts: 0)
+    }
+
+    private func deliver(_ text: String, _ reply: TurnReply) {
+        if reply.committed == .inline { reply.answer(.reply(text)) } else { onOutbox?() }
+    }
+}
+
+/// One message's answer: inline (the channel's submit callback) or deferred (the outbox),
+/// decided exactly once. Threading: thread-safe.
+final class TurnReply: @unchecked Sendable {
+    enum Mode: Sendable, Equatable { case waiting, inline, deferred }
+    private let mode = Mutex(Mode.waiting)
+    private let answered = Atomic<Bool>(false)
+    private let completion: @Sendable (SubmitOutcome) -> Void
+
+    init(completion: @escaping @Sendable (SubmitOutcome) -> Void) { self.completion = completion }
+
+    /// The budget ran out: tell the channel "deferred" if no reply was committed yet.
+    func deferIfWaiting() -> Bool {
+        let deferred: Bool = mode.withLock { m in
+            guard m == .waiting else { return false }
+            m = .deferred
+            return true
+        }
+        if deferred { answer(.deferred) }
+        return deferred
+    }
+
+    /// The reply is ready: fixes the mode (inline unless already deferred) and returns it.
+    func commit() -> Mode {
+        mode.withLock { m in
+            if m == .waiting { m = .inline }
+            return m
+        }
+    }
+
+    var committed: Mode { mode.withLock { $0 } }
+
+    /// Calls the channel's completion once; later calls are ignored.
+    func answer(_ o: SubmitOutcome) {
+        if answered.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged { completion(o) }
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import Logging
+import PluginAPI
+import Synchronization
+
+/// Sends the outbox's deferred replies through their channel's `send`: claims due rows
+/// (a lease, so two processes never send one row at once), retries retryable errors with
+/// exponential backoff and jitter (honouring retry_after_ms), gives up after
+/// `routing.outbox_max_attempts`, never sends to an opted-out number. Resumes after a
+/// restart because the rows are durable; the row's message key is the channel's
+/// idempotency key on every attempt.
+///
+/// Threading: polls on its own dispatch queue every `interval`, and at once after `kick()`.
+public final class OutboxSender: @unchecked Sendable {
+    let store: any Store
+    let channels: [String: ChannelInstance]
+    let maxAttempts: Int
+    let logger: Logger
+    let interval: Double
+    let baseDelay: Double
+    /// A send gives up (retryable timeout) after this long...
+    let sendTimeoutMs: Int64 = 10_000
+    /// ...and a claimed row stays invisible to other senders a little longer. A process
+    /// that dies mid-send delays its claimed rows by at most this much after restart.
+    let leaseMs: Int64 = 15_000
+    private let queue = DispatchQueue(label: "darkspere.outbox")
+    private let running = Atomic<Bool>(false)
+    private let polling = Atomic<Bool>(false)
+    private let inFlight = Atomic<Int>(0)
+    let mSent: Metric, mRetried: Metric, mFailed: Metric
+
+    public init(store: any Store, channels: [ChannelInstance], maxAttempts: Int, metrics: MetricsRegistry, logger: Logger,
+                interval: Double = 0.25, baseDelay: Double = 0.5) {
+        self.store = store
+        self.channels = Dictionary(channels.map { ($0.instanceId, $0) }, uniquingKeysWith: { a, _ in a })
+        self.maxAttempts = maxAttempts
+        self.logger = logger
+        self.interval = interval
+        self.baseDelay = baseDelay
+        mSent = metrics.counter("darkspere_outbox_sent_total", help: "Deferred replies sent")
+        mRetried = metrics.counter("darkspere_outbox_retries_total", help: "Deferred sends retried")
+        mFailed = metrics.counter("darkspere_outbox_failed_total", help: "Deferred sends given up")
+    }
+
+    public func start() {
+        running.store(true, ordering: .releasing)
+        tick()
+    }
+
+    public func stop() { running.store(false, ordering: .releasing) }
+
+    /// Polls now (a reply was just queued).
+    public func kick() { queue.async { [self] in poll() } }
+
+    private func tick() {
+        guard running.load(ordering: .acquiring) else { return }
+        queue.asyncAfter(deadline: .now() + interval) { [self] in
+            poll()
+            tick()
+        }
+    }
+
+    private func poll() {
+        guard running.load(ordering: .acquiring), inFlight.load(ordering: .acquiring) < 64 else { return }
+        let items: [OutboxItem]
+        do { items = try store.claimOutbox(nowMs: nowMillis(), limit: 32, leaseMs: leaseMs) } catch {
+            logger.error("outbox: cannot claim: \(error)")
+            return
+        }
+        for item in items { send(item) }
+    }
+
+    private func send(_ item: OutboxItem) {
+        guard let channel = channels[item.channel] else {
+            try? store.outboxFailed(id: item.id, error: "no channel '\(item.channel)' is configured", nowMs: nowMillis())
+            mFailed.increment()
+            return
+        }
+        if (try? store.isOptedOut(channel: item.channel, remote: item.to)) == true {
+            try? store.outboxFailed(id: item.id, error: "recipient opted out", nowMs: nowMillis())
+            mFailed.increment()
+            return
+        }
+        inFlight.add(1, ordering: .relaxed)
+        Task { [self] in
+            let o = await channel.send(messageId: item.messageKey, correlationId: item.correlationId, to: item.to, from: item.from, text: item.text,
+                                       timeoutMs: UInt32(sendTimeoutMs))
+            queue.async { [self] in
+                inFlight.add(-1, ordering: .relaxed)
+                finished(item, o)
+            }
+        }
+    }
+
+    private func finished(_ item: OutboxItem, _ o: OpOutcome) {
+        let attempts = item.attempts + 1
+        do {
+            if o.ok {
+                try store.outboxSent(id: item.id, providerId: o.text, nowMs: nowMillis())
+                mSent.increment()
+            } else if o.isRetryable && attempts < maxAttempts {
+                // Exponential backoff with full jitter in [0.5, 1.5) of the step, capped at 5 minutes.
+                let step = min(baseDelay * pow(2, Double(attempts - 1)), 300)
+                var delay = step * Double.random(in: 0.5..<1.5)
+                if o.retryAfterMs > 0 { delay = max(delay, Double(o.retryAfterMs) / 1000) }
+                try store.outboxRetry(id: item.id, attempts: attempts, nextMs: nowMillis() + Int64(delay * 1000), error: o.error)
+                mRetried.increment()
+            } else {
+                logger.error("outbox: giving up on \(item.messageKey) after \(attempts) attempt(s): \(o.status) \(o.error)")
+                try store.outboxFailed(id: item.id, error: "\(o.status): \(o.error)", nowMs: nowMillis())
+                mFailed.increment()
+            }
+        } catch {
+            // The lease expires and the row is tried again.
+            logger.error("outbox: cannot record the result of \(item.messageKey): \(error)")
+        }
+    }
+}

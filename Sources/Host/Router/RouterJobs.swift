@@ -1,0 +1,59 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// The router's periodic work: active health probes of every agent and the retention
+/// purge. Threading: probes run in a detached task (they only await plugin operations);
+/// the purge, which blocks on the store, on its own thread. `stop()` ends both.
+public final class RouterJobs: @unchecked Sendable {
+    let router: ConversationRouter
+    let store: any Store
+    let routing: RoutingConfig
+    let logger: Logger
+    private var tasks: [Task<Void, Never>] = []
+    private let stopped = Atomic<Bool>(false)
+
+    public init(router: ConversationRouter, store: any Store, routing: RoutingConfig, logger: Logger) {
+        self.router = router; self.store = store; self.routing = routing; self.logger = logger
+    }
+
+    public func start() {
+        let agents = router.agents, interval = routing.probeInterval, logger = logger
+        tasks.append(Task.detached {
+            while !Task.isCancelled {
+                await withTaskGroup(of: Void.self) { g in
+                    for a in agents {
+                        g.addTask {
+                            let o = await a.handle.transport.probe(a.handle, timeoutMs: UInt32(min(interval, 10) * 1000))
+                            a.health.recordProbe(ok: o.ok)
+                            if !o.ok { logger.warning("probe of agent \(a.name) failed: \(o.status) \(o.error)") }
+                        }
+                    }
+                }
+                try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+            }
+        })
+        // The purge blocks on the store: a plain thread, not the cooperative pool.
+        let retention = routing.retention, store = store
+        let every = min(max(retention / 10, 1), 3600)
+        let t = Thread { [self] in
+            while !stopped.load(ordering: .acquiring) {
+                var slept = 0.0
+                while slept < every && !stopped.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.1); slept += 0.1 }
+                if stopped.load(ordering: .acquiring) { break }
+                do {
+                    let n = try store.purge(beforeMs: nowMillis() - Int64(retention * 1000))
+                    if n > 0 { logger.info("retention: purged \(n) row(s) older than \(retention)s") }
+                } catch { logger.error("retention purge failed: \(error)") }
+            }
+        }
+        t.name = "darkspere-retention"
+        t.start()
+    }
+
+    public func stop() {
+        stopped.store(true, ordering: .releasing)
+        for t in tasks { t.cancel() }
+        tasks.removeAll()
+    }
+}

@@ -1,0 +1,347 @@
+import Foundation
+
+/// The `Store` over SQLite or PostgreSQL: the same statements, two connection kinds.
+///
+/// - SQLite: one connection serialised by the pool (WAL, synchronous=NORMAL); the
+///   conversation lock is a no-op because the router already runs one turn per
+///   conversation at a time in-process and a SQLite store serves one gateway process.
+/// - PostgreSQL: a pool of connections for statements plus a pool of lock connections,
+///   each holding a session-level advisory lock (`pg_advisory_lock`) for one conversation
+///   while its turn runs — ordering and atomic session creation across processes.
+///
+/// Threading: all methods are thread-safe and blocking.
+public final class SQLStore: Store, @unchecked Sendable {
+    public let backend: String
+    let dialect: SQLDialect
+    private let pool: ConnectionPool
+    private let lockPool: ConnectionPool?
+    private let pingPool: ConnectionPool
+    /// Turn writes (begin/finish) go through group commit.
+    private let writer: GroupCommitter
+
+    init(sqlitePath: String) throws {
+        backend = "sqlite"
+        dialect = .sqlite
+        pool = ConnectionPool(max: 1) { try SQLiteConnection(path: sqlitePath) }
+        lockPool = nil
+        pingPool = ConnectionPool(max: 1) { try SQLiteConnection(path: sqlitePath) }
+        writer = GroupCommitter(pool: pool)
+        try pool.with { try StoreMigrations.apply($0) }
+    }
+
+    init(postgresURL: String, connections: Int = 12, lockConnections: Int) throws {
+        backend = "postgres"
+        dialect = .postgres
+        pool = ConnectionPool(max: connections) { try PostgresConnection(url: postgresURL) }
+        lockPool = ConnectionPool(max: lockConnections) { try PostgresConnection(url: postgresURL) }
+        pingPool = ConnectionPool(max: 1) { try PostgresConnection(url: postgresURL) }
+        writer = GroupCommitter(pool: pool, writers: 4)
+        try pool.with { try StoreMigrations.apply($0) }
+    }
+
+    public func close() { writer.shutdown(); pool.closeAll(); lockPool?.closeAll(); pingPool.closeAll() }
+
+    /// Uses its own connection (a pool of one), so /readyz never queues behind turns
+    /// for the busy statement pool and answers quickly from the event loop.
+    public func ping() -> Bool {
+        (try? pingPool.with { try $0.one("SELECT 1", [])?[0].int }) == 1
+    }
+
+    public func syncAgents(_ agents: [AgentEntry]) throws {
+        try pool.with { c in
+            try c.transaction {
+                for a in agents {
+                    try c.query("""
+                        INSERT INTO agents (name, transport, max_sessions, history_depth, updated_ms) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (name) DO UPDATE SET transport = excluded.transport, max_sessions = excluded.max_sessions,
+                        history_depth = excluded.history_depth, updated_ms = excluded.updated_ms
+                        """, [.text(a.name), .text(a.transport), .int(Int64(a.maxSessions)),
+                              a.historyDepth.map { .int(Int64($0)) } ?? .null, .int(nowMillis())])
+                }
+            }
+        }
+    }
+
+    public func pinned<R>(_ body: () throws -> R) throws -> R { try pool.pinned(body) }
+
+    /// Threads a router should give blocking store work: SQLite serialises on one
+    /// connection (more threads only add hand-offs); PostgreSQL threads also wait on
+    /// conversation locks.
+    public var suggestedThreads: Int { dialect == .sqlite ? 24 : 0 }
+
+    // MARK: conversation lock
+
+    private final class NoLock: ConversationLock, @unchecked Sendable { func release() {} }
+
+    private final class AdvisoryLock: ConversationLock, @unchecked Sendable {
+        let conn: any SQLConnection
+        let pool: ConnectionPool
+        let key: String
+        init(conn: any SQLConnection, pool: ConnectionPool, key: String) { self.conn = conn; self.pool = pool; self.key = key }
+        func release() {
+            do {
+                try conn.query("SELECT pg_advisory_unlock(hashtextextended(?, 0))", [.text(key)])
+                pool.release(conn)
+            } catch {
+                pool.release(conn, broken: true)   // closing the connection drops its locks
+            }
+        }
+    }
+
+    public func lockConversation(_ key: String) throws -> any ConversationLock {
+        guard let lockPool else { return NoLock() }
+        let c = try lockPool.acquire()
+        do {
+            try c.query("SELECT pg_advisory_lock(hashtextextended(?, 0))", [.text(key)])
+        } catch {
+            lockPool.release(c, broken: true)
+            throw error
+        }
+        return AdvisoryLock(conn: c, pool: lockPool, key: key)
+    }
+
+    // MARK: turns
+
+    public func dedupe(channel: String, channelMessageId: String) throws -> DedupeState? {
+        try pool.with { c in
+            guard let row = try c.one("SELECT reply FROM dedupe_keys WHERE channel = ? AND channel_message_id = ?",
+                                      [.text(channel), .text(channelMessageId)]) else { return nil }
+            return row[0].text.map { .replied($0) } ?? .pending
+        }
+    }
+
+    public func turnContext(channel: String, channelMessageId: String, remote: String, local: String, sinceMs: Int64,
+                            historyDepth: (String) -> Int) throws -> TurnContext {
+        try pool.pinned {
+            let d = try dedupe(channel: channel, channelMessageId: channelMessageId)
+            if d != nil { return TurnContext(dedupe: d, optedOut: false, session: nil, history: []) }
+            let out = try isOptedOut(channel: channel, remote: remote)
+            let s = try activeSession(channel: channel, remote: remote, local: local, sinceMs: sinceMs)
+            let h = try s.map { try history(sessionId: $0.id, limit: historyDepth($0.agent)) } ?? []
+            return TurnContext(dedupe: nil, optedOut: out, session: s, history: h)
+        }
+    }
+
+    static let sessionColumns = "id, channel, remote, local, agent, state, created_ms, last_ms"
+    static func session(_ r: [SQLValue]) -> SessionRecord {
+        SessionRecord(id: r[0].int ?? 0, channel: r[1].text ?? "", remote: r[2].text ?? "", local: r[3].text ?? "",
+                      agent: r[4].text ?? "", state: r[5].text ?? "", createdMs: r[6].int ?? 0, lastMs: r[7].int ?? 0)
+    }
+
+    public func activeSession(channel: String, remote: String, local: String, sinceMs: Int64) throws -> SessionRecord? {
+        try pool.with { c in
+            try c.one("""
+                SELECT \(Self.sessionColumns) FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND last_ms >= ?
+                ORDER BY last_ms DESC LIMIT 1
+                """, [.text(channel), .text(remote), .text(local), .int(sinceMs)]).map(Self.session)
+        }
+    }
+
+    public func activeSessionCounts(sinceMs: Int64) throws -> [String: Int] {
+        try pool.with { c in
+            let names = try c.query("SELECT name FROM agents", []).compactMap { $0[0].text }
+            var out: [String: Int] = [:]
+            for n in names {
+                out[n] = Int(try c.one("SELECT COUNT(*) FROM sessions WHERE agent = ? AND last_ms >= ?", [.text(n), .int(sinceMs)])?[0].int ?? 0)
+            }
+            return out
+        }
+    }
+
+    public func beginTurn(_ t: TurnStart) throws -> (SessionRecord, messageId: Int64) {
+        try writer.write { c in
+            try {
+                let session: SessionRecord
+                if let id = t.sessionId {
+                    guard let r = try c.one("UPDATE sessions SET last_ms = ?, message_count = message_count + 1 WHERE id = ? RETURNING \(Self.sessionColumns)",
+                                            [.int(t.nowMs), .int(id)]) else { throw StoreError("session \(id) vanished") }
+                    session = Self.session(r)
+                } else {
+                    guard let agent = t.newAgent else { throw StoreError("beginTurn: neither a session nor an agent") }
+                    guard let r = try c.one("""
+                        INSERT INTO sessions (channel, remote, local, agent, state, created_ms, last_ms, message_count)
+                        VALUES (?, ?, ?, ?, '', ?, ?, 1) RETURNING \(Self.sessionColumns)
+                        """, [.text(t.channel), .text(t.remote), .text(t.local), .text(agent), .int(t.nowMs), .int(t.nowMs)])
+                    else { throw StoreError("session insert returned nothing") }
+                    session = Self.session(r)
+                }
+                guard let mid = try c.one("""
+                    INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
+                        created_ms, remote, local) VALUES (?, 'in', ?, 'received', ?, ?, 1, ?, ?, ?, ?) RETURNING id
+                    """, [.int(session.id), .text(t.text), .text(t.channel), .text(t.channelMessageId), .text(session.agent),
+                          .int(t.nowMs), .text(t.remote), .text(t.local)])?[0].int else { throw StoreError("message insert returned nothing") }
+                try c.query("INSERT INTO dedupe_keys (channel, channel_message_id, message_id, created_ms) VALUES (?, ?, ?, ?)",
+                            [.text(t.channel), .text(t.channelMessageId), .int(mid), .int(t.nowMs)])
+                return (session, mid)
+            }()
+        }
+    }
+
+    public func finishTurn(_ t: TurnFinish) throws {
+        try writer.write { c in
+            try {
+                try c.query("""
+                    INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
+                        processing_ms, created_ms, remote, local)
+                    SELECT ?, 'out', ?, ?, channel, NULL, 1, ?, ?, ?, remote, local FROM sessions WHERE id = ?
+                    """, [.int(t.sessionId), .text(t.reply), .text(t.outbox == nil ? "replied_inline" : "queued"), .text(t.agent),
+                          .int(t.processingMs), .int(t.nowMs), .int(t.sessionId)])
+                try c.query("UPDATE messages SET status = 'answered', processing_ms = ? WHERE id = ?",
+                            [.int(t.processingMs), .int(t.inboundMessageId)])
+                try c.query("UPDATE dedupe_keys SET reply = ? WHERE channel = ? AND channel_message_id = ?",
+                            [.text(t.reply), .text(t.channel), .text(t.channelMessageId)])
+                try c.query("UPDATE sessions SET last_ms = ?, message_count = message_count + 1, state = COALESCE(?, state) WHERE id = ?",
+                            [.int(t.nowMs), t.sessionState.map { .text($0) } ?? .null, .int(t.sessionId)])
+                if let o = t.outbox { try self.insertOutbox(c, o, t.nowMs) }
+            }()
+        }
+    }
+
+    public func unansweredInbound(channel: String, channelMessageId: String) throws -> (session: SessionRecord, messageId: Int64)? {
+        try pool.with { c in
+            guard let r = try c.one("""
+                SELECT m.id, \(Self.sessionColumns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
+                FROM dedupe_keys d JOIN messages m ON m.id = d.message_id JOIN sessions s ON s.id = m.session_id
+                WHERE d.channel = ? AND d.channel_message_id = ? AND d.reply IS NULL
+                """, [.text(channel), .text(channelMessageId)]) else { return nil }
+            return (Self.session(Array(r.dropFirst())), r[0].int ?? 0)
+        }
+    }
+
+    public func markInbound(messageId: Int64, status: String) throws {
+        _ = try pool.with { try $0.query("UPDATE messages SET status = ? WHERE id = ?", [.text(status), .int(messageId)]) }
+    }
+
+    public func history(sessionId: Int64, limit: Int) throws -> [HistoryEntry] {
+        guard limit > 0 else { return [] }
+        return try pool.with { c in
+            try c.query("SELECT direction, body, created_ms FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
+                        [.int(sessionId), .int(Int64(limit))])
+                .reversed()
+                .map { HistoryEntry(role: $0[0].text == "in" ? "user" : "assistant", text: $0[1].text ?? "", timeMs: $0[2].int ?? 0) }
+        }
+    }
+
+    public func failover(sessionId: Int64, from: String, to: String, reason: String, nowMs: Int64) throws {
+        try pool.with { c in
+            try c.transaction {
+                try c.query("UPDATE sessions SET agent = ?, state = '' WHERE id = ?", [.text(to), .int(sessionId)])
+                try c.query("INSERT INTO failovers (session_id, old_agent, new_agent, reason, created_ms) VALUES (?, ?, ?, ?, ?)",
+                            [.int(sessionId), .text(from), .text(to), .text(reason), .int(nowMs)])
+            }
+        }
+    }
+
+    // MARK: compliance
+
+    public func setOptOut(channel: String, remote: String, keyword: String, nowMs: Int64) throws {
+        _ = try pool.with { try $0.query("""
+            INSERT INTO opt_outs (channel, remote, keyword, created_ms) VALUES (?, ?, ?, ?)
+            ON CONFLICT (channel, remote) DO UPDATE SET keyword = excluded.keyword, created_ms = excluded.created_ms
+            """, [.text(channel), .text(remote), .text(keyword), .int(nowMs)]) }
+    }
+
+    public func clearOptOut(channel: String, remote: String) throws {
+        _ = try pool.with { try $0.query("DELETE FROM opt_outs WHERE channel = ? AND remote = ?", [.text(channel), .text(remote)]) }
+    }
+
+    public func isOptedOut(channel: String, remote: String) throws -> Bool {
+        try pool.with { try $0.one("SELECT 1 FROM opt_outs WHERE channel = ? AND remote = ?", [.text(channel), .text(remote)]) != nil }
+    }
+
+    public func recordWithoutSession(channel: String, channelMessageId: String, remote: String, local: String,
+                                     text: String, status: String, reply: String, nowMs: Int64) throws {
+        try pool.with { c in
+            try c.transaction {
+                guard let mid = try c.one("""
+                    INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, created_ms, remote, local)
+                    VALUES (NULL, 'in', ?, ?, ?, ?, ?, ?, ?) RETURNING id
+                    """, [.text(text), .text(status), .text(channel), .text(channelMessageId), .int(nowMs), .text(remote), .text(local)])?[0].int
+                else { throw StoreError("message insert returned nothing") }
+                if !reply.isEmpty {
+                    try c.query("""
+                        INSERT INTO messages (session_id, direction, body, status, channel, created_ms, remote, local)
+                        VALUES (NULL, 'out', ?, 'replied_inline', ?, ?, ?, ?)
+                        """, [.text(reply), .text(channel), .int(nowMs), .text(remote), .text(local)])
+                }
+                try c.query("INSERT INTO dedupe_keys (channel, channel_message_id, message_id, reply, created_ms) VALUES (?, ?, ?, ?, ?)",
+                            [.text(channel), .text(channelMessageId), .int(mid), .text(reply), .int(nowMs)])
+            }
+        }
+    }
+
+    // MARK: outbox
+
+    private func insertOutbox(_ c: any SQLConnection, _ o: OutboxItem, _ nowMs: Int64) throws {
+        try c.query("""
+            INSERT INTO outbox (message_key, channel, to_number, from_number, body, correlation_id, state, attempts, next_ms, created_ms)
+            VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (message_key) DO NOTHING
+            """, [.text(o.messageKey), .text(o.channel), .text(o.to), .text(o.from), .text(o.text), .text(o.correlationId),
+                  .int(nowMs), .int(nowMs)])
+    }
+
+    public func enqueueOutbox(_ item: OutboxItem, nowMs: Int64) throws {
+        try pool.with { try insertOutbox($0, item, nowMs) }
+    }
+
+    public func claimOutbox(nowMs: Int64, limit: Int, leaseMs: Int64) throws -> [OutboxItem] {
+        let skip = dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
+        return try pool.with { c in
+            try c.transaction {
+                try c.query("""
+                    UPDATE outbox SET lease_until_ms = ? WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_ms <= ?
+                    AND lease_until_ms <= ? ORDER BY id LIMIT ?\(skip))
+                    RETURNING id, message_key, channel, to_number, from_number, body, correlation_id, attempts
+                    """, [.int(nowMs + leaseMs), .int(nowMs), .int(nowMs), .int(Int64(limit))])
+                .map { OutboxItem(id: $0[0].int ?? 0, messageKey: $0[1].text ?? "", channel: $0[2].text ?? "", to: $0[3].text ?? "",
+                                  from: $0[4].text ?? "", text: $0[5].text ?? "", correlationId: $0[6].text ?? "", attempts: Int($0[7].int ?? 0)) }
+                .sorted { $0.id < $1.id }
+            }
+        }
+    }
+
+    public func outboxSent(id: Int64, providerId: String, nowMs: Int64) throws {
+        _ = try pool.with { try $0.query("UPDATE outbox SET state = 'sent', provider_id = ?, sent_ms = ?, attempts = attempts + 1 WHERE id = ?",
+                                     [.text(providerId), .int(nowMs), .int(id)]) }
+    }
+
+    public func outboxRetry(id: Int64, attempts: Int, nextMs: Int64, error: String) throws {
+        _ = try pool.with { try $0.query("UPDATE outbox SET attempts = ?, next_ms = ?, lease_until_ms = 0, last_error = ? WHERE id = ?",
+                                     [.int(Int64(attempts)), .int(nextMs), .text(error), .int(id)]) }
+    }
+
+    public func outboxFailed(id: Int64, error: String, nowMs: Int64) throws {
+        _ = try pool.with { try $0.query("UPDATE outbox SET state = 'failed', last_error = ?, sent_ms = ?, attempts = attempts + 1 WHERE id = ?",
+                                     [.text(error), .int(nowMs), .int(id)]) }
+    }
+
+    public func pendingOutboxCount() throws -> Int {
+        try pool.with { Int(try $0.one("SELECT COUNT(*) FROM outbox WHERE state = 'pending'", [])?[0].int ?? 0) }
+    }
+
+    public func recordDelivery(channel: String, providerId: String, status: String, errorCode: Int32) throws -> Bool {
+        try pool.with { c in
+            !(try c.query("UPDATE outbox SET delivery_status = ?, delivery_error_code = ? WHERE channel = ? AND provider_id = ? RETURNING id",
+                          [.text(status), .int(Int64(errorCode)), .text(channel), .text(providerId)]).isEmpty)
+        }
+    }
+
+    // MARK: retention
+
+    public func purge(beforeMs: Int64) throws -> Int {
+        try pool.with { c in
+            var n = 0
+            for sql in ["DELETE FROM messages WHERE created_ms < ? RETURNING id",
+                        "DELETE FROM failovers WHERE created_ms < ? RETURNING id",
+                        "DELETE FROM dedupe_keys WHERE created_ms < ? RETURNING message_id",
+                        "DELETE FROM outbox WHERE state <> 'pending' AND created_ms < ? RETURNING id",
+                        "DELETE FROM sessions WHERE last_ms < ? RETURNING id"] {
+                n += try c.query(sql, [.int(beforeMs)]).count
+            }
+            return n
+        }
+    }
+
+    /// Direct SQL for tests and the benchmark (bulk loading, counting).
+    public func withConnection<R>(_ body: (any SQLConnection) throws -> R) throws -> R { try pool.with(body) }
+}

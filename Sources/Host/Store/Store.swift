@@ -1,0 +1,169 @@
+import Foundation
+
+/// A conversation's session row.
+public struct SessionRecord: Sendable, Equatable {
+    public var id: Int64
+    public var channel: String
+    public var remote: String
+    public var local: String
+    public var agent: String
+    /// The agent's last `session_state` JSON ("" if none).
+    public var state: String
+    public var createdMs: Int64
+    public var lastMs: Int64
+}
+
+/// One history entry for an agent call.
+public struct HistoryEntry: Sendable, Equatable {
+    public var role: String   // "user" or "assistant"
+    public var text: String
+    public var timeMs: Int64
+}
+
+/// What a dedupe key says about an earlier submission of the same channel message id.
+public enum DedupeState: Sendable, Equatable {
+    /// Answered: the same reply again.
+    case replied(String)
+    /// Seen, not answered (the reply went to the outbox, or the earlier attempt died).
+    case pending
+}
+
+/// Everything a turn reads before deciding what to do, read in one go.
+public struct TurnContext: Sendable {
+    public var dedupe: DedupeState?
+    public var optedOut: Bool
+    /// The active session (last activity at or after `sinceMs`), if any.
+    public var session: SessionRecord?
+    /// That session's last messages, oldest first (depth of its agent).
+    public var history: [HistoryEntry]
+}
+
+/// A deferred send waiting in (or claimed from) the outbox.
+public struct OutboxItem: Sendable, Equatable {
+    public var id: Int64
+    /// Stable across retries and restarts: the channel's idempotency key.
+    public var messageKey: String
+    public var channel: String
+    public var to: String
+    public var from: String
+    public var text: String
+    public var correlationId: String
+    public var attempts: Int
+}
+
+/// The start of one agent turn, written in one transaction.
+public struct TurnStart: Sendable {
+    public var channel: String
+    public var channelMessageId: String
+    public var remote: String
+    public var local: String
+    public var text: String
+    public var nowMs: Int64
+    /// Use this session (sticky); nil = create one for `newAgent`.
+    public var sessionId: Int64?
+    public var newAgent: String?
+}
+
+/// The end of one agent turn, written in one transaction.
+public struct TurnFinish: Sendable {
+    public var sessionId: Int64
+    /// The inbound message's row (from `beginTurn`).
+    public var inboundMessageId: Int64
+    public var channel: String
+    public var channelMessageId: String
+    public var agent: String
+    public var reply: String
+    public var sessionState: String?
+    public var processingMs: Int64
+    public var nowMs: Int64
+    /// Non-nil when the reply goes out later: the outbox row to write with it.
+    public var outbox: OutboxItem?
+}
+
+/// Held while one conversation's turn runs: at most one per conversation key at a time,
+/// across every process sharing the database (PostgreSQL: an advisory lock on a dedicated
+/// connection). Release exactly once.
+public protocol ConversationLock: AnyObject, Sendable {
+    func release()
+}
+
+/// The gateway's persistent state. One protocol, two backends (`SQLStore` over SQLite or
+/// PostgreSQL), chosen by `store.url`.
+///
+/// Threading: every method is synchronous, may block on I/O, and is safe to call from any
+/// thread concurrently (backends use connection pools). Call it off the NIO event loops.
+public protocol Store: AnyObject, Sendable {
+    /// "sqlite" or "postgres".
+    var backend: String { get }
+    /// True if the database answers a trivial query.
+    func ping() -> Bool
+    /// Records the configured agents (name, transport, limits) in the agents table.
+    func syncAgents(_ agents: [AgentEntry]) throws
+
+    /// Runs `body` (a sequence of this store's calls on the current thread) on one
+    /// connection held throughout: fewer hand-offs of a contended connection.
+    func pinned<R>(_ body: () throws -> R) throws -> R
+
+    /// Blocks until this process holds the conversation's lock (FIFO among waiters).
+    func lockConversation(_ key: String) throws -> any ConversationLock
+
+    func dedupe(channel: String, channelMessageId: String) throws -> DedupeState?
+    /// Dedupe key, opt-out, active session and its history in one connection hold.
+    func turnContext(channel: String, channelMessageId: String, remote: String, local: String, sinceMs: Int64,
+                     historyDepth: (String) -> Int) throws -> TurnContext
+    /// The newest session of the conversation whose last activity is at or after `sinceMs`.
+    func activeSession(channel: String, remote: String, local: String, sinceMs: Int64) throws -> SessionRecord?
+    /// Sessions per agent with activity at or after `sinceMs` (capacity accounting).
+    func activeSessionCounts(sinceMs: Int64) throws -> [String: Int]
+    /// Claims the dedupe key, creates the session if asked, stores the user message.
+    /// Returns the session and the inbound message id.
+    func beginTurn(_ t: TurnStart) throws -> (SessionRecord, messageId: Int64)
+    /// Stores the reply, answers the dedupe key, touches the session, enqueues the outbox row.
+    func finishTurn(_ t: TurnFinish) throws
+    /// Marks the inbound message as answered with nothing (compliance, no agent).
+    func markInbound(messageId: Int64, status: String) throws
+    /// For a dedupe key without a reply: the stored inbound message (its session and row id).
+    func unansweredInbound(channel: String, channelMessageId: String) throws -> (session: SessionRecord, messageId: Int64)?
+    /// The session's last `limit` messages (user/assistant), oldest first.
+    func history(sessionId: Int64, limit: Int) throws -> [HistoryEntry]
+    /// Moves a session to another agent and records the failover event.
+    func failover(sessionId: Int64, from: String, to: String, reason: String, nowMs: Int64) throws
+
+    // Compliance ledger
+    func setOptOut(channel: String, remote: String, keyword: String, nowMs: Int64) throws
+    func clearOptOut(channel: String, remote: String) throws
+    func isOptedOut(channel: String, remote: String) throws -> Bool
+    /// Stores a message handled outside any session (a compliance keyword, an opted-out
+    /// sender, no agent available) with its status, the reply (if any) and its dedupe key.
+    func recordWithoutSession(channel: String, channelMessageId: String, remote: String, local: String,
+                              text: String, status: String, reply: String, nowMs: Int64) throws
+
+    // Outbox
+    func enqueueOutbox(_ item: OutboxItem, nowMs: Int64) throws
+    /// Claims up to `limit` due rows for `leaseMs` (other processes skip them meanwhile).
+    func claimOutbox(nowMs: Int64, limit: Int, leaseMs: Int64) throws -> [OutboxItem]
+    func outboxSent(id: Int64, providerId: String, nowMs: Int64) throws
+    func outboxRetry(id: Int64, attempts: Int, nextMs: Int64, error: String) throws
+    func outboxFailed(id: Int64, error: String, nowMs: Int64) throws
+    func pendingOutboxCount() throws -> Int
+    /// Records a channel's delivery report for a sent outbox row; false if no row has that provider id.
+    func recordDelivery(channel: String, providerId: String, status: String, errorCode: Int32) throws -> Bool
+
+    /// Deletes messages, failovers, dedupe keys and finished outbox rows older than
+    /// `beforeMs`, and sessions idle since then. Returns the number of rows removed.
+    func purge(beforeMs: Int64) throws -> Int
+    func close()
+}
+
+/// Opens the store named by `store.url`, applying migrations.
+public func openStore(url: String, configDir: String, lockConnections: Int) throws -> any Store {
+    if url.hasPrefix("sqlite:") {
+        var path = String(url.dropFirst("sqlite:".count))
+        if !path.hasPrefix("/") && path != ":memory:" { path = (configDir as NSString).appendingPathComponent(path) }
+        return try SQLStore(sqlitePath: path)
+    }
+    if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+        return try SQLStore(postgresURL: url, lockConnections: lockConnections)
+    }
+    throw StoreError("store.url: expected sqlite:PATH or postgres://..., got '\(Redactor.redactURL(url))'")
+}

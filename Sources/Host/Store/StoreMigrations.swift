@@ -1,0 +1,83 @@
+import Foundation
+
+/// The store's schema, as numbered migrations applied in order at start-up and recorded
+/// in `schema_migrations`. Never edit a released migration: add the next one.
+enum StoreMigrations {
+    /// `{ID}` becomes the dialect's auto-increment primary key.
+    static let all: [(version: Int, sql: [String])] = [
+        (1, [
+            """
+            CREATE TABLE agents (name TEXT PRIMARY KEY, transport TEXT NOT NULL, max_sessions INTEGER NOT NULL,
+                history_depth INTEGER, updated_ms BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE sessions (id {ID}, channel TEXT NOT NULL, remote TEXT NOT NULL, local TEXT NOT NULL,
+                agent TEXT NOT NULL, state TEXT NOT NULL DEFAULT '', created_ms BIGINT NOT NULL, last_ms BIGINT NOT NULL,
+                message_count INTEGER NOT NULL DEFAULT 0)
+            """,
+            "CREATE INDEX sessions_key ON sessions (channel, remote, local, last_ms)",
+            "CREATE INDEX sessions_agent ON sessions (agent, last_ms)",
+            """
+            CREATE TABLE messages (id {ID}, session_id BIGINT, direction TEXT NOT NULL, body TEXT NOT NULL,
+                status TEXT NOT NULL, channel TEXT NOT NULL, channel_message_id TEXT, segments INTEGER NOT NULL DEFAULT 1,
+                agent TEXT, processing_ms BIGINT, created_ms BIGINT NOT NULL, remote TEXT NOT NULL, local TEXT NOT NULL)
+            """,
+            "CREATE INDEX messages_session ON messages (session_id, id)",
+            "CREATE INDEX messages_created ON messages (created_ms)",
+            """
+            CREATE TABLE failovers (id {ID}, session_id BIGINT NOT NULL, old_agent TEXT NOT NULL, new_agent TEXT NOT NULL,
+                reason TEXT NOT NULL, created_ms BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE opt_outs (channel TEXT NOT NULL, remote TEXT NOT NULL, keyword TEXT NOT NULL,
+                created_ms BIGINT NOT NULL, PRIMARY KEY (channel, remote))
+            """,
+            """
+            CREATE TABLE dedupe_keys (channel TEXT NOT NULL, channel_message_id TEXT NOT NULL, message_id BIGINT,
+                reply TEXT, created_ms BIGINT NOT NULL, PRIMARY KEY (channel, channel_message_id))
+            """,
+            "CREATE INDEX dedupe_created ON dedupe_keys (created_ms)",
+            """
+            CREATE TABLE outbox (id {ID}, message_key TEXT NOT NULL UNIQUE, channel TEXT NOT NULL, to_number TEXT NOT NULL,
+                from_number TEXT NOT NULL, body TEXT NOT NULL, correlation_id TEXT NOT NULL, state TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0, next_ms BIGINT NOT NULL, lease_until_ms BIGINT NOT NULL DEFAULT 0,
+                provider_id TEXT, last_error TEXT, created_ms BIGINT NOT NULL, sent_ms BIGINT)
+            """,
+            "CREATE INDEX outbox_due ON outbox (state, next_ms)",
+            """
+            CREATE TABLE usage_events (id {ID}, account_id TEXT NOT NULL, kind TEXT NOT NULL, quantity BIGINT NOT NULL,
+                idempotency_key TEXT NOT NULL UNIQUE, correlation_id TEXT NOT NULL, state TEXT NOT NULL,
+                created_ms BIGINT NOT NULL)
+            """,
+        ]),
+        (2, [
+            // Delivery reports of deferred sends (channel status callbacks).
+            "ALTER TABLE outbox ADD COLUMN delivery_status TEXT",
+            "ALTER TABLE outbox ADD COLUMN delivery_error_code INTEGER",
+            "CREATE INDEX outbox_provider ON outbox (channel, provider_id)",
+        ]),
+    ]
+
+    static func sql(_ s: String, _ d: SQLDialect) -> String {
+        s.replacingOccurrences(of: "{ID}", with: d == .sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY")
+    }
+
+    /// Applies the missing migrations. On PostgreSQL an advisory lock keeps two processes
+    /// starting at once from applying the same migration twice.
+    static func apply(_ c: any SQLConnection) throws {
+        if c.dialect == .postgres { try c.execute("SELECT pg_advisory_lock(7242001)") }
+        defer { if c.dialect == .postgres { try? c.execute("SELECT pg_advisory_unlock(7242001)") } }
+        try c.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)")
+        let done = Set(try c.query("SELECT version FROM schema_migrations", []).compactMap { $0[0].int })
+        for m in all where !done.contains(Int64(m.version)) {
+            try c.transaction {
+                for s in m.sql { try c.execute(sql(s, c.dialect)) }
+                try c.query("INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)",
+                            [.int(Int64(m.version)), .int(nowMillis())])
+            }
+        }
+    }
+}
+
+/// Unix epoch milliseconds.
+@inline(__always) func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
