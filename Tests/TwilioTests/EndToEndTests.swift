@@ -78,10 +78,34 @@ final class RecordingRouter: InboundRouter, @unchecked Sendable {
         }
     }
 
+    @Test func stopStartHelpGoThroughTheRoutersDurableLedger() async throws {
+        // Default (handle_keywords: false): keywords reach the router, whose opt-out ledger is in the store.
+        let yaml = Support.gatewayYAML().replacingOccurrences(of: "store:\n  url: \"sqlite::memory:\"", with: """
+            store:
+              url: "sqlite::memory:"
+            routing:
+              opt_out_reply: You are unsubscribed.
+              opt_in_reply: You are subscribed again.
+              help_reply: Help is here.
+            """)
+        try await Support.withGateway(yaml) { g, port in
+            let user = "+15552220000"
+            #expect(TwiML.messages(in: try await post(port, Support.smsParams(from: user, body: "HELP")).body) == ["Help is here."])
+            #expect(TwiML.messages(in: try await post(port, Support.smsParams(from: user, body: "stop.")).body) == ["You are unsubscribed."])
+            #expect(try g.store.isOptedOut(channel: "twilio", remote: user))
+            let quiet = try await post(port, Support.smsParams(from: user, body: "are you there?"))
+            #expect(quiet.status == 200 && TwiML.messages(in: quiet.body).isEmpty)
+            #expect(TwiML.messages(in: try await post(port, Support.smsParams(from: user, body: "Unstop")).body) == ["You are subscribed again."])
+            #expect(try !g.store.isOptedOut(channel: "twilio", remote: user))
+            // The agent saw none of the keywords or the opted-out message: its history is empty.
+            #expect(TwiML.messages(in: try await post(port, Support.smsParams(from: user, body: "hello")).body) == ["echo: hello (history: 0)"])
+        }
+    }
+
     @Test func stopStartHelpAreAnsweredByTheChannelAndNeverReachTheAgent() async throws {
         let fake = try Support.FakeTwilio()
         defer { fake.stop() }
-        let yaml = Support.gatewayYAML(twilio: "help_text: \"Help & info <here>\"\nstop_text: Bye.\nstart_text: Welcome back.", apiBase: fake.base)
+        let yaml = Support.gatewayYAML(twilio: "handle_keywords: true\nhelp_text: \"Help & info <here>\"\nstop_text: Bye.\nstart_text: Welcome back.", apiBase: fake.base)
         try await Support.withGateway(yaml) { g, port in
             let rec = RecordingRouter(g.router!); g.runtime.router = rec
             let user = "+15551110000"

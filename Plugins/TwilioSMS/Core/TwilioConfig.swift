@@ -63,7 +63,7 @@ public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
         rateLimitWindow = try c.decodeIfPresent(Double.self, forKey: .rateLimitWindow) ?? 60
         requestTimeoutMs = try c.decodeIfPresent(UInt32.self, forKey: .requestTimeoutMs) ?? 15_000
         validateSignatures = try c.decodeIfPresent(Bool.self, forKey: .validateSignatures) ?? true
-        handleKeywords = try c.decodeIfPresent(Bool.self, forKey: .handleKeywords) ?? true
+        handleKeywords = try c.decodeIfPresent(Bool.self, forKey: .handleKeywords) ?? false
     }
 
     /// Decodes and checks a config block; errors name the field and never echo secrets.

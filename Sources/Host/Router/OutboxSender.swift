@@ -98,6 +98,11 @@ public final class OutboxSender: @unchecked Sendable {
             if o.ok {
                 try store.outboxSent(id: item.id, providerId: o.text, nowMs: nowMillis())
                 mSent.increment()
+            } else if o.status == DS_ERR_OPTED_OUT {
+                // The provider says the recipient opted out (Twilio 21610): record it in the ledger.
+                try store.setOptOut(channel: item.channel, remote: item.to, keyword: "provider:\(o.detailCode)", nowMs: nowMillis())
+                try store.outboxFailed(id: item.id, error: "recipient opted out (provider code \(o.detailCode))", nowMs: nowMillis())
+                mFailed.increment()
             } else if o.isRetryable && attempts < maxAttempts {
                 // Exponential backoff with full jitter in [0.5, 1.5) of the step, capped at 5 minutes.
                 let step = min(baseDelay * pow(2, Double(attempts - 1)), 300)
