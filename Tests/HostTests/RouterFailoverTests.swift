@@ -66,6 +66,10 @@ import Testing
           - name: steady
             transport: echo
             config: { prefix: steady }
+        """, extraPlugins: """
+          - id: events
+            library: file-sink
+            config: { path: \(dir)/events.jsonl, fsync: always }
         """), dir: dir)
         let health = g.router.agents[0].health
         var deadline = Date().addingTimeInterval(5)
@@ -77,6 +81,11 @@ import Testing
         while !health.inRotation && Date() < deadline { try await Task.sleep(nanoseconds: 50_000_000) }
         #expect(health.inRotation)
         await g.stop()
+        // Both changes were reported as events: out of rotation, then back.
+        let changes = try String(contentsOfFile: "\(dir)/events.jsonl", encoding: .utf8).split(separator: "\n")
+            .compactMap { try? JSONValue.parse(String($0)) }.filter { $0["type"] == .string("agent.health_changed") && $0["agent"] == .string("probed") }
+        #expect(changes.contains { $0["in_rotation"] == .bool(false) })
+        #expect(changes.last?["in_rotation"] == .bool(true))
     }
 
     @Test func healthUnitRules() {

@@ -19,7 +19,10 @@ public final class RouterJobs: @unchecked Sendable {
 
     public func start() {
         let agents = router.agents, interval = routing.probeInterval, logger = logger
+        let minHealth = routing.minHealth, events = router.events
         tasks.append(Task.detached {
+            // Per agent: (in rotation, breaker, eligible by score) as last reported.
+            var last: [String: String] = [:]
             while !Task.isCancelled {
                 await withTaskGroup(of: Void.self) { g in
                     for a in agents {
@@ -29,6 +32,17 @@ public final class RouterJobs: @unchecked Sendable {
                             if !o.ok { logger.warning("probe of agent \(a.name) failed: \(o.status) \(o.error)") }
                         }
                     }
+                }
+                // agent.health_changed when rotation, breaker or eligibility changed (from probes or real calls).
+                for a in agents {
+                    let score = a.health.score, breaker = "\(a.health.breaker)", rotation = a.health.inRotation
+                    let state = "\(rotation)|\(breaker)|\(score >= minHealth)"
+                    if let before = last[a.name], before != state {
+                        events?.emit(Event("agent.health_changed", agent: a.name, fields: [
+                            ("score", .number(Double(score))), ("breaker", .string(breaker)),
+                            ("in_rotation", .bool(rotation)), ("eligible", .bool(score >= minHealth))]))
+                    }
+                    last[a.name] = state
                 }
                 try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
             }
