@@ -39,6 +39,9 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
         return (try? store.scalarInt("SELECT 1")) == 1
     }
 
+    /// The in-memory account directory (accounts: + tiers:), once started.
+    public var accounts: ConfiguredAccounts? { runtime.accounts as? ConfiguredAccounts }
+
     public func metricsText() -> String { runtime.metrics.render() }
 
     /// Binds, then starts everything; returns the bound port. Throws StartupErrors.
@@ -47,6 +50,8 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
         try await server.start()
         do {
             store = try openStore()
+            // Billing plugins may change accounts from their create() on (ABI 1.1 account_update).
+            if runtime.accounts == nil { runtime.accounts = ConfiguredAccounts(config: config) }
             let set = try PluginSet.start(config, runtime: runtime)
             plugins = set
             let bus = try EventBus(config: config.events, sinks: set.sinks, spoolDir: relativeToConfig(config.events.spoolDir),
