@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "ds-file-sink", type: .dynamic, targets: ["FileSink"]),
         .library(name: "ds-postgres-sink", type: .dynamic, targets: ["PostgresSink"]),
         .library(name: "ds-twilio", type: .dynamic, targets: ["TwilioSMS"]),
+        .library(name: "ds-stripe", type: .dynamic, targets: ["StripeBilling"]),
         // Benchmark ceiling: a route that answers a fixed TwiML document (bench/twilio); no ds- prefix, so `darkspere plugins` does not list it.
         .library(name: "bench-fixed-twiml", type: .dynamic, targets: ["BenchFixedTwiML"]),
         // Deliberately broken plugins for the loader's tests (not listed by `darkspere plugins`).
@@ -67,6 +68,9 @@ let package = Package(
         // segments, keywords), shared by the plugin, the CLI's `sms` command and the tests.
         .target(name: "TwilioCore", path: "Plugins/TwilioSMS/Core"),
         .target(name: "TwilioSMS", dependencies: ["TwilioCore", pluginKit], path: "Plugins/TwilioSMS/Plugin"),
+        // Stripe billing: libcrypto (system, shared) for webhook HMAC-SHA256; HTTP through the host.
+        .systemLibrary(name: "COpenSSL", path: "Plugins/StripeBilling/COpenSSL", providers: [.apt(["libssl-dev"])]),
+        .target(name: "StripeBilling", dependencies: [pluginKit, "COpenSSL"], path: "Plugins/StripeBilling/Plugin"),
         .target(name: "BenchFixedTwiML", path: "bench/twilio/fixed-twiml", publicHeadersPath: ".", cSettings: fixtureHeader),
 
         // Examples: the ABI from both sides.
@@ -86,6 +90,7 @@ let package = Package(
         .executableTarget(name: "bench-sinks", dependencies: ["Host"], path: "bench/sinks"),
 
         .testTarget(name: "HostTests", dependencies: ["Host"], path: "Tests/HostTests"),
+        .testTarget(name: "StripeTests", dependencies: ["Host"], path: "Tests/StripeTests", exclude: ["fake_stripe.py"]),
         .testTarget(name: "TwilioTests", dependencies: ["TwilioCore", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py"]),
     ],
     swiftLanguageModes: [.v5]
