@@ -18,6 +18,7 @@ actor MeterReporter {
     /// Reports made but not yet accepted by Stripe, oldest first.
     private(set) var queue: [MeterReport] = []
     private var stopping = false
+    private var flushing = false
 
     init(host: PluginHost, config: StripeConfig, aggregator: MeterAggregator, metrics: StripeMetrics) {
         self.host = host; self.config = config; self.aggregator = aggregator; self.metrics = metrics
@@ -26,7 +27,17 @@ actor MeterReporter {
     var url: String { config.apiBase + "/v1/billing/meter_events" }
 
     /// Drains closed intervals (all intervals when `all`) and sends everything queued.
+    ///
+    /// Actors are reentrant across `await`, so a `flushing` flag keeps flushes from
+    /// overlapping: a timer tick during a flush returns at once (the running flush or the
+    /// next tick takes the new sums); a final flush (`all`) waits for the running one.
     func flush(all: Bool = false) async {
+        if flushing {
+            guard all else { return }
+            while flushing { try? await Task.sleep(nanoseconds: 20_000_000) }
+        }
+        flushing = true
+        defer { flushing = false }
         queue += aggregator.drain(nowMs: Self.nowMs(), all: all)
         while let report = queue.first, !stopping {
             guard await send(report) else { break }   // still failing: keep it and the rest for the next flush
