@@ -20,12 +20,12 @@ import Testing
 
     @Test func refusesAPluginBuiltForAnotherMajor() async throws {
         let msg = try await startupError("  - id: future\n    library: \(TestSupport.library("fixture-abi2"))\n")
-        #expect(msg == "plugin 'future' (\(TestSupport.library("fixture-abi2"))) was built for ABI 2.0, but this host speaks ABI 1.0: the major versions must match")
+        #expect(msg == "plugin 'future' (\(TestSupport.library("fixture-abi2"))) was built for ABI 2.0, but this host speaks ABI 1.1: the major versions must match")
     }
 
     @Test func refusesALibraryWithoutTheEntrySymbol() async throws {
         let msg = try await startupError("  - id: nope\n    library: \(TestSupport.library("fixture-no-entry"))\n")
-        #expect(msg == "plugin 'nope': \(TestSupport.library("fixture-no-entry")) does not export darkspere_plugin_entry; it is not a DarkSpere plugin (host ABI 1.0, plugin ABI unknown)")
+        #expect(msg == "plugin 'nope': \(TestSupport.library("fixture-no-entry")) does not export darkspere_plugin_entry; it is not a DarkSpere plugin (host ABI 1.1, plugin ABI unknown)")
     }
 
     @Test func reportsAFailedCreate() async throws {
