@@ -20,3 +20,7 @@ apt_install libsqlite3-dev libcurl4-openssl-dev libpq-dev python3 python3-pip po
 # the fake Twilio REST server is plain python3. Benchmark: wrk.
 python3 -c 'import twilio' 2>/dev/null || python3 -m pip install --quiet twilio
 apt_install wrk curl
+
+# Stripe billing tests: webhook signatures made and checked by the official library
+# (stripe.WebhookSignature / stripe.Webhook.construct_event); the fake Stripe API is plain python3.
+python3 -c 'import stripe' 2>/dev/null || python3 -m pip install --quiet stripe
