@@ -75,8 +75,9 @@ enum StripeSupport {
     }
 
     /// A Stripe event JSON (compact, as Stripe sends it).
-    static func event(id: String = "evt_" + UUID().uuidString.prefix(12).lowercased(), type: String, object: [String: Any]) -> String {
-        let e: [String: Any] = ["id": id, "object": "event", "api_version": "2024-06-20", "created": Int(Date().timeIntervalSince1970),
+    static func event(id: String = "evt_" + UUID().uuidString.prefix(12).lowercased(), type: String, object: [String: Any],
+                      created: Int = Int(Date().timeIntervalSince1970)) -> String {
+        let e: [String: Any] = ["id": id, "object": "event", "api_version": "2024-06-20", "created": created,
                                 "type": type, "livemode": false, "data": ["object": object]]
         return String(decoding: try! JSONSerialization.data(withJSONObject: e, options: [.sortedKeys]), as: UTF8.self)
     }

@@ -132,6 +132,27 @@ import Testing
         }
     }
 
+    @Test func anOlderEventArrivingLateDoesNotUndoANewerOne() async throws {
+        try await S.withGateway(S.gatewayYAML()) { g, port in
+            let accounts = try #require(g.accounts)
+            let now = Int(Date().timeIntervalSince1970)
+            func send(_ payload: String) async throws {
+                let r = try await post(port, payload, header: try S.officialHeader(payload: payload))
+                #expect(r.status == 200)
+            }
+            try await send(S.event(type: "customer.subscription.updated", object: S.subscription(customer: "cus_acme", lookupKey: "darkspere_enterprise"), created: now))
+            // The subscription's creation (as pro) is delivered late.
+            try await send(S.event(type: "customer.subscription.created", object: S.subscription(customer: "cus_acme", lookupKey: "darkspere_pro_monthly"), created: now - 60))
+            #expect(accounts.account("acme")?.tier == "enterprise")
+            // A late invoice event only competes with status changes, not with the tier.
+            try await send(S.event(type: "invoice.payment_failed", object: ["id": "in_1", "customer": "cus_acme"], created: now - 30))
+            #expect(accounts.account("acme")?.status == .pastDue)
+            try await send(S.event(type: "invoice.paid", object: ["id": "in_0", "customer": "cus_acme"], created: now - 120))
+            #expect(accounts.account("acme")?.status == .pastDue)
+            #expect(accounts.account("acme")?.tier == "enterprise")
+        }
+    }
+
     @Test func malformedJSONWithGoodSignatureIs400() async throws {
         try await S.withGateway(S.gatewayYAML()) { _, port in
             let body = "{not json"

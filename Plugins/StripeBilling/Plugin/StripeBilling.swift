@@ -27,6 +27,7 @@ final class StripeBilling: BillingProvider, @unchecked Sendable {
     let aggregator: MeterAggregator
     let reporter: MeterReporter
     let events = EventIdCache()
+    let order = EventOrder()
     let metrics: StripeMetrics
     private var timer: PluginHost.Timer?
 
@@ -120,11 +121,17 @@ final class StripeBilling: BillingProvider, @unchecked Sendable {
             host.log(.debug, "webhook \(event.id): \(why)")
         case .update(let customer, let tier, let status):
             do {
-                let found = try host.updateAccount(customerId: customer, tier: tier, status: status.flatMap(PluginHost.AccountStatus.init(rawValue:)))
-                if found {
+                let fields: [EventOrder.Field] = (tier != nil ? [.tier] : []) + (status != nil ? [.status] : [])
+                let outcome = try order.apply(customer: customer, fields: fields, created: event.created) {
+                    try host.updateAccount(customerId: customer, tier: tier, status: status.flatMap(PluginHost.AccountStatus.init(rawValue:)))
+                }
+                switch outcome {
+                case .applied:
                     metrics.accountUpdates.record(1)
                     host.log(.info, "\(event.type) \(event.id): customer \(customer) -> tier \(tier ?? "unchanged"), status \(status ?? "unchanged")")
-                } else {
+                case .stale(let newer):
+                    host.log(.info, "\(event.type) \(event.id) (created \(event.created)) is older than an event already applied (created \(newer)); nothing changed")
+                case .notFound:
                     host.log(.warn, "\(event.type) \(event.id): no account has stripe_customer_id \(customer); nothing changed")
                 }
             } catch let e as PluginError where e.status == DS_ERR_INVALID {

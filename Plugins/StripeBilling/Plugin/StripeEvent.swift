@@ -5,6 +5,8 @@ import Foundation
 struct StripeEvent {
     let id: String
     let type: String
+    /// When Stripe created the event (Unix seconds; 0 if absent): orders out-of-order deliveries.
+    let created: Int64
     /// `data.object` of the event.
     let object: [String: Any]
 
@@ -18,6 +20,7 @@ struct StripeEvent {
         guard let type = o["type"] as? String else { throw Malformed(description: "event has no type") }
         self.id = id
         self.type = type
+        created = (o["created"] as? Int).map(Int64.init) ?? 0
         object = ((o["data"] as? [String: Any])?["object"] as? [String: Any]) ?? [:]
     }
 
