@@ -92,6 +92,19 @@ import Testing
         }
     }
 
+    @Test func shutdownReportsWhatIsSummedSoFar() async throws {
+        let fake = try S.FakeStripe()
+        defer { fake.stop() }
+        try await S.withGateway(S.gatewayYAML(apiBase: fake.base, interval: 3_600_000)) { g, _ in
+            #expect(try await record(g, customer: "cus_acme", kind: "agent_messages", quantity: 7, key: "s1", timeMs: Self.nowMs()) == 0)
+            try await Task.sleep(nanoseconds: 300_000_000)
+            #expect(try await fake.requests().isEmpty, "the hour-long interval is still open")
+        }
+        let reqs = try await fake.requests()
+        #expect(reqs.count == 1)
+        #expect((reqs.first?["form"] as? [String: String])?["payload[value]"] == "7")
+    }
+
     @Test func permanentRefusalIsDroppedNotRetriedForever() async throws {
         let fake = try S.FakeStripe()
         defer { fake.stop() }

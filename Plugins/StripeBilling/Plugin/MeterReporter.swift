@@ -1,5 +1,6 @@
 import Foundation
 import PluginKit
+import Synchronization
 
 /// Sends meter reports to Stripe (`POST {api_base}/v1/billing/meter_events`) through
 /// the host's HTTP client, one at a time, in order.
@@ -19,6 +20,8 @@ actor MeterReporter {
     private(set) var queue: [MeterReport] = []
     private var stopping = false
     private var flushing = false
+    /// `queue.count`, readable from any thread without entering the actor.
+    nonisolated let queuedCount = Atomic<Int>(0)
 
     init(host: PluginHost, config: StripeConfig, aggregator: MeterAggregator, metrics: StripeMetrics) {
         self.host = host; self.config = config; self.aggregator = aggregator; self.metrics = metrics
@@ -34,7 +37,10 @@ actor MeterReporter {
     func flush(all: Bool = false) async {
         if flushing {
             guard all else { return }
-            while flushing { try? await Task.sleep(nanoseconds: 20_000_000) }
+            while flushing {
+                if Task.isCancelled { return }
+                try? await Task.sleep(nanoseconds: 20_000_000)
+            }
         }
         flushing = true
         defer { flushing = false }
@@ -44,6 +50,7 @@ actor MeterReporter {
             queue.removeFirst()
         }
         metrics.queued.record(Double(queue.count))
+        queuedCount.store(queue.count, ordering: .releasing)
     }
 
     /// Stops retrying (shutdown); the current attempt finishes.

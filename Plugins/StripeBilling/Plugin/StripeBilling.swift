@@ -63,7 +63,10 @@ final class StripeBilling: BillingProvider, @unchecked Sendable {
 
     func shutdown() {
         timer?.cancel()
-        // Best effort: report what is summed so far, waiting a few seconds at most.
+        // Nothing summed and nothing waiting for a retry: nothing to report, do not block.
+        if aggregator.pendingCount == 0 && reporter.queuedCount.load(ordering: .acquiring) == 0 { return }
+        // Best effort: report what is summed so far, waiting a few seconds at most (shutdown
+        // is synchronous in the ABI; the host's usage ledger covers whatever is left).
         let done = DispatchSemaphore(value: 0)
         let reporter = self.reporter
         Task {
