@@ -138,9 +138,14 @@ enum StripeSupport {
             }
         }
 
+        /// Ends the fake with SIGKILL. Not by closing its stdin: Foundation's Process can leak
+        /// a pipe's write end into another child spawned at the same moment, and then EOF
+        /// never comes. Not by SIGTERM: children spawned from a dispatch thread inherit its
+        /// blocked signal mask, so SIGTERM would wait forever.
         func stop() {
-            try? stdin.fileHandleForWriting.close()
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
+            try? stdin.fileHandleForWriting.close()
         }
     }
 

@@ -1,6 +1,6 @@
 """A fake Stripe API on loopback for the Stripe plugin's tests.
 
-Prints its port on the first line of stdout, then serves until stdin closes.
+Prints its port on the first line of stdout, then serves until stdin closes or it is killed.
   POST /v1/billing/meter_events   records the request; answers with the next scripted
                                   status (see /script), else 200 and a meter event object.
   POST /script                    JSON list of [status, retry_after_or_null], consumed in order.
