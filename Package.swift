@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "ds-file-sink", type: .dynamic, targets: ["FileSink"]),
         .library(name: "ds-postgres-sink", type: .dynamic, targets: ["PostgresSink"]),
         .library(name: "ds-twilio", type: .dynamic, targets: ["TwilioSMS"]),
+        .library(name: "ds-stripe", type: .dynamic, targets: ["StripeBilling"]),
         // Benchmark ceiling: a route that answers a fixed TwiML document (bench/twilio); no ds- prefix, so `darkspere plugins` does not list it.
         .library(name: "bench-fixed-twiml", type: .dynamic, targets: ["BenchFixedTwiML"]),
         // Agent transports (issue 5).
@@ -78,6 +79,9 @@ let package = Package(
         // segments, keywords), shared by the plugin, the CLI's `sms` command and the tests.
         .target(name: "TwilioCore", path: "Plugins/TwilioSMS/Core"),
         .target(name: "TwilioSMS", dependencies: ["TwilioCore", pluginKit], path: "Plugins/TwilioSMS/Plugin"),
+        // Stripe billing: libcrypto (system, shared) for webhook HMAC-SHA256; HTTP through the host.
+        .systemLibrary(name: "COpenSSL", path: "Plugins/StripeBilling/COpenSSL", providers: [.apt(["libssl-dev"])]),
+        .target(name: "StripeBilling", dependencies: [pluginKit, "COpenSSL"], path: "Plugins/StripeBilling/Plugin"),
         .target(name: "BenchFixedTwiML", path: "bench/twilio/fixed-twiml", publicHeadersPath: ".", cSettings: fixtureHeader),
 
         // Examples: the ABI from both sides.
@@ -108,6 +112,7 @@ let package = Package(
         .executableTarget(name: "bench-sinks", dependencies: ["Host"], path: "bench/sinks"),
 
         .testTarget(name: "HostTests", dependencies: ["Host"], path: "Tests/HostTests"),
+        .testTarget(name: "StripeTests", dependencies: ["Host"], path: "Tests/StripeTests", exclude: ["fake_stripe.py", "abi10_host.c"]),
         .testTarget(name: "TwilioTests", dependencies: ["TwilioCore", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py"]),
         .testTarget(name: "TransportTests", dependencies: ["Host"], path: "Tests/TransportTests", exclude: ["Fixtures"]),
     ],

@@ -23,3 +23,6 @@ apt_install wrk curl
 
 # The official MCP Python SDK: the MCP transport tests run against its servers (2.x: mcp.server.mcpserver).
 python3 -c 'import mcp.server.mcpserver' 2>/dev/null || python3 -m pip install --quiet 'mcp>=2'
+# Stripe billing tests: webhook signatures made and checked by the official library
+# (stripe.WebhookSignature / stripe.Webhook.construct_event); the fake Stripe API is plain python3.
+python3 -c 'import stripe' 2>/dev/null || python3 -m pip install --quiet stripe

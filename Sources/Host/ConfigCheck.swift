@@ -58,7 +58,20 @@ public enum ConfigCheck {
         out += "agents:\n"
         for a in c.agents {
             let cfg = (try? JSONValue.parse(a.configJSON)).map { Redactor.redact($0).text } ?? "{}"
-            out += "  - name: \(a.name)\n    transport: \(a.transport)\n    max_sessions: \(a.maxSessions)\n    config: \(cfg)\n"
+            out += "  - name: \(a.name)\n    transport: \(a.transport)\n"
+            if let acc = a.account { out += "    account: \(acc)\n" }
+            out += "    max_sessions: \(a.maxSessions)\n    config: \(cfg)\n"
+        }
+        out += "accounts:\n"
+        for a in c.accounts {
+            out += "  - id: \(a.id)\n    name: \(a.name)\n    tier: \(a.tier)\n    status: \(a.status.rawValue)\n"
+            if let cus = a.stripeCustomerId { out += "    stripe_customer_id: \(cus)\n" }
+        }
+        out += "tiers:\n"
+        func lim(_ n: Int?) -> String { n.map(String.init) ?? "unlimited" }
+        for t in c.tiers.values.sorted(by: { $0.name < $1.name }) {
+            let limits = UsageKind.allCases.map { "\($0.rawValue): \(lim(t.limit($0)))" }.joined(separator: ", ")
+            out += "  \(t.name): {\(limits), per_minute: \(lim(t.perMinute)), overage: \(t.overage.rawValue)}\n"
         }
         return out
     }

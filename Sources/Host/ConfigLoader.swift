@@ -85,10 +85,13 @@ struct Reader {
             case "plugins": config.plugins = readPlugins(value)
             case "agents": config.agents = readAgents(value)
             case "routes": config.routes = readRoutes(value)
-            default: unknown(key, "", value, ["server", "store", "routing", "events", "plugin_path", "plugins", "agents", "routes"])
+            case "accounts": config.accounts = readAccounts(value)
+            case "tiers": config.tiers = readTiers(value)
+            default: unknown(key, "", value, ["server", "store", "routing", "events", "plugin_path", "plugins", "agents", "routes", "accounts", "tiers"])
             }
         }
         crossCheck(&config)
+        crossCheckAccounts(config)
         return config
     }
 
@@ -218,12 +221,13 @@ struct Reader {
                 case "transport": transport = string(v, p)
                 case "max_sessions": if let n = int(v, p, min: 1) { entry.maxSessions = n }
                 case "history_depth": if let n = int(v, p, min: 5, max: 50) { entry.historyDepth = n }
+                case "account": entry.account = string(v, p)
                 case "config":
                     var lines: [String: Int] = [:]
                     if let json = toJSON(v, p, "", &lines) {
                         if case .mapping = v { entry.configJSON = json } else { problem(p, v, "expected a mapping") }
                     }
-                default: unknown(key, "\(base).", v, ["name", "transport", "max_sessions", "history_depth", "config"])
+                default: unknown(key, "\(base).", v, ["name", "transport", "max_sessions", "history_depth", "account", "config"])
                 }
             }
             if name == nil { problem("\(base).name", item, "missing") }

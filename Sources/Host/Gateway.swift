@@ -42,6 +42,9 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
         return store.ping()
     }
 
+    /// The in-memory account directory (accounts: + tiers:), once started.
+    public var accounts: ConfiguredAccounts? { runtime.accounts as? ConfiguredAccounts }
+
     public func metricsText() -> String { runtime.metrics.render() }
 
     /// Binds, then starts everything; returns the bound port. Throws StartupErrors.
@@ -50,6 +53,8 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
         try await server.start()
         do {
             let config = self.config, runtime = self.runtime, logger = self.logger
+            // Billing plugins may change accounts from their create() on (ABI 1.1 account_update).
+            if runtime.accounts == nil { runtime.accounts = ConfiguredAccounts(config: config) }
             // Store migrations and plugin create()/open() may block (child processes,
             // handshakes, connections): keep them off the cooperative pool.
             let (store, set) = try await Self.offPool { () throws -> (any Store, PluginSet) in

@@ -13,6 +13,10 @@ public struct GatewayConfig: Sendable {
     public var agents: [AgentEntry] = []
     /// Optional `routes:`: a local number or a leading keyword sends new sessions to an agent or pool.
     public var routes: [RouteEntry] = []
+    /// `accounts:`: who is billed for which agents.
+    public var accounts: [AccountEntry] = []
+    /// `tiers:` by name; the defaults (free, pro, enterprise) unless the file replaces them.
+    public var tiers: [String: TierConfig] = TierConfig.defaults
     /// The file it was read from, for messages.
     public var sourcePath: String = "plugins.yaml"
 
@@ -95,6 +99,8 @@ public struct AgentEntry: Sendable {
     public var historyDepth: Int?
     public var configJSON = "{}"
     public var line = 0
+    /// The `id` of the `accounts:` entry billed for this agent's usage; nil = unbilled.
+    public var account: String?
 }
 
 /// The event stream to log sinks (`events:` in plugins.yaml).

@@ -47,6 +47,7 @@ public final class HostRuntime: @unchecked Sendable {
     let logLevel: Logger.Level
     private let routeTable = Mutex<[String: PluginRoute]>([:])
     private let routerBox = Mutex<(any InboundRouter)?>(nil)
+    private let accountsBox = Mutex<(any AccountDirectory)?>(nil)
     private var handles: [InstanceHandle] = []
     private let handlesLock = NSLock()
 
@@ -68,6 +69,14 @@ public final class HostRuntime: @unchecked Sendable {
     public var router: (any InboundRouter)? {
         get { routerBox.withLock { $0 } }
         set { routerBox.withLock { $0 = newValue } }
+    }
+
+    /// The accounts billing plugins may change through `ds_host.account_update` (ABI 1.1);
+    /// nil = the host keeps no accounts and the service answers DS_ERR_UNSUPPORTED.
+    /// Set before plugins are created.
+    public var accounts: (any AccountDirectory)? {
+        get { accountsBox.withLock { $0 } }
+        set { accountsBox.withLock { $0 = newValue } }
     }
 
     func makeHandle(_ instanceId: String) -> InstanceHandle {
@@ -227,6 +236,28 @@ enum HostTable {
             report_status: { h, id, status, code in
                 guard let h = InstanceHandle.from(h), let router = h.runtime.router else { return DS_ERR_UNAVAILABLE }
                 return router.reportStatus(channel: h.instanceId, providerMessageId: id.string, status: status.string, errorCode: code) ? DS_OK : DS_ERR_NOT_FOUND
+            },
+            account_update: { h, customer, tier, status in
+                guard let h = InstanceHandle.from(h) else { return DS_ERR_INVALID }
+                guard let directory = h.runtime.accounts else { return DS_ERR_UNSUPPORTED }
+                let customerId = customer.string, tierName = tier.string, statusText = status.string
+                var newStatus: AccountStatus?
+                if !statusText.isEmpty {
+                    guard let st = AccountStatus(rawValue: statusText) else {
+                        h.logger.warning("account_update: unknown status '\(statusText)'")
+                        return DS_ERR_INVALID
+                    }
+                    newStatus = st
+                }
+                switch directory.update(customerId: customerId, tier: tierName.isEmpty ? nil : tierName, status: newStatus) {
+                case .updated:
+                    h.logger.info("account of customer \(customerId): tier \(tierName.isEmpty ? "unchanged" : tierName), status \(statusText.isEmpty ? "unchanged" : statusText)")
+                    return DS_OK
+                case .notFound: return DS_ERR_NOT_FOUND
+                case .invalid(let why):
+                    h.logger.warning("account_update: \(why)")
+                    return DS_ERR_INVALID
+                }
             }))
         return UnsafePointer(t)
     }()

@@ -16,7 +16,7 @@ import Testing
         #expect(rc == 0)
         #expect(out.contains("c-echo-agent") && out.contains("swift-echo-agent"))
         #expect(out.contains("ds.agent-transport/1"))
-        #expect(out.contains("host ABI 1.0"))
+        #expect(out.contains("host ABI 1.1"))
     }
 
     @Test func checkListsEveryProblemAndExits1() throws {
@@ -68,7 +68,7 @@ import Testing
         let (rc, out, _) = try TestSupport.run(TestSupport.darkspere, ["check", "--config", path])
         #expect(rc == 1)
         #expect(out.contains("2 problems"))
-        #expect(out.contains("was built for ABI 2.0, but this host speaks ABI 1.0"))
+        #expect(out.contains("was built for ABI 2.0, but this host speaks ABI 1.1"))
         #expect(out.contains("plugins.sw.config.greeting: expected string, found integer"))
     }
 

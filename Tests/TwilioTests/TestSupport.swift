@@ -105,9 +105,13 @@ enum Support {
             let (data, _) = try await URLSession.shared.data(from: URL(string: "\(base)/requests")!)
             return try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
         }
+        /// SIGKILL, not stdin EOF: Foundation's Process can leak the pipe's write end into a
+        /// child spawned concurrently by another test (then EOF never comes), and SIGTERM is
+        /// blocked in children spawned from dispatch threads.
         func stop() {
-            try? stdin.fileHandleForWriting.close()
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
+            try? stdin.fileHandleForWriting.close()
         }
     }
 

@@ -1,5 +1,11 @@
 /*
- * darkspere_plugin.h -- the DarkSpere plugin ABI, version 1.0
+ * darkspere_plugin.h -- the DarkSpere plugin ABI, version 1.1
+ *
+ * History (a newer minor only adds; every 1.0 plugin works unchanged on a 1.1 host):
+ *   1.0  the first release.
+ *   1.1  ds_host.account_update (billing plugins change an account's tier and
+ *        status, e.g. from payment-provider webhooks). Nothing else changed:
+ *        every 1.0 struct keeps its layout; ds_host only grew at its end.
  *
  * This is the whole contract between the DarkSpere host (the gateway) and a
  * plugin (a shared library that the host loads with dlopen). A plugin needs
@@ -90,7 +96,7 @@ extern "C" {
 
 /** The ABI version this header describes. */
 #define DS_ABI_MAJOR 1
-#define DS_ABI_MINOR 0
+#define DS_ABI_MINOR 1
 
 /** The name of the one symbol every plugin library exports. */
 #define DS_ENTRY_SYMBOL "darkspere_plugin_entry"
@@ -493,6 +499,25 @@ typedef struct ds_host {
      */
     ds_status (*report_status)(ds_host_handle *h, ds_str provider_message_id, ds_str status,
                                int32_t error_code);
+
+    /* ---- Added in ABI 1.1. Test with DS_HAS_FIELD(ds_host, host, account_update)
+     *      (or host->abi_minor >= 1) before calling: a 1.0 host lacks it. ---- */
+
+    /**
+     * Billing instances: changes the account whose billing-provider customer id
+     * is `customer_id` (e.g. Stripe "cus_..."; the `stripe_customer_id` of an
+     * `accounts:` entry). `tier` is the new tier name (one of the `tiers:`) or
+     * empty for "unchanged"; `status` is "active", "past_due" or "canceled", or
+     * empty for "unchanged". The change is visible to the host's admission at
+     * once (before this returns). Idempotent: applying the same values again is
+     * DS_OK. Returns DS_OK; DS_ERR_NOT_FOUND if no account has that customer
+     * id; DS_ERR_INVALID for an unknown tier or status or an empty customer id
+     * (nothing is changed then); DS_ERR_UNSUPPORTED if the host keeps no
+     * accounts. Strings are owned by the plugin and only read during the call.
+     * Any thread, concurrently; do not call while holding a lock the host could
+     * need (it may take the account directory's lock).
+     */
+    ds_status (*account_update)(ds_host_handle *h, ds_str customer_id, ds_str tier, ds_str status);
 } ds_host;
 
 struct ds_plugin_descriptor;

@@ -1,0 +1,63 @@
+import Foundation
+import Synchronization
+
+/// The accounts of `accounts:` in memory, with their current tier and status: the
+/// host's `AccountDirectory` until the store keeps accounts durably. Changes made
+/// through `update` (Stripe webhooks) live until the process exits; on restart the
+/// configured values apply again.
+///
+/// Threading: every method may be called from any thread, concurrently; one mutex
+/// guards the table, so a change is visible to every reader once `update` returns.
+public final class ConfiguredAccounts: AccountDirectory, @unchecked Sendable {
+    public let tiers: [String: TierConfig]
+    private let state: Mutex<[String: AccountEntry]>
+    /// customer id → account id.
+    private let byCustomer: [String: String]
+
+    public init(accounts: [AccountEntry], tiers: [String: TierConfig]) {
+        self.tiers = tiers
+        var table: [String: AccountEntry] = [:]
+        var customers: [String: String] = [:]
+        for a in accounts {
+            table[a.id] = a
+            if let c = a.stripeCustomerId, !c.isEmpty { customers[c] = a.id }
+        }
+        state = Mutex(table)
+        byCustomer = customers
+    }
+
+    public convenience init(config: GatewayConfig) {
+        self.init(accounts: config.accounts, tiers: config.tiers)
+    }
+
+    /// The account with id `id`, as it is now.
+    public func account(_ id: String) -> AccountEntry? { state.withLock { $0[id] } }
+
+    /// The account billed to `customerId`, as it is now.
+    public func account(customerId: String) -> AccountEntry? {
+        guard let id = byCustomer[customerId] else { return nil }
+        return account(id)
+    }
+
+    /// Every account, sorted by id.
+    public var all: [AccountEntry] { state.withLock { $0.values.sorted { $0.id < $1.id } } }
+
+    /// The tier an account is on now (its limits apply at once after an update).
+    public func tier(ofAccount id: String) -> TierConfig? {
+        guard let a = account(id) else { return nil }
+        return tiers[a.tier]
+    }
+
+    public func update(customerId: String, tier: String?, status: AccountStatus?) -> AccountUpdateResult {
+        guard !customerId.isEmpty else { return .invalid("empty customer id") }
+        if let tier, tiers[tier] == nil { return .invalid("unknown tier '\(tier)' (known: \(tiers.keys.sorted().joined(separator: ", ")))") }
+        guard let id = byCustomer[customerId] else { return .notFound }
+        return state.withLock { t in
+            guard var a = t[id] else { return .notFound }
+            if let tier { a.tier = tier }
+            if let status { a.status = status }
+            t[id] = a
+            return .updated
+        }
+    }
+}
