@@ -80,6 +80,7 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
             router = conv
             let outbox = OutboxSender(store: store, channels: set.channels, maxAttempts: config.routing.outboxMaxAttempts,
                                       metrics: runtime.metrics, logger: logger)
+            outbox.events = bus
             conv.onOutbox = { [outbox] in outbox.kick() }
             self.outbox = outbox
             jobs = RouterJobs(router: conv, store: store, routing: config.routing, logger: logger)

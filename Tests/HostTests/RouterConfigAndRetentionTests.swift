@@ -116,4 +116,30 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/sends.txt"))
         await g.stop()
     }
+
+    @Test func anOutboxSendThatFailsForGoodIsAPluginErrorEvent() async throws {
+        let dir = TestEnv.tempDir("outbox-giveup")
+        let g = try await TestGateway(yaml: TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir,
+                                                           routing: "inline_reply_budget: 100ms\noutbox_max_attempts: 1", agents: """
+          - name: slow
+            transport: echo
+            config: { prefix: slow, delay_ms: 400 }
+        """, extraPlugins: """
+          - id: events
+            library: file-sink
+            config: { path: \(dir)/events.jsonl, fsync: always }
+        """), dir: dir)
+        FileManager.default.createFile(atPath: "\(dir)/send-fail", contents: Data())
+        #expect(await g.submit(from: "+15558880003", id: "g1", text: "hello") == .deferred)
+        let deadline = Date().addingTimeInterval(8)
+        while try g.scalar("SELECT COUNT(*) FROM outbox WHERE state = 'failed'") == 0 && Date() < deadline {
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        await g.stop()
+        let errors = try String(contentsOfFile: "\(dir)/events.jsonl", encoding: .utf8).split(separator: "\n")
+            .compactMap { try? JSONValue.parse(String($0)) }.filter { $0["type"] == .string("plugin.error") }
+        #expect(errors.count == 1)
+        #expect(errors.first?["plugin"] == .string("test") && errors.first?["operation"] == .string("send"))
+        #expect(errors.first?["error"] == .string("fail_file present"))
+    }
 }

@@ -36,13 +36,25 @@ import Testing
     }
 
     @Test func sessionTimesOut() async throws {
-        let g = try await start("timeout", routing: "session_timeout: 1s")
+        let dir = TestEnv.tempDir("timeout")
+        let g = try await TestGateway(yaml: TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, routing: "session_timeout: 1s",
+                                                           agents: Self.twoEchoes, extraPlugins: """
+          - id: events
+            library: file-sink
+            config: { path: \(dir)/events.jsonl, fsync: always }
+        """), dir: dir)
         #expect(await g.reply(from: "+15551110002", id: "m1", text: "one") == "alpha: one (history: 0)")
         try await Task.sleep(nanoseconds: 1_300_000_000)
         let second = await g.reply(from: "+15551110002", id: "m2", text: "two")
         #expect(second == "alpha: two (history: 0)")
         #expect(try g.scalar("SELECT COUNT(*) FROM sessions") == 2)
+        try await Task.sleep(nanoseconds: 300_000_000)
         await g.stop()
+        // The first session's expiry was reported once, as an event; the second has not expired yet.
+        let expired = try String(contentsOfFile: "\(dir)/events.jsonl", encoding: .utf8).split(separator: "\n")
+            .compactMap { try? JSONValue.parse(String($0)) }.filter { $0["type"] == .string("session.expired") }
+        #expect(expired.map { $0["session"] } == [.string("1")])
+        #expect(expired.first?["agent"] == .string("alpha"))
     }
 
     @Test func historyDepthPerAgent() async throws {

@@ -70,6 +70,9 @@ public final class OutboxSender: @unchecked Sendable {
         for item in items { send(item) }
     }
 
+    /// Where `plugin.error` events go (set by the gateway); nil emits nothing.
+    var events: EventBus?
+
     private func send(_ item: OutboxItem) {
         guard let channel = channels[item.channel] else {
             try? store.outboxFailed(id: item.id, error: "no channel '\(item.channel)' is configured", nowMs: nowMillis())
@@ -112,6 +115,10 @@ public final class OutboxSender: @unchecked Sendable {
                 mRetried.increment()
             } else {
                 logger.error("outbox: giving up on \(item.messageKey) after \(attempts) attempt(s): \(o.status) \(o.error)")
+                events?.emit(Event("plugin.error", channel: item.channel, fields: [
+                    ("plugin", .string(item.channel)), ("operation", .string("send")), ("status", .number(Double(o.status))),
+                    ("error", .string(o.error)), ("detail_code", .number(Double(o.detailCode))), ("attempts", .number(Double(attempts))),
+                    ("message_key", .string(item.messageKey))]))
                 try store.outboxFailed(id: item.id, error: "\(o.status): \(o.error)", nowMs: nowMillis())
                 mFailed.increment()
             }

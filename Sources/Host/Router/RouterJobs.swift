@@ -63,6 +63,29 @@ public final class RouterJobs: @unchecked Sendable {
         }
         t.name = "darkspere-retention"
         t.start()
+
+        // session.expired: each tick reports the sessions whose timeout passed since the last
+        // tick (a window on last activity, so nothing is reported twice by this process).
+        let timeoutMs = Int64(routing.sessionTimeout * 1000)
+        let tick = min(max(routing.sessionTimeout / 10, 0.05), 30)
+        let e = Thread { [self] in
+            var from = nowMillis() - timeoutMs
+            while !stopped.load(ordering: .acquiring) {
+                var slept = 0.0
+                while slept < tick && !stopped.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: min(0.05, tick)); slept += min(0.05, tick) }
+                if stopped.load(ordering: .acquiring) { break }
+                let to = nowMillis() - timeoutMs
+                do {
+                    for s in try store.sessionsWithLastActivity(fromMs: from, toMs: to) {
+                        events?.emit(Event("session.expired", session: String(s.id), agent: s.agent,
+                                           fields: [("timeout_s", .number(Double(timeoutMs / 1000)))]))
+                    }
+                    from = to
+                } catch { logger.error("session expiry scan failed: \(error)") }
+            }
+        }
+        e.name = "darkspere-session-expiry"
+        e.start()
     }
 
     public func stop() {

@@ -328,6 +328,13 @@ public final class SQLStore: Store, @unchecked Sendable {
 
     // MARK: retention
 
+    public func sessionsWithLastActivity(fromMs: Int64, toMs: Int64) throws -> [(id: Int64, agent: String)] {
+        try pool.with { c in
+            try c.query("SELECT id, agent FROM sessions WHERE last_ms >= ? AND last_ms < ? ORDER BY last_ms", [.int(fromMs), .int(toMs)])
+                .compactMap { row in row[0].int.map { ($0, row[1].text ?? "") } }
+        }
+    }
+
     public func purge(beforeMs: Int64) throws -> Int {
         try pool.with { c in
             var n = 0

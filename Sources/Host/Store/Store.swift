@@ -152,6 +152,9 @@ public protocol Store: AnyObject, Sendable {
     /// Deletes messages, failovers, dedupe keys and finished outbox rows older than
     /// `beforeMs`, and sessions idle since then. Returns the number of rows removed.
     func purge(beforeMs: Int64) throws -> Int
+    /// Sessions whose last activity lies in [fromMs, toMs): they expired when the session
+    /// timeout passed (for `session.expired` events).
+    func sessionsWithLastActivity(fromMs: Int64, toMs: Int64) throws -> [(id: Int64, agent: String)]
     func close()
 }
 
