@@ -86,7 +86,7 @@ import Testing
         let client = HTTPClient()
         defer { client.shutdown() }
         for (i, port) in ports.enumerated() {
-            let yaml = TestEnv.config(store: url, dir: dir, listen: "127.0.0.1:\(port)", routing: "max_concurrent: 32", agents: """
+            let yaml = TestEnv.config(store: url, dir: dir, listen: "127.0.0.1:\(port)", routing: "max_concurrent: 32\ninline_reply_budget: 60s", agents: """
               - name: echo
                 transport: echo
                 max_sessions: 1000

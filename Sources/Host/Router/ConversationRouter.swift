@@ -333,7 +333,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
                           reply: TurnReply, finish: @escaping @Sendable () -> Void) {
         var state: String?
         if !outcome.data.isEmpty, let obj = try? JSONValue.parse(outcome.data), let st = obj["session_state"] {
-            state = st.serialized
+            state = st.text
         }
         do {
             try store.finishTurn(TurnFinish(sessionId: session.id, inboundMessageId: inbound, channel: m.channel, channelMessageId: m.channelMessageId,
