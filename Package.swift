@@ -111,10 +111,11 @@ let package = Package(
         .executableTarget(name: "bench-abi", dependencies: ["Host"], path: "bench/abi"),
         .executableTarget(name: "bench-sinks", dependencies: ["Host"], path: "bench/sinks"),
 
-        .testTarget(name: "HostTests", dependencies: ["Host"], path: "Tests/HostTests"),
-        .testTarget(name: "StripeTests", dependencies: ["Host"], path: "Tests/StripeTests", exclude: ["fake_stripe.py", "abi10_host.c"]),
-        .testTarget(name: "TwilioTests", dependencies: ["TwilioCore", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py"]),
-        .testTarget(name: "TransportTests", dependencies: ["Host"], path: "Tests/TransportTests", exclude: ["Fixtures"]),
+        .target(name: "TestPeers", path: "Tests/TestPeers"),
+        .testTarget(name: "HostTests", dependencies: ["TestPeers", "Host"], path: "Tests/HostTests"),
+        .testTarget(name: "StripeTests", dependencies: ["TestPeers", "Host"], path: "Tests/StripeTests", exclude: ["fake_stripe.py", "abi10_host.c"]),
+        .testTarget(name: "TwilioTests", dependencies: ["TestPeers", "TwilioCore", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py"]),
+        .testTarget(name: "TransportTests", dependencies: ["TestPeers", "Host"], path: "Tests/TransportTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

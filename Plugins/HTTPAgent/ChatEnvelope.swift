@@ -7,16 +7,6 @@ import Glibc
 /// The HTTP JSON agent protocol: a `chat.request` envelope out, a `chat.response` in.
 /// Pure functions; any thread.
 enum ChatEnvelope {
-    /// UTC ISO 8601 with milliseconds ("2026-01-01T12:00:00.000Z"), without a
-    /// DateFormatter (costly to make, not documented thread-safe on Linux). Any thread.
-    static func iso8601(_ ms: Int64) -> String {
-        var t = time_t(ms >= 0 ? ms / 1000 : (ms - 999) / 1000)
-        let milli = Int(((ms % 1000) + 1000) % 1000)
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        func pad(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(milli), 3))Z"
-    }
 
     /// `{"type":"chat.request","message_id","timestamp","session_id","phone_number","message",
     ///   "context":{"conversation_history":[…],"session_state":{…}},"metadata":{"platform":"sms","channel":…}}`
@@ -29,12 +19,12 @@ enum ChatEnvelope {
         let body: [String: Any] = [
             "type": "chat.request",
             "message_id": r.messageId,
-            "timestamp": iso8601(now),
+            "timestamp": ISO8601Time.string(ms: now),
             "session_id": r.sessionId,
             "phone_number": r.from,
             "message": r.text,
             "context": [
-                "conversation_history": r.history.map { ["role": $0.role, "content": $0.text, "timestamp": iso8601($0.timeMs)] },
+                "conversation_history": r.history.map { ["role": $0.role, "content": $0.text, "timestamp": $0.isoTime] },
                 "session_state": state,
             ],
             "metadata": ["platform": "sms", "channel": r.channel, "to": r.to, "correlation_id": r.correlationId],

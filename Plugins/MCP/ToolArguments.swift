@@ -37,22 +37,12 @@ struct ToolArguments: Sendable {
         if names.contains("channel") { a["channel"] = r.channel }
         if names.contains("history") {
             a["history"] = r.history.map { h -> [String: Any] in
-                ["role": h.role, "content": h.text, "timestamp": Self.iso8601(h.timeMs)]
+                ["role": h.role, "content": h.text, "timestamp": h.isoTime]
             }
         }
         return a
     }
 
-    /// UTC ISO 8601 with milliseconds ("2026-01-01T12:00:00.000Z"), without a
-    /// DateFormatter (costly to make, not documented thread-safe on Linux). Any thread.
-    static func iso8601(_ ms: Int64) -> String {
-        var t = time_t(ms >= 0 ? ms / 1000 : (ms - 999) / 1000)
-        let milli = Int(((ms % 1000) + 1000) % 1000)
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        func pad(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(milli), 3))Z"
-    }
 
     /// The reply text of a tools/call result: `structuredContent.reply` when it is a
     /// string, else the text content blocks joined. `isError: true` is a permanent error.

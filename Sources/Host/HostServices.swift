@@ -57,7 +57,6 @@ public final class HostRuntime: @unchecked Sendable {
         httpClient = HTTPClient(metrics: metrics)
         timerGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         timerLoop = timerGroup.next()
-        HostTable.runtimeForTable = self
     }
 
     public func shutdown() {
@@ -112,7 +111,6 @@ public final class HostRuntime: @unchecked Sendable {
 
 /// The static `ds_host` table. Its functions find their runtime through the handle.
 enum HostTable {
-    nonisolated(unsafe) static var runtimeForTable: HostRuntime?
     static let version = strdup(DarkSpereVersion.current)!
 
     static let table: UnsafePointer<ds_host> = {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Host
+import TestPeers
 
 @Suite struct HTTPServerTests {
     static let plugins = """
@@ -93,7 +94,7 @@ import Testing
             """, agents: """
               - name: slow-open
                 transport: all
-            """).replacingOccurrences(of: "listen: 127.0.0.1:0", with: "listen: 127.0.0.1:\(try freePort())")
+            """).replacingOccurrences(of: "listen: 127.0.0.1:0", with: "listen: 127.0.0.1:\(TestPeers.freePort())")
         let config = try TestSupport.config(yaml)
         let g = Gateway(config: config, logger: TestSupport.logger)
         let starting = Task { try await g.start() }
@@ -109,18 +110,5 @@ import Testing
         #expect(sawNotReady)
         #expect(try await TestSupport.get(config.server.port, "/readyz").status == 200)
         await g.stop()
-    }
-
-    func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestPeers
 
 /// A throwaway PostgreSQL server on loopback for tests (Debian's postgresql package):
 /// initdb into a temp dir, start on a free port, stop/start at will, remove at the end.
@@ -20,7 +21,7 @@ final class PostgresServer: @unchecked Sendable {
     init() throws {
         guard let bin = Self.binDir() else { throw Unavailable(description: "PostgreSQL is not installed (scripts/install-deps.sh --test installs it)") }
         self.bin = bin
-        port = Int.random(in: 41_000..<49_000)
+        port = TestPeers.freePort()
         dataDir = "/tmp/darkspere-pg-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         if getuid() == 0 { _ = try TestSupport.run("/bin/chown", ["postgres:postgres", dataDir]) }

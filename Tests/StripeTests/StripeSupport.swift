@@ -4,6 +4,7 @@ import FoundationNetworking
 #endif
 import Host
 import Logging
+import TestPeers
 
 /// Shared helpers of the Stripe tests: python3 subprocesses (the official `stripe`
 /// library, the fake Stripe API), a gateway with the `stripe` plugin started in
@@ -16,26 +17,10 @@ enum StripeSupport {
     static let webhookSecret = "whsec_test_0123456789abcdef0123456789abcdef"
     static let apiKey = "sk_test_DO_NOT_LOG_51H0123456789"
 
-    struct ProcessFailure: Error, CustomStringConvertible { var description: String }
+    typealias ProcessFailure = TestPeers.ProcessFailure
 
-    /// Runs python3 with `script`, feeding `input` on stdin; returns stdout.
-    static func python(_ script: String, input: String = "") throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", script]
-        let inPipe = Pipe(), outPipe = Pipe(), errPipe = Pipe()
-        p.standardInput = inPipe; p.standardOutput = outPipe; p.standardError = errPipe
-        try p.run()
-        inPipe.fileHandleForWriting.write(Data(input.utf8))
-        try inPipe.fileHandleForWriting.close()
-        let out = outPipe.fileHandleForReading.readDataToEndOfFile()
-        let err = errPipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw ProcessFailure(description: "python3 failed (\(p.terminationStatus)): \(String(decoding: err, as: UTF8.self)) — run scripts/test-deps.sh")
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    /// Runs python3 with `script` (see TestPeers.python).
+    static func python(_ script: String, input: String = "") throws -> String { try TestPeers.python(script, input: input) }
 
     /// A `Stripe-Signature` header for `payload` made with the official library's
     /// signing helper (`stripe.WebhookSignature._compute_signature`), checked with

@@ -4,6 +4,7 @@ import FoundationNetworking
 #endif
 import Host
 import Logging
+import TestPeers
 import TwilioCore
 
 /// Shared helpers of the Twilio tests: the repository's paths, python3 subprocesses
@@ -18,26 +19,10 @@ enum Support {
     static let authToken = "12345678901234567890123456789012"
     static let publicURL = "https://sms.example.com"
 
-    struct ProcessFailure: Error, CustomStringConvertible { var description: String }
+    typealias ProcessFailure = TestPeers.ProcessFailure
 
-    /// Runs python3 with `script`, feeding `input` on stdin; returns stdout.
-    static func python(_ script: String, input: String = "") throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", script]
-        let inPipe = Pipe(), outPipe = Pipe(), errPipe = Pipe()
-        p.standardInput = inPipe; p.standardOutput = outPipe; p.standardError = errPipe
-        try p.run()
-        inPipe.fileHandleForWriting.write(Data(input.utf8))
-        try inPipe.fileHandleForWriting.close()
-        let out = outPipe.fileHandleForReading.readDataToEndOfFile()
-        let err = errPipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw ProcessFailure(description: "python3 failed (\(p.terminationStatus)): \(String(decoding: err, as: UTF8.self)) — run scripts/test-deps.sh")
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    /// Runs python3 with `script` (see TestPeers.python).
+    static func python(_ script: String, input: String = "") throws -> String { try TestPeers.python(script, input: input) }
 
     /// Signatures computed by the official twilio library's RequestValidator.compute_signature,
     /// one per (token, url, params[, algorithm]) case.

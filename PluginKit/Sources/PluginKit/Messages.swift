@@ -195,3 +195,21 @@ public struct RouteRequest: Sendable {
         return headers.first { $0.0 == n }?.1
     }
 }
+
+extension HistoryEntry {
+    /// `timeMs` as UTC ISO 8601 with milliseconds ("2026-01-01T12:00:00.000Z").
+    public var isoTime: String { ISO8601Time.string(ms: timeMs) }
+}
+
+/// UTC ISO 8601 with milliseconds, without a DateFormatter (costly to make, not
+/// documented thread-safe on Linux). Pure; any thread.
+public enum ISO8601Time {
+    public static func string(ms: Int64) -> String {
+        var t = time_t(ms >= 0 ? ms / 1000 : (ms - 999) / 1000)
+        let milli = Int(((ms % 1000) + 1000) % 1000)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func pad(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(milli), 3))Z"
+    }
+}

@@ -125,9 +125,6 @@ final class SinkPipeline: @unchecked Sendable {
         }
     }
 
-    /// Events still waiting (memory + spool).
-    var pendingCount: Int { state.withLock { $0.count } + (spool.hasPending ? 1 : 0) }
-
     /// Stops the worker after it has delivered what it can within `grace` seconds; what is
     /// left in memory is written to the spool file, ahead of older spooled events.
     func stop(grace: Double) async {
