@@ -167,8 +167,12 @@ enum HostTable {
             timer_start: { h, delay, interval, cb, user in
                 guard let h = InstanceHandle.from(h), let cb else { return nil }
                 let t = PluginTimer(loop: h.runtime.timerLoop, callback: cb, user: user)
+                // The plugin's handle owns one retain, taken before the timer can fire: a
+                // one-shot timer drops it on the timer thread right after firing, which may
+                // happen before timer_start returns.
+                let handle = Unmanaged.passRetained(t)
                 t.start(delayMs: delay, intervalMs: interval)
-                return OpaquePointer(Unmanaged.passRetained(t).toOpaque())
+                return OpaquePointer(handle.toOpaque())
             },
             timer_cancel: { t in
                 guard let t else { return }
