@@ -58,7 +58,7 @@ let package = Package(
         .target(
             name: "Host",
             dependencies: [
-                pluginAPI, "CSQLite", "CCurl", "CLibPQ",
+                pluginAPI, "CSQLite", "CCurl", "CLibPQ", "TwilioCore",  // TwilioCore: SMS segment counting for usage
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

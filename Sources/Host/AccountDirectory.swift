@@ -19,4 +19,6 @@ public enum AccountUpdateResult: Sendable, Equatable {
     case updated
     case notFound
     case invalid(String)
+    /// Could not be recorded (the store is unavailable); nothing changed, try again.
+    case failed(String)
 }

@@ -103,6 +103,29 @@ extension Reader {
         return .some(n)
     }
 
+    static let billingKeys = ["provider", "report_interval", "past_due", "canceled", "quota_reply", "rate_limit_reply", "suspended_reply"]
+
+    /// billing: (see `BillingConfig`).
+    mutating func readBilling(_ node: Node, _ b: inout BillingConfig) {
+        guard let m = mapping(node, "billing") else { return }
+        for (key, v) in m {
+            let p = "billing.\(key)"
+            switch key {
+            case "provider": b.provider = string(v, p)
+            case "report_interval":
+                if let d = duration(v, p) { if d >= 0.1 { b.reportInterval = d } else { problem(p, v, "must be at least 100ms") } }
+            case "past_due", "canceled":
+                guard let s = string(v, p) else { continue }
+                guard let e = StatusEffect(rawValue: s) else { problem(p, v, "expected allow or deny, got '\(s)'"); continue }
+                if key == "past_due" { b.pastDue = e } else { b.canceled = e }
+            case "quota_reply": if let s = string(v, p) { b.quotaReply = s }
+            case "rate_limit_reply": if let s = string(v, p) { b.rateLimitReply = s }
+            case "suspended_reply": if let s = string(v, p) { b.suspendedReply = s }
+            default: unknown(key, "billing.", v, Self.billingKeys)
+            }
+        }
+    }
+
     /// Accounts against tiers and agents against accounts.
     mutating func crossCheckAccounts(_ config: GatewayConfig) {
         var ids: [String: Int] = [:]
@@ -124,5 +147,9 @@ extension Reader {
                 problems.append(ConfigProblem(path: "agents.\(a.name).account", line: a.line, message: "no account with id '\(acc)'"))
             }
         }
+        if let p = config.billing.provider, !config.plugins.contains(where: { $0.id == p && $0.enabled }) {
+            problems.append(ConfigProblem(path: "billing.provider", line: 0, message: "no enabled plugin with id '\(p)'"))
+        }
+
     }
 }

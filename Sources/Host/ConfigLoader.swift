@@ -87,7 +87,8 @@ struct Reader {
             case "routes": config.routes = readRoutes(value)
             case "accounts": config.accounts = readAccounts(value)
             case "tiers": config.tiers = readTiers(value)
-            default: unknown(key, "", value, ["server", "store", "routing", "events", "plugin_path", "plugins", "agents", "routes", "accounts", "tiers"])
+            case "billing": readBilling(value, &config.billing)
+            default: unknown(key, "", value, ["server", "store", "routing", "events", "plugin_path", "plugins", "agents", "routes", "accounts", "tiers", "billing"])
             }
         }
         crossCheck(&config)

@@ -1,16 +1,19 @@
 import Foundation
 import Synchronization
 
-/// The accounts of `accounts:` in memory, with their current tier and status: the
-/// host's `AccountDirectory` until the store keeps accounts durably. Changes made
-/// through `update` (Stripe webhooks) live until the process exits; on restart the
-/// configured values apply again.
+/// The accounts of `accounts:` with their current tier and status: the host's
+/// `AccountDirectory`. Once the gateway attached its store (`attach`), a change made
+/// through `update` (Stripe webhooks) is written to the store's `account_state` first and
+/// survives restarts; stored states override plugins.yaml when the gateway starts.
+/// Admission reads the stored state in its own transaction, so other gateway processes
+/// sharing PostgreSQL apply a change at once too.
 ///
 /// Threading: every method may be called from any thread, concurrently; one mutex
 /// guards the table, so a change is visible to every reader once `update` returns.
 public final class ConfiguredAccounts: AccountDirectory, @unchecked Sendable {
     public let tiers: [String: TierConfig]
     private let state: Mutex<[String: AccountEntry]>
+    private let persistence = Mutex<(any UsageStore)?>(nil)
     /// customer id → account id.
     private let byCustomer: [String: String]
 
@@ -48,10 +51,30 @@ public final class ConfiguredAccounts: AccountDirectory, @unchecked Sendable {
         return tiers[a.tier]
     }
 
+    /// Loads the stored states (they override plugins.yaml) and writes later changes to `store`.
+    public func attach(_ store: any UsageStore) throws {
+        let stored = try store.accountStates()
+        state.withLock { t in
+            for (id, s) in stored {
+                guard var a = t[id] else { continue }
+                if let tier = s.tier, tiers[tier] != nil { a.tier = tier }
+                if let status = s.status { a.status = status }
+                t[id] = a
+            }
+        }
+        persistence.withLock { $0 = store }
+    }
+
     public func update(customerId: String, tier: String?, status: AccountStatus?) -> AccountUpdateResult {
         guard !customerId.isEmpty else { return .invalid("empty customer id") }
         if let tier, tiers[tier] == nil { return .invalid("unknown tier '\(tier)' (known: \(tiers.keys.sorted().joined(separator: ", ")))") }
         guard let id = byCustomer[customerId] else { return .notFound }
+        // Durable first: if the store cannot take it, nothing changes and the provider retries.
+        if let store = persistence.withLock({ $0 }) {
+            do { try store.saveAccountState(accountId: id, tier: tier, status: status, nowMs: nowMillis()) } catch {
+                return .failed("cannot store the account change: \(error)")
+            }
+        }
         return state.withLock { t in
             guard var a = t[id] else { return .notFound }
             if let tier { a.tier = tier }

@@ -26,6 +26,8 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     public private(set) var events: EventBus!
     private(set) var outbox: OutboxSender?
     private(set) var jobs: RouterJobs?
+    /// Reports the usage ledger to the billing plugin (nil without one).
+    private(set) var usageReporter: UsageReporter?
     let logger: Logger
     private let ready = Atomic<Bool>(false)
 
@@ -76,6 +78,7 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
             events = bus
             let conv = ConversationRouter(store: store, agents: set.agents, config: config, metrics: runtime.metrics, logger: logger)
             conv.events = bus
+            try startBilling(store: store, plugins: set, router: conv, events: bus)
             conversations = conv
             router = conv
             let outbox = OutboxSender(store: store, channels: set.channels, maxAttempts: config.routing.outboxMaxAttempts,
@@ -99,6 +102,28 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
         return server.boundPort
     }
 
+    /// Accounts: stored tier/status changes apply and later ones are stored; agents with an
+    /// account are metered; with a billing plugin, the ledger is reported to it.
+    private func startBilling(store: any Store, plugins: PluginSet, router: ConversationRouter, events: EventBus) throws {
+        guard let accounts else { return }
+        do { try accounts.attach(store) } catch { throw StartupErrors(problems: ["store: cannot read account state: \(error)"]) }
+        if config.agents.contains(where: { $0.account != nil }) {
+            let meter = UsageMeter(store: store, accounts: accounts, billing: config.billing, metrics: runtime.metrics, logger: logger)
+            meter.events = events
+            router.usage = meter
+        }
+        let chosen = config.billing.provider.flatMap { id in plugins.billing.first { $0.instanceId == id } } ?? plugins.billing.first
+        guard let billing = chosen else { return }
+        if config.billing.provider == nil && plugins.billing.count > 1 {
+            logger.warning("billing: \(plugins.billing.count) billing plugins; usage goes to '\(billing.instanceId)' (set billing.provider to choose)")
+        }
+        let reporter = UsageReporter(store: store, billing: billing, accounts: accounts, config: config.billing,
+                                     metrics: runtime.metrics, logger: logger)
+        reporter.events = events
+        reporter.start()
+        usageReporter = reporter
+    }
+
     /// Runs blocking work on a dedicated thread and awaits its result.
     static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
@@ -119,6 +144,7 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
         await server.shutdown(grace: config.server.shutdownGrace)
         jobs?.stop()
         outbox?.stop()
+        usageReporter?.stop()
         conversations?.shutdown()
         await events?.stop(grace: config.server.shutdownGrace)
         plugins?.shutdown()

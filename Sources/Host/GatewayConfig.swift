@@ -17,6 +17,8 @@ public struct GatewayConfig: Sendable {
     public var accounts: [AccountEntry] = []
     /// `tiers:` by name; the defaults (free, pro, enterprise) unless the file replaces them.
     public var tiers: [String: TierConfig] = TierConfig.defaults
+    /// `billing:`: admission replies, status effects and usage reporting.
+    public var billing = BillingConfig()
     /// The file it was read from, for messages.
     public var sourcePath: String = "plugins.yaml"
 

@@ -259,6 +259,9 @@ enum HostTable {
                 case .invalid(let why):
                     h.logger.warning("account_update: \(why)")
                     return DS_ERR_INVALID
+                case .failed(let why):
+                    h.logger.error("account_update: \(why)")
+                    return DS_ERR_UNAVAILABLE
                 }
             }))
         return UnsafePointer(t)

@@ -15,9 +15,10 @@ struct DarkSpere: AsyncParsableCommand {
           darkspere check                        list every problem in ./plugins.yaml (exit 1 if any)
           darkspere plugins                      list the plugin libraries found, with ids, kinds and ABI
           darkspere sms --from +15551234567 "hi" post a signed test SMS to the running gateway, print the reply
+          darkspere usage --account acme         this month's usage of an account against its tier's limits
         """,
         version: DarkSpereVersion.current,
-        subcommands: [Run.self, Check.self, Plugins.self, SMS.self],
+        subcommands: [Run.self, Check.self, Plugins.self, SMS.self, Usage.self],
         defaultSubcommand: nil
     )
 }

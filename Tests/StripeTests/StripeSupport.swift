@@ -74,65 +74,8 @@ enum StripeSupport {
                                                "price": ["id": "price_1", "object": "price", "lookup_key": lookupKey]]]]]
     }
 
-    // MARK: Fake Stripe API
-
-    /// fake_stripe.py on a loopback port; stop() ends it.
-    final class FakeStripe: @unchecked Sendable {
-        let process = Process()
-        let stdin = Pipe()
-        let port: Int
-        init() throws {
-            let out = Pipe()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", StripeSupport.testsDir.appendingPathComponent("fake_stripe.py").path]
-            process.standardInput = stdin
-            process.standardOutput = out
-            try process.run()
-            var line = Data()
-            while true {
-                let b = out.fileHandleForReading.readData(ofLength: 1)
-                if b.isEmpty || b == Data("\n".utf8) { break }
-                line.append(b)
-            }
-            guard let p = Int(String(decoding: line, as: UTF8.self)) else { throw ProcessFailure(description: "fake_stripe.py did not start") }
-            port = p
-        }
-        var base: String { "http://127.0.0.1:\(port)" }
-
-        /// Every meter-event request received, oldest first.
-        func requests() async throws -> [[String: Any]] {
-            let (data, _) = try await URLSession.shared.data(from: URL(string: "\(base)/requests")!)
-            return try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
-        }
-
-        /// The next answers to meter events: (HTTP status, Retry-After seconds or nil).
-        func script(_ answers: [(Int, Int?)]) async throws {
-            var req = URLRequest(url: URL(string: "\(base)/script")!)
-            req.httpMethod = "POST"
-            req.httpBody = try JSONSerialization.data(withJSONObject: answers.map { [$0.0, $0.1 as Any? ?? NSNull()] })
-            _ = try await URLSession.shared.data(for: req)
-        }
-
-        /// Waits until at least `count` requests arrived (or `timeout` seconds passed).
-        func waitFor(_ count: Int, timeout: Double = 15) async throws -> [[String: Any]] {
-            let deadline = Date().addingTimeInterval(timeout)
-            while true {
-                let r = try await requests()
-                if r.count >= count || Date() > deadline { return r }
-                try await Task.sleep(nanoseconds: 50_000_000)
-            }
-        }
-
-        /// Ends the fake with SIGKILL. Not by closing its stdin: Foundation's Process can leak
-        /// a pipe's write end into another child spawned at the same moment, and then EOF
-        /// never comes. Not by SIGTERM: children spawned from a dispatch thread inherit its
-        /// blocked signal mask, so SIGTERM would wait forever.
-        func stop() {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            try? stdin.fileHandleForWriting.close()
-        }
-    }
+    /// The fake Stripe API (shared with the host's billing tests).
+    typealias FakeStripe = TestPeers.FakeStripe
 
     // MARK: Gateway in process
 
@@ -160,13 +103,14 @@ enum StripeSupport {
               api_key: "\(apiKey)"
               api_base: \(apiBase)
               webhook_secret: "\(webhookSecret)"
-              aggregation_interval_ms: \(interval)
               meter_events:
                 sms_inbound: ds_sms_inbound
                 agent_messages: ds_agent_messages
               price_tiers:
                 darkspere_pro_monthly: pro
                 darkspere_enterprise: enterprise
+        billing:
+          report_interval: \(interval)ms
         \(extra)
         """
     }

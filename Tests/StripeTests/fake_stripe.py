@@ -6,17 +6,25 @@ Prints its port on the first line of stdout, then serves until stdin closes or i
   POST /script                    JSON list of [status, retry_after_or_null], consumed in order.
   GET  /requests                  JSON list of every meter-event request received:
                                   {"auth": ..., "form": {field: value}, "status": answered}.
+  GET  /totals                    what Stripe would count: {customer: {event_name: sum}}, over
+                                  accepted (200) events, each identifier once (like Stripe, a
+                                  repeated identifier is answered 200 and not counted again).
+  POST /delay                     body: milliseconds every later meter-event answer waits after
+                                  the event was recorded (to crash a client mid-request).
 Standard library only; one thread per request.
 """
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
 lock = threading.Lock()
 requests = []
 script = []
+counted = {}   # identifier -> (customer, event_name, value)
+delay_ms = [0]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -37,12 +45,23 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/requests":
             with lock:
                 self.reply(200, list(requests))
+        elif self.path == "/totals":
+            totals = {}
+            with lock:
+                for customer, event, value in counted.values():
+                    per = totals.setdefault(customer, {})
+                    per[event] = per.get(event, 0) + value
+            self.reply(200, totals)
         else:
             self.reply(404, {"error": {"message": "no such path"}})
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(length).decode()
+        if self.path == "/delay":
+            delay_ms[0] = int(raw or "0")
+            self.reply(200, {"ok": True})
+            return
         if self.path == "/script":
             with lock:
                 script.extend(json.loads(raw))
@@ -57,6 +76,13 @@ class Handler(BaseHTTPRequestHandler):
             requests.append({"auth": self.headers.get("Authorization", ""),
                              "content_type": self.headers.get("Content-Type", ""),
                              "form": form, "status": status})
+            ident = form.get("identifier", "")
+            if status == 200 and ident not in counted:
+                counted[ident] = (form.get("payload[stripe_customer_id]", ""), form.get("event_name", ""),
+                                  int(form.get("payload[value]", "0")))
+            wait = delay_ms[0]
+        if wait:
+            time.sleep(wait / 1000.0)
         if status == 200:
             self.reply(200, {"object": "billing.meter_event", "event_name": form.get("event_name"),
                              "identifier": form.get("identifier"), "payload": {

@@ -34,7 +34,7 @@ final class EventIdCache: Sendable {
     /// Unmarks `id` after handling failed, so Stripe's retry is handled again.
     func abandon(_ id: String) {
         state.withLock { s in
-            s.ids.remove(id)
+            _ = s.ids.remove(id)
         }
     }
 }

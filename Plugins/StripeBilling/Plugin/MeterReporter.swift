@@ -1,63 +1,45 @@
 import Foundation
 import PluginKit
-import Synchronization
 
-/// Sends meter reports to Stripe (`POST {api_base}/v1/billing/meter_events`) through
-/// the host's HTTP client, one at a time, in order.
+/// One meter event for Stripe: fixed once made, so every attempt carries the same
+/// `identifier` and Stripe counts it once.
+struct MeterReport: Sendable, Equatable {
+    let identifier: String
+    let eventName: String
+    let customerId: String
+    let kind: String
+    let value: Int64
+    /// Unix seconds.
+    let timestamp: Int64
+
+    /// Stripe allows identifiers of at most 100 characters: longer ones are shortened
+    /// deterministically (prefix + SHA-256 HMAC of the whole under an empty key).
+    static func fit(_ id: String) -> String {
+        guard id.utf8.count > 100 else { return id }
+        let digest = HMACSHA256.hex(HMACSHA256.mac(key: [], message: Array(id.utf8)))
+        return String(id.prefix(35)) + ":" + digest
+    }
+}
+
+/// Sends meter events to Stripe (`POST {api_base}/v1/billing/meter_events`) through the
+/// host's HTTP client.
 ///
-/// 429 and 5xx (and no response at all) are retried with exponential backoff that
-/// honours `Retry-After`; a report that still fails stays queued for the next flush
-/// with the same identifier, so Stripe never counts it twice. Other 4xx answers are
-/// permanent: the report is dropped and logged (never with the API key).
+/// 429, 5xx and no answer at all are retried up to `max_attempts` with exponential backoff
+/// that honours `Retry-After`; if they still fail, `send` throws a retryable error and the
+/// host tries the same report (same identifier) again later. Other 4xx answers are
+/// permanent (DS_ERR_INVALID). The API key is only put in the Authorization header and
+/// never logged.
 ///
-/// Threading: an actor, so flushes never overlap; called from the host's timer.
-actor MeterReporter {
+/// Threading: stateless apart from immutable config; `send` may run concurrently.
+struct MeterReporter: Sendable {
     let host: PluginHost
     let config: StripeConfig
-    let aggregator: MeterAggregator
     let metrics: StripeMetrics
-    /// Reports made but not yet accepted by Stripe, oldest first.
-    private(set) var queue: [MeterReport] = []
-    private var stopping = false
-    private var flushing = false
-    /// `queue.count`, readable from any thread without entering the actor.
-    nonisolated let queuedCount = Atomic<Int>(0)
-
-    init(host: PluginHost, config: StripeConfig, aggregator: MeterAggregator, metrics: StripeMetrics) {
-        self.host = host; self.config = config; self.aggregator = aggregator; self.metrics = metrics
-    }
 
     var url: String { config.apiBase + "/v1/billing/meter_events" }
 
-    /// Drains closed intervals (all intervals when `all`) and sends everything queued.
-    ///
-    /// Actors are reentrant across `await`, so a `flushing` flag keeps flushes from
-    /// overlapping: a timer tick during a flush returns at once (the running flush or the
-    /// next tick takes the new sums); a final flush (`all`) waits for the running one.
-    func flush(all: Bool = false) async {
-        if flushing {
-            guard all else { return }
-            while flushing {
-                if Task.isCancelled { return }
-                try? await Task.sleep(nanoseconds: 20_000_000)
-            }
-        }
-        flushing = true
-        defer { flushing = false }
-        queue += aggregator.drain(nowMs: Self.nowMs(), all: all)
-        while let report = queue.first, !stopping {
-            guard await send(report) else { break }   // still failing: keep it and the rest for the next flush
-            queue.removeFirst()
-        }
-        metrics.queued.record(Double(queue.count))
-        queuedCount.store(queue.count, ordering: .releasing)
-    }
-
-    /// Stops retrying (shutdown); the current attempt finishes.
-    func stop() { stopping = true }
-
-    /// True when Stripe accepted the report or refused it for good (dropped); false to try again later.
-    private func send(_ r: MeterReport) async -> Bool {
+    /// Returns when Stripe accepted the event; throws when it did not.
+    func send(_ r: MeterReport) async throws {
         let body = FormBody.encode([
             ("event_name", r.eventName),
             ("payload[stripe_customer_id]", r.customerId),
@@ -69,38 +51,40 @@ actor MeterReporter {
             ("Authorization", "Bearer " + config.apiKey),
             ("Content-Type", "application/x-www-form-urlencoded"),
         ], body: Array(body.utf8), timeoutMs: config.requestTimeoutMs)
+        var last = PluginError.unavailable("not sent")
         for attempt in 1...config.maxAttempts {
             var retryAfterMs: Int64 = 0
-            var why: String
             do {
                 let resp = try await host.http(request)
                 if (200..<300).contains(resp.status) {
                     metrics.reported.record(1)
                     metrics.units.record(Double(r.value))
-                    return true
+                    return
                 }
                 if resp.status == 429 || resp.status >= 500 {
                     retryAfterMs = Self.retryAfterMs(resp.header("Retry-After"))
-                    why = "HTTP \(resp.status)"
+                    last = resp.status == 429 ? .rateLimited("Stripe answered 429", retryAfterMs: retryAfterMs)
+                                              : .unavailable("Stripe answered HTTP \(resp.status)", retryAfterMs: retryAfterMs)
                 } else {
                     metrics.failed.record(1)
-                    host.log(.error, "meter event \(r.identifier) refused by Stripe, dropped: HTTP \(resp.status) \(Self.errorMessage(resp.body))")
-                    return true
+                    let why = "meter event \(r.identifier) refused by Stripe: HTTP \(resp.status) \(Self.errorMessage(resp.body))"
+                    host.log(.error, why)
+                    throw PluginError.invalid(why)
                 }
+            } catch let e as PluginError where e.status == DS_ERR_INVALID {
+                throw e
             } catch {
-                why = "\(error)"
+                last = .unavailable("meter event \(r.identifier): \(error)")
             }
             metrics.retries.record(1)
-            if attempt == config.maxAttempts || stopping {
-                host.log(.warn, "meter event \(r.identifier) not accepted after \(attempt) attempt(s) (\(why)); kept for the next flush")
-                return false
-            }
+            if attempt == config.maxAttempts || Task.isCancelled { break }
             let backoff = min(30_000, 250 * (Int64(1) << Int64(attempt - 1)))
             let wait = min(60_000, max(backoff, retryAfterMs))
-            host.log(.debug, "meter event \(r.identifier): \(why); retry in \(wait) ms")
+            host.log(.debug, "meter event \(r.identifier): \(last.message); retry in \(wait) ms")
             try? await Task.sleep(nanoseconds: UInt64(wait) * 1_000_000)
         }
-        return false
+        host.log(.warn, "meter event \(r.identifier) not accepted after \(config.maxAttempts) attempt(s) (\(last.message)); the host retries it later")
+        throw last
     }
 
     /// `Retry-After` in seconds (the form Stripe uses) → milliseconds; 0 when absent or unparseable.
@@ -115,8 +99,6 @@ actor MeterReporter {
            let e = o["error"] as? [String: Any], let m = e["message"] as? String { return m }
         return String(decoding: body.prefix(200), as: UTF8.self)
     }
-
-    static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 }
 
 /// application/x-www-form-urlencoded, as Stripe expects it. Pure; thread-safe.

@@ -3,14 +3,15 @@ import PluginKit
 
 /// The Stripe billing provider (`ds.billing/1`).
 ///
-/// Metering: `record` adds a usage to an in-memory sum per (customer, kind, interval)
-/// and completes DS_OK at once: **DS_OK means "accepted into the aggregate", not
-/// "reported to Stripe"**. A host timer (every `aggregation_interval_ms`) reports the
-/// closed intervals as Stripe meter events with deterministic identifiers, retrying
-/// 429/5xx. What was accepted but not yet reported is lost if the process dies; the
-/// host's durable usage ledger (which records each usage before calling `record` and
-/// replays unreported ones) is what makes reporting survive a crash, and the
-/// idempotency keys and identifiers make the replay count once.
+/// Metering: the host sums its durable usage ledger per account, kind and
+/// `billing.report_interval` and calls `record` once per sum with a fixed idempotency
+/// key. `record` sends that sum as one Stripe meter event whose `identifier` is the key
+/// (shortened deterministically past 100 characters) and completes DS_OK only once
+/// Stripe accepted it; 429/5xx are retried with backoff, then handed back to the host as
+/// retryable. A key accepted before is not sent again while this process remembers it;
+/// after a restart, Stripe's own identifier deduplication makes a resent report count
+/// once. Usage of a kind without a `meter_events` entry, or of a customer-less account,
+/// completes DS_OK without a call (nothing to bill).
 ///
 /// Webhooks: on `webhook_path`, verified with `webhook_secret`, subscription and
 /// invoice events change the customer's account through `host.updateAccount`
@@ -18,18 +19,18 @@ import PluginKit
 ///
 /// Threading: `init`/`shutdown` on the host's main thread; `record`, `authorize` and
 /// the webhook route run concurrently as Swift tasks. State lives in thread-safe
-/// objects (aggregator and event-id cache behind mutexes, the reporter an actor).
+/// objects (accepted-key and event-id caches behind mutexes).
 /// Secrets (`api_key`, `webhook_secret`) are only in `config` and `signature`; nothing logs them.
 final class StripeBilling: BillingProvider, @unchecked Sendable {
     let host: PluginHost
     let config: StripeConfig
     let signature: StripeSignature?
-    let aggregator: MeterAggregator
     let reporter: MeterReporter
+    /// Idempotency keys Stripe accepted (bounded).
+    let accepted = EventIdCache(capacity: 100_000)
     let events = EventIdCache()
     let order = EventOrder()
     let metrics: StripeMetrics
-    private var timer: PluginHost.Timer?
 
     init(host: PluginHost, config raw: PluginConfig) throws {
         self.host = host
@@ -39,9 +40,7 @@ final class StripeBilling: BillingProvider, @unchecked Sendable {
         signature = config.webhookSecret.map { StripeSignature(secret: $0, tolerance: config.toleranceS) }
         let metrics = StripeMetrics(host)
         self.metrics = metrics
-        let aggregator = MeterAggregator(intervalMs: config.aggregationIntervalMs, meterEvents: config.meterEvents)
-        self.aggregator = aggregator
-        reporter = MeterReporter(host: host, config: config, aggregator: aggregator, metrics: metrics)
+        reporter = MeterReporter(host: host, config: config, metrics: metrics)
 
         if signature != nil {
             try host.route("POST", config.webhookPath) { [weak self] req in
@@ -54,48 +53,36 @@ final class StripeBilling: BillingProvider, @unchecked Sendable {
         if !host.canUpdateAccounts {
             host.log(.warn, "the host (ABI \(host.abiVersion.major).\(host.abiVersion.minor)) cannot update accounts; webhooks will answer 500")
         }
-        let reporter = self.reporter
-        timer = host.timer(afterMs: config.aggregationIntervalMs, everyMs: config.aggregationIntervalMs) {
-            Task { await reporter.flush() }
-        }
-        host.log(.info, "stripe billing ready: api \(config.apiBase), webhook \(signature == nil ? "off" : config.webhookPath), meters \(config.meterEvents.keys.sorted()), interval \(config.aggregationIntervalMs) ms")
+        host.log(.info, "stripe billing ready: api \(config.apiBase), webhook \(signature == nil ? "off" : config.webhookPath), meters \(config.meterEvents.keys.sorted())")
     }
 
-    func shutdown() {
-        timer?.cancel()
-        // Nothing summed and nothing waiting for a retry: nothing to report, do not block.
-        if aggregator.pendingCount == 0 && reporter.queuedCount.load(ordering: .acquiring) == 0 { return }
-        // Best effort: report what is summed so far, waiting a few seconds at most (shutdown
-        // is synchronous in the ABI; the host's usage ledger covers whatever is left).
-        let done = DispatchSemaphore(value: 0)
-        let reporter = self.reporter
-        Task {
-            await reporter.flush(all: true)
-            done.signal()
-        }
-        if done.wait(timeout: .now() + 5) == .timedOut {
-            Task { await reporter.stop() }
-            host.log(.warn, "shutdown: meter events still unreported; the host's usage ledger reports them after restart")
-        }
-    }
+    func shutdown() {}
 
     // MARK: Metering
 
     func record(_ usage: Usage) async throws {
         guard usage.quantity >= 0 else { throw PluginError.invalid("quantity must not be negative, got \(usage.quantity)") }
         guard !usage.idempotencyKey.isEmpty else { throw PluginError.invalid("usage has no idempotency_key") }
-        switch aggregator.add(customerId: usage.customerId, kind: usage.kind, quantity: usage.quantity,
-                              idempotencyKey: usage.idempotencyKey, timeMs: usage.timeMs, nowMs: MeterReporter.nowMs()) {
-        case .added: metrics.recorded.record(1)
-        case .duplicate: metrics.duplicates.record(1)
-        case .unbilled(let why):
+        guard !usage.customerId.isEmpty, let event = config.meterEvents[usage.kind] else {
             metrics.unbilled.record(1)
-            host.log(.debug, "usage \(usage.idempotencyKey) of account \(usage.accountId) not reported: \(why)")
+            host.log(.debug, "usage \(usage.idempotencyKey) of account \(usage.accountId) not reported: " +
+                     (usage.customerId.isEmpty ? "the account has no billing customer id" : "no meter_events entry for usage kind '\(usage.kind)'"))
+            return
+        }
+        // Marked before sending so a concurrent duplicate waits for nothing and counts nothing.
+        guard accepted.begin(usage.idempotencyKey) else {
+            metrics.duplicates.record(1)
+            return
+        }
+        metrics.recorded.record(1)
+        let seconds = (usage.timeMs > 0 ? usage.timeMs : Int64(Date().timeIntervalSince1970 * 1000)) / 1000
+        let report = MeterReport(identifier: MeterReport.fit(usage.idempotencyKey), eventName: event, customerId: usage.customerId,
+                                 kind: usage.kind, value: usage.quantity, timestamp: seconds)
+        do { try await reporter.send(report) } catch {
+            accepted.abandon(usage.idempotencyKey)
+            throw error
         }
     }
-
-    /// Reports everything summed so far now, without waiting for the timer (tests, shutdown).
-    func flushNow() async { await reporter.flush(all: true) }
 
     // MARK: Webhooks
 

@@ -16,23 +16,21 @@ struct StripeConfig: Sendable, CustomStringConvertible {
     var meterEvents: [String: String]
     /// Price `lookup_key` → tier name.
     var priceTiers: [String: String]
-    /// Usage is summed per customer, kind and interval of this length before it is reported.
-    var aggregationIntervalMs: UInt64
     /// Seconds a webhook signature stays valid.
     var toleranceS: Int64
     /// The tier a deleted subscription moves an account to.
     var canceledTier: String
     /// Timeout of one meter-event request.
     var requestTimeoutMs: UInt32
-    /// Attempts of one meter-event report within a flush before it waits for the next flush.
+    /// Attempts of one meter event before `record` fails retryably (the host retries later).
     var maxAttempts: Int
 
     var description: String {
-        "StripeConfig(api_base: \(apiBase), webhook_path: \(webhookPath), api_key: <hidden>, webhook_secret: \(webhookSecret == nil ? "unset" : "<hidden>"), meter_events: \(meterEvents), price_tiers: \(priceTiers), aggregation_interval_ms: \(aggregationIntervalMs), tolerance_s: \(toleranceS))"
+        "StripeConfig(api_base: \(apiBase), webhook_path: \(webhookPath), api_key: <hidden>, webhook_secret: \(webhookSecret == nil ? "unset" : "<hidden>"), meter_events: \(meterEvents), price_tiers: \(priceTiers), tolerance_s: \(toleranceS))"
     }
 
     static let keys = ["api_key", "api_base", "webhook_path", "webhook_secret", "meter_events", "price_tiers",
-                       "aggregation_interval_ms", "tolerance_s", "canceled_tier", "request_timeout_ms", "max_attempts"]
+                       "tolerance_s", "canceled_tier", "request_timeout_ms", "max_attempts"]
 
     /// JSON Schema of the block: the host checks it before create (secrets marked writeOnly).
     static let schema = """
@@ -43,11 +41,10 @@ struct StripeConfig: Sendable, CustomStringConvertible {
     "webhook_secret":{"type":"string","minLength":1,"writeOnly":true,"description":"webhook signing secret whsec_... (secret); without it no webhook route is registered"},
     "meter_events":{"type":"object","additionalProperties":{"type":"string","minLength":1},"description":"usage kind -> Stripe meter event_name"},
     "price_tiers":{"type":"object","additionalProperties":{"type":"string","minLength":1},"description":"price lookup_key -> tier"},
-    "aggregation_interval_ms":{"type":"integer","minimum":100,"maximum":3600000,"description":"usage is summed per customer, kind and interval (default 60000)"},
     "tolerance_s":{"type":"integer","minimum":1,"maximum":86400,"description":"age limit of a webhook signature, seconds (default 300)"},
     "canceled_tier":{"type":"string","minLength":1,"description":"tier after customer.subscription.deleted (default free)"},
     "request_timeout_ms":{"type":"integer","minimum":100,"maximum":120000,"description":"timeout of one Stripe request (default 15000)"},
-    "max_attempts":{"type":"integer","minimum":1,"maximum":20,"description":"attempts of one report per flush (default 5)"}
+    "max_attempts":{"type":"integer","minimum":1,"maximum":20,"description":"attempts of one meter event before the host is told to retry later (default 5)"}
     }}
     """
 
@@ -93,7 +90,6 @@ struct StripeConfig: Sendable, CustomStringConvertible {
         return StripeConfig(
             apiKey: apiKey, apiBase: base, webhookPath: path, webhookSecret: secret,
             meterEvents: try map("meter_events"), priceTiers: try map("price_tiers"),
-            aggregationIntervalMs: UInt64(try int("aggregation_interval_ms", 100, 3_600_000) ?? 60_000),
             toleranceS: try int("tolerance_s", 1, 86_400) ?? 300,
             canceledTier: try str("canceled_tier") ?? "free",
             requestTimeoutMs: UInt32(try int("request_timeout_ms", 100, 120_000) ?? 15_000),

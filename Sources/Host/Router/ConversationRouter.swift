@@ -27,6 +27,8 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     var onOutbox: (@Sendable () -> Void)?
     /// Where events go (set by the gateway before traffic); nil emits nothing.
     var events: EventBus?
+    /// Billing admission and usage (set by the gateway before traffic); nil meters nothing.
+    var usage: UsageMeter?
 
     /// The correlation id of an inbound message: stable across webhook retries, carried by
     /// its agent call, reply, send, usage and events.
@@ -198,6 +200,17 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             }
             agent = chosen
         }
+        // 3. admission: the chosen agent's account is checked and counted atomically
+        if let meter = usage, let account = agent.entry.account,
+           case .denied(let reason, let detail) = try meter.admit(accountId: account, correlationId: Self.correlation(m), channel: m.channel) {
+            let text = meter.reply(for: reason)
+            emit("message.rejected", m, agent: agent.name, fields: [("reason", .string(reason.rawValue)), ("detail", .string(detail)),
+                                                                    ("account", .string(account))])
+            try store.recordWithoutSession(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
+                                           text: m.text, status: "denied_\(reason.rawValue)", reply: text, nowMs: now)
+            reply.answer(.reply(text))
+            return finish()
+        }
         // 5. persist the inbound message (and the session) before calling anyone
         if session == nil { history = [] }
         let (s, inboundId) = try store.beginTurn(TurnStart(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from,
@@ -342,6 +355,9 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             emit("message.sent", m, session: session.id, agent: agent.name, body: outcome.text,
                  fields: [("processing_ms", .number(Double(nowMillis() - arrived)))])
             deliver(outcome.text, reply)
+            if let meter = usage, let account = agent.entry.account {
+                meter.recordReply(accountId: account, correlationId: Self.correlation(m), channel: m.channel, text: outcome.text)
+            }
         } catch {
             logger.error("store error saving reply: \(error)")
             reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))

@@ -92,7 +92,7 @@ public protocol ConversationLock: AnyObject, Sendable {
 ///
 /// Threading: every method is synchronous, may block on I/O, and is safe to call from any
 /// thread concurrently (backends use connection pools). Call it off the NIO event loops.
-public protocol Store: AnyObject, Sendable {
+public protocol Store: UsageStore {
     /// "sqlite" or "postgres".
     var backend: String { get }
     /// True if the database answers a trivial query.

@@ -56,6 +56,33 @@ enum StoreMigrations {
             "ALTER TABLE outbox ADD COLUMN delivery_error_code INTEGER",
             "CREATE INDEX outbox_provider ON outbox (channel, provider_id)",
         ]),
+        (3, [
+            // Billing (issue 7). The ledger (usage_events, from migration 1) gains its period and
+            // the report that carried it to the billing provider.
+            "ALTER TABLE usage_events ADD COLUMN period TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE usage_events ADD COLUMN report_id BIGINT",
+            "CREATE INDEX usage_events_unsealed ON usage_events (state, report_id, created_ms)",
+            "CREATE INDEX usage_events_report ON usage_events (report_id)",
+            // Per account, period ("2026-11", or "minute:<epoch minute>" for the rate) and kind:
+            // the ledger's running totals, changed only together with the ledger.
+            """
+            CREATE TABLE usage_counters (account_id TEXT NOT NULL, period TEXT NOT NULL, kind TEXT NOT NULL,
+                count BIGINT NOT NULL, PRIMARY KEY (account_id, period, kind))
+            """,
+            // Usage summed per account, kind and interval, fixed once made: its identifier is the
+            // billing provider's idempotency key on every attempt, before and after a restart.
+            """
+            CREATE TABLE usage_reports (id {ID}, account_id TEXT NOT NULL, kind TEXT NOT NULL, bucket_ms BIGINT NOT NULL,
+                quantity BIGINT NOT NULL, identifier TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                next_ms BIGINT NOT NULL DEFAULT 0, lease_until_ms BIGINT NOT NULL DEFAULT 0, last_error TEXT,
+                created_ms BIGINT NOT NULL, reported_ms BIGINT)
+            """,
+            "CREATE INDEX usage_reports_due ON usage_reports (state, next_ms)",
+            // Tier and status set by the billing provider (webhooks); they override accounts: in plugins.yaml.
+            """
+            CREATE TABLE account_state (account_id TEXT PRIMARY KEY, tier TEXT, status TEXT, updated_ms BIGINT NOT NULL)
+            """,
+        ]),
     ]
 
     static func sql(_ s: String, _ d: SQLDialect) -> String {

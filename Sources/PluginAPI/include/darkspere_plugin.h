@@ -508,12 +508,16 @@ typedef struct ds_host {
      * is `customer_id` (e.g. Stripe "cus_..."; the `stripe_customer_id` of an
      * `accounts:` entry). `tier` is the new tier name (one of the `tiers:`) or
      * empty for "unchanged"; `status` is "active", "past_due" or "canceled", or
-     * empty for "unchanged". The change is visible to the host's admission at
-     * once (before this returns). Idempotent: applying the same values again is
+     * empty for "unchanged". The change is stored durably (it survives
+     * restarts and overrides plugins.yaml) and is visible to the host's
+     * admission at once (before this returns), in every gateway process
+     * sharing the store. Idempotent: applying the same values again is
      * DS_OK. Returns DS_OK; DS_ERR_NOT_FOUND if no account has that customer
      * id; DS_ERR_INVALID for an unknown tier or status or an empty customer id
-     * (nothing is changed then); DS_ERR_UNSUPPORTED if the host keeps no
-     * accounts. Strings are owned by the plugin and only read during the call.
+     * (nothing is changed then); DS_ERR_UNAVAILABLE if the host cannot store
+     * the change now (nothing is changed; retry later, e.g. answer the webhook
+     * with a 5xx so the provider redelivers); DS_ERR_UNSUPPORTED if the host
+     * keeps no accounts. Strings are owned by the plugin and only read during the call.
      * Any thread, concurrently; do not call while holding a lock the host could
      * need (it may take the account directory's lock).
      */
@@ -622,8 +626,19 @@ typedef struct ds_billing_v1 {
     /** Asks whether a usage may happen. Complete with DS_OK (allow) or DS_ERR_DENIED with
      *  outcome.error = the reason. The host enforces its own tier limits before asking. */
     ds_status (*authorize)(void *instance, const ds_usage *usage, ds_op *op);
-    /** Records a usage that happened. Must be idempotent on usage->idempotency_key.
-     *  Complete with DS_OK once it is durably accepted, or a retryable error. */
+    /** Records usage that happened. The host has already summed it: one call carries the
+     *  `quantity` of one usage kind of one account over one reporting interval
+     *  (`billing.report_interval`), with `time_ms` = the interval's start and an
+     *  `idempotency_key` that is the same on every attempt, before and after a host
+     *  restart: report it with that key (e.g. as the provider's idempotency key or event
+     *  identifier) so that a repeated call never counts twice.
+     *  Complete with DS_OK only once the provider has accepted it (the host then marks
+     *  it reported and never sends it again); with a retryable error (DS_ERR_UNAVAILABLE,
+     *  DS_ERR_RATE_LIMITED, DS_ERR_TIMEOUT; retry_after_ms honoured) to have the host try
+     *  again later with backoff; with DS_ERR_INVALID if the provider refused it for good
+     *  (the host records it as failed). Usage the provider does not bill (no meter for
+     *  the kind) completes DS_OK. The host never has two calls with the same key in
+     *  flight; calls with different keys may run concurrently. */
     ds_status (*record)(void *instance, const ds_usage *usage, ds_op *op);
     void (*cancel)(void *instance, ds_op *op);
 } ds_billing_v1;

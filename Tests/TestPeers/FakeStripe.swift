@@ -1,0 +1,81 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+extension TestPeers {
+    /// fake_stripe.py on a loopback port; stop() ends it.
+    public final class FakeStripe: @unchecked Sendable {
+        let process = Process()
+        let stdin = Pipe()
+        public let port: Int
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("StripeTests/fake_stripe.py").path
+        public init() throws {
+            let out = Pipe()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", script]
+            process.standardInput = stdin
+            process.standardOutput = out
+            try process.run()
+            var line = Data()
+            while true {
+                let b = out.fileHandleForReading.readData(ofLength: 1)
+                if b.isEmpty || b == Data("\n".utf8) { break }
+                line.append(b)
+            }
+            guard let p = Int(String(decoding: line, as: UTF8.self)) else { throw TestPeers.ProcessFailure(description: "fake_stripe.py did not start") }
+            port = p
+        }
+        public var base: String { "http://127.0.0.1:\(port)" }
+
+        /// Every meter-event request received, oldest first.
+        public func requests() async throws -> [[String: Any]] {
+            let (data, _) = try await URLSession.shared.data(from: URL(string: "\(base)/requests")!)
+            return try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
+        }
+
+        /// The next answers to meter events: (HTTP status, Retry-After seconds or nil).
+        public func script(_ answers: [(Int, Int?)]) async throws {
+            var req = URLRequest(url: URL(string: "\(base)/script")!)
+            req.httpMethod = "POST"
+            req.httpBody = try JSONSerialization.data(withJSONObject: answers.map { [$0.0, $0.1 as Any? ?? NSNull()] })
+            _ = try await URLSession.shared.data(for: req)
+        }
+
+        /// Waits until at least `count` requests arrived (or `timeout` seconds passed).
+        public func waitFor(_ count: Int, timeout: Double = 15) async throws -> [[String: Any]] {
+            let deadline = Date().addingTimeInterval(timeout)
+            while true {
+                let r = try await requests()
+                if r.count >= count || Date() > deadline { return r }
+                try await Task.sleep(nanoseconds: 50_000_000)
+            }
+        }
+
+        /// What Stripe would have counted: per customer and event name, the sum of the
+        /// values of accepted meter events, each identifier once (Stripe's deduplication).
+        public func totals() async throws -> [String: [String: Int]] {
+            let (data, _) = try await URLSession.shared.data(from: URL(string: "\(base)/totals")!)
+            return try JSONSerialization.jsonObject(with: data) as! [String: [String: Int]]
+        }
+
+        /// Makes every later meter-event answer wait `ms` after the event is recorded.
+        public func delay(ms: Int) async throws {
+            var req = URLRequest(url: URL(string: "\(base)/delay")!)
+            req.httpMethod = "POST"
+            req.httpBody = Data(String(ms).utf8)
+            _ = try await URLSession.shared.data(for: req)
+        }
+
+        /// Ends the fake with SIGKILL. Not by closing its stdin: Foundation's Process can leak
+        /// a pipe's write end into another child spawned at the same moment, and then EOF
+        /// never comes. Not by SIGTERM: children spawned from a dispatch thread inherit its
+        /// blocked signal mask, so SIGTERM would wait forever.
+        public func stop() {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+            try? stdin.fileHandleForWriting.close()
+        }
+    }
+}
