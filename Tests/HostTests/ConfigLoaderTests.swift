@@ -61,6 +61,27 @@ import Testing
         #expect(p[2].path == "colour" && p[2].line == 5 && p[2].message.hasPrefix("unknown key"))
     }
 
+    @Test func billingSection() throws {
+        let c = try load("""
+            plugins: [{ id: pay, library: stripe }]
+            billing: { provider: pay, report_interval: 30s, past_due: deny, canceled: allow, quota_reply: "no more" }
+            """)
+        #expect(c.billing.provider == "pay" && c.billing.reportInterval == 30 && c.billing.quotaReply == "no more")
+        #expect(c.billing.effect(of: .pastDue) == .deny && c.billing.effect(of: .canceled) == .allow && c.billing.effect(of: .active) == .allow)
+        #expect(try load("plugins: []\n").billing == BillingConfig())
+        let p = problems("""
+            plugins: []
+            billing:
+              provider: nowhere
+              past_due: maybe
+              report_intervl: 5s
+            """)
+        #expect(p.map(\.path).sorted() == ["billing.past_due", "billing.provider", "billing.report_intervl"], "\(p)")
+        #expect(p.contains { $0.path == "billing.past_due" && $0.line == 4 && $0.message.contains("expected allow or deny, got 'maybe'") })
+        #expect(p.contains { $0.path == "billing.report_intervl" && $0.message.contains("did you mean 'report_interval'") })
+        #expect(p.contains { $0.path == "billing.provider" && $0.message.contains("no enabled plugin with id 'nowhere'") })
+    }
+
     @Test func wrongTypesNameKeyAndLine() {
         let p = problems("""
             server:

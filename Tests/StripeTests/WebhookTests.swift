@@ -29,6 +29,30 @@ import Testing
         }
     }
 
+    @Test func subscriptionWebhookLiftsTheLimitForTheVeryNextMessage() async throws {
+        // acme (free: 10 messages a minute) owns an echo agent.
+        let yaml = S.gatewayYAML(extra: """
+        agents:
+          - { name: echo, transport: echo, account: acme }
+        """).replacingOccurrences(of: "plugins:\n", with: "plugins:\n  - { id: echo, library: c-echo-agent }\n")
+        try await S.withGateway(yaml) { g, port in
+            func send(_ i: Int) async -> String {
+                await withCheckedContinuation { c in
+                    g.router.submit(Inbound(channel: "sms", channelMessageId: "w\(i)", from: "+15556660001", to: "+15550000001", text: "m\(i)")) {
+                        if case .reply(let t) = $0 { c.resume(returning: t) } else { c.resume(returning: "\($0)") }
+                    }
+                }
+            }
+            for i in 0..<10 { #expect(await send(i).hasPrefix("echo: m\(i)")) }
+            #expect(await send(10) == BillingConfig().rateLimitReply)
+            let payload = S.event(type: "customer.subscription.updated", object: S.subscription(customer: "cus_acme", lookupKey: "darkspere_pro_monthly"))
+            let r = try await post(port, payload, header: try S.officialHeader(payload: payload))
+            #expect(r.status == 200, "\(r.body)")
+            // pro allows 100 a minute: the next message, in the same minute, reaches the agent.
+            #expect(await send(11).hasPrefix("echo: m11"))
+        }
+    }
+
     @Test func refusesTamperedBodyWrongSecretOldTimestampAndMissingHeader() async throws {
         try await S.withGateway(S.gatewayYAML()) { g, port in
             let accounts = try #require(g.accounts)

@@ -25,8 +25,11 @@ final class UsageReporter: @unchecked Sendable {
     let intervalMs: Int64
     let logger: Logger
     var events: EventBus?
-    let leaseMs: Int64 = 60_000
-    let callTimeoutMs: UInt32 = 45_000
+    /// A plugin call gives up after `callTimeoutMs`; a claim outlasts it, so no two
+    /// processes send one report at once. A report claimed by a process that died waits
+    /// out the lease (PostgreSQL) or is released at start-up (SQLite: one process).
+    let leaseMs: Int64 = 25_000
+    let callTimeoutMs: UInt32 = 20_000
     private let queue = DispatchQueue(label: "darkspere.usage-reporter")
     private let running = Atomic<Bool>(false)
     private let inFlight = Atomic<Int>(0)
@@ -45,6 +48,9 @@ final class UsageReporter: @unchecked Sendable {
     var tick: Double { max(0.05, min(Double(intervalMs) / 4000, 2)) }
 
     func start() {
+        if store.backend == "sqlite" {
+            do { try store.releaseUsageReportClaims() } catch { logger.error("usage: cannot release old claims: \(error)") }
+        }
         running.store(true, ordering: .releasing)
         schedule()
     }

@@ -147,6 +147,10 @@ extension SQLStore: UsageStore {
         }
     }
 
+    public func releaseUsageReportClaims() throws {
+        _ = try withConnection { try $0.query("UPDATE usage_reports SET lease_until_ms = 0 WHERE state = 'pending' AND lease_until_ms > 0", []) }
+    }
+
     public func usageReported(id: Int64, nowMs: Int64) throws {
         try withConnection { c in
             try c.transaction {

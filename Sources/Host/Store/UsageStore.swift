@@ -86,6 +86,9 @@ public protocol UsageStore: AnyObject, Sendable {
     func sealUsageReports(intervalMs: Int64, graceMs: Int64, nowMs: Int64) throws -> Int
     /// Claims up to `limit` due reports for `leaseMs`.
     func claimUsageReports(nowMs: Int64, limit: Int, leaseMs: Int64) throws -> [UsageReport]
+    /// Ends every claim (lease) on reports: for a store only this process uses (SQLite), at
+    /// start-up, so reports claimed by a process that died are sent again at once.
+    func releaseUsageReportClaims() throws
     /// The provider accepted the report: it and its ledger entries are reported.
     func usageReported(id: Int64, nowMs: Int64) throws
     func usageReportRetry(id: Int64, attempts: Int, nextMs: Int64, error: String) throws
