@@ -228,4 +228,63 @@ import TestPeers
         let ids = all.compactMap { ($0["form"] as? [String: String])?["identifier"] }
         #expect(ids.count > Set(ids).count, "a report Stripe had accepted before the crash was sent again (and counted once)")
     }
+
+    @Test func twoProcessesOnPostgresReportEachUsageOnce() async throws {
+        let pg = try #require(TestPostgres.shared, "PostgreSQL 15 not installed: run scripts/test-deps.sh")
+        let url = try pg.newDatabase()
+        let fake = try TestPeers.FakeStripe()
+        defer { fake.stop() }
+        try await fake.delay(ms: 30)
+        let dir = TestEnv.tempDir("usage-pg")
+        let ports = [TestEnv.freePort(), TestEnv.freePort()]
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        var procs: [GatewayProcess] = []
+        for (i, port) in ports.enumerated() {
+            let yaml = TestEnv.config(store: url, dir: dir, listen: "127.0.0.1:\(port)", routing: "max_concurrent: 16",
+                                      agents: Self.echo, routes: Self.accounts(tier: "enterprise", billing: "report_interval: 200ms"), extraPlugins: """
+              - id: stripe
+                library: stripe
+                config:
+                  api_key: sk_test_pg
+                  api_base: \(fake.base)
+                  meter_events: { sms_inbound: ds_in, agent_messages: ds_agent, sms_outbound_segments: ds_out }
+            """)
+            try yaml.write(toFile: "\(dir)/plugins-\(i).yaml", atomically: true, encoding: .utf8)
+            procs.append(try GatewayProcess(config: "\(dir)/plugins-\(i).yaml", port: port, log: "\(dir)/gateway-\(i).log"))
+        }
+        for p in procs { try await p.waitReady(client: client) }
+        for round in 0..<4 {
+            let ok = await withTaskGroup(of: Int.self) { group in
+                for i in 0..<25 {
+                    group.addTask {
+                        await postSMS(port: ports[i % 2], from: "+1555600\(String(format: "%04d", i))", to: "+15550000001", id: "u\(round)-\(i)",
+                                      text: "round \(round)", client: client).0
+                    }
+                }
+                return await group.reduce(0) { $0 + ($1 == 200 ? 1 : 0) }
+            }
+            #expect(ok == 25)
+            try await Task.sleep(nanoseconds: 150_000_000)
+        }
+        let store = try openStore(url: url, configDir: dir, lockConnections: 1) as! SQLStore
+        defer { store.close() }
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            let pending = try store.withConnection { try $0.one("SELECT COUNT(*) FROM usage_events WHERE state <> 'reported'", [])?[0].int ?? -1 }
+            if pending == 0 { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        for p in procs { p.terminate() }
+        let (ledger, unreported) = try store.withConnection { c -> ([String: Int], Int64?) in
+            var sums: [String: Int] = [:]
+            for row in try c.query("SELECT kind, SUM(quantity) FROM usage_events GROUP BY kind", []) { sums[row[0].text ?? ""] = Int(row[1].int ?? 0) }
+            return (sums, try c.one("SELECT COUNT(*) FROM usage_events WHERE state <> 'reported'", [])?[0].int)
+        }
+        #expect(unreported == 0)
+        #expect(ledger["sms_inbound"] == 100 && ledger["agent_messages"] == 100, "\(ledger)")
+        #expect(try await fake.totals() == ["cus_acme": ["ds_in": 100, "ds_agent": 100, "ds_out": ledger["sms_outbound_segments"] ?? -1]])
+        let ids = try await fake.requests().compactMap { ($0["form"] as? [String: String])?["identifier"] }
+        #expect(ids.count == Set(ids).count, "no report was sent twice by the two processes")
+    }
 }
