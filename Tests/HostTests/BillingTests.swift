@@ -42,6 +42,34 @@ import TestPeers
             .compactMap { try? JSONValue.parse(String($0)) }.filter { $0["type"] == .string(type) }
     }
 
+    /// A config whose echo agent belongs to an enterprise account billed through the stripe
+    /// plugin at `stripe`, with 200 ms report intervals.
+    static func metered(store: String, dir: String, port: Int, stripe: String) -> String {
+        TestEnv.config(store: store, dir: dir, listen: "127.0.0.1:\(port)", routing: "max_concurrent: 16",
+                       agents: echo, routes: accounts(tier: "enterprise", billing: "report_interval: 200ms"), extraPlugins: """
+          - id: stripe
+            library: stripe
+            config:
+              api_key: sk_test_billing
+              api_base: \(stripe)
+              meter_events: { sms_inbound: ds_in, agent_messages: ds_agent, sms_outbound_segments: ds_out }
+        """)
+    }
+
+    /// The ledger's sum per kind, and how many of its rows are not reported yet.
+    static func ledger(_ store: SQLStore) throws -> ([String: Int], Int64?) {
+        try store.withConnection { c in
+            var sums: [String: Int] = [:]
+            for row in try c.query("SELECT kind, SUM(quantity) FROM usage_events GROUP BY kind", []) { sums[row[0].text ?? ""] = Int(row[1].int ?? 0) }
+            return (sums, try c.one("SELECT COUNT(*) FROM usage_events WHERE state <> 'reported'", [])?[0].int)
+        }
+    }
+
+    static func waitUntilReported(_ store: SQLStore, timeout: Double = 30) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline, try ledger(store).1 != 0 { try await Task.sleep(nanoseconds: 100_000_000) }
+    }
+
     @Test func quotaRaceOnSQLiteLetsExactlyTheRemainderThrough() async throws {
         let dir = TestEnv.tempDir("quota-sqlite")
         let g = try await TestGateway(yaml: TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, routing: "max_concurrent: 64",
@@ -160,15 +188,7 @@ import TestPeers
         try await fake.delay(ms: 150)
         let dir = TestEnv.tempDir("usage-kill9")
         let port = TestEnv.freePort()
-        let yaml = TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, listen: "127.0.0.1:\(port)", routing: "max_concurrent: 32",
-                                  agents: Self.echo, routes: Self.accounts(tier: "enterprise", billing: "report_interval: 200ms"), extraPlugins: """
-          - id: stripe
-            library: stripe
-            config:
-              api_key: sk_test_kill9
-              api_base: \(fake.base)
-              meter_events: { sms_inbound: ds_in, agent_messages: ds_agent, sms_outbound_segments: ds_out }
-        """)
+        let yaml = Self.metered(store: "sqlite:\(dir)/ds.sqlite", dir: dir, port: port, stripe: fake.base)
         try yaml.write(toFile: "\(dir)/plugins.yaml", atomically: true, encoding: .utf8)
         let client = HTTPClient()
         defer { client.shutdown() }
@@ -203,20 +223,9 @@ import TestPeers
         // Wait until the ledger is fully reported.
         let store = try SQLStore(sqlitePath: "\(dir)/ds.sqlite")
         defer { store.close() }
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            let pending = try store.withConnection { try $0.one("SELECT COUNT(*) FROM usage_events WHERE state <> 'reported'", [])?[0].int ?? -1 }
-            if pending == 0 { break }
-            try await Task.sleep(nanoseconds: 100_000_000)
-        }
+        try await Self.waitUntilReported(store)
         p.terminate()
-        let (ledger, unreported) = try store.withConnection { c -> ([String: Int], Int64?) in
-            var sums: [String: Int] = [:]
-            for row in try c.query("SELECT kind, SUM(quantity) FROM usage_events GROUP BY kind", []) {
-                sums[row[0].text ?? ""] = Int(row[1].int ?? 0)
-            }
-            return (sums, try c.one("SELECT COUNT(*) FROM usage_events WHERE state <> 'reported'", [])?[0].int)
-        }
+        let (ledger, unreported) = try Self.ledger(store)
         #expect(unreported == 0, "every usage reported")
         #expect(answered == 160, "every message answered across the crash")
         #expect((ledger["sms_inbound"] ?? 0) >= 160 && ledger["sms_inbound"] == ledger["agent_messages"], "\(ledger)")
@@ -241,15 +250,7 @@ import TestPeers
         defer { client.shutdown() }
         var procs: [GatewayProcess] = []
         for (i, port) in ports.enumerated() {
-            let yaml = TestEnv.config(store: url, dir: dir, listen: "127.0.0.1:\(port)", routing: "max_concurrent: 16",
-                                      agents: Self.echo, routes: Self.accounts(tier: "enterprise", billing: "report_interval: 200ms"), extraPlugins: """
-              - id: stripe
-                library: stripe
-                config:
-                  api_key: sk_test_pg
-                  api_base: \(fake.base)
-                  meter_events: { sms_inbound: ds_in, agent_messages: ds_agent, sms_outbound_segments: ds_out }
-            """)
+            let yaml = Self.metered(store: url, dir: dir, port: port, stripe: fake.base)
             try yaml.write(toFile: "\(dir)/plugins-\(i).yaml", atomically: true, encoding: .utf8)
             procs.append(try GatewayProcess(config: "\(dir)/plugins-\(i).yaml", port: port, log: "\(dir)/gateway-\(i).log"))
         }
@@ -269,18 +270,9 @@ import TestPeers
         }
         let store = try openStore(url: url, configDir: dir, lockConnections: 1) as! SQLStore
         defer { store.close() }
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            let pending = try store.withConnection { try $0.one("SELECT COUNT(*) FROM usage_events WHERE state <> 'reported'", [])?[0].int ?? -1 }
-            if pending == 0 { break }
-            try await Task.sleep(nanoseconds: 100_000_000)
-        }
+        try await Self.waitUntilReported(store)
         for p in procs { p.terminate() }
-        let (ledger, unreported) = try store.withConnection { c -> ([String: Int], Int64?) in
-            var sums: [String: Int] = [:]
-            for row in try c.query("SELECT kind, SUM(quantity) FROM usage_events GROUP BY kind", []) { sums[row[0].text ?? ""] = Int(row[1].int ?? 0) }
-            return (sums, try c.one("SELECT COUNT(*) FROM usage_events WHERE state <> 'reported'", [])?[0].int)
-        }
+        let (ledger, unreported) = try Self.ledger(store)
         #expect(unreported == 0)
         #expect(ledger["sms_inbound"] == 100 && ledger["agent_messages"] == 100, "\(ledger)")
         #expect(try await fake.totals() == ["cus_acme": ["ds_in": 100, "ds_agent": 100, "ds_out": ledger["sms_outbound_segments"] ?? -1]])

@@ -6,26 +6,12 @@ import FoundationNetworking
 extension TestPeers {
     /// fake_stripe.py on a loopback port; stop() ends it.
     public final class FakeStripe: @unchecked Sendable {
-        let process = Process()
-        let stdin = Pipe()
-        public let port: Int
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("StripeTests/fake_stripe.py").path
+        let server: PythonServer
+        public var port: Int { server.port }
         public init() throws {
-            let out = Pipe()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", script]
-            process.standardInput = stdin
-            process.standardOutput = out
-            try process.run()
-            var line = Data()
-            while true {
-                let b = out.fileHandleForReading.readData(ofLength: 1)
-                if b.isEmpty || b == Data("\n".utf8) { break }
-                line.append(b)
-            }
-            guard let p = Int(String(decoding: line, as: UTF8.self)) else { throw TestPeers.ProcessFailure(description: "fake_stripe.py did not start") }
-            port = p
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("StripeTests/fake_stripe.py").path
+            server = try PythonServer(script: script)
         }
         public var base: String { "http://127.0.0.1:\(port)" }
 
@@ -68,14 +54,6 @@ extension TestPeers {
             _ = try await URLSession.shared.data(for: req)
         }
 
-        /// Ends the fake with SIGKILL. Not by closing its stdin: Foundation's Process can leak
-        /// a pipe's write end into another child spawned at the same moment, and then EOF
-        /// never comes. Not by SIGTERM: children spawned from a dispatch thread inherit its
-        /// blocked signal mask, so SIGTERM would wait forever.
-        public func stop() {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            try? stdin.fileHandleForWriting.close()
-        }
+        public func stop() { server.stop() }
     }
 }

@@ -46,4 +46,42 @@ public enum TestPeers {
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         return Int(UInt16(bigEndian: addr.sin_port))
     }
+
+    /// A python3 server script on a loopback port: the script prints its port on the first
+    /// line of stdout and serves until it is killed. `stop()` ends it with SIGKILL, not
+    /// stdin EOF: Foundation's Process can leak the pipe's write end into a child spawned
+    /// concurrently by another test (then EOF never comes), and SIGTERM is blocked in
+    /// children spawned from dispatch threads.
+    public final class PythonServer: @unchecked Sendable {
+        let process = Process()
+        let stdin = Pipe()
+        public let port: Int
+
+        public init(script: String, arguments: [String] = []) throws {
+            let out = Pipe()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", script] + arguments
+            process.standardInput = stdin
+            process.standardOutput = out
+            try process.run()
+            var line = Data()
+            while true {
+                let b = out.fileHandleForReading.readData(ofLength: 1)
+                if b.isEmpty || b == Data("\n".utf8) { break }
+                line.append(b)
+            }
+            guard let p = Int(String(decoding: line, as: UTF8.self)) else {
+                throw ProcessFailure(description: "\((script as NSString).lastPathComponent) did not start")
+            }
+            port = p
+        }
+
+        public var base: String { "http://127.0.0.1:\(port)" }
+
+        public func stop() {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+            try? stdin.fileHandleForWriting.close()
+        }
+    }
 }

@@ -65,24 +65,11 @@ enum Support {
 
     /// The fake Twilio REST API (fake_twilio.py) on a loopback port; stop() ends it.
     final class FakeTwilio: @unchecked Sendable {
-        let process = Process()
-        let stdin = Pipe()
-        let port: Int
+        let server: TestPeers.PythonServer
+        var port: Int { server.port }
         init() throws {
-            let out = Pipe()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", Support.testsDir.appendingPathComponent("fake_twilio.py").path, Support.accountSid, Support.authToken]
-            process.standardInput = stdin
-            process.standardOutput = out
-            try process.run()
-            var line = Data()
-            while true {
-                let b = out.fileHandleForReading.readData(ofLength: 1)
-                if b.isEmpty || b == Data("\n".utf8) { break }
-                line.append(b)
-            }
-            guard let p = Int(String(decoding: line, as: UTF8.self)) else { throw ProcessFailure(description: "fake_twilio.py did not start") }
-            port = p
+            server = try TestPeers.PythonServer(script: Support.testsDir.appendingPathComponent("fake_twilio.py").path,
+                                                arguments: [Support.accountSid, Support.authToken])
         }
         var base: String { "http://127.0.0.1:\(port)" }
         /// Every request the fake received, oldest first.
@@ -90,14 +77,7 @@ enum Support {
             let (data, _) = try await URLSession.shared.data(from: URL(string: "\(base)/requests")!)
             return try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
         }
-        /// SIGKILL, not stdin EOF: Foundation's Process can leak the pipe's write end into a
-        /// child spawned concurrently by another test (then EOF never comes), and SIGTERM is
-        /// blocked in children spawned from dispatch threads.
-        func stop() {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            try? stdin.fileHandleForWriting.close()
-        }
+        func stop() { server.stop() }
     }
 
     // MARK: Gateway in process

@@ -108,10 +108,7 @@ final class UsageReporter: @unchecked Sendable {
                 mReported.increment()
                 mUnits.record(Double(r.quantity))
             } else if o.isRetryable || o.status == DS_ERR_CANCELLED {
-                // Exponential backoff with jitter in [0.5, 1.5) of the step, capped at 5 minutes; Retry-After honoured.
-                let step = min(pow(2, Double(min(attempts, 20) - 1)), 300)
-                var delay = step * Double.random(in: 0.5..<1.5)
-                if o.retryAfterMs > 0 { delay = max(delay, Double(o.retryAfterMs) / 1000) }
+                let delay = RetryBackoff.delay(afterAttempts: attempts, base: 1, retryAfterMs: o.retryAfterMs)
                 try store.usageReportRetry(id: r.id, attempts: attempts, nextMs: nowMillis() + Int64(delay * 1000), error: "\(o.status): \(o.error)")
                 mRetried.increment()
                 logger.warning("usage: report \(r.identifier) not accepted (\(o.status) \(o.error)); retry in \(Int(delay * 1000)) ms")

@@ -107,10 +107,7 @@ public final class OutboxSender: @unchecked Sendable {
                 try store.outboxFailed(id: item.id, error: "recipient opted out (provider code \(o.detailCode))", nowMs: nowMillis())
                 mFailed.increment()
             } else if o.isRetryable && attempts < maxAttempts {
-                // Exponential backoff with full jitter in [0.5, 1.5) of the step, capped at 5 minutes.
-                let step = min(baseDelay * pow(2, Double(attempts - 1)), 300)
-                var delay = step * Double.random(in: 0.5..<1.5)
-                if o.retryAfterMs > 0 { delay = max(delay, Double(o.retryAfterMs) / 1000) }
+                let delay = RetryBackoff.delay(afterAttempts: attempts, base: baseDelay, retryAfterMs: o.retryAfterMs)
                 try store.outboxRetry(id: item.id, attempts: attempts, nextMs: nowMillis() + Int64(delay * 1000), error: o.error)
                 mRetried.increment()
             } else {
