@@ -624,7 +624,10 @@ typedef struct ds_billing_v1 {
                         void **out_instance, ds_error *err);
     void (*destroy)(void *instance);
     /** Asks whether a usage may happen. Complete with DS_OK (allow) or DS_ERR_DENIED with
-     *  outcome.error = the reason. The host enforces its own tier limits before asking. */
+     *  outcome.error = the reason. Note: the DarkSpere host (through ABI 1.1) decides
+     *  admission itself, atomically in its store, from the tiers of plugins.yaml and the
+     *  account changes made through account_update; it does not call `authorize` on the
+     *  message path. Implement it (DS_OK is a fine answer) for hosts and tools that ask. */
     ds_status (*authorize)(void *instance, const ds_usage *usage, ds_op *op);
     /** Records usage that happened. The host has already summed it: one call carries the
      *  `quantity` of one usage kind of one account over one reporting interval
