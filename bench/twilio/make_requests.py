@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Writes N distinct, correctly signed Twilio SMS webhooks as a Lua table for wrk.
+"""Writes N distinct, correctly signed Twilio SMS webhooks for wrk: one per line,
+"<X-Twilio-Signature>\t<form body>" (twilio.lua reads the slice it needs).
 
 Each request has its own MessageSid, sender number and body, and an X-Twilio-Signature
 computed by the official twilio library (RequestValidator.compute_signature) over
 PUBLIC_URL + /twilio/sms, exactly what the gateway verifies.
 
-usage: make_requests.py N OUT.lua [PUBLIC_URL] [AUTH_TOKEN]
+usage: make_requests.py N OUT.tsv [PUBLIC_URL] [AUTH_TOKEN]
 """
 import sys
 from urllib.parse import urlencode
@@ -18,11 +19,7 @@ token = sys.argv[4] if len(sys.argv) > 4 else "bench-auth-token-0123456789abcdef
 validator = RequestValidator(token)
 url = public_url + "/twilio/sms"
 
-def lua(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
 with open(out, "w") as f:
-    f.write("return {\n")
     for i in range(n):
         sid = "SM%032x" % (0xB0000000 + i)
         params = {
@@ -34,6 +31,5 @@ with open(out, "w") as f:
             "From": "+1555%07d" % (i % 10_000_000), "ApiVersion": "2010-04-01",
         }
         sig = validator.compute_signature(url, params)
-        f.write("{%s,%s},\n" % (lua(sig), lua(urlencode(params))))
-    f.write("}\n")
+        f.write("%s\t%s\n" % (sig, urlencode(params)))
 print(f"wrote {n} signed requests to {out}")

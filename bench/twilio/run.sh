@@ -5,13 +5,18 @@
 # and TwiML rendering are all in the measured path. Loopback only; bounded in time.
 #
 #   bench/twilio/run.sh                     # defaults below
-#   N=50000 DURATION=15s CONNS=64 bench/twilio/run.sh
+#   DURATION=15s CONNS=64 bench/twilio/run.sh
+#
+# Every request is a new message: the file holds WARMUP + 2 x PER_RUN signed requests and
+# each run (warm-up, saturated, light) takes its own range (twilio.lua warns if one wraps).
 #
 # Results go to bench/results/twilio/ (not committed); figures in bench/BENCHMARKS-twilio.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-N=${N:-50000}
 DURATION=${DURATION:-15s}
+WARMUP=${WARMUP:-50000}
+PER_RUN=${PER_RUN:-300000}
+N=$((WARMUP + 2 * PER_RUN))
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
 LIGHT_CONNS=${LIGHT_CONNS:-4}
@@ -22,8 +27,9 @@ mkdir -p "$OUT"
 
 command -v wrk >/dev/null || { echo "wrk is missing: run scripts/test-deps.sh" >&2; exit 1; }
 swift build -c release >/dev/null
-python3 bench/twilio/make_requests.py "$N" "$OUT/requests.lua"
+[ -s "$OUT/requests-$N.tsv" ] || python3 bench/twilio/make_requests.py "$N" "$OUT/requests-$N.tsv"
 
+rm -f "$OUT"/bench.sqlite*
 .build/release/darkspere run --config bench/twilio/bench.yaml --log-level warning >"$OUT/gateway.log" 2>&1 &
 GW=$!
 trap 'kill $GW 2>/dev/null; wait $GW 2>/dev/null || true' EXIT
@@ -33,16 +39,16 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "http://127.0.0.1:$BENCH_PORT/readyz" >/dev/null
 
-export BENCH_REQUESTS="$OUT/requests.lua"
+export BENCH_REQUESTS="$OUT/requests-$N.tsv" BENCH_THREADS="$THREADS"
 URL="http://127.0.0.1:$BENCH_PORT"
 echo "== warm-up (3s)"
-wrk -t"$THREADS" -c"$CONNS" -d3s -s bench/twilio/twilio.lua "$URL" >/dev/null
+BENCH_FIRST=0 BENCH_COUNT=$WARMUP wrk -t"$THREADS" -c"$CONNS" -d3s -s bench/twilio/twilio.lua "$URL" >/dev/null
 echo "== /twilio/sms, saturated: wrk -t$THREADS -c$CONNS -d$DURATION --latency -s bench/twilio/twilio.lua"
-wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL" | tee "$OUT/saturated.txt"
+BENCH_FIRST=$WARMUP BENCH_COUNT=$PER_RUN wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL" | tee "$OUT/saturated.txt"
 echo "== /twilio/sms, light load: wrk -t$THREADS -c$LIGHT_CONNS -d$DURATION --latency -s bench/twilio/twilio.lua"
-wrk -t"$THREADS" -c"$LIGHT_CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL" | tee "$OUT/light.txt"
+BENCH_FIRST=$((WARMUP + PER_RUN)) BENCH_COUNT=$PER_RUN wrk -t"$THREADS" -c"$LIGHT_CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL" | tee "$OUT/light.txt"
 echo "== ceiling: the same requests to POST /bench/fixed (fixed TwiML over the ABI): wrk -t$THREADS -c$CONNS -d$DURATION"
-BENCH_PATH=/bench/fixed wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL" | tee "$OUT/fixed.txt"
+BENCH_FIRST=0 BENCH_COUNT=$WARMUP BENCH_PATH=/bench/fixed wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL" | tee "$OUT/fixed.txt"
 echo "== server alone: GET /livez (fixed answer, no plugin): wrk -t$THREADS -c$CONNS -d$DURATION"
 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/twilio/livez.lua "$URL/livez" | tee "$OUT/livez.txt"
 echo "== gateway resident memory after the runs"

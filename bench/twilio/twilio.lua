@@ -1,10 +1,15 @@
--- wrk script: POSTs the pre-signed Twilio webhooks of requests.lua to /twilio/sms
--- (or BENCH_PATH, e.g. /bench/fixed for the ceiling),
--- each thread walking the list from its own offset. Counts non-200 answers and
+-- wrk script: POSTs pre-signed Twilio webhooks (make_requests.py's file, one
+-- "signature<TAB>body" per line) to /twilio/sms (or BENCH_PATH, e.g. /bench/fixed for
+-- the ceiling). Each run takes its own range of the file (BENCH_FIRST, BENCH_COUNT) and
+-- each thread its own part of that range, so no MessageSid is sent twice across the
+-- runs of one benchmark: every request is a new message, none is answered from dedupe
+-- (a thread that exhausts its part wraps, and reports it). Counts non-200 answers and
 -- answers without the echo agent's <Message> so a broken run cannot pass as fast.
-local data_file = os.getenv("BENCH_REQUESTS") or "requests.lua"
+local data_file = os.getenv("BENCH_REQUESTS") or "requests.tsv"
 local path = os.getenv("BENCH_PATH") or "/twilio/sms"
-local requests = dofile(data_file)
+local first = tonumber(os.getenv("BENCH_FIRST") or "0")
+local count = tonumber(os.getenv("BENCH_COUNT") or "50000")
+local nthreads = tonumber(os.getenv("BENCH_THREADS") or "2")
 local counter = 0
 local threads = {}
 
@@ -15,12 +20,26 @@ function setup(thread)
 end
 
 function init(args)
-  index = (id * 7919) % #requests
+  local per = math.floor(count / nthreads)
+  local lo, hi = first + id * per, first + (id + 1) * per
+  requests = {}
+  local n = 0
+  for line in io.lines(data_file) do
+    if n >= hi then break end
+    if n >= lo then
+      local tab = string.find(line, "\t", 1, true)
+      table.insert(requests, { string.sub(line, 1, tab - 1), string.sub(line, tab + 1) })
+    end
+    n = n + 1
+  end
+  index = 0
+  wrapped = 0
   bad = 0
   noreply = 0
 end
 
 function request()
+  if index == #requests then wrapped = 1 end
   index = index % #requests + 1
   local r = requests[index]
   return wrk.format("POST", path, {
@@ -36,9 +55,10 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local b, n = 0, 0
-  for _, t in ipairs(threads) do b = b + t:get("bad"); n = n + t:get("noreply") end
+  local b, n, w = 0, 0, 0
+  for _, t in ipairs(threads) do b = b + t:get("bad"); n = n + t:get("noreply"); w = w + t:get("wrapped") end
   io.write(string.format("non-200 answers: %d, 200 without the echo reply: %d\n", b, n))
+  if w > 0 then io.write("WARNING: requests repeated (the range was too small): later ones hit dedupe\n") end
   io.write(string.format("messages/s: %.0f  p50: %.2f ms  p90: %.2f ms  p99: %.2f ms  max: %.2f ms\n",
     summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(90) / 1000,
     latency:percentile(99) / 1000, latency.max / 1000))
