@@ -3,6 +3,11 @@ import Foundation
 /// Group commit: write units from many threads are collected by one writer thread and
 /// committed together in one transaction (each unit inside its own SAVEPOINT, so a unit
 /// that throws rolls back alone). One WAL append + sync per batch instead of per unit.
+/// A batch of one unit needs no savepoint (its transaction is the unit).
+///
+/// Units nest: `write` called from inside a unit (on the writer thread, e.g. a combined
+/// begin-and-finish unit calling `beginTurn` and `finishTurn`) runs its body at once on
+/// the unit's connection, inside the outer unit: they commit or roll back together.
 ///
 /// Threading: `write` blocks the calling thread until its batch committed (or failed) and
 /// returns its unit's result. Never call it while holding the pool's only connection.
@@ -19,6 +24,12 @@ final class GroupCommitter: @unchecked Sendable {
     private let cond = NSCondition()
     private var stopping = false
     let maxBatch: Int
+    /// The connection of the unit running on this thread (writer threads only), for nesting.
+    private let currentKey: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
 
     /// `writers` threads commit batches in parallel (1 for SQLite, which has one writer
     /// anyway; several for PostgreSQL, whose round trips would otherwise serialise).
@@ -33,6 +44,10 @@ final class GroupCommitter: @unchecked Sendable {
     }
 
     func write<R>(_ body: @escaping (any SQLConnection) throws -> R) throws -> R {
+        if let p = pthread_getspecific(currentKey) {
+            // Nested inside a unit on the writer thread: same connection, same transaction.
+            return try body(Unmanaged<UnitConnection>.fromOpaque(p).takeUnretainedValue().conn)
+        }
         let u = Unit { try body($0) }
         cond.lock(); pending.append(u); cond.signal(); cond.unlock()
         u.done.wait()
@@ -47,6 +62,13 @@ final class GroupCommitter: @unchecked Sendable {
         cond.lock(); stopping = true; cond.broadcast(); cond.unlock()
     }
 
+    private func run(_ u: Unit, on c: any SQLConnection) throws -> Any {
+        let box = Unmanaged.passRetained(UnitConnection(c))
+        pthread_setspecific(currentKey, box.toOpaque())
+        defer { pthread_setspecific(currentKey, nil); box.release() }
+        return try u.body(c)
+    }
+
     private func loop() {
         while true {
             cond.lock()
@@ -57,19 +79,29 @@ final class GroupCommitter: @unchecked Sendable {
             cond.unlock()
             do {
                 try pool.with { c in
-                    try c.execute(c.dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN")
-                    for u in batch {
-                        do {
-                            try c.execute("SAVEPOINT unit")
-                            u.result = .success(try u.body(c))
-                            try c.execute("RELEASE unit")
-                        } catch {
+                    try c.query(c.dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN", [])
+                    if batch.count == 1 {
+                        // The transaction is the unit: a failure rolls back just it.
+                        let u = batch[0]
+                        do { u.result = .success(try run(u, on: c)) } catch {
                             u.result = .failure(error)
-                            try c.execute("ROLLBACK TO unit")
-                            try c.execute("RELEASE unit")
+                            try c.query("ROLLBACK", [])
+                            return
+                        }
+                    } else {
+                        for u in batch {
+                            do {
+                                try c.query("SAVEPOINT unit", [])
+                                u.result = .success(try run(u, on: c))
+                                try c.query("RELEASE unit", [])
+                            } catch {
+                                u.result = .failure(error)
+                                try c.query("ROLLBACK TO unit", [])
+                                try c.query("RELEASE unit", [])
+                            }
                         }
                     }
-                    try c.execute("COMMIT")
+                    try c.query("COMMIT", [])
                 }
             } catch {
                 // The batch did not commit: every unit fails (its caller reports a store error).
@@ -79,4 +111,9 @@ final class GroupCommitter: @unchecked Sendable {
             for u in batch { u.done.signal() }
         }
     }
+}
+
+private final class UnitConnection {
+    let conn: any SQLConnection
+    init(_ c: any SQLConnection) { conn = c }
 }

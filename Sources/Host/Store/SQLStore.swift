@@ -14,6 +14,11 @@ public final class SQLStore: Store, @unchecked Sendable {
     public let backend: String
     let dialect: SQLDialect
     private let pool: ConnectionPool
+    /// Where `turnContext` reads. SQLite (WAL): reader connections of their own, so a turn's
+    /// reads neither wait for the group-commit writer's batch nor hold up the writer on the
+    /// one write connection; a conversation's previous turn has committed before its next
+    /// turn reads. PostgreSQL (and SQLite in memory, one database per connection): `pool`.
+    private let readPool: ConnectionPool
     private let lockPool: ConnectionPool?
     private let pingPool: ConnectionPool
     /// Turn writes (begin/finish) go through group commit.
@@ -23,6 +28,7 @@ public final class SQLStore: Store, @unchecked Sendable {
         backend = "sqlite"
         dialect = .sqlite
         pool = ConnectionPool(max: 1) { try SQLiteConnection(path: sqlitePath) }
+        readPool = sqlitePath == ":memory:" ? pool : ConnectionPool(max: 4) { try SQLiteConnection(path: sqlitePath) }
         lockPool = nil
         pingPool = ConnectionPool(max: 1) { try SQLiteConnection(path: sqlitePath) }
         writer = GroupCommitter(pool: pool)
@@ -33,13 +39,14 @@ public final class SQLStore: Store, @unchecked Sendable {
         backend = "postgres"
         dialect = .postgres
         pool = ConnectionPool(max: connections) { try PostgresConnection(url: postgresURL) }
+        readPool = pool
         lockPool = ConnectionPool(max: lockConnections) { try PostgresConnection(url: postgresURL) }
         pingPool = ConnectionPool(max: 1) { try PostgresConnection(url: postgresURL) }
         writer = GroupCommitter(pool: pool, writers: 4)
         try pool.with { try StoreMigrations.apply($0) }
     }
 
-    public func close() { writer.shutdown(); pool.closeAll(); lockPool?.closeAll(); pingPool.closeAll() }
+    public func close() { writer.shutdown(); pool.closeAll(); readPool.closeAll(); lockPool?.closeAll(); pingPool.closeAll() }
 
     /// Uses its own connection (a pool of one), so /readyz never queues behind turns
     /// for the busy statement pool and answers quickly from the event loop.
@@ -103,21 +110,23 @@ public final class SQLStore: Store, @unchecked Sendable {
     // MARK: turns
 
     public func dedupe(channel: String, channelMessageId: String) throws -> DedupeState? {
-        try pool.with { c in
-            guard let row = try c.one("SELECT reply FROM dedupe_keys WHERE channel = ? AND channel_message_id = ?",
-                                      [.text(channel), .text(channelMessageId)]) else { return nil }
-            return row[0].text.map { .replied($0) } ?? .pending
-        }
+        try pool.with { try Self.dedupe($0, channel: channel, channelMessageId: channelMessageId) }
+    }
+
+    private static func dedupe(_ c: any SQLConnection, channel: String, channelMessageId: String) throws -> DedupeState? {
+        guard let row = try c.one("SELECT reply FROM dedupe_keys WHERE channel = ? AND channel_message_id = ?",
+                                  [.text(channel), .text(channelMessageId)]) else { return nil }
+        return row[0].text.map { .replied($0) } ?? .pending
     }
 
     public func turnContext(channel: String, channelMessageId: String, remote: String, local: String, sinceMs: Int64,
                             historyDepth: (String) -> Int) throws -> TurnContext {
-        try pool.pinned {
-            let d = try dedupe(channel: channel, channelMessageId: channelMessageId)
+        try readPool.with { c in
+            let d = try Self.dedupe(c, channel: channel, channelMessageId: channelMessageId)
             if d != nil { return TurnContext(dedupe: d, optedOut: false, session: nil, history: []) }
-            let out = try isOptedOut(channel: channel, remote: remote)
-            let s = try activeSession(channel: channel, remote: remote, local: local, sinceMs: sinceMs)
-            let h = try s.map { try history(sessionId: $0.id, limit: historyDepth($0.agent)) } ?? []
+            let out = try Self.isOptedOut(c, channel: channel, remote: remote)
+            let s = try Self.activeSession(c, channel: channel, remote: remote, local: local, sinceMs: sinceMs)
+            let h = try s.map { try Self.history(c, sessionId: $0.id, limit: historyDepth($0.agent)) } ?? []
             return TurnContext(dedupe: nil, optedOut: out, session: s, history: h)
         }
     }
@@ -129,12 +138,14 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func activeSession(channel: String, remote: String, local: String, sinceMs: Int64) throws -> SessionRecord? {
-        try pool.with { c in
-            try c.one("""
-                SELECT \(Self.sessionColumns) FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND last_ms >= ?
-                ORDER BY last_ms DESC LIMIT 1
-                """, [.text(channel), .text(remote), .text(local), .int(sinceMs)]).map(Self.session)
-        }
+        try pool.with { try Self.activeSession($0, channel: channel, remote: remote, local: local, sinceMs: sinceMs) }
+    }
+
+    private static func activeSession(_ c: any SQLConnection, channel: String, remote: String, local: String, sinceMs: Int64) throws -> SessionRecord? {
+        try c.one("""
+            SELECT \(Self.sessionColumns) FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND last_ms >= ?
+            ORDER BY last_ms DESC LIMIT 1
+            """, [.text(channel), .text(remote), .text(local), .int(sinceMs)]).map(Self.session)
     }
 
     public func activeSessionCounts(sinceMs: Int64) throws -> [String: Int] {
@@ -197,6 +208,16 @@ public final class SQLStore: Store, @unchecked Sendable {
         }
     }
 
+    /// One group-commit unit: `beginTurn` and `finishTurn` nest inside it (GroupCommitter
+    /// runs nested writes on the unit's connection), so both commit or neither does.
+    public func beginAndFinishTurn(_ t: TurnStart, finish: @escaping @Sendable (SessionRecord, Int64) -> TurnFinish) throws -> (SessionRecord, messageId: Int64) {
+        try writer.write { _ in
+            let r = try self.beginTurn(t)
+            try self.finishTurn(finish(r.0, r.messageId))
+            return r
+        }
+    }
+
     public func unansweredInbound(channel: String, channelMessageId: String) throws -> (session: SessionRecord, messageId: Int64)? {
         try pool.with { c in
             guard let r = try c.one("""
@@ -213,13 +234,15 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func history(sessionId: Int64, limit: Int) throws -> [HistoryEntry] {
+        try pool.with { try Self.history($0, sessionId: sessionId, limit: limit) }
+    }
+
+    private static func history(_ c: any SQLConnection, sessionId: Int64, limit: Int) throws -> [HistoryEntry] {
         guard limit > 0 else { return [] }
-        return try pool.with { c in
-            try c.query("SELECT direction, body, created_ms FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
-                        [.int(sessionId), .int(Int64(limit))])
-                .reversed()
-                .map { HistoryEntry(role: $0[0].text == "in" ? "user" : "assistant", text: $0[1].text ?? "", timeMs: $0[2].int ?? 0) }
-        }
+        return try c.query("SELECT direction, body, created_ms FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
+                           [.int(sessionId), .int(Int64(limit))])
+            .reversed()
+            .map { HistoryEntry(role: $0[0].text == "in" ? "user" : "assistant", text: $0[1].text ?? "", timeMs: $0[2].int ?? 0) }
     }
 
     public func failover(sessionId: Int64, from: String, to: String, reason: String, nowMs: Int64) throws {
@@ -246,7 +269,11 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func isOptedOut(channel: String, remote: String) throws -> Bool {
-        try pool.with { try $0.one("SELECT 1 FROM opt_outs WHERE channel = ? AND remote = ?", [.text(channel), .text(remote)]) != nil }
+        try pool.with { try Self.isOptedOut($0, channel: channel, remote: remote) }
+    }
+
+    private static func isOptedOut(_ c: any SQLConnection, channel: String, remote: String) throws -> Bool {
+        try c.one("SELECT 1 FROM opt_outs WHERE channel = ? AND remote = ?", [.text(channel), .text(remote)]) != nil
     }
 
     public func recordWithoutSession(channel: String, channelMessageId: String, remote: String, local: String,

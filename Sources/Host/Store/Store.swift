@@ -120,6 +120,10 @@ public protocol Store: AnyObject, Sendable {
     func beginTurn(_ t: TurnStart) throws -> (SessionRecord, messageId: Int64)
     /// Stores the reply, answers the dedupe key, touches the session, enqueues the outbox row.
     func finishTurn(_ t: TurnFinish) throws
+    /// `beginTurn` and then `finishTurn(finish(session, inboundMessageId))` as one durable
+    /// unit (one transaction, one commit): for a turn whose agent already answered. `finish`
+    /// runs on a store thread between the two writes and must not block.
+    func beginAndFinishTurn(_ t: TurnStart, finish: @escaping @Sendable (SessionRecord, Int64) -> TurnFinish) throws -> (SessionRecord, messageId: Int64)
     /// Marks the inbound message as answered with nothing (compliance, no agent).
     func markInbound(messageId: Int64, status: String) throws
     /// For a dedupe key without a reply: the stored inbound message (its session and row id).
