@@ -120,7 +120,16 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
             return done()
         }
-        let finish: @Sendable () -> Void = { lock.release(); done() }
+        // `finish` may be called on a store writer thread or a plugin thread: a lock whose
+        // release blocks (PostgreSQL) is released on `work`.
+        let finish: @Sendable () -> Void
+        if lock.releaseMayBlock {
+            finish = { [work] in
+                if work.isCurrentThread { lock.release(); done() } else { work.async { lock.release(); done() } }
+            }
+        } else {
+            finish = { lock.release(); done() }
+        }
         do {
             try turnLocked(m, arrived: arrived, reply: reply, finish: finish)
         } catch {
@@ -288,7 +297,8 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         agent.handle.transport.call(agent.handle, call) { [self] outcome in
             let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
             agent.health.record(success: outcome.ok, latencyMs: ms)
-            if calling.inCall.load(ordering: .acquiring) { agent.answersInline.store(true, ordering: .relaxed) }
+            // Still inside `call`: the agent answered synchronously.
+            if calling.inCall.exchange(false, ordering: .acquiringAndReleasing) { agent.answersInline.store(true, ordering: .relaxed) }
             // A success on a turn thread (a synchronous agent) is finished right here; the rest
             // (and failures, whose failover may call the same plugin again) hop to `work`.
             if outcome.ok && work.isCurrentThread {
@@ -364,21 +374,26 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
                               arrived: arrived, reply: reply, finish: finish)
             }
             let state = sessionState(outcome)
-            do {
-                _ = try store.beginAndFinishTurn(start) { [self] s, inboundId in
-                    TurnFinish(sessionId: s.id, inboundMessageId: inboundId, channel: m.channel, channelMessageId: m.channelMessageId,
-                               agent: agent.name, reply: outcome.text, sessionState: state,
-                               processingMs: nowMillis() - arrived, nowMs: nowMillis(), outbox: outboxItem(m, outcome.text, reply))
+            // The turn thread does not wait for the commit: the rest runs on the store's writer
+            // thread once the unit is durable (short, non-blocking: answer, events, release).
+            store.beginAndFinishTurn(start, finish: { [self] s, inboundId in
+                TurnFinish(sessionId: s.id, inboundMessageId: inboundId, channel: m.channel, channelMessageId: m.channelMessageId,
+                           agent: agent.name, reply: outcome.text, sessionState: state,
+                           processingMs: nowMillis() - arrived, nowMs: nowMillis(), outbox: outboxItem(m, outcome.text, reply))
+            }, completion: { [self] result in
+                switch result {
+                case .success:
+                    emit("message.sent", m, session: session.id, agent: agent.name, body: outcome.text,
+                         fields: [("processing_ms", .number(Double(nowMillis() - arrived)))])
+                    deliver(outcome.text, reply)
+                case .failure(let error):
+                    logger.error("store error saving turn: \(error)")
+                    reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
                 }
-                emit("message.sent", m, session: session.id, agent: agent.name, body: outcome.text,
-                     fields: [("processing_ms", .number(Double(nowMillis() - arrived)))])
-                deliver(outcome.text, reply)
-            } catch {
-                logger.error("store error saving turn: \(error)")
-                reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
-            }
-            mTurnSeconds.record(Double(nowMillis() - arrived) / 1000)
-            return finish()
+                mTurnSeconds.record(Double(nowMillis() - arrived) / 1000)
+                finish()
+            })
+            return
         }
         // The call went asynchronous: store the inbound message now; the completion continues.
         agent.answersInline.store(false, ordering: .relaxed)

@@ -11,12 +11,17 @@ import Foundation
 ///
 /// Threading: `write` blocks the calling thread until its batch committed (or failed) and
 /// returns its unit's result. Never call it while holding the pool's only connection.
+/// `submit` does not block: its completion runs on the writer thread after the commit
+/// (so it must be short and must not block: it holds up the next batch).
 final class GroupCommitter: @unchecked Sendable {
     private final class Unit {
         let body: (any SQLConnection) throws -> Any
         var result: Result<Any, any Error>?
-        let done = DispatchSemaphore(value: 0)
-        init(_ body: @escaping (any SQLConnection) throws -> Any) { self.body = body }
+        /// Called once with `result` after the batch committed or failed.
+        let done: (Result<Any, any Error>) -> Void
+        init(_ body: @escaping (any SQLConnection) throws -> Any, done: @escaping (Result<Any, any Error>) -> Void) {
+            self.body = body; self.done = done
+        }
     }
 
     private let pool: ConnectionPool
@@ -48,13 +53,28 @@ final class GroupCommitter: @unchecked Sendable {
             // Nested inside a unit on the writer thread: same connection, same transaction.
             return try body(Unmanaged<UnitConnection>.fromOpaque(p).takeUnretainedValue().conn)
         }
-        let u = Unit { try body($0) }
-        cond.lock(); pending.append(u); cond.signal(); cond.unlock()
-        u.done.wait()
-        switch u.result! {
+        let sem = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: Result<Any, any Error>?
+        let u = Unit({ try body($0) }, done: { result = $0; sem.signal() })
+        enqueue(u)
+        sem.wait()
+        switch result! {
         case .success(let v): return v as! R
         case .failure(let e): throw e
         }
+    }
+
+    /// Queues a unit without waiting: `completion` gets its result on the writer thread once
+    /// its batch committed (or failed). Called from inside a unit, the body runs at once
+    /// (nested, see `write`) and the completion runs when the outer unit's batch is done...
+    /// which is not supported: nested units must use `write`.
+    func submit<R>(_ body: @escaping (any SQLConnection) throws -> R, completion: @escaping (Result<R, any Error>) -> Void) {
+        precondition(pthread_getspecific(currentKey) == nil, "GroupCommitter.submit inside a unit")
+        enqueue(Unit({ try body($0) }, done: { r in completion(r.map { $0 as! R }) }))
+    }
+
+    private func enqueue(_ u: Unit) {
+        cond.lock(); pending.append(u); cond.signal(); cond.unlock()
     }
 
     /// Commits what is queued, then the writer threads exit.
@@ -108,7 +128,7 @@ final class GroupCommitter: @unchecked Sendable {
                 for u in batch { u.result = .failure(error) }
                 try? pool.with { try $0.execute("ROLLBACK") }
             }
-            for u in batch { u.done.signal() }
+            for u in batch { u.done(u.result!) }
         }
     }
 }

@@ -2,11 +2,15 @@ import CLibPQ
 import Foundation
 
 /// A PostgreSQL connection through libpq (text protocol, parameters always bound, never
-/// interpolated). Not thread-safe (see SQLConnection).
+/// interpolated). Statements with parameters are prepared once per connection (named
+/// `ds1`, `ds2`, ...) and then executed by name: the server parses and plans each only
+/// once. Not thread-safe (see SQLConnection).
 final class PostgresConnection: SQLConnection {
     let dialect = SQLDialect.postgres
     let conn: OpaquePointer
     private var rewritten: [String: String] = [:]
+    /// SQL text → name of its prepared statement on this connection.
+    private var prepared: [String: String] = [:]
 
     init(url: String) throws {
         guard let c = PQconnectdb(url) else { throw StoreError("postgres: out of memory") }
@@ -55,8 +59,16 @@ final class PostgresConnection: SQLConnection {
         let strings: [String?] = params.map { $0.text }
         let cstrs: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
         defer { for p in cstrs { free(p) } }
+        var name = prepared[sql]
+        if name == nil && !params.isEmpty {
+            let n = "ds\(prepared.count + 1)"
+            PQclear(try check(PQprepare(conn, n, text, Int32(params.count), nil), sql))
+            prepared[sql] = n
+            name = n
+        }
         let res: OpaquePointer? = cstrs.map { UnsafePointer($0) }.withUnsafeBufferPointer { buf in
-            PQexecParams(conn, text, Int32(params.count), nil, buf.baseAddress, nil, nil, 0)
+            if let name { return PQexecPrepared(conn, name, Int32(params.count), buf.baseAddress, nil, nil, 0) }
+            return PQexecParams(conn, text, Int32(params.count), nil, buf.baseAddress, nil, nil, 0)
         }
         let r = try check(res, sql)
         defer { PQclear(r) }

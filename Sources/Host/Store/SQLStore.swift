@@ -19,6 +19,8 @@ public final class SQLStore: Store, @unchecked Sendable {
     /// one write connection; a conversation's previous turn has committed before its next
     /// turn reads. PostgreSQL (and SQLite in memory, one database per connection): `pool`.
     private let readPool: ConnectionPool
+    /// SQLite on disk: WAL checkpoints mostly off the write path.
+    private let checkpointer: SQLiteCheckpointer?
     private let lockPool: ConnectionPool?
     private let pingPool: ConnectionPool
     /// Turn writes (begin/finish) go through group commit.
@@ -27,12 +29,19 @@ public final class SQLStore: Store, @unchecked Sendable {
     init(sqlitePath: String) throws {
         backend = "sqlite"
         dialect = .sqlite
-        pool = ConnectionPool(max: 1) { try SQLiteConnection(path: sqlitePath) }
+        let onDisk = sqlitePath != ":memory:"
+        pool = ConnectionPool(max: 1) {
+            let c = try SQLiteConnection(path: sqlitePath)
+            // Most checkpointing happens on the checkpointer's thread (see SQLiteCheckpointer).
+            if onDisk { try c.execute("PRAGMA wal_autocheckpoint=8000") }
+            return c
+        }
         readPool = sqlitePath == ":memory:" ? pool : ConnectionPool(max: 4) { try SQLiteConnection(path: sqlitePath) }
         lockPool = nil
         pingPool = ConnectionPool(max: 1) { try SQLiteConnection(path: sqlitePath) }
         writer = GroupCommitter(pool: pool)
         try pool.with { try StoreMigrations.apply($0) }
+        checkpointer = onDisk ? SQLiteCheckpointer(path: sqlitePath) : nil
     }
 
     init(postgresURL: String, connections: Int = 12, lockConnections: Int) throws {
@@ -40,13 +49,14 @@ public final class SQLStore: Store, @unchecked Sendable {
         dialect = .postgres
         pool = ConnectionPool(max: connections) { try PostgresConnection(url: postgresURL) }
         readPool = pool
+        checkpointer = nil
         lockPool = ConnectionPool(max: lockConnections) { try PostgresConnection(url: postgresURL) }
         pingPool = ConnectionPool(max: 1) { try PostgresConnection(url: postgresURL) }
         writer = GroupCommitter(pool: pool, writers: 4)
         try pool.with { try StoreMigrations.apply($0) }
     }
 
-    public func close() { writer.shutdown(); pool.closeAll(); readPool.closeAll(); lockPool?.closeAll(); pingPool.closeAll() }
+    public func close() { checkpointer?.stop(); writer.shutdown(); pool.closeAll(); readPool.closeAll(); lockPool?.closeAll(); pingPool.closeAll() }
 
     /// Uses its own connection (a pool of one), so /readyz never queues behind turns
     /// for the busy statement pool and answers quickly from the event loop.
@@ -78,7 +88,10 @@ public final class SQLStore: Store, @unchecked Sendable {
 
     // MARK: conversation lock
 
-    private final class NoLock: ConversationLock, @unchecked Sendable { func release() {} }
+    private final class NoLock: ConversationLock, @unchecked Sendable {
+        func release() {}
+        var releaseMayBlock: Bool { false }
+    }
 
     private final class AdvisoryLock: ConversationLock, @unchecked Sendable {
         let conn: any SQLConnection
@@ -209,13 +222,15 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     /// One group-commit unit: `beginTurn` and `finishTurn` nest inside it (GroupCommitter
-    /// runs nested writes on the unit's connection), so both commit or neither does.
-    public func beginAndFinishTurn(_ t: TurnStart, finish: @escaping @Sendable (SessionRecord, Int64) -> TurnFinish) throws -> (SessionRecord, messageId: Int64) {
-        try writer.write { _ in
+    /// runs nested writes on the unit's connection), so both commit or neither does. The
+    /// caller does not wait: `completion` runs on the writer thread after the commit.
+    public func beginAndFinishTurn(_ t: TurnStart, finish: @escaping @Sendable (SessionRecord, Int64) -> TurnFinish,
+                                   completion: @escaping @Sendable (Result<(SessionRecord, messageId: Int64), any Error>) -> Void) {
+        writer.submit({ _ in
             let r = try self.beginTurn(t)
             try self.finishTurn(finish(r.0, r.messageId))
             return r
-        }
+        }, completion: completion)
     }
 
     public func unansweredInbound(channel: String, channelMessageId: String) throws -> (session: SessionRecord, messageId: Int64)? {
