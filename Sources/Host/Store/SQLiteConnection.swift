@@ -20,7 +20,7 @@ final class SQLiteConnection: SQLConnection {
         }
         db = h
         sqlite3_busy_timeout(db, 10_000)
-        try execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA mmap_size=268435456;")
+        try execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;")
     }
 
     deinit {
