@@ -134,17 +134,30 @@ public final class SQLStore: Store, @unchecked Sendable {
 
     public func turnContext(channel: String, channelMessageId: String, remote: String, local: String, sinceMs: Int64,
                             historyDepth: (String) -> Int) throws -> TurnContext {
+        // Two statements instead of four (on PostgreSQL, two round trips): the dedupe key,
+        // the opt-out and the active session in one row (each lookup is by a unique key or
+        // LIMIT 1, so the joins give exactly one row), then the session's history.
         try readPool.with { c in
-            let d = try Self.dedupe(c, channel: channel, channelMessageId: channelMessageId)
-            if d != nil { return TurnContext(dedupe: d, optedOut: false, session: nil, history: []) }
-            let out = try Self.isOptedOut(c, channel: channel, remote: remote)
-            let s = try Self.activeSession(c, channel: channel, remote: remote, local: local, sinceMs: sinceMs)
+            guard let r = try c.one(Self.contextSQL, [.text(channel), .text(channelMessageId), .text(channel), .text(remote),
+                                                      .text(channel), .text(remote), .text(local), .int(sinceMs)])
+            else { throw StoreError("turn context query returned no row") }
+            if !r[0].isNull { return TurnContext(dedupe: r[1].text.map { .replied($0) } ?? .pending, optedOut: false, session: nil, history: []) }
+            let s = r[3].isNull ? nil : Self.session(Array(r[3...]))
             let h = try s.map { try Self.history(c, sessionId: $0.id, limit: historyDepth($0.agent)) } ?? []
-            return TurnContext(dedupe: nil, optedOut: out, session: s, history: h)
+            return TurnContext(dedupe: nil, optedOut: !r[2].isNull, session: s, history: h)
         }
     }
 
     static let sessionColumns = "id, channel, remote, local, agent, state, created_ms, last_ms"
+    /// `turnContext`'s first statement: dedupe key (present, reply), opt-out, active session.
+    static let contextSQL = """
+        SELECT d.channel_message_id, d.reply, o.keyword, \(sessionColumns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
+        FROM (SELECT 1 AS one) k
+        LEFT JOIN dedupe_keys d ON d.channel = ? AND d.channel_message_id = ?
+        LEFT JOIN opt_outs o ON o.channel = ? AND o.remote = ?
+        LEFT JOIN (SELECT \(sessionColumns) FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND last_ms >= ?
+                   ORDER BY last_ms DESC LIMIT 1) s ON 1 = 1
+        """
     static func session(_ r: [SQLValue]) -> SessionRecord {
         SessionRecord(id: r[0].int ?? 0, channel: r[1].text ?? "", remote: r[2].text ?? "", local: r[3].text ?? "",
                       agent: r[4].text ?? "", state: r[5].text ?? "", createdMs: r[6].int ?? 0, lastMs: r[7].int ?? 0)
