@@ -52,7 +52,7 @@ public final class SQLStore: Store, @unchecked Sendable {
         checkpointer = nil
         lockPool = ConnectionPool(max: lockConnections) { try PostgresConnection(url: postgresURL) }
         pingPool = ConnectionPool(max: 1) { try PostgresConnection(url: postgresURL) }
-        writer = GroupCommitter(pool: pool, writers: 4)
+        writer = GroupCommitter(pool: pool, writers: 2)
         try pool.with { try StoreMigrations.apply($0) }
     }
 
