@@ -76,6 +76,50 @@ import Testing
         #expect(count == 19)
     }
 
+    /// PostgreSQL runs `send`'s statements in one pipelined round trip, in order; an error
+    /// is thrown by the flush, the rest of the pipeline is skipped, and after a rollback the
+    /// connection is usable. In group commit, a unit whose deferred statement fails rolls
+    /// back alone.
+    @Test func postgresDeferredStatementsPipelineInOrderAndFailAlone() async throws {
+        let pg = try #require(TestPostgres.shared, "PostgreSQL 15 not installed: run scripts/test-deps.sh")
+        let url = try pg.newDatabase()
+        let c = try PostgresConnection(url: url)
+        try c.execute("CREATE TABLE t (v BIGINT NOT NULL UNIQUE)")
+        try c.execute("BEGIN")
+        try c.send("INSERT INTO t (v) VALUES (?)", [.int(1)])
+        try c.send("UPDATE t SET v = v + ? WHERE v = 1", [.int(10)])
+        // A query sends the deferred statements first: it sees their effect.
+        #expect(try c.query("SELECT v FROM t WHERE v > ?", [.int(0)]).compactMap { $0[0].int } == [11])
+        try c.send("INSERT INTO t (v) VALUES (?)", [.int(11)])   // unique violation
+        try c.send("INSERT INTO t (v) VALUES (?)", [.int(12)])   // skipped (pipeline aborted)
+        #expect(throws: (any Error).self) { try c.flush() }
+        try c.execute("ROLLBACK")
+        #expect(try c.query("SELECT COUNT(*) FROM t WHERE v > ?", [.int(0)]).first?[0].int == 0)
+
+        let pool = ConnectionPool(max: 2) { try PostgresConnection(url: url) }
+        let gc = GroupCommitter(pool: pool, writers: 1)
+        defer { gc.shutdown() }
+        let outcomes = Mutex<[Int: Bool]>([:])
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let left = Atomic<Int>(10)
+            for i in 0..<10 {
+                let v = Int64(i == 9 ? 3 : 100 + i)   // unit 9 collides with unit 3's second row
+                gc.submit({ c in
+                    try c.send("INSERT INTO t (v) VALUES (?)", [.int(Int64(i + 1))])
+                    try c.send("INSERT INTO t (v) VALUES (?)", [.int(v)])
+                }) { r in
+                    outcomes.withLock { $0[i] = (try? r.get()) != nil }
+                    if left.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done.resume() }
+                }
+            }
+        }
+        let o = outcomes.withLock { $0 }
+        // Unit 9 inserts 10 and 3; 3 is unit 2's first row: exactly one of the two fails, alone.
+        #expect(o.values.filter { !$0 }.count == 1)
+        let n = try c.query("SELECT COUNT(*) FROM t WHERE v > ?", [.int(0)]).first?[0].int
+        #expect(n == 18)
+    }
+
     /// The c-echo agent answers inside `call`: after its first call the router calls it first
     /// and writes each turn as one unit. History, dedupe and statuses are as before.
     @Test func synchronousAgentTurnIsOneUnitWithTheSameRecords() async throws {

@@ -89,7 +89,14 @@ final class GroupCommitter: @unchecked Sendable {
         let box = Unmanaged.passRetained(UnitConnection(c))
         pthread_setspecific(currentKey, box.toOpaque())
         defer { pthread_setspecific(currentKey, nil); box.release() }
-        return try u.body(c)
+        do {
+            let r = try u.body(c)
+            try c.flush()   // the unit's deferred statements: their errors are the unit's
+            return r
+        } catch {
+            c.discardDeferred()
+            throw error
+        }
     }
 
     /// Runs every unit of `batch` in the open transaction and commits: true if all succeeded.

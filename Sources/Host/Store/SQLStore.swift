@@ -214,20 +214,21 @@ public final class SQLStore: Store, @unchecked Sendable {
         }
     }
 
+    /// Its statements need no result: `send` lets PostgreSQL run them in one round trip.
     public func finishTurn(_ t: TurnFinish) throws {
         try writer.write { c in
             try {
-                try c.query("""
+                try c.send("""
                     INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
                         processing_ms, created_ms, remote, local)
                     SELECT ?, 'out', ?, ?, channel, NULL, 1, ?, ?, ?, remote, local FROM sessions WHERE id = ?
                     """, [.int(t.sessionId), .text(t.reply), .text(t.outbox == nil ? "replied_inline" : "queued"), .text(t.agent),
                           .int(t.processingMs), .int(t.nowMs), .int(t.sessionId)])
-                try c.query("UPDATE messages SET status = 'answered', processing_ms = ? WHERE id = ?",
+                try c.send("UPDATE messages SET status = 'answered', processing_ms = ? WHERE id = ?",
                             [.int(t.processingMs), .int(t.inboundMessageId)])
-                try c.query("UPDATE dedupe_keys SET reply = ? WHERE channel = ? AND channel_message_id = ?",
+                try c.send("UPDATE dedupe_keys SET reply = ? WHERE channel = ? AND channel_message_id = ?",
                             [.text(t.reply), .text(t.channel), .text(t.channelMessageId)])
-                try c.query("UPDATE sessions SET last_ms = ?, message_count = message_count + 1, state = COALESCE(?, state) WHERE id = ?",
+                try c.send("UPDATE sessions SET last_ms = ?, message_count = message_count + 1, state = COALESCE(?, state) WHERE id = ?",
                             [.int(t.nowMs), t.sessionState.map { .text($0) } ?? .null, .int(t.sessionId)])
                 if let o = t.outbox { try self.insertOutbox(c, o, t.nowMs) }
             }()
