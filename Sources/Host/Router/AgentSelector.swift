@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// An agent the router can pick: its handle, limits and health.
 public final class RoutedAgent: @unchecked Sendable {
@@ -8,6 +9,12 @@ public final class RoutedAgent: @unchecked Sendable {
     /// Position in `agents:` (ties are broken by it).
     public let index: Int
     public var name: String { entry.name }
+    /// True while this agent's calls complete synchronously (inside the transport's
+    /// `call`, like the in-process C echo agent): the router then calls it before writing
+    /// the turn and writes the turn's start and end as one durable unit. Cleared by the
+    /// first call that does not complete synchronously, so a slow agent gets the inbound
+    /// message stored before it is called. Threading: any thread (relaxed atomic hint).
+    let answersInline = Atomic<Bool>(false)
     init(handle: AgentHandle, entry: AgentEntry, health: AgentHealth, index: Int) {
         self.handle = handle; self.entry = entry; self.health = health; self.index = index
     }

@@ -12,6 +12,13 @@ final class BlockingThreadPool: @unchecked Sendable {
     private let cond = NSCondition()
     private var stopping = false
 
+    /// Set (to this pool) on the pool's own threads: lets a caller tell whether it may block here.
+    private let memberKey: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
+
     init(name: String, threads: Int) {
         for i in 0..<max(1, threads) {
             let t = Thread { [self] in loop() }
@@ -37,7 +44,12 @@ final class BlockingThreadPool: @unchecked Sendable {
         cond.lock(); stopping = true; cond.broadcast(); cond.unlock()
     }
 
+    /// True on one of this pool's threads (where blocking work may run at once instead of
+    /// hopping through `async`).
+    var isCurrentThread: Bool { pthread_getspecific(memberKey) == Unmanaged.passUnretained(self).toOpaque() }
+
     private func loop() {
+        pthread_setspecific(memberKey, Unmanaged.passUnretained(self).toOpaque())
         while true {
             cond.lock()
             while head == jobs.count && !stopping { cond.wait() }

@@ -9,8 +9,10 @@ import Synchronization
 ///
 /// Threading: `submit` may be called from any thread; it never blocks. Each message
 /// becomes a job of `ConversationQueues` (one turn per conversation at a time, a global
-/// limit), run on `work`, a concurrent dispatch queue where store calls may block.
-/// Agent completions arrive on plugin threads and hop back to `work`.
+/// limit), run on `work`, a pool of threads where store calls may block. A successful
+/// agent completion that arrives on a `work` thread (a synchronous agent) continues
+/// there; other completions arrive on plugin threads and hop back to `work`. The inline
+/// budget of every message is one entry of `budgets` (one timer thread for all).
 public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     let store: any Store
     let routing: RoutingConfig
@@ -23,6 +25,8 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     /// completions, so a blocked turn never starves the others.
     let work: BlockingThreadPool
     let logger: Logger
+    /// Fires the inline reply budgets (answers "deferred" for replies not ready in time).
+    let budgets = DeadlineSweeper(name: "darkspere-inline-budget")
     /// Called after a deferred reply was written to the outbox (wakes the sender).
     var onOutbox: (@Sendable () -> Void)?
     /// Where events go (set by the gateway before traffic); nil emits nothing.
@@ -86,8 +90,8 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         queues.submit(key: key) { [self] done in
             // The inline budget counts from arrival, including time waiting behind earlier messages.
             let left = max(0, budget - Double(nowMillis() - arrived) / 1000)
-            DispatchQueue.global().asyncAfter(deadline: .now() + left) { [self] in
-                if reply.deferIfWaiting() { mDeferred.increment() }
+            budgets.schedule(after: left) { [weak reply, mDeferred] in
+                if reply?.deferIfWaiting() == true { mDeferred.increment() }
             }
             turn(m, key: key, arrived: arrived, reply: reply, done: done)
         }
@@ -97,7 +101,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     /// are sent by the channel itself, so the host has no provider id for them.
     /// Called on a host I/O thread: one short store write.
     /// Stops the turn threads once the queued turns are done (after the server drained).
-    public func shutdown() { work.shutdown() }
+    public func shutdown() { work.shutdown(); budgets.shutdown() }
 
     public func reportStatus(channel: String, providerMessageId: String, status: String, errorCode: Int32) -> Bool {
         events?.emit(Event("message.status", channel: channel, fields: [("provider_message_id", .string(providerMessageId)),
@@ -118,7 +122,16 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
             return done()
         }
-        let finish: @Sendable () -> Void = { lock.release(); done() }
+        // `finish` may be called on a store writer thread or a plugin thread: a lock whose
+        // release blocks (PostgreSQL) is released on `work`.
+        let finish: @Sendable () -> Void
+        if lock.releaseMayBlock {
+            finish = { [work] in
+                if work.isCurrentThread { lock.release(); done() } else { work.async { lock.release(); done() } }
+            }
+        } else {
+            finish = { lock.release(); done() }
+        }
         do {
             try turnLocked(m, arrived: arrived, reply: reply, finish: finish)
         } catch {
@@ -213,9 +226,18 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         }
         // 5. persist the inbound message (and the session) before calling anyone
         if session == nil { history = [] }
-        let (s, inboundId) = try store.beginTurn(TurnStart(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from,
-                                                   local: m.to, text: m.text, nowMs: now, sessionId: session?.id,
-                                                   newAgent: session == nil ? agent.name : nil))
+        let start = TurnStart(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from,
+                              local: m.to, text: m.text, nowMs: now, sessionId: session?.id,
+                              newAgent: session == nil ? agent.name : nil)
+        if let existing = session, existing.agent == agent.name, agent.answersInline.load(ordering: .relaxed),
+           agent.health.breaker == .closed {
+            // An agent that answers synchronously: call it first, then write the turn once
+            // (or store the inbound message at once if this call did not answer inline).
+            var call = makeCall(m, session: existing, agent: agent, arrived: arrived)
+            call.history = history.map { ($0.role, $0.text, $0.timeMs) }
+            return try callFirst(m, session: existing, start: start, agent: agent, call: call, arrived: arrived, reply: reply, finish: finish)
+        }
+        let (s, inboundId) = try store.beginTurn(start)
         if session == nil { emit("session.started", m, session: s.id, agent: agent.name) }
         var call = makeCall(m, session: s, agent: agent, arrived: arrived)
         call.history = history.map { ($0.role, $0.text, $0.timeMs) }
@@ -284,28 +306,127 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         }
         let started = DispatchTime.now().uptimeNanoseconds
         emit("agent.called", m, session: session.id, agent: agent.name, fields: [("history", .number(Double(call.history.count)))])
+        let calling = CallFlag()
         agent.handle.transport.call(agent.handle, call) { [self] outcome in
             let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
             agent.health.record(success: outcome.ok, latencyMs: ms)
+            // Still inside `call`: the agent answered synchronously.
+            if calling.inCall.exchange(false, ordering: .acquiringAndReleasing) { agent.answersInline.store(true, ordering: .relaxed) }
+            // A success on a turn thread (a synchronous agent) is finished right here; the rest
+            // (and failures, whose failover may call the same plugin again) hop to `work`.
+            if outcome.ok && work.isCurrentThread {
+                return settle(m, session: session, inbound: inbound, agent: agent, call: call, outcome: outcome, tried: tried,
+                              retried: retried, arrived: arrived, reply: reply, finish: finish)
+            }
             work.async { [self] in
-                if outcome.ok {
-                    return complete(m, session: session, inbound: inbound, agent: agent, outcome: outcome, arrived: arrived, reply: reply, finish: finish)
-                }
-                logger.warning("agent \(agent.name) failed (\(outcome.status)): \(outcome.error)")
-                emit("agent.failed", m, session: session.id, agent: agent.name,
-                     fields: [("status", .number(Double(outcome.status))), ("error", .string(outcome.error)), ("retryable", .bool(outcome.isRetryable))])
-                if outcome.isRetryable && !retried && agent.health.breaker == .closed {
-                    let delay = outcome.retryAfterMs > 0 ? min(Double(outcome.retryAfterMs) / 1000, 2) : 0.05
-                    work.asyncAfter(deadline: .now() + delay) { [self] in
-                        attempt(m, session: session, inbound: inbound, agent: agent, call: call, tried: tried, retried: true, arrived: arrived,
-                                reply: reply, finish: finish)
-                    }
-                    return
-                }
-                failOver(m, session: session, inbound: inbound, from: agent, reason: "call failed: status \(outcome.status)", call: call,
-                         tried: tried.union([agent.name]), arrived: arrived, reply: reply, finish: finish)
+                settle(m, session: session, inbound: inbound, agent: agent, call: call, outcome: outcome, tried: tried,
+                       retried: retried, arrived: arrived, reply: reply, finish: finish)
             }
         }
+        // Still "in call" when `call` returned: the completion comes later (an asynchronous agent).
+        if calling.inCall.exchange(false, ordering: .acquiringAndReleasing) { agent.answersInline.store(false, ordering: .relaxed) }
+    }
+
+    /// An agent call's outcome, after the inbound message was stored: the reply (step 7), or
+    /// one retry on a retryable error, or failover. Runs on a `work` thread.
+    private func settle(_ m: Inbound, session: SessionRecord, inbound: Int64, agent: RoutedAgent, call: AgentCall, outcome: OpOutcome,
+                        tried: Set<String>, retried: Bool, arrived: Int64, reply: TurnReply, finish: @escaping @Sendable () -> Void) {
+        if outcome.ok {
+            return complete(m, session: session, inbound: inbound, agent: agent, outcome: outcome, arrived: arrived, reply: reply, finish: finish)
+        }
+        logger.warning("agent \(agent.name) failed (\(outcome.status)): \(outcome.error)")
+        emit("agent.failed", m, session: session.id, agent: agent.name,
+             fields: [("status", .number(Double(outcome.status))), ("error", .string(outcome.error)), ("retryable", .bool(outcome.isRetryable))])
+        if outcome.isRetryable && !retried && agent.health.breaker == .closed {
+            let delay = outcome.retryAfterMs > 0 ? min(Double(outcome.retryAfterMs) / 1000, 2) : 0.05
+            work.asyncAfter(deadline: .now() + delay) { [self] in
+                attempt(m, session: session, inbound: inbound, agent: agent, call: call, tried: tried, retried: true, arrived: arrived,
+                        reply: reply, finish: finish)
+            }
+            return
+        }
+        failOver(m, session: session, inbound: inbound, from: agent, reason: "call failed: status \(outcome.status)", call: call,
+                 tried: tried.union([agent.name]), arrived: arrived, reply: reply, finish: finish)
+    }
+
+    /// The fast path for an agent that answers synchronously (`answersInline`): the call is
+    /// made before anything of the turn is written. If it answers inside `call`, the turn's
+    /// start and end are written as one durable unit (`beginAndFinishTurn`: one commit
+    /// instead of two) before the reply is released, so nothing is acknowledged before it is
+    /// durable. If it fails synchronously, the inbound message is stored and the usual retry
+    /// and failover follow. If it goes asynchronous, the inbound message is stored at once
+    /// (before anything is acknowledged) and the agent loses the hint, so its next calls
+    /// store the message first. Runs on a `work` thread, holding the conversation.
+    private func callFirst(_ m: Inbound, session: SessionRecord, start: TurnStart, agent: RoutedAgent, call: AgentCall, arrived: Int64,
+                           reply: TurnReply, finish: @escaping @Sendable () -> Void) throws {
+        guard agent.health.allowCall() else {
+            // Breaker: store the message, then the usual path (which fails over).
+            let (s, inboundId) = try store.beginTurn(start)
+            return attempt(m, session: s, inbound: inboundId, agent: agent, call: call, tried: [], retried: false, arrived: arrived, reply: reply, finish: finish)
+        }
+        let gate = InlineCallGate()
+        let started = DispatchTime.now().uptimeNanoseconds
+        emit("agent.called", m, session: session.id, agent: agent.name, fields: [("history", .number(Double(call.history.count)))])
+        agent.handle.transport.call(agent.handle, call) { [self] outcome in
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+            agent.health.record(success: outcome.ok, latencyMs: ms)
+            switch gate.completed(outcome) {
+            case .leave: return
+            case .endTurn: finish()
+            case .continueWith(let s, let inboundId):
+                work.async { [self] in
+                    settle(m, session: s, inbound: inboundId, agent: agent, call: call, outcome: outcome, tried: [], retried: false,
+                           arrived: arrived, reply: reply, finish: finish)
+                }
+            }
+        }
+        if let outcome = gate.callReturned() {
+            guard outcome.ok else {
+                let (s, inboundId) = try store.beginTurn(start)
+                return settle(m, session: s, inbound: inboundId, agent: agent, call: call, outcome: outcome, tried: [], retried: false,
+                              arrived: arrived, reply: reply, finish: finish)
+            }
+            let state = sessionState(outcome)
+            // The turn thread does not wait for the commit: the rest runs on the store's writer
+            // thread once the unit is durable (short, non-blocking: answer, events, release).
+            store.beginAndFinishTurn(start, finish: { [self] s, inboundId in
+                TurnFinish(sessionId: s.id, inboundMessageId: inboundId, channel: m.channel, channelMessageId: m.channelMessageId,
+                           agent: agent.name, reply: outcome.text, sessionState: state,
+                           processingMs: nowMillis() - arrived, nowMs: nowMillis(), outbox: outboxItem(m, outcome.text, reply))
+            }, completion: { [self] result in
+                switch result {
+                case .success:
+                    emit("message.sent", m, session: session.id, agent: agent.name, body: outcome.text,
+                         fields: [("processing_ms", .number(Double(nowMillis() - arrived)))])
+                    deliver(outcome.text, reply)
+                case .failure(let error):
+                    logger.error("store error saving turn: \(error)")
+                    reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
+                }
+                mTurnSeconds.record(Double(nowMillis() - arrived) / 1000)
+                finish()
+            })
+            return
+        }
+        // The call went asynchronous: store the inbound message now; the completion continues.
+        agent.answersInline.store(false, ordering: .relaxed)
+        let written: (SessionRecord, messageId: Int64)
+        do { written = try store.beginTurn(start) } catch {
+            logger.error("store error handling \(m.channel)/\(m.channelMessageId): \(error)")
+            reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
+            // The conversation stays held until the call settles (one call per session at a time).
+            if gate.beginFailed() { finish() }
+            return
+        }
+        if let outcome = gate.begun(written.0, written.messageId) {
+            settle(m, session: written.0, inbound: written.messageId, agent: agent, call: call, outcome: outcome, tried: [], retried: false,
+                   arrived: arrived, reply: reply, finish: finish)
+        }
+    }
+
+    private func sessionState(_ outcome: OpOutcome) -> String? {
+        guard !outcome.data.isEmpty, let obj = try? JSONValue.parse(outcome.data), let st = obj["session_state"] else { return nil }
+        return st.text
     }
 
     /// Moves the session to the next best agent and calls it with the history from the store.
@@ -344,10 +465,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     /// 7. persist the reply; answer inline, or through the outbox if the budget passed.
     private func complete(_ m: Inbound, session: SessionRecord, inbound: Int64, agent: RoutedAgent, outcome: OpOutcome, arrived: Int64,
                           reply: TurnReply, finish: @escaping @Sendable () -> Void) {
-        var state: String?
-        if !outcome.data.isEmpty, let obj = try? JSONValue.parse(outcome.data), let st = obj["session_state"] {
-            state = st.text
-        }
+        let state = sessionState(outcome)
         do {
             try store.finishTurn(TurnFinish(sessionId: session.id, inboundMessageId: inbound, channel: m.channel, channelMessageId: m.channelMessageId,
                                             agent: agent.name, reply: outcome.text, sessionState: state,
@@ -414,4 +532,10 @@ final class TurnReply: @unchecked Sendable {
     func answer(_ o: SubmitOutcome) {
         if answered.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged { completion(o) }
     }
+}
+
+/// Whether an agent call is still inside the transport's `call` (its completion then came
+/// synchronously). Threading: thread-safe.
+final class CallFlag: Sendable {
+    let inCall = Atomic<Bool>(true)
 }

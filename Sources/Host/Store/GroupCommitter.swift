@@ -1,17 +1,30 @@
 import Foundation
 
 /// Group commit: write units from many threads are collected by one writer thread and
-/// committed together in one transaction (each unit inside its own SAVEPOINT, so a unit
-/// that throws rolls back alone). One WAL append + sync per batch instead of per unit.
+/// committed together in one transaction. One WAL append + sync per batch instead of per
+/// unit. A unit that throws must roll back alone: the batch first runs optimistically with
+/// no savepoints (they cost two statements, on PostgreSQL two round trips, per unit); if a
+/// unit throws, the transaction is rolled back and the batch runs again with each unit
+/// inside its own SAVEPOINT. Unit bodies must therefore be database work only (or
+/// idempotent besides it): a body may run twice, and only the run that commits counts.
+///
+/// Units nest: `write` called from inside a unit (on the writer thread, e.g. a combined
+/// begin-and-finish unit calling `beginTurn` and `finishTurn`) runs its body at once on
+/// the unit's connection, inside the outer unit: they commit or roll back together.
 ///
 /// Threading: `write` blocks the calling thread until its batch committed (or failed) and
 /// returns its unit's result. Never call it while holding the pool's only connection.
+/// `submit` does not block: its completion runs on the writer thread after the commit
+/// (so it must be short and must not block: it holds up the next batch).
 final class GroupCommitter: @unchecked Sendable {
     private final class Unit {
         let body: (any SQLConnection) throws -> Any
         var result: Result<Any, any Error>?
-        let done = DispatchSemaphore(value: 0)
-        init(_ body: @escaping (any SQLConnection) throws -> Any) { self.body = body }
+        /// Called once with `result` after the batch committed or failed.
+        let done: (Result<Any, any Error>) -> Void
+        init(_ body: @escaping (any SQLConnection) throws -> Any, done: @escaping (Result<Any, any Error>) -> Void) {
+            self.body = body; self.done = done
+        }
     }
 
     private let pool: ConnectionPool
@@ -19,6 +32,12 @@ final class GroupCommitter: @unchecked Sendable {
     private let cond = NSCondition()
     private var stopping = false
     let maxBatch: Int
+    /// The connection of the unit running on this thread (writer threads only), for nesting.
+    private let currentKey: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
 
     /// `writers` threads commit batches in parallel (1 for SQLite, which has one writer
     /// anyway; several for PostgreSQL, whose round trips would otherwise serialise).
@@ -33,18 +52,65 @@ final class GroupCommitter: @unchecked Sendable {
     }
 
     func write<R>(_ body: @escaping (any SQLConnection) throws -> R) throws -> R {
-        let u = Unit { try body($0) }
-        cond.lock(); pending.append(u); cond.signal(); cond.unlock()
-        u.done.wait()
-        switch u.result! {
+        if let p = pthread_getspecific(currentKey) {
+            // Nested inside a unit on the writer thread: same connection, same transaction.
+            return try body(Unmanaged<UnitConnection>.fromOpaque(p).takeUnretainedValue().conn)
+        }
+        let sem = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: Result<Any, any Error>?
+        let u = Unit({ try body($0) }, done: { result = $0; sem.signal() })
+        enqueue(u)
+        sem.wait()
+        switch result! {
         case .success(let v): return v as! R
         case .failure(let e): throw e
         }
     }
 
+    /// Queues a unit without waiting: `completion` gets its result on the writer thread once
+    /// its batch committed (or failed). Called from inside a unit, the body runs at once
+    /// (nested, see `write`) and the completion runs when the outer unit's batch is done...
+    /// which is not supported: nested units must use `write`.
+    func submit<R>(_ body: @escaping (any SQLConnection) throws -> R, completion: @escaping (Result<R, any Error>) -> Void) {
+        precondition(pthread_getspecific(currentKey) == nil, "GroupCommitter.submit inside a unit")
+        enqueue(Unit({ try body($0) }, done: { r in completion(r.map { $0 as! R }) }))
+    }
+
+    private func enqueue(_ u: Unit) {
+        cond.lock(); pending.append(u); cond.signal(); cond.unlock()
+    }
+
     /// Commits what is queued, then the writer threads exit.
     func shutdown() {
         cond.lock(); stopping = true; cond.broadcast(); cond.unlock()
+    }
+
+    private func run(_ u: Unit, on c: any SQLConnection) throws -> Any {
+        let box = Unmanaged.passRetained(UnitConnection(c))
+        pthread_setspecific(currentKey, box.toOpaque())
+        defer { pthread_setspecific(currentKey, nil); box.release() }
+        do {
+            let r = try u.body(c)
+            try c.flush()   // the unit's deferred statements: their errors are the unit's
+            return r
+        } catch {
+            c.discardDeferred()
+            throw error
+        }
+    }
+
+    /// Runs every unit of `batch` in the open transaction and commits: true if all succeeded.
+    /// If one throws, rolls the transaction back, opens a new one and returns false.
+    private func runOptimistically(_ batch: [Unit], on c: any SQLConnection) throws -> Bool {
+        for u in batch {
+            do { u.result = .success(try run(u, on: c)) } catch {
+                try c.query("ROLLBACK", [])
+                try c.query(c.dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN", [])
+                return false
+            }
+        }
+        try c.query("COMMIT", [])
+        return true
     }
 
     private func loop() {
@@ -57,26 +123,43 @@ final class GroupCommitter: @unchecked Sendable {
             cond.unlock()
             do {
                 try pool.with { c in
-                    try c.execute(c.dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN")
-                    for u in batch {
-                        do {
-                            try c.execute("SAVEPOINT unit")
-                            u.result = .success(try u.body(c))
-                            try c.execute("RELEASE unit")
-                        } catch {
+                    try c.query(c.dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN", [])
+                    if batch.count == 1 {
+                        // The transaction is the unit: a failure rolls back just it.
+                        let u = batch[0]
+                        do { u.result = .success(try run(u, on: c)) } catch {
                             u.result = .failure(error)
-                            try c.execute("ROLLBACK TO unit")
-                            try c.execute("RELEASE unit")
+                            try c.query("ROLLBACK", [])
+                            return
+                        }
+                    } else if try runOptimistically(batch, on: c) {
+                        return
+                    } else {
+                        for u in batch {
+                            do {
+                                try c.query("SAVEPOINT unit", [])
+                                u.result = .success(try run(u, on: c))
+                                try c.query("RELEASE unit", [])
+                            } catch {
+                                u.result = .failure(error)
+                                try c.query("ROLLBACK TO unit", [])
+                                try c.query("RELEASE unit", [])
+                            }
                         }
                     }
-                    try c.execute("COMMIT")
+                    try c.query("COMMIT", [])
                 }
             } catch {
                 // The batch did not commit: every unit fails (its caller reports a store error).
                 for u in batch { u.result = .failure(error) }
                 try? pool.with { try $0.execute("ROLLBACK") }
             }
-            for u in batch { u.done.signal() }
+            for u in batch { u.done(u.result!) }
         }
     }
+}
+
+private final class UnitConnection {
+    let conn: any SQLConnection
+    init(_ c: any SQLConnection) { conn = c }
 }

@@ -2,11 +2,17 @@ import CLibPQ
 import Foundation
 
 /// A PostgreSQL connection through libpq (text protocol, parameters always bound, never
-/// interpolated). Not thread-safe (see SQLConnection).
+/// interpolated). Statements with parameters are prepared once per connection (named
+/// `ds1`, `ds2`, ...) and then executed by name: the server parses and plans each only
+/// once. Not thread-safe (see SQLConnection).
 final class PostgresConnection: SQLConnection {
     let dialect = SQLDialect.postgres
     let conn: OpaquePointer
     private var rewritten: [String: String] = [:]
+    /// SQL text → name of its prepared statement on this connection.
+    private var prepared: [String: String] = [:]
+    /// Statements deferred by `send`: prepared statement name, SQL (for errors), parameters.
+    private var deferred: [(name: String, sql: String, params: [String?])] = []
 
     init(url: String) throws {
         guard let c = PQconnectdb(url) else { throw StoreError("postgres: out of memory") }
@@ -46,17 +52,78 @@ final class PostgresConnection: SQLConnection {
     }
 
     func execute(_ sql: String) throws {
+        try flush()
         PQclear(try check(PQexec(conn, sql), sql))
+    }
+
+    /// The name of `sql`'s prepared statement, preparing it on first use.
+    private func preparedName(_ sql: String, _ text: String, _ count: Int) throws -> String {
+        if let n = prepared[sql] { return n }
+        let n = "ds\(prepared.count + 1)"
+        PQclear(try check(PQprepare(conn, n, text, Int32(count), nil), sql))
+        prepared[sql] = n
+        return n
+    }
+
+    func send(_ sql: String, _ params: [SQLValue]) throws {
+        guard !params.isEmpty else { return try execute(sql) }
+        let name = try preparedName(sql, rewrite(sql), params.count)
+        deferred.append((name, sql, params.map { $0.text }))
+    }
+
+    func discardDeferred() { deferred.removeAll() }
+
+    /// Sends the deferred statements in pipeline mode (one round trip; the server runs them
+    /// in order, as if sent one by one) and reads every result; throws the first error.
+    func flush() throws {
+        guard !deferred.isEmpty else { return }
+        let batch = deferred
+        deferred.removeAll()
+        guard PQenterPipelineMode(conn) == 1 else { throw StoreError("postgres: cannot enter pipeline mode: \(String(cString: PQerrorMessage(conn)))") }
+        var firstError: StoreError?
+        for d in batch {
+            let cstrs: [UnsafeMutablePointer<CChar>?] = d.params.map { $0.map { strdup($0) } ?? nil }
+            defer { for p in cstrs { free(p) } }
+            let ok = cstrs.map { UnsafePointer($0) }.withUnsafeBufferPointer { buf in
+                PQsendQueryPrepared(conn, d.name, Int32(d.params.count), buf.baseAddress, nil, nil, 0)
+            }
+            if ok != 1 && firstError == nil { firstError = StoreError("postgres: \(String(cString: PQerrorMessage(conn))) in: \(d.sql.prefix(120))") }
+        }
+        _ = PQpipelineSync(conn)
+        // Results: per statement, its result then NULL; then one PIPELINE_SYNC result.
+        var index = 0, nulls = 0
+        while true {
+            guard let r = PQgetResult(conn) else {
+                nulls += 1
+                if nulls > batch.count + 2 || isBroken { break }   // broken connection: give up
+                continue
+            }
+            let st = PQresultStatus(r)
+            if st == PGRES_PIPELINE_SYNC { PQclear(r); break }
+            if st == PGRES_FATAL_ERROR && firstError == nil {
+                let msg = String(cString: PQresultErrorMessage(r)).trimmingCharacters(in: .whitespacesAndNewlines)
+                firstError = StoreError("postgres: \(msg) in: \(batch[min(index, batch.count - 1)].sql.prefix(120))")
+            }
+            index += 1
+            PQclear(r)
+        }
+        if PQexitPipelineMode(conn) != 1 && firstError == nil {
+            firstError = StoreError("postgres: cannot leave pipeline mode: \(String(cString: PQerrorMessage(conn)))")
+        }
+        if let firstError { throw firstError }
     }
 
     @discardableResult
     func query(_ sql: String, _ params: [SQLValue]) throws -> [[SQLValue]] {
+        try flush()
         let text = rewrite(sql)
         let strings: [String?] = params.map { $0.text }
         let cstrs: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
         defer { for p in cstrs { free(p) } }
+        let name = params.isEmpty ? nil : try preparedName(sql, text, params.count)
         let res: OpaquePointer? = cstrs.map { UnsafePointer($0) }.withUnsafeBufferPointer { buf in
-            PQexecParams(conn, text, Int32(params.count), nil, buf.baseAddress, nil, nil, 0)
+            if let name { return PQexecPrepared(conn, name, Int32(params.count), buf.baseAddress, nil, nil, 0) }
+            return PQexecParams(conn, text, Int32(params.count), nil, buf.baseAddress, nil, nil, 0)
         }
         let r = try check(res, sql)
         defer { PQclear(r) }

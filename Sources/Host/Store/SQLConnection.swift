@@ -57,6 +57,21 @@ public protocol SQLConnection: AnyObject {
     func query(_ sql: String, _ params: [SQLValue]) throws -> [[SQLValue]]
     /// Runs one or more statements without parameters.
     func execute(_ sql: String) throws
+    /// Runs one statement whose rows are not needed. The connection may defer it until
+    /// the next `query`, `execute` or `flush` (PostgreSQL sends the deferred statements
+    /// together, in order, in one round trip); its error is then thrown there.
+    func send(_ sql: String, _ params: [SQLValue]) throws
+    /// Runs the deferred statements now; throws the first one's error.
+    func flush() throws
+    /// Drops deferred statements that were not sent (after an error, before a rollback).
+    func discardDeferred()
+}
+
+extension SQLConnection {
+    /// Default: nothing is deferred.
+    public func send(_ sql: String, _ params: [SQLValue]) throws { try query(sql, params) }
+    public func flush() throws {}
+    public func discardDeferred() {}
 }
 
 extension SQLConnection {

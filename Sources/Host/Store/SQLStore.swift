@@ -14,6 +14,13 @@ public final class SQLStore: Store, @unchecked Sendable {
     public let backend: String
     let dialect: SQLDialect
     private let pool: ConnectionPool
+    /// Where `turnContext` reads. SQLite (WAL): reader connections of their own, so a turn's
+    /// reads neither wait for the group-commit writer's batch nor hold up the writer on the
+    /// one write connection; a conversation's previous turn has committed before its next
+    /// turn reads. PostgreSQL (and SQLite in memory, one database per connection): `pool`.
+    private let readPool: ConnectionPool
+    /// SQLite on disk: WAL checkpoints mostly off the write path.
+    private let checkpointer: SQLiteCheckpointer?
     private let lockPool: ConnectionPool?
     private let pingPool: ConnectionPool
     /// Turn writes (begin/finish) go through group commit.
@@ -22,24 +29,34 @@ public final class SQLStore: Store, @unchecked Sendable {
     init(sqlitePath: String) throws {
         backend = "sqlite"
         dialect = .sqlite
-        pool = ConnectionPool(max: 1) { try SQLiteConnection(path: sqlitePath) }
+        let onDisk = sqlitePath != ":memory:"
+        pool = ConnectionPool(max: 1) {
+            let c = try SQLiteConnection(path: sqlitePath)
+            // Most checkpointing happens on the checkpointer's thread (see SQLiteCheckpointer).
+            if onDisk { try c.execute("PRAGMA wal_autocheckpoint=8000") }
+            return c
+        }
+        readPool = sqlitePath == ":memory:" ? pool : ConnectionPool(max: 4) { try SQLiteConnection(path: sqlitePath) }
         lockPool = nil
         pingPool = ConnectionPool(max: 1) { try SQLiteConnection(path: sqlitePath) }
         writer = GroupCommitter(pool: pool)
         try pool.with { try StoreMigrations.apply($0) }
+        checkpointer = onDisk ? SQLiteCheckpointer(path: sqlitePath) : nil
     }
 
     init(postgresURL: String, connections: Int = 12, lockConnections: Int) throws {
         backend = "postgres"
         dialect = .postgres
         pool = ConnectionPool(max: connections) { try PostgresConnection(url: postgresURL) }
+        readPool = pool
+        checkpointer = nil
         lockPool = ConnectionPool(max: lockConnections) { try PostgresConnection(url: postgresURL) }
         pingPool = ConnectionPool(max: 1) { try PostgresConnection(url: postgresURL) }
-        writer = GroupCommitter(pool: pool, writers: 4)
+        writer = GroupCommitter(pool: pool, writers: 2)
         try pool.with { try StoreMigrations.apply($0) }
     }
 
-    public func close() { writer.shutdown(); pool.closeAll(); lockPool?.closeAll(); pingPool.closeAll() }
+    public func close() { checkpointer?.stop(); writer.shutdown(); pool.closeAll(); readPool.closeAll(); lockPool?.closeAll(); pingPool.closeAll() }
 
     /// Uses its own connection (a pool of one), so /readyz never queues behind turns
     /// for the busy statement pool and answers quickly from the event loop.
@@ -71,7 +88,10 @@ public final class SQLStore: Store, @unchecked Sendable {
 
     // MARK: conversation lock
 
-    private final class NoLock: ConversationLock, @unchecked Sendable { func release() {} }
+    private final class NoLock: ConversationLock, @unchecked Sendable {
+        func release() {}
+        var releaseMayBlock: Bool { false }
+    }
 
     private final class AdvisoryLock: ConversationLock, @unchecked Sendable {
         let conn: any SQLConnection
@@ -103,38 +123,55 @@ public final class SQLStore: Store, @unchecked Sendable {
     // MARK: turns
 
     public func dedupe(channel: String, channelMessageId: String) throws -> DedupeState? {
-        try pool.with { c in
-            guard let row = try c.one("SELECT reply FROM dedupe_keys WHERE channel = ? AND channel_message_id = ?",
-                                      [.text(channel), .text(channelMessageId)]) else { return nil }
-            return row[0].text.map { .replied($0) } ?? .pending
-        }
+        try pool.with { try Self.dedupe($0, channel: channel, channelMessageId: channelMessageId) }
+    }
+
+    private static func dedupe(_ c: any SQLConnection, channel: String, channelMessageId: String) throws -> DedupeState? {
+        guard let row = try c.one("SELECT reply FROM dedupe_keys WHERE channel = ? AND channel_message_id = ?",
+                                  [.text(channel), .text(channelMessageId)]) else { return nil }
+        return row[0].text.map { .replied($0) } ?? .pending
     }
 
     public func turnContext(channel: String, channelMessageId: String, remote: String, local: String, sinceMs: Int64,
                             historyDepth: (String) -> Int) throws -> TurnContext {
-        try pool.pinned {
-            let d = try dedupe(channel: channel, channelMessageId: channelMessageId)
-            if d != nil { return TurnContext(dedupe: d, optedOut: false, session: nil, history: []) }
-            let out = try isOptedOut(channel: channel, remote: remote)
-            let s = try activeSession(channel: channel, remote: remote, local: local, sinceMs: sinceMs)
-            let h = try s.map { try history(sessionId: $0.id, limit: historyDepth($0.agent)) } ?? []
-            return TurnContext(dedupe: nil, optedOut: out, session: s, history: h)
+        // Two statements instead of four (on PostgreSQL, two round trips): the dedupe key,
+        // the opt-out and the active session in one row (each lookup is by a unique key or
+        // LIMIT 1, so the joins give exactly one row), then the session's history.
+        try readPool.with { c in
+            guard let r = try c.one(Self.contextSQL, [.text(channel), .text(channelMessageId), .text(channel), .text(remote),
+                                                      .text(channel), .text(remote), .text(local), .int(sinceMs)])
+            else { throw StoreError("turn context query returned no row") }
+            if !r[0].isNull { return TurnContext(dedupe: r[1].text.map { .replied($0) } ?? .pending, optedOut: false, session: nil, history: []) }
+            let s = r[3].isNull ? nil : Self.session(Array(r[3...]))
+            let h = try s.map { try Self.history(c, sessionId: $0.id, limit: historyDepth($0.agent)) } ?? []
+            return TurnContext(dedupe: nil, optedOut: !r[2].isNull, session: s, history: h)
         }
     }
 
     static let sessionColumns = "id, channel, remote, local, agent, state, created_ms, last_ms"
+    /// `turnContext`'s first statement: dedupe key (present, reply), opt-out, active session.
+    static let contextSQL = """
+        SELECT d.channel_message_id, d.reply, o.keyword, \(sessionColumns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
+        FROM (SELECT 1 AS one) k
+        LEFT JOIN dedupe_keys d ON d.channel = ? AND d.channel_message_id = ?
+        LEFT JOIN opt_outs o ON o.channel = ? AND o.remote = ?
+        LEFT JOIN (SELECT \(sessionColumns) FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND last_ms >= ?
+                   ORDER BY last_ms DESC LIMIT 1) s ON 1 = 1
+        """
     static func session(_ r: [SQLValue]) -> SessionRecord {
         SessionRecord(id: r[0].int ?? 0, channel: r[1].text ?? "", remote: r[2].text ?? "", local: r[3].text ?? "",
                       agent: r[4].text ?? "", state: r[5].text ?? "", createdMs: r[6].int ?? 0, lastMs: r[7].int ?? 0)
     }
 
     public func activeSession(channel: String, remote: String, local: String, sinceMs: Int64) throws -> SessionRecord? {
-        try pool.with { c in
-            try c.one("""
-                SELECT \(Self.sessionColumns) FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND last_ms >= ?
-                ORDER BY last_ms DESC LIMIT 1
-                """, [.text(channel), .text(remote), .text(local), .int(sinceMs)]).map(Self.session)
-        }
+        try pool.with { try Self.activeSession($0, channel: channel, remote: remote, local: local, sinceMs: sinceMs) }
+    }
+
+    private static func activeSession(_ c: any SQLConnection, channel: String, remote: String, local: String, sinceMs: Int64) throws -> SessionRecord? {
+        try c.one("""
+            SELECT \(Self.sessionColumns) FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND last_ms >= ?
+            ORDER BY last_ms DESC LIMIT 1
+            """, [.text(channel), .text(remote), .text(local), .int(sinceMs)]).map(Self.session)
     }
 
     public func activeSessionCounts(sinceMs: Int64) throws -> [String: Int] {
@@ -177,24 +214,37 @@ public final class SQLStore: Store, @unchecked Sendable {
         }
     }
 
+    /// Its statements need no result: `send` lets PostgreSQL run them in one round trip.
     public func finishTurn(_ t: TurnFinish) throws {
         try writer.write { c in
             try {
-                try c.query("""
+                try c.send("""
                     INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
                         processing_ms, created_ms, remote, local)
                     SELECT ?, 'out', ?, ?, channel, NULL, 1, ?, ?, ?, remote, local FROM sessions WHERE id = ?
                     """, [.int(t.sessionId), .text(t.reply), .text(t.outbox == nil ? "replied_inline" : "queued"), .text(t.agent),
                           .int(t.processingMs), .int(t.nowMs), .int(t.sessionId)])
-                try c.query("UPDATE messages SET status = 'answered', processing_ms = ? WHERE id = ?",
+                try c.send("UPDATE messages SET status = 'answered', processing_ms = ? WHERE id = ?",
                             [.int(t.processingMs), .int(t.inboundMessageId)])
-                try c.query("UPDATE dedupe_keys SET reply = ? WHERE channel = ? AND channel_message_id = ?",
+                try c.send("UPDATE dedupe_keys SET reply = ? WHERE channel = ? AND channel_message_id = ?",
                             [.text(t.reply), .text(t.channel), .text(t.channelMessageId)])
-                try c.query("UPDATE sessions SET last_ms = ?, message_count = message_count + 1, state = COALESCE(?, state) WHERE id = ?",
+                try c.send("UPDATE sessions SET last_ms = ?, message_count = message_count + 1, state = COALESCE(?, state) WHERE id = ?",
                             [.int(t.nowMs), t.sessionState.map { .text($0) } ?? .null, .int(t.sessionId)])
                 if let o = t.outbox { try self.insertOutbox(c, o, t.nowMs) }
             }()
         }
+    }
+
+    /// One group-commit unit: `beginTurn` and `finishTurn` nest inside it (GroupCommitter
+    /// runs nested writes on the unit's connection), so both commit or neither does. The
+    /// caller does not wait: `completion` runs on the writer thread after the commit.
+    public func beginAndFinishTurn(_ t: TurnStart, finish: @escaping @Sendable (SessionRecord, Int64) -> TurnFinish,
+                                   completion: @escaping @Sendable (Result<(SessionRecord, messageId: Int64), any Error>) -> Void) {
+        writer.submit({ _ in
+            let r = try self.beginTurn(t)
+            try self.finishTurn(finish(r.0, r.messageId))
+            return r
+        }, completion: completion)
     }
 
     public func unansweredInbound(channel: String, channelMessageId: String) throws -> (session: SessionRecord, messageId: Int64)? {
@@ -213,13 +263,15 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func history(sessionId: Int64, limit: Int) throws -> [HistoryEntry] {
+        try pool.with { try Self.history($0, sessionId: sessionId, limit: limit) }
+    }
+
+    private static func history(_ c: any SQLConnection, sessionId: Int64, limit: Int) throws -> [HistoryEntry] {
         guard limit > 0 else { return [] }
-        return try pool.with { c in
-            try c.query("SELECT direction, body, created_ms FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
-                        [.int(sessionId), .int(Int64(limit))])
-                .reversed()
-                .map { HistoryEntry(role: $0[0].text == "in" ? "user" : "assistant", text: $0[1].text ?? "", timeMs: $0[2].int ?? 0) }
-        }
+        return try c.query("SELECT direction, body, created_ms FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
+                           [.int(sessionId), .int(Int64(limit))])
+            .reversed()
+            .map { HistoryEntry(role: $0[0].text == "in" ? "user" : "assistant", text: $0[1].text ?? "", timeMs: $0[2].int ?? 0) }
     }
 
     public func failover(sessionId: Int64, from: String, to: String, reason: String, nowMs: Int64) throws {
@@ -246,7 +298,11 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func isOptedOut(channel: String, remote: String) throws -> Bool {
-        try pool.with { try $0.one("SELECT 1 FROM opt_outs WHERE channel = ? AND remote = ?", [.text(channel), .text(remote)]) != nil }
+        try pool.with { try Self.isOptedOut($0, channel: channel, remote: remote) }
+    }
+
+    private static func isOptedOut(_ c: any SQLConnection, channel: String, remote: String) throws -> Bool {
+        try c.one("SELECT 1 FROM opt_outs WHERE channel = ? AND remote = ?", [.text(channel), .text(remote)]) != nil
     }
 
     public func recordWithoutSession(channel: String, channelMessageId: String, remote: String, local: String,

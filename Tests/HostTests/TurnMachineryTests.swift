@@ -1,0 +1,146 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Host
+
+/// The router's execution machinery: the inline-budget sweeper, group commit with nested
+/// and asynchronous units, and the one-unit turn of an agent that answers synchronously.
+@Suite(.serialized) struct TurnMachineryTests {
+    @Test func sweeperRunsActionsInDeadlineOrderNotBefore() async throws {
+        let sweeper = DeadlineSweeper(name: "test-sweeper", granularity: 0.002)
+        defer { sweeper.shutdown() }
+        let fired = Mutex<[(Int, UInt64)]>([])
+        let start = DispatchTime.now().uptimeNanoseconds
+        for (i, delay) in [(0, 0.12), (1, 0.03), (2, 0.06), (3, 0.0)] {
+            sweeper.schedule(after: delay) { fired.withLock { $0.append((i, DispatchTime.now().uptimeNanoseconds - start)) } }
+        }
+        try await Task.sleep(for: .milliseconds(400))
+        let got = fired.withLock { $0 }
+        #expect(got.map(\.0) == [3, 1, 2, 0])
+        // Never early (1 ms of slack: `start` was read after the first schedule).
+        for (i, ns) in got {
+            let want = [0.12, 0.03, 0.06, 0.0][i]
+            #expect(Double(ns) / 1e9 >= want - 0.001, "action \(i) fired after \(Double(ns) / 1e9) s, due at \(want) s")
+        }
+        #expect(sweeper.pending == 0)
+    }
+
+    private func committer(_ name: String) throws -> (GroupCommitter, ConnectionPool) {
+        let path = TestEnv.tempDir(name) + "/gc.sqlite"
+        let pool = ConnectionPool(max: 1) { try SQLiteConnection(path: path) }
+        try pool.with { try $0.execute("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)") }
+        return (GroupCommitter(pool: pool), pool)
+    }
+
+    @Test func nestedWritesCommitOrRollBackWithTheirUnit() throws {
+        let (gc, pool) = try committer("gc-nested")
+        defer { gc.shutdown() }
+        // Two nested writes in one unit: both commit.
+        try gc.write { c in
+            try gc.write { try $0.query("INSERT INTO t (v) VALUES (1)", []) }
+            try gc.write { try $0.query("INSERT INTO t (v) VALUES (2)", []) }
+        }
+        // The second nested write fails (unique): the first one of the same unit rolls back too.
+        #expect(throws: (any Error).self) {
+            try gc.write { _ in
+                try gc.write { try $0.query("INSERT INTO t (v) VALUES (3)", []) }
+                try gc.write { try $0.query("INSERT INTO t (v) VALUES (1)", []) }
+            }
+        }
+        let values = try pool.with { try $0.query("SELECT v FROM t ORDER BY v", []).compactMap { $0[0].int } }
+        #expect(values == [1, 2])
+    }
+
+    @Test func submittedUnitsCompleteOnceDurable() async throws {
+        let (gc, pool) = try committer("gc-submit")
+        defer { gc.shutdown() }
+        let results = Mutex<[Int: Bool]>([:])
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let left = Atomic<Int>(20)
+            for i in 0..<20 {
+                // 7 twice: exactly one of the two units fails, alone (its savepoint or its own transaction).
+                let v = i == 19 ? 7 : i
+                gc.submit({ c in try c.query("INSERT INTO t (v) VALUES (?)", [.int(Int64(v))]) }) { r in
+                    // Durable: another connection of the pool sees it only after the commit; here we just
+                    // record the outcome and check the table at the end.
+                    results.withLock { $0[i] = (try? r.get()) != nil }
+                    if left.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done.resume() }
+                }
+            }
+        }
+        let r = results.withLock { $0 }
+        #expect(r.count == 20)
+        #expect(r.values.filter { !$0 }.count == 1)
+        #expect(r[7] == true || r[19] == true)
+        let count = try pool.with { try $0.one("SELECT COUNT(*) FROM t", [])?[0].int }
+        #expect(count == 19)
+    }
+
+    /// PostgreSQL runs `send`'s statements in one pipelined round trip, in order; an error
+    /// is thrown by the flush, the rest of the pipeline is skipped, and after a rollback the
+    /// connection is usable. In group commit, a unit whose deferred statement fails rolls
+    /// back alone.
+    @Test func postgresDeferredStatementsPipelineInOrderAndFailAlone() async throws {
+        let pg = try #require(TestPostgres.shared, "PostgreSQL 15 not installed: run scripts/test-deps.sh")
+        let url = try pg.newDatabase()
+        let c = try PostgresConnection(url: url)
+        try c.execute("CREATE TABLE t (v BIGINT NOT NULL UNIQUE)")
+        try c.execute("BEGIN")
+        try c.send("INSERT INTO t (v) VALUES (?)", [.int(1)])
+        try c.send("UPDATE t SET v = v + ? WHERE v = 1", [.int(10)])
+        // A query sends the deferred statements first: it sees their effect.
+        #expect(try c.query("SELECT v FROM t WHERE v > ?", [.int(0)]).compactMap { $0[0].int } == [11])
+        try c.send("INSERT INTO t (v) VALUES (?)", [.int(11)])   // unique violation
+        try c.send("INSERT INTO t (v) VALUES (?)", [.int(12)])   // skipped (pipeline aborted)
+        #expect(throws: (any Error).self) { try c.flush() }
+        try c.execute("ROLLBACK")
+        #expect(try c.query("SELECT COUNT(*) FROM t WHERE v > ?", [.int(0)]).first?[0].int == 0)
+
+        let pool = ConnectionPool(max: 2) { try PostgresConnection(url: url) }
+        let gc = GroupCommitter(pool: pool, writers: 1)
+        defer { gc.shutdown() }
+        let outcomes = Mutex<[Int: Bool]>([:])
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let left = Atomic<Int>(10)
+            for i in 0..<10 {
+                let v = Int64(i == 9 ? 3 : 100 + i)   // unit 9 collides with unit 3's second row
+                gc.submit({ c in
+                    try c.send("INSERT INTO t (v) VALUES (?)", [.int(Int64(i + 1))])
+                    try c.send("INSERT INTO t (v) VALUES (?)", [.int(v)])
+                }) { r in
+                    outcomes.withLock { $0[i] = (try? r.get()) != nil }
+                    if left.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done.resume() }
+                }
+            }
+        }
+        let o = outcomes.withLock { $0 }
+        // Unit 9 inserts 10 and 3; 3 is unit 2's first row: exactly one of the two fails, alone.
+        #expect(o.values.filter { !$0 }.count == 1)
+        let n = try c.query("SELECT COUNT(*) FROM t WHERE v > ?", [.int(0)]).first?[0].int
+        #expect(n == 18)
+    }
+
+    /// The c-echo agent answers inside `call`: after its first call the router calls it first
+    /// and writes each turn as one unit. History, dedupe and statuses are as before.
+    @Test func synchronousAgentTurnIsOneUnitWithTheSameRecords() async throws {
+        let dir = TestEnv.tempDir("one-unit")
+        let g = try await TestGateway(yaml: TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, agents: """
+          - name: alpha
+            transport: echo
+            max_sessions: 10
+            config: { prefix: alpha }
+        """), dir: dir)
+        #expect(await g.reply(from: "+15552220001", id: "u1", text: "one") == "alpha: one (history: 0)")
+        let inline = g.router.agents[0].answersInline.load(ordering: .relaxed)
+        #expect(inline)
+        #expect(await g.reply(from: "+15552220001", id: "u2", text: "two") == "alpha: two (history: 2)")
+        #expect(await g.reply(from: "+15552220001", id: "u3", text: "three") == "alpha: three (history: 4)")
+        // A retried webhook gets the stored reply, without a new turn.
+        #expect(await g.reply(from: "+15552220001", id: "u2", text: "two") == "alpha: two (history: 2)")
+        #expect(try g.scalar("SELECT COUNT(*) FROM messages WHERE session_id IS NOT NULL") == 6)
+        #expect(try g.scalar("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND status <> 'answered'") == 0)
+        #expect(try g.scalar("SELECT COUNT(*) FROM dedupe_keys WHERE reply IS NULL") == 0)
+        #expect(try g.scalar("SELECT message_count FROM sessions") == 6)
+        await g.stop()
+    }
+}
