@@ -4,12 +4,12 @@ import TwilioCore
 
 /// The router's billing hook (design step 3, admission, and step 8, usage): before an
 /// agent call, the account of the chosen agent is checked and counted atomically in the
-/// store (status, per-minute rate, monthly limits); after a reply, its SMS segments are
-/// counted. Every new ledger entry is announced as a `usage.recorded` event carrying the
+/// store (status, per-minute rate, monthly limits); a reply's SMS segments are counted
+/// in the same write as the reply (`TurnFinish.usage`). Every new ledger entry is announced as a `usage.recorded` event carrying the
 /// message's correlation id. Agents without an `account` are not metered.
 ///
-/// Threading: thread-safe; `admit` and `recordReply` block on the store (call them where
-/// the router already does blocking store work).
+/// Threading: thread-safe; `admit` blocks on the store (call it where the router already
+/// does blocking store work); the rest is pure or non-blocking.
 final class UsageMeter: @unchecked Sendable {
     let store: any Store
     let accounts: ConfiguredAccounts
@@ -51,17 +51,15 @@ final class UsageMeter: @unchecked Sendable {
         return outcome
     }
 
-    /// Counts the outbound segments of a reply (never refused: the reply exists).
-    func recordReply(accountId: String, correlationId: String, channel: String, text: String) {
-        guard !text.isEmpty else { return }
-        let e = UsageEntry(accountId: accountId, kind: .smsOutboundSegments, quantity: Int64(SMSSegments.count(text)), correlationId: correlationId)
-        do { announce(try store.recordUsage([e], nowMs: nowMillis()), channel: channel) } catch {
-            // The reply goes out regardless; this usage is lost to billing (logged, never silent).
-            logger.error("usage: cannot record \(e.idempotencyKey): \(error)")
-        }
+    /// The ledger entry of a reply's outbound segments (never refused: the reply exists),
+    /// written with the turn's reply; nil for an empty reply.
+    func replyUsage(accountId: String, correlationId: String, text: String) -> UsageEntry? {
+        guard !text.isEmpty else { return nil }
+        return UsageEntry(accountId: accountId, kind: .smsOutboundSegments, quantity: Int64(SMSSegments.count(text)), correlationId: correlationId)
     }
 
-    private func announce(_ entries: [UsageEntry], channel: String) {
+    /// `usage.recorded` for each entry (after it is durable).
+    func announce(_ entries: [UsageEntry], channel: String) {
         for e in entries {
             events?.emit(Event("usage.recorded", correlationId: e.correlationId, channel: channel, fields: [
                 ("account", .string(e.accountId)), ("kind", .string(e.kind.rawValue)), ("quantity", .number(Double(e.quantity))),

@@ -387,18 +387,20 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
                               arrived: arrived, reply: reply, finish: finish)
             }
             let state = sessionState(outcome)
+            let used = replyUsage(m, agent: agent, text: outcome.text)
             // The turn thread does not wait for the commit: the rest runs on the store's writer
             // thread once the unit is durable (short, non-blocking: answer, events, release).
             store.beginAndFinishTurn(start, finish: { [self] s, inboundId in
                 TurnFinish(sessionId: s.id, inboundMessageId: inboundId, channel: m.channel, channelMessageId: m.channelMessageId,
                            agent: agent.name, reply: outcome.text, sessionState: state,
-                           processingMs: nowMillis() - arrived, nowMs: nowMillis(), outbox: outboxItem(m, outcome.text, reply))
+                           processingMs: nowMillis() - arrived, nowMs: nowMillis(), outbox: outboxItem(m, outcome.text, reply), usage: used)
             }, completion: { [self] result in
                 switch result {
                 case .success:
                     emit("message.sent", m, session: session.id, agent: agent.name, body: outcome.text,
                          fields: [("processing_ms", .number(Double(nowMillis() - arrived)))])
                     deliver(outcome.text, reply)
+                    usage?.announce(used, channel: m.channel)
                 case .failure(let error):
                     logger.error("store error saving turn: \(error)")
                     reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
@@ -462,20 +464,27 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         }
     }
 
+    /// The reply's billable usage (written with it), if its agent belongs to an account.
+    private func replyUsage(_ m: Inbound, agent: RoutedAgent, text: String) -> [UsageEntry] {
+        guard let meter = usage, let account = agent.entry.account,
+              let e = meter.replyUsage(accountId: account, correlationId: Self.correlation(m), text: text) else { return [] }
+        return [e]
+    }
+
     /// 7. persist the reply; answer inline, or through the outbox if the budget passed.
     private func complete(_ m: Inbound, session: SessionRecord, inbound: Int64, agent: RoutedAgent, outcome: OpOutcome, arrived: Int64,
                           reply: TurnReply, finish: @escaping @Sendable () -> Void) {
         let state = sessionState(outcome)
         do {
+            let used = replyUsage(m, agent: agent, text: outcome.text)
             try store.finishTurn(TurnFinish(sessionId: session.id, inboundMessageId: inbound, channel: m.channel, channelMessageId: m.channelMessageId,
                                             agent: agent.name, reply: outcome.text, sessionState: state,
-                                            processingMs: nowMillis() - arrived, nowMs: nowMillis(), outbox: outboxItem(m, outcome.text, reply)))
+                                            processingMs: nowMillis() - arrived, nowMs: nowMillis(), outbox: outboxItem(m, outcome.text, reply),
+                                            usage: used))
             emit("message.sent", m, session: session.id, agent: agent.name, body: outcome.text,
                  fields: [("processing_ms", .number(Double(nowMillis() - arrived)))])
             deliver(outcome.text, reply)
-            if let meter = usage, let account = agent.entry.account {
-                meter.recordReply(accountId: account, correlationId: Self.correlation(m), channel: m.channel, text: outcome.text)
-            }
+            usage?.announce(used, channel: m.channel)
         } catch {
             logger.error("store error saving reply: \(error)")
             reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))

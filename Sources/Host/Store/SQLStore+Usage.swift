@@ -80,17 +80,19 @@ extension SQLStore: UsageStore {
 
     public func recordUsage(_ entries: [UsageEntry], nowMs: Int64) throws -> [UsageEntry] {
         guard !entries.isEmpty else { return [] }
+        return try withConnection { c in try c.transaction { try writeUsage(c, entries, nowMs: nowMs) } }
+    }
+
+    /// Ledger rows and counters for `entries` inside the caller's transaction (a turn's
+    /// write unit); returns the entries that were new.
+    func writeUsage(_ c: any SQLConnection, _ entries: [UsageEntry], nowMs: Int64) throws -> [UsageEntry] {
         let period = UsagePeriod.month(nowMs)
-        return try withConnection { c in
-            try c.transaction {
-                var new: [UsageEntry] = []
-                for e in entries where try insertLedger(c, e, period: period, nowMs: nowMs) {
-                    _ = try count(c, e.accountId, period, e.kind.rawValue, e.quantity, limit: nil)
-                    new.append(e)
-                }
-                return new
-            }
+        var new: [UsageEntry] = []
+        for e in entries where try insertLedger(c, e, period: period, nowMs: nowMs) {
+            _ = try count(c, e.accountId, period, e.kind.rawValue, e.quantity, limit: nil)
+            new.append(e)
         }
+        return new
     }
 
     public func sealUsageReports(intervalMs: Int64, graceMs: Int64, nowMs: Int64) throws -> Int {

@@ -231,6 +231,7 @@ public final class SQLStore: Store, @unchecked Sendable {
                 try c.send("UPDATE sessions SET last_ms = ?, message_count = message_count + 1, state = COALESCE(?, state) WHERE id = ?",
                             [.int(t.nowMs), t.sessionState.map { .text($0) } ?? .null, .int(t.sessionId)])
                 if let o = t.outbox { try self.insertOutbox(c, o, t.nowMs) }
+                if !t.usage.isEmpty { _ = try self.writeUsage(c, t.usage, nowMs: t.nowMs) }
             }()
         }
     }

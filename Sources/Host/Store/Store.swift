@@ -78,6 +78,8 @@ public struct TurnFinish: Sendable {
     public var nowMs: Int64
     /// Non-nil when the reply goes out later: the outbox row to write with it.
     public var outbox: OutboxItem?
+    /// Billable usage of the reply (its outbound segments), written to the ledger with it.
+    public var usage: [UsageEntry] = []
 }
 
 /// Held while one conversation's turn runs: at most one per conversation key at a time,
