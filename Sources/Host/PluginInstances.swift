@@ -1,5 +1,6 @@
 import PluginAPI
 import Foundation
+import Synchronization
 
 /// A created plugin instance of one interface, with typed calls into it.
 ///
@@ -12,6 +13,8 @@ public class PluginInstanceBase: @unchecked Sendable {
     public let interfaceId: String
     let handle: InstanceHandle
     let instance: UnsafeMutableRawPointer?
+    /// False once `destroy` began: a late timeout must not ask a freed instance to cancel.
+    private let live = Mutex(true)
 
     init(instanceId: String, library: PluginLibrary, interfaceId: String, handle: InstanceHandle, instance: UnsafeMutableRawPointer?) {
         self.instanceId = instanceId; self.library = library; self.interfaceId = interfaceId
@@ -33,13 +36,24 @@ public class PluginInstanceBase: @unchecked Sendable {
         }
         if timeoutMs > 0 && !op.isDelivered {
             let pp = UnsafeSendable(UnsafeMutableRawPointer(p))
-            let task = handle.runtime.timerLoop.scheduleTask(in: .milliseconds(Int64(timeoutMs))) {
-                if op.deliver(OpOutcome(status: DS_ERR_TIMEOUT, error: "no answer within \(timeoutMs) ms")) {
-                    cancel?(OpaquePointer(pp.value!))
+            let task = handle.runtime.timerLoop.scheduleTask(in: .milliseconds(Int64(timeoutMs))) { [self] in
+                if op.deliver(OpOutcome(status: DS_ERR_TIMEOUT, error: "no answer within \(timeoutMs) ms")), let cancel {
+                    whileLive { cancel(OpaquePointer(pp.value!)) }
                 }
             }
             _ = task
         }
+    }
+
+    /// Runs `body` unless the instance is being or has been destroyed; `retire` waits for it.
+    func whileLive(_ body: () -> Void) {
+        live.withLock { alive in if alive { body() } }
+    }
+
+    /// Marks the instance dead (no more cancels from late timeouts), then destroys it.
+    func retire(_ destroy: () -> Void) {
+        live.withLock { $0 = false }
+        destroy()
     }
 
     /// Async form of runOp.
@@ -73,7 +87,7 @@ public final class ChannelInstance: PluginInstanceBase, @unchecked Sendable {
         return await op(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }) { t.pointee.send(inst, &m, $0) }
     }
 
-    func destroy() { table.pointee.destroy?(instance) }
+    func destroy() { retire { table.pointee.destroy?(instance) } }
 }
 
 /// One agent opened through a transport: the plugin's `void *agent`.
@@ -172,7 +186,7 @@ public final class AgentTransportInstance: PluginInstanceBase, @unchecked Sendab
     }
 
     public func close(_ agent: AgentHandle) { table.pointee.close?(instance, agent.pointer) }
-    func destroy() { table.pointee.destroy?(instance) }
+    func destroy() { retire { table.pointee.destroy?(instance) } }
 }
 
 /// A usage in Swift form (see ds_usage).
@@ -224,7 +238,7 @@ public final class BillingInstance: PluginInstanceBase, @unchecked Sendable {
         return await op(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }) { p in withUsage(u) { t.pointee.record(inst, $0, p) } }
     }
 
-    func destroy() { table.pointee.destroy?(instance) }
+    func destroy() { retire { table.pointee.destroy?(instance) } }
 }
 
 /// An instance of `ds.log-sink/1`.
@@ -264,7 +278,7 @@ public final class LogSinkInstance: PluginInstanceBase, @unchecked Sendable {
         return await op(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }) { t.pointee.flush(inst, $0) }
     }
 
-    func destroy() { table.pointee.destroy?(instance) }
+    func destroy() { retire { table.pointee.destroy?(instance) } }
 }
 
 func errorText(_ err: inout ds_error) -> String {

@@ -77,6 +77,50 @@ import Testing
         store.close()
     }
 
+    @Test func aTurnKilledMidCallIsResumedAtStartupAndAnsweredOnce() async throws {
+        let dir = TestEnv.tempDir("recovery")
+        let port = TestEnv.freePort()
+        let yaml = TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, listen: "127.0.0.1:\(port)",
+                                  routing: "inline_reply_budget: 60s", agents: """
+          - name: slow
+            transport: echo
+            config: { prefix: slow, delay_ms: 1500 }
+        """)
+        try yaml.write(toFile: "\(dir)/plugins.yaml", atomically: true, encoding: .utf8)
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        var gw = try GatewayProcess(config: "\(dir)/plugins.yaml", port: port, log: "\(dir)/gateway.log")
+        try await gw.waitReady(client: client)
+        // Two messages stored, their agent calls under way, nobody answered: kill -9.
+        let inFlight = Task {
+            await withTaskGroup(of: Void.self) { g in
+                for i in 0..<2 { g.addTask { _ = await postSMS(port: port, from: "+1555777000\(i)", to: "+15550000001", id: "r\(i)", text: "hello \(i)", client: client) } }
+            }
+        }
+        let store = try openStore(url: "sqlite:\(dir)/ds.sqlite", configDir: dir, lockConnections: 1) as! SQLStore
+        defer { store.close() }
+        func count(_ sql: String) throws -> Int64 { try store.withConnection { try $0.one(sql, [])?[0].int ?? -1 } }
+        var deadline = Date().addingTimeInterval(10)
+        while try count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND status = 'received'") < 2 && Date() < deadline {
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        gw.kill9()
+        _ = await inFlight.value
+        #expect(try count("SELECT COUNT(*) FROM messages WHERE direction = 'out'") == 0, "killed before any reply")
+        // No webhook is retried: the restarted gateway finds both and answers through the outbox.
+        gw = try GatewayProcess(config: "\(dir)/plugins.yaml", port: port, log: "\(dir)/gateway.log")
+        try await gw.waitReady(client: client)
+        deadline = Date().addingTimeInterval(20)
+        while Self.sendsLines(dir).count < 2 && Date() < deadline { try await Task.sleep(nanoseconds: 100_000_000) }
+        try await Task.sleep(nanoseconds: 1_000_000_000)   // a second send would show up by now
+        gw.terminate()
+        #expect(Self.sendsLines(dir).sorted() == ["reply:test:r0\t+15557770000\tslow: hello 0 (history: 0)",
+                                                 "reply:test:r1\t+15557770001\tslow: hello 1 (history: 0)"])
+        #expect(try count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND status = 'answered'") == 2)
+        let log = (try? String(contentsOfFile: "\(dir)/gateway.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("recovery: resumed 2 unanswered message(s)"), "\(log.suffix(2000))")
+    }
+
     @Test func twoProcessesOnOnePostgres() async throws {
         let pg = try #require(TestPostgres.shared, "PostgreSQL 15 not installed: run scripts/test-deps.sh")
         let url = try pg.newDatabase()

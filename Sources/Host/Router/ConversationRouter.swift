@@ -77,13 +77,23 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     // MARK: InboundRouter
 
     public func submit(_ m: Inbound, completion: @escaping @Sendable (SubmitOutcome) -> Void) {
+        submit(m, resumed: false, completion: completion)
+    }
+
+    /// `resumed`: a stored message whose turn died (the recovery sweep): nobody waits for an
+    /// inline answer, so its reply goes through the outbox; not counted or announced again.
+    func submit(_ m: Inbound, resumed: Bool, completion: @escaping @Sendable (SubmitOutcome) -> Void) {
         guard !m.from.isEmpty, !m.to.isEmpty, !m.channelMessageId.isEmpty else {
             return completion(.rejected(DS_ERR_INVALID, "from, to and channel_message_id are required"))
         }
-        mMessages.increment()
-        emit("message.received", m, body: m.text, fields: [("channel_message_id", .string(m.channelMessageId)),
-                                                           ("media", .number(Double(m.media.count)))])
         let reply = TurnReply(completion: completion)
+        if resumed {
+            _ = reply.deferIfWaiting()
+        } else {
+            mMessages.increment()
+            emit("message.received", m, body: m.text, fields: [("channel_message_id", .string(m.channelMessageId)),
+                                                               ("media", .number(Double(m.media.count)))])
+        }
         let budget = routing.inlineReplyBudget
         let key = "\(m.channel)\u{1F}\(m.from)\u{1F}\(m.to)"
         let arrived = nowMillis()

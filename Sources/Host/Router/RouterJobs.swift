@@ -2,8 +2,8 @@ import Foundation
 import Logging
 import Synchronization
 
-/// The router's periodic work: active health probes of every agent and the retention
-/// purge. Threading: probes run in a detached task (they only await plugin operations);
+/// The router's periodic work: active health probes of every agent, the retention
+/// purge, `session.expired` events and the recovery of turns that died. Threading: probes run in a detached task (they only await plugin operations);
 /// the purge, which blocks on the store, on its own thread. `stop()` ends both.
 public final class RouterJobs: @unchecked Sendable {
     let router: ConversationRouter
@@ -87,6 +87,29 @@ public final class RouterJobs: @unchecked Sendable {
         }
         e.name = "darkspere-session-expiry"
         e.start()
+
+        // Recovery: inbound messages stored but never answered (their turn died) are resumed.
+        // At start-up on SQLite (one process owns the file) everything stored before this
+        // process started is orphaned; otherwise, and every minute after, only messages
+        // older than any live turn could be (another process may still be working on newer ones).
+        let started = nowMillis(), soleOwner = store.backend == "sqlite"
+        let grace = Int64(max(60, 2 * routing.agentTimeout + routing.inlineReplyBudget) * 1000)
+        let r = Thread { [self] in
+            var first = true
+            while !stopped.load(ordering: .acquiring) {
+                let now = nowMillis()
+                let to = first && soleOwner ? started : now - grace
+                do {
+                    let n = try router.resumeUnanswered(fromMs: now - 86_400_000, toMs: to)
+                    if n > 0 { logger.warning("recovery: resumed \(n) unanswered message(s)") }
+                } catch { logger.error("recovery sweep failed: \(error)") }
+                first = false
+                var slept = 0.0
+                while slept < 60 && !stopped.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.1); slept += 0.1 }
+            }
+        }
+        r.name = "darkspere-recovery"
+        r.start()
     }
 
     public func stop() {

@@ -101,7 +101,7 @@ extension ConversationLock {
 ///
 /// Threading: every method is synchronous, may block on I/O, and is safe to call from any
 /// thread concurrently (backends use connection pools). Call it off the NIO event loops.
-public protocol Store: UsageStore {
+public protocol Store: UsageStore, RecoveryStore {
     /// "sqlite" or "postgres".
     var backend: String { get }
     /// True if the database answers a trivial query.
