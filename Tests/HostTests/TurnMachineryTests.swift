@@ -121,10 +121,19 @@ import Testing
     }
 
     /// The c-echo agent answers inside `call`: after its first call the router calls it first
-    /// and writes each turn as one unit. History, dedupe and statuses are as before.
-    @Test func synchronousAgentTurnIsOneUnitWithTheSameRecords() async throws {
+    /// and writes each turn as one unit (`writeAnsweredTurn`: four statements). History,
+    /// dedupe, statuses, counts and ordering are as with `beginTurn` + `finishTurn`.
+    @Test(arguments: ["sqlite", "postgres"])
+    func synchronousAgentTurnIsOneUnitWithTheSameRecords(backend: String) async throws {
         let dir = TestEnv.tempDir("one-unit")
-        let g = try await TestGateway(yaml: TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, agents: """
+        let url: String
+        if backend == "postgres" {
+            let pg = try #require(TestPostgres.shared, "PostgreSQL 15 not installed: run scripts/test-deps.sh")
+            url = try pg.newDatabase()
+        } else {
+            url = "sqlite:\(dir)/ds.sqlite"
+        }
+        let g = try await TestGateway(yaml: TestEnv.config(store: url, dir: dir, agents: """
           - name: alpha
             transport: echo
             max_sessions: 10
@@ -139,8 +148,23 @@ import Testing
         #expect(await g.reply(from: "+15552220001", id: "u2", text: "two") == "alpha: two (history: 2)")
         #expect(try g.scalar("SELECT COUNT(*) FROM messages WHERE session_id IS NOT NULL") == 6)
         #expect(try g.scalar("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND status <> 'answered'") == 0)
+        #expect(try g.scalar("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND processing_ms IS NULL") == 0)
+        #expect(try g.scalar("SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status <> 'replied_inline'") == 0)
         #expect(try g.scalar("SELECT COUNT(*) FROM dedupe_keys WHERE reply IS NULL") == 0)
+        // Every dedupe key points at its own inbound message.
+        #expect(try g.scalar("""
+            SELECT COUNT(*) FROM dedupe_keys d JOIN messages m ON m.id = d.message_id
+            WHERE m.direction = 'in' AND m.channel_message_id = d.channel_message_id
+            """) == 3)
         #expect(try g.scalar("SELECT message_count FROM sessions") == 6)
+        // Each reply's row follows its message's (history order is by id), and the session's
+        // last activity is the last reply's.
+        let order = try g.store.withConnection { c in
+            try c.query("SELECT direction, body FROM messages WHERE session_id IS NOT NULL ORDER BY id", []).map { "\($0[0].text ?? ""):\($0[1].text ?? "")" }
+        }
+        #expect(order == ["in:one", "out:alpha: one (history: 0)", "in:two", "out:alpha: two (history: 2)",
+                          "in:three", "out:alpha: three (history: 4)"])
+        #expect(try g.scalar("SELECT COUNT(*) FROM sessions s WHERE s.last_ms = (SELECT MAX(created_ms) FROM messages)") == 1)
         await g.stop()
     }
 }

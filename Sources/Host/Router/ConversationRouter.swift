@@ -351,7 +351,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
 
     /// The fast path for an agent that answers synchronously (`answersInline`): the call is
     /// made before anything of the turn is written. If it answers inside `call`, the turn's
-    /// start and end are written as one durable unit (`beginAndFinishTurn`: one commit
+    /// start and end are written as one durable unit (`writeAnsweredTurn`: one commit
     /// instead of two) before the reply is released, so nothing is acknowledged before it is
     /// durable. If it fails synchronously, the inbound message is stored and the usual retry
     /// and failover follow. If it goes asynchronous, the inbound message is stored at once
@@ -390,8 +390,8 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             let used = replyUsage(m, agent: agent, text: outcome.text)
             // The turn thread does not wait for the commit: the rest runs on the store's writer
             // thread once the unit is durable (short, non-blocking: answer, events, release).
-            store.beginAndFinishTurn(start, finish: { [self] s, inboundId in
-                TurnFinish(sessionId: s.id, inboundMessageId: inboundId, channel: m.channel, channelMessageId: m.channelMessageId,
+            store.writeAnsweredTurn(start, finish: { [self] in
+                TurnFinish(sessionId: session.id, inboundMessageId: 0, channel: m.channel, channelMessageId: m.channelMessageId,
                            agent: agent.name, reply: outcome.text, sessionState: state,
                            processingMs: nowMillis() - arrived, nowMs: nowMillis(), outbox: outboxItem(m, outcome.text, reply), usage: used)
             }, completion: { [self] result in

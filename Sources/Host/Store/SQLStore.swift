@@ -236,16 +236,55 @@ public final class SQLStore: Store, @unchecked Sendable {
         }
     }
 
-    /// One group-commit unit: `beginTurn` and `finishTurn` nest inside it (GroupCommitter
-    /// runs nested writes on the unit's connection), so both commit or neither does. The
-    /// caller does not wait: `completion` runs on the writer thread after the commit.
-    public func beginAndFinishTurn(_ t: TurnStart, finish: @escaping @Sendable (SessionRecord, Int64) -> TurnFinish,
-                                   completion: @escaping @Sendable (Result<(SessionRecord, messageId: Int64), any Error>) -> Void) {
-        writer.submit({ _ in
-            let r = try self.beginTurn(t)
-            try self.finishTurn(finish(r.0, r.messageId))
-            return r
-        }, completion: completion)
+    /// The whole turn of an existing session whose agent already answered, as one
+    /// group-commit unit of four statements instead of `beginTurn` + `finishTurn`'s seven:
+    /// one `UPDATE sessions` (both messages counted, the state set), the inbound message
+    /// inserted already answered, the dedupe key inserted already with its reply, the
+    /// outbound message; plus the outbox row and the usage rows, as in `finishTurn`.
+    /// The caller does not wait: `completion` runs on the writer thread after the commit.
+    /// `finish` runs inside the unit (possibly twice, see GroupCommitter) and must not block.
+    public func writeAnsweredTurn(_ t: TurnStart, finish: @escaping @Sendable () -> TurnFinish,
+                                  completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        guard let sessionId = t.sessionId else {
+            return completion(.failure(StoreError("writeAnsweredTurn: the turn has no session")))
+        }
+        writer.submit({ c in try self.answeredTurn(c, t, sessionId: sessionId, finish()) }, completion: completion)
+    }
+
+    private func answeredTurn(_ c: any SQLConnection, _ t: TurnStart, sessionId: Int64, _ f: TurnFinish) throws {
+        let inbound: Int64
+        let inboundParams: [SQLValue] = [.text(t.text), .text(t.channel), .text(t.channelMessageId), .text(f.agent),
+                                         .int(f.processingMs), .int(t.nowMs), .text(t.remote), .text(t.local)]
+        let sessionParams: [SQLValue] = [.int(f.nowMs), f.sessionState.map { .text($0) } ?? .null, .int(sessionId)]
+        if dialect == .postgres {
+            // One round trip for the session and the inbound message (no row: the session vanished).
+            guard let id = try c.one("""
+                WITH s AS (UPDATE sessions SET last_ms = ?, message_count = message_count + 2, state = COALESCE(?, state)
+                           WHERE id = ? RETURNING id)
+                INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
+                    processing_ms, created_ms, remote, local)
+                SELECT s.id, 'in', ?, 'answered', ?, ?, 1, ?, ?, ?, ?, ? FROM s RETURNING id
+                """, sessionParams + inboundParams)?[0].int else { throw StoreError("session \(sessionId) vanished") }
+            inbound = id
+        } else {
+            guard try c.one("UPDATE sessions SET last_ms = ?, message_count = message_count + 2, state = COALESCE(?, state) WHERE id = ? RETURNING id",
+                            sessionParams) != nil else { throw StoreError("session \(sessionId) vanished") }
+            guard let id = try c.one("""
+                INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
+                    processing_ms, created_ms, remote, local) VALUES (?, 'in', ?, 'answered', ?, ?, 1, ?, ?, ?, ?, ?) RETURNING id
+                """, [.int(sessionId)] + inboundParams)?[0].int else { throw StoreError("message insert returned nothing") }
+            inbound = id
+        }
+        // The rest needs no rows: on PostgreSQL one pipelined round trip (at the unit's end).
+        try c.send("INSERT INTO dedupe_keys (channel, channel_message_id, message_id, reply, created_ms) VALUES (?, ?, ?, ?, ?)",
+                   [.text(t.channel), .text(t.channelMessageId), .int(inbound), .text(f.reply), .int(t.nowMs)])
+        try c.send("""
+            INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
+                processing_ms, created_ms, remote, local) VALUES (?, 'out', ?, ?, ?, NULL, 1, ?, ?, ?, ?, ?)
+            """, [.int(sessionId), .text(f.reply), .text(f.outbox == nil ? "replied_inline" : "queued"), .text(t.channel), .text(f.agent),
+                  .int(f.processingMs), .int(f.nowMs), .text(t.remote), .text(t.local)])
+        if let o = f.outbox { try insertOutbox(c, o, f.nowMs) }
+        if !f.usage.isEmpty { _ = try writeUsage(c, f.usage, nowMs: f.nowMs) }
     }
 
     public func unansweredInbound(channel: String, channelMessageId: String) throws -> (session: SessionRecord, messageId: Int64)? {

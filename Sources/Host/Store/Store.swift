@@ -129,13 +129,15 @@ public protocol Store: UsageStore {
     func beginTurn(_ t: TurnStart) throws -> (SessionRecord, messageId: Int64)
     /// Stores the reply, answers the dedupe key, touches the session, enqueues the outbox row.
     func finishTurn(_ t: TurnFinish) throws
-    /// `beginTurn` and then `finishTurn(finish(session, inboundMessageId))` as one durable
-    /// unit (one transaction, one commit): for a turn whose agent already answered. `finish`
-    /// runs on a store thread between the two writes and must not block. Does not wait for
-    /// the commit: `completion` is called exactly once when the unit is durable (or failed),
-    /// on a store thread or the caller's, and must be short and must not block.
-    func beginAndFinishTurn(_ t: TurnStart, finish: @escaping @Sendable (SessionRecord, Int64) -> TurnFinish,
-                            completion: @escaping @Sendable (Result<(SessionRecord, messageId: Int64), any Error>) -> Void)
+    /// The whole turn of an existing session (`t.sessionId` set) whose agent already
+    /// answered, as one durable unit (one transaction, one commit): what `beginTurn` and
+    /// then `finishTurn(finish())` write, with the inbound message stored already answered
+    /// (`finish()`'s `sessionId` and `inboundMessageId` are ignored). `finish` runs on a
+    /// store thread inside the unit (it may run twice) and must not block. Does not wait
+    /// for the commit: `completion` is called exactly once when the unit is durable (or
+    /// failed), on a store thread or the caller's, and must be short and must not block.
+    func writeAnsweredTurn(_ t: TurnStart, finish: @escaping @Sendable () -> TurnFinish,
+                           completion: @escaping @Sendable (Result<Void, any Error>) -> Void)
     /// Marks the inbound message as answered with nothing (compliance, no agent).
     func markInbound(messageId: Int64, status: String) throws
     /// For a dedupe key without a reply: the stored inbound message (its session and row id).
