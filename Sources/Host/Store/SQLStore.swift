@@ -25,6 +25,9 @@ public final class SQLStore: Store, @unchecked Sendable {
     private let pingPool: ConnectionPool
     /// Turn writes (begin/finish) go through group commit.
     private let writer: GroupCommitter
+    /// SQLite (one process owns the database): recent sessions' history, so most turns
+    /// skip the history `SELECT`. See `HistoryCache` for what keeps it right.
+    let historyCache: HistoryCache?
 
     init(sqlitePath: String) throws {
         backend = "sqlite"
@@ -40,6 +43,7 @@ public final class SQLStore: Store, @unchecked Sendable {
         lockPool = nil
         pingPool = ConnectionPool(max: 1) { try SQLiteConnection(path: sqlitePath) }
         writer = GroupCommitter(pool: pool)
+        historyCache = HistoryCache()
         try pool.with { try StoreMigrations.apply($0) }
         checkpointer = onDisk ? SQLiteCheckpointer(path: sqlitePath) : nil
     }
@@ -53,6 +57,7 @@ public final class SQLStore: Store, @unchecked Sendable {
         lockPool = ConnectionPool(max: lockConnections) { try PostgresConnection(url: postgresURL) }
         pingPool = ConnectionPool(max: 1) { try PostgresConnection(url: postgresURL) }
         writer = GroupCommitter(pool: pool, writers: 2)
+        historyCache = nil   // other processes write the same sessions
         try pool.with { try StoreMigrations.apply($0) }
     }
 
@@ -143,7 +148,15 @@ public final class SQLStore: Store, @unchecked Sendable {
             else { throw StoreError("turn context query returned no row") }
             if !r[0].isNull { return TurnContext(dedupe: r[1].text.map { .replied($0) } ?? .pending, optedOut: false, session: nil, history: []) }
             let s = r[3].isNull ? nil : Self.session(Array(r[3...]))
-            let h = try s.map { try Self.history(c, sessionId: $0.id, limit: historyDepth($0.agent)) } ?? []
+            let h = try s.map { s -> [HistoryEntry] in
+                let limit = historyDepth(s.agent)
+                guard let cache = historyCache else { return try Self.history(c, sessionId: s.id, limit: limit) }
+                if let h = cache.get(s.id, limit: limit) { return h }
+                let generation = cache.generation
+                let h = try Self.history(c, sessionId: s.id, limit: limit)
+                cache.fill(s.id, h, limit: limit, generation: generation)
+                return h
+            } ?? []
             return TurnContext(dedupe: nil, optedOut: !r[2].isNull, session: s, history: h)
         }
     }
@@ -186,7 +199,8 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func beginTurn(_ t: TurnStart) throws -> (SessionRecord, messageId: Int64) {
-        try writer.write { c in
+        defer { if let id = t.sessionId { historyCache?.invalidate(id) } }
+        return try writer.write { c in
             try {
                 let session: SessionRecord
                 if let id = t.sessionId {
@@ -216,6 +230,7 @@ public final class SQLStore: Store, @unchecked Sendable {
 
     /// Its statements need no result: `send` lets PostgreSQL run them in one round trip.
     public func finishTurn(_ t: TurnFinish) throws {
+        defer { historyCache?.invalidate(t.sessionId) }
         try writer.write { c in
             try {
                 try c.send("""
@@ -248,7 +263,25 @@ public final class SQLStore: Store, @unchecked Sendable {
         guard let sessionId = t.sessionId else {
             return completion(.failure(StoreError("writeAnsweredTurn: the turn has no session")))
         }
-        writer.submit({ c in try self.answeredTurn(c, t, sessionId: sessionId, finish()) }, completion: completion)
+        guard let cache = historyCache else {
+            return writer.submit({ c in try self.answeredTurn(c, t, sessionId: sessionId, finish()) }, completion: completion)
+        }
+        writer.submit({ c -> TurnFinish in
+            let f = finish()
+            try self.answeredTurn(c, t, sessionId: sessionId, f)
+            return f
+        }, completion: { r in
+            // After the commit, before the conversation's next turn can read.
+            switch r {
+            case .success(let f):
+                cache.append(sessionId, [HistoryEntry(role: "user", text: t.text, timeMs: t.nowMs),
+                                         HistoryEntry(role: "assistant", text: f.reply, timeMs: f.nowMs)])
+                completion(.success(()))
+            case .failure(let e):
+                cache.invalidate(sessionId)
+                completion(.failure(e))
+            }
+        })
     }
 
     private func answeredTurn(_ c: any SQLConnection, _ t: TurnStart, sessionId: Int64, _ f: TurnFinish) throws {
@@ -432,7 +465,8 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func purge(beforeMs: Int64) throws -> Int {
-        try pool.with { c in
+        defer { historyCache?.clear() }
+        return try pool.with { c in
             var n = 0
             for sql in ["DELETE FROM messages WHERE created_ms < ? RETURNING id",
                         "DELETE FROM failovers WHERE created_ms < ? RETURNING id",
@@ -446,5 +480,8 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     /// Direct SQL for tests and the benchmark (bulk loading, counting).
-    public func withConnection<R>(_ body: (any SQLConnection) throws -> R) throws -> R { try pool.with(body) }
+    public func withConnection<R>(_ body: (any SQLConnection) throws -> R) throws -> R {
+        defer { historyCache?.clear() }   // it may change messages
+        return try pool.with(body)
+    }
 }
