@@ -120,6 +120,41 @@ import Testing
         #expect(n == 18)
     }
 
+    /// A turn's lock on PostgreSQL is sent with the context read (one round trip): held once
+    /// `turnContext(under:)` returned, until `release`; released unsent if no read followed.
+    @Test func postgresTurnLockIsTakenWithTheContextRead() throws {
+        let pg = try #require(TestPostgres.shared, "PostgreSQL 15 not installed: run scripts/test-deps.sh")
+        let url = try pg.newDatabase()
+        let store = try SQLStore(postgresURL: url, lockConnections: 2)
+        defer { store.close() }
+        let other = try PostgresConnection(url: url)   // another process's view of the lock
+        func free(_ key: String) throws -> Bool {
+            let got = try other.one("SELECT pg_try_advisory_lock(hashtextextended(?, 0))", [.text(key)])?[0].text == "t"
+            if got { try other.query("SELECT pg_advisory_unlock(hashtextextended(?, 0))", [.text(key)]) }
+            return got
+        }
+        let lock = try store.lockConversationForTurn("k1")
+        let ctx = try store.turnContext(channel: "t", channelMessageId: "m1", remote: "+1", local: "+2", sinceMs: 0,
+                                        under: lock, historyDepth: { _ in 5 })
+        #expect(ctx.dedupe == nil && ctx.session == nil)
+        #expect(try !free("k1"))
+        lock.release()
+        #expect(try free("k1"))
+        // Released before any read: nothing was locked, and the connection is clean for the next turn.
+        for _ in 0..<3 { try store.lockConversationForTurn("k2").release() }
+        #expect(try free("k2"))
+        let again = try store.lockConversationForTurn("k2")
+        _ = try store.turnContext(channel: "t", channelMessageId: "m2", remote: "+1", local: "+2", sinceMs: 0, under: again, historyDepth: { _ in 5 })
+        #expect(try !free("k2"))
+        again.release()
+        #expect(try free("k2"))
+        // A deferred statement that fails fails the query pipelined behind it.
+        let c = try PostgresConnection(url: url)
+        try c.send("SELECT 1 / (? - 1)", [.int(1)])
+        #expect(throws: (any Error).self) { try c.query("SELECT ? + 1", [.int(1)]) }
+        #expect(try c.query("SELECT ? + 1", [.int(1)]).first?[0].int == 2)
+    }
+
     /// The c-echo agent answers inside `call`: after its first call the router calls it first
     /// and writes each turn as one unit (`writeAnsweredTurn`: four statements). History,
     /// dedupe, statuses, counts and ordering are as with `beginTurn` + `finishTurn`.

@@ -117,7 +117,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     /// Runs on `work`, holding the conversation's queue slot until `done`.
     private func turn(_ m: Inbound, key: String, arrived: Int64, reply: TurnReply, done: @escaping @Sendable () -> Void) {
         let lock: any ConversationLock
-        do { lock = try store.lockConversation(key) } catch {
+        do { lock = try store.lockConversationForTurn(key) } catch {
             logger.error("store: cannot lock conversation: \(error)")
             reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
             return done()
@@ -133,7 +133,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             finish = { lock.release(); done() }
         }
         do {
-            try turnLocked(m, arrived: arrived, reply: reply, finish: finish)
+            try turnLocked(m, arrived: arrived, lock: lock, reply: reply, finish: finish)
         } catch {
             logger.error("store error handling \(m.channel)/\(m.channelMessageId): \(error)")
             reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
@@ -141,11 +141,13 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         }
     }
 
-    private func turnLocked(_ m: Inbound, arrived: Int64, reply: TurnReply, finish: @escaping @Sendable () -> Void) throws {
+    /// `lock` is taken at the latest by the context read, the turn's first store call.
+    private func turnLocked(_ m: Inbound, arrived: Int64, lock: any ConversationLock, reply: TurnReply,
+                            finish: @escaping @Sendable () -> Void) throws {
         let now = nowMillis()
         let since = now - Int64(routing.sessionTimeout * 1000)
         let ctx = try store.turnContext(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
-                                        sinceMs: since, historyDepth: { [byName, routing] in byName[$0]?.entry.historyDepth ?? routing.historyDepth })
+                                        sinceMs: since, under: lock, historyDepth: { [byName, routing] in byName[$0]?.entry.historyDepth ?? routing.historyDepth })
         // 1. dedupe
         if let seen = ctx.dedupe {
             mDedupe.increment()

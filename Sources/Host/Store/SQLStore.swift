@@ -98,12 +98,21 @@ public final class SQLStore: Store, @unchecked Sendable {
         var releaseMayBlock: Bool { false }
     }
 
+    /// Owned by one turn (one thread at a time: the turn's, then whoever releases it).
     private final class AdvisoryLock: ConversationLock, @unchecked Sendable {
         let conn: any SQLConnection
         let pool: ConnectionPool
         let key: String
-        init(conn: any SQLConnection, pool: ConnectionPool, key: String) { self.conn = conn; self.pool = pool; self.key = key }
+        /// The lock statement is deferred on `conn` (not yet sent): `turnContext` sends it.
+        var pending: Bool
+        init(conn: any SQLConnection, pool: ConnectionPool, key: String, pending: Bool = false) {
+            self.conn = conn; self.pool = pool; self.key = key; self.pending = pending
+        }
         func release() {
+            if pending {   // never sent: nothing to unlock
+                conn.discardDeferred()
+                return pool.release(conn)
+            }
             do {
                 try conn.query("SELECT pg_advisory_unlock(hashtextextended(?, 0))", [.text(key)])
                 pool.release(conn)
@@ -125,6 +134,20 @@ public final class SQLStore: Store, @unchecked Sendable {
         return AdvisoryLock(conn: c, pool: lockPool, key: key)
     }
 
+    /// PostgreSQL: the lock statement is deferred on the lock connection; `turnContext`
+    /// given this lock sends it together with its first read (one round trip).
+    public func lockConversationForTurn(_ key: String) throws -> any ConversationLock {
+        guard let lockPool else { return NoLock() }
+        let c = try lockPool.acquire()
+        do {
+            try c.send("SELECT pg_advisory_lock(hashtextextended(?, 0))", [.text(key)])
+        } catch {
+            lockPool.release(c, broken: true)
+            throw error
+        }
+        return AdvisoryLock(conn: c, pool: lockPool, key: key, pending: true)
+    }
+
     // MARK: turns
 
     public func dedupe(channel: String, channelMessageId: String) throws -> DedupeState? {
@@ -138,27 +161,40 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func turnContext(channel: String, channelMessageId: String, remote: String, local: String, sinceMs: Int64,
-                            historyDepth: (String) -> Int) throws -> TurnContext {
+                            under lock: (any ConversationLock)?, historyDepth: (String) -> Int) throws -> TurnContext {
         // Two statements instead of four (on PostgreSQL, two round trips): the dedupe key,
         // the opt-out and the active session in one row (each lookup is by a unique key or
         // LIMIT 1, so the joins give exactly one row), then the session's history.
-        try readPool.with { c in
-            guard let r = try c.one(Self.contextSQL, [.text(channel), .text(channelMessageId), .text(channel), .text(remote),
-                                                      .text(channel), .text(remote), .text(local), .int(sinceMs)])
-            else { throw StoreError("turn context query returned no row") }
-            if !r[0].isNull { return TurnContext(dedupe: r[1].text.map { .replied($0) } ?? .pending, optedOut: false, session: nil, history: []) }
-            let s = r[3].isNull ? nil : Self.session(Array(r[3...]))
-            let h = try s.map { s -> [HistoryEntry] in
-                let limit = historyDepth(s.agent)
-                guard let cache = historyCache else { return try Self.history(c, sessionId: s.id, limit: limit) }
-                if let h = cache.get(s.id, limit: limit) { return h }
-                let generation = cache.generation
-                let h = try Self.history(c, sessionId: s.id, limit: limit)
-                cache.fill(s.id, h, limit: limit, generation: generation)
-                return h
-            } ?? []
-            return TurnContext(dedupe: nil, optedOut: !r[2].isNull, session: s, history: h)
+        // PostgreSQL with a pending turn lock: on the lock's connection, the first statement
+        // pipelined behind the deferred lock statement (the server runs it once the lock is held).
+        if let lock = lock as? AdvisoryLock, lock.pending {
+            lock.pending = false   // sent now; if that fails, release unlocks or drops the connection
+            return try readContext(lock.conn, channel: channel, channelMessageId: channelMessageId, remote: remote, local: local,
+                                   sinceMs: sinceMs, historyDepth: historyDepth)
         }
+        return try readPool.with { c in
+            try readContext(c, channel: channel, channelMessageId: channelMessageId, remote: remote, local: local,
+                            sinceMs: sinceMs, historyDepth: historyDepth)
+        }
+    }
+
+    private func readContext(_ c: any SQLConnection, channel: String, channelMessageId: String, remote: String, local: String,
+                             sinceMs: Int64, historyDepth: (String) -> Int) throws -> TurnContext {
+        guard let r = try c.one(Self.contextSQL, [.text(channel), .text(channelMessageId), .text(channel), .text(remote),
+                                                  .text(channel), .text(remote), .text(local), .int(sinceMs)])
+        else { throw StoreError("turn context query returned no row") }
+        if !r[0].isNull { return TurnContext(dedupe: r[1].text.map { .replied($0) } ?? .pending, optedOut: false, session: nil, history: []) }
+        let s = r[3].isNull ? nil : Self.session(Array(r[3...]))
+        let h = try s.map { s -> [HistoryEntry] in
+            let limit = historyDepth(s.agent)
+            guard let cache = historyCache else { return try Self.history(c, sessionId: s.id, limit: limit) }
+            if let h = cache.get(s.id, limit: limit) { return h }
+            let generation = cache.generation
+            let h = try Self.history(c, sessionId: s.id, limit: limit)
+            cache.fill(s.id, h, limit: limit, generation: generation)
+            return h
+        } ?? []
+        return TurnContext(dedupe: nil, optedOut: !r[2].isNull, session: s, history: h)
     }
 
     static let sessionColumns = "id, channel, remote, local, agent, state, created_ms, last_ms"

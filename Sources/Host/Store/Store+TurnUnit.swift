@@ -1,4 +1,11 @@
 extension Store {
+    /// Without a turn lock (tests, tools).
+    public func turnContext(channel: String, channelMessageId: String, remote: String, local: String, sinceMs: Int64,
+                            historyDepth: (String) -> Int) throws -> TurnContext {
+        try turnContext(channel: channel, channelMessageId: channelMessageId, remote: remote, local: local, sinceMs: sinceMs,
+                        under: nil, historyDepth: historyDepth)
+    }
+
     /// Default for stores without group commit: two writes (start, then end of the turn) on
     /// the caller's thread, then the completion.
     public func writeAnsweredTurn(_ t: TurnStart, finish: @escaping @Sendable () -> TurnFinish,

@@ -115,11 +115,17 @@ public protocol Store: UsageStore {
 
     /// Blocks until this process holds the conversation's lock (FIFO among waiters).
     func lockConversation(_ key: String) throws -> any ConversationLock
+    /// The lock of a turn whose next store call is `turnContext(..., under: lock)`: the lock
+    /// may be taken by that call (PostgreSQL: the lock statement and the context read go to
+    /// the server in one round trip, on the lock's connection), so the caller must make no
+    /// other store call of the turn before it. `release` is safe either way.
+    func lockConversationForTurn(_ key: String) throws -> any ConversationLock
 
     func dedupe(channel: String, channelMessageId: String) throws -> DedupeState?
-    /// Dedupe key, opt-out, active session and its history in one connection hold.
+    /// Dedupe key, opt-out, active session and its history in one connection hold; with the
+    /// turn's lock from `lockConversationForTurn`, after that lock is held.
     func turnContext(channel: String, channelMessageId: String, remote: String, local: String, sinceMs: Int64,
-                     historyDepth: (String) -> Int) throws -> TurnContext
+                     under lock: (any ConversationLock)?, historyDepth: (String) -> Int) throws -> TurnContext
     /// The newest session of the conversation whose last activity is at or after `sinceMs`.
     func activeSession(channel: String, remote: String, local: String, sinceMs: Int64) throws -> SessionRecord?
     /// Sessions per agent with activity at or after `sinceMs` (capacity accounting).
