@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 import Testing
 @testable import Host
@@ -74,6 +75,16 @@ import Testing
         #expect(try context(store, "x8", depth: 6) == store.history(sessionId: sid, limit: 6))
         #expect(try context(store, "x8", depth: 6).suffix(2).map(\.text) == ["hi 9", "re 9"])
         store.close()
+    }
+
+    /// SQLite's global memory statistics (one process-wide mutex per allocation) are off.
+    @Test func sqliteRunsWithoutGlobalMemoryStatistics() throws {
+        #if os(Linux)
+        let store = try SQLStore(sqlitePath: "\(TestEnv.tempDir("memstatus"))/ds.sqlite")
+        defer { store.close() }
+        _ = try store.activeSession(channel: "t", remote: "+1", local: "+2", sinceMs: 0)
+        #expect(sqlite3_memory_used() == 0)
+        #endif
     }
 
     @Test func cacheStaysBoundedAndIgnoresFillsFromBeforeAClear() {
