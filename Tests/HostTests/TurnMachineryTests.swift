@@ -155,6 +155,47 @@ import Testing
         #expect(try c.query("SELECT ? + 1", [.int(1)]).first?[0].int == 2)
     }
 
+    /// PostgreSQL's one-unit turn sends everything with the batch's COMMIT: a unit for a
+    /// session that no longer exists fails alone, the others commit with the right records.
+    @Test func postgresAnsweredTurnsFailAloneInOnePipelinedBatch() async throws {
+        let pg = try #require(TestPostgres.shared, "PostgreSQL 15 not installed: run scripts/test-deps.sh")
+        let store = try SQLStore(postgresURL: try pg.newDatabase(), lockConnections: 2)
+        defer { store.close() }
+        var sessions: [Int64] = []
+        for i in 0..<4 {
+            let (s, mid) = try store.beginTurn(TurnStart(channel: "t", channelMessageId: "first\(i)", remote: "+1\(i)", local: "+2", text: "hi",
+                                                         nowMs: 1000, sessionId: nil, newAgent: "a"))
+            try store.finishTurn(TurnFinish(sessionId: s.id, inboundMessageId: mid, channel: "t", channelMessageId: "first\(i)", agent: "a",
+                                            reply: "re", sessionState: nil, processingMs: 1, nowMs: 1001, outbox: nil))
+            sessions.append(s.id)
+        }
+        sessions.append(sessions.max()! + 1000)   // vanished
+        let outcomes = Mutex<[Int: Bool]>([:])
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let left = Atomic<Int>(sessions.count)
+            for (i, sid) in sessions.enumerated() {
+                let start = TurnStart(channel: "t", channelMessageId: "m\(i)", remote: "+1\(i)", local: "+2", text: "q\(i)", nowMs: 2000,
+                                      sessionId: sid, newAgent: nil)
+                store.writeAnsweredTurn(start, finish: {
+                    TurnFinish(sessionId: sid, inboundMessageId: 0, channel: "t", channelMessageId: "m\(i)", agent: "a", reply: "a\(i)",
+                               sessionState: "st\(i)", processingMs: 2, nowMs: 2001, outbox: nil)
+                }, completion: { r in
+                    outcomes.withLock { $0[i] = (try? r.get()) != nil }
+                    if left.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done.resume() }
+                })
+            }
+        }
+        #expect(outcomes.withLock { $0 } == [0: true, 1: true, 2: true, 3: true, 4: false])
+        func count(_ sql: String) throws -> Int64? { try store.withConnection { try $0.one(sql, [])?[0].int } }
+        #expect(try count("SELECT COUNT(*) FROM messages") == 16)
+        #expect(try count("SELECT COUNT(*) FROM dedupe_keys WHERE channel_message_id = 'm4'") == 0)
+        #expect(try count("""
+            SELECT COUNT(*) FROM dedupe_keys d JOIN messages m ON m.id = d.message_id
+            WHERE m.direction = 'in' AND m.channel_message_id = d.channel_message_id AND d.reply = 'a' || substr(d.channel_message_id, 2)
+            """) == 4)
+        #expect(try count("SELECT COUNT(*) FROM sessions WHERE message_count = 4 AND state = 'st' || (remote::bigint % 10)::text") == 4)
+    }
+
     /// The c-echo agent answers inside `call`: after its first call the router calls it first
     /// and writes each turn as one unit (`writeAnsweredTurn`: four statements). History,
     /// dedupe, statuses, counts and ordering are as with `beginTurn` + `finishTurn`.

@@ -91,7 +91,8 @@ final class PostgresConnection: SQLConnection {
             let cstrs: [UnsafeMutablePointer<CChar>?] = d.params.map { $0.map { strdup($0) } ?? nil }
             defer { for p in cstrs { free(p) } }
             let ok = cstrs.map { UnsafePointer($0) }.withUnsafeBufferPointer { buf in
-                PQsendQueryPrepared(conn, d.name, Int32(d.params.count), buf.baseAddress, nil, nil, 0)
+                d.name.isEmpty ? PQsendQueryParams(conn, d.sql, 0, nil, nil, nil, nil, 0)   // no parameters (COMMIT)
+                    : PQsendQueryPrepared(conn, d.name, Int32(d.params.count), buf.baseAddress, nil, nil, 0)
             }
             if ok != 1 && firstError == nil { firstError = StoreError("postgres: \(String(cString: PQerrorMessage(conn))) in: \(d.sql.prefix(120))") }
         }
@@ -123,9 +124,10 @@ final class PostgresConnection: SQLConnection {
 
     @discardableResult
     func query(_ sql: String, _ params: [SQLValue]) throws -> [[SQLValue]] {
-        if !deferred.isEmpty && !params.isEmpty {
-            // The deferred statements and this one in one round trip.
-            let name = try preparedName(sql, rewrite(sql), params.count)
+        if !deferred.isEmpty {
+            // The deferred statements and this one in one round trip (a statement without
+            // parameters, such as a group commit's COMMIT, unprepared).
+            let name = params.isEmpty ? "" : try preparedName(sql, rewrite(sql), params.count)
             let batch = deferred + [(name, sql, params.map { $0.text })]
             deferred.removeAll()
             return try pipeline(batch, rowsOfLast: true)

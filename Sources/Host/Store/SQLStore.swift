@@ -321,37 +321,48 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     private func answeredTurn(_ c: any SQLConnection, _ t: TurnStart, sessionId: Int64, _ f: TurnFinish) throws {
-        let inbound: Int64
         let inboundParams: [SQLValue] = [.text(t.text), .text(t.channel), .text(t.channelMessageId), .text(f.agent),
                                          .int(f.processingMs), .int(t.nowMs), .text(t.remote), .text(t.local)]
         let sessionParams: [SQLValue] = [.int(f.nowMs), f.sessionState.map { .text($0) } ?? .null, .int(sessionId)]
+        let outbound: [SQLValue] = [.int(sessionId), .text(f.reply), .text(f.outbox == nil ? "replied_inline" : "queued"), .text(t.channel),
+                                    .text(f.agent), .int(f.processingMs), .int(f.nowMs), .text(t.remote), .text(t.local)]
+        let outboundSQL = """
+            INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
+                processing_ms, created_ms, remote, local) VALUES (?, 'out', ?, ?, ?, NULL, 1, ?, ?, ?, ?, ?)
+            """
         if dialect == .postgres {
-            // One round trip for the session and the inbound message (no row: the session vanished).
-            guard let id = try c.one("""
+            // No statement needs a row back: all are deferred and go to the server with the
+            // batch's COMMIT (GroupCommitter), in one round trip. The session update and the
+            // inbound message in one statement; the dedupe key takes the inbound message's id
+            // from the sequence (this connection's last `nextval`, in this unit); a vanished
+            // session inserts no message and fails the unit (the check divides by zero).
+            try c.send("""
                 WITH s AS (UPDATE sessions SET last_ms = ?, message_count = message_count + 2, state = COALESCE(?, state)
                            WHERE id = ? RETURNING id)
                 INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
                     processing_ms, created_ms, remote, local)
-                SELECT s.id, 'in', ?, 'answered', ?, ?, 1, ?, ?, ?, ?, ? FROM s RETURNING id
-                """, sessionParams + inboundParams)?[0].int else { throw StoreError("session \(sessionId) vanished") }
-            inbound = id
+                SELECT s.id, 'in', ?, 'answered', ?, ?, 1, ?, ?, ?, ?, ? FROM s
+                """, sessionParams + inboundParams)
+            try c.send("""
+                SELECT 1 / COUNT(*) FROM messages WHERE id = currval(pg_get_serial_sequence('messages', 'id'))
+                AND session_id = ? AND direction = 'in' AND channel = ? AND channel_message_id = ?
+                """, [.int(sessionId), .text(t.channel), .text(t.channelMessageId)])
+            try c.send("""
+                INSERT INTO dedupe_keys (channel, channel_message_id, message_id, reply, created_ms)
+                VALUES (?, ?, currval(pg_get_serial_sequence('messages', 'id')), ?, ?)
+                """, [.text(t.channel), .text(t.channelMessageId), .text(f.reply), .int(t.nowMs)])
+            try c.send(outboundSQL, outbound)
         } else {
             guard try c.one("UPDATE sessions SET last_ms = ?, message_count = message_count + 2, state = COALESCE(?, state) WHERE id = ? RETURNING id",
                             sessionParams) != nil else { throw StoreError("session \(sessionId) vanished") }
-            guard let id = try c.one("""
+            guard let inbound = try c.one("""
                 INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
                     processing_ms, created_ms, remote, local) VALUES (?, 'in', ?, 'answered', ?, ?, 1, ?, ?, ?, ?, ?) RETURNING id
                 """, [.int(sessionId)] + inboundParams)?[0].int else { throw StoreError("message insert returned nothing") }
-            inbound = id
+            try c.query("INSERT INTO dedupe_keys (channel, channel_message_id, message_id, reply, created_ms) VALUES (?, ?, ?, ?, ?)",
+                        [.text(t.channel), .text(t.channelMessageId), .int(inbound), .text(f.reply), .int(t.nowMs)])
+            try c.query(outboundSQL, outbound)
         }
-        // The rest needs no rows: on PostgreSQL one pipelined round trip (at the unit's end).
-        try c.send("INSERT INTO dedupe_keys (channel, channel_message_id, message_id, reply, created_ms) VALUES (?, ?, ?, ?, ?)",
-                   [.text(t.channel), .text(t.channelMessageId), .int(inbound), .text(f.reply), .int(t.nowMs)])
-        try c.send("""
-            INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
-                processing_ms, created_ms, remote, local) VALUES (?, 'out', ?, ?, ?, NULL, 1, ?, ?, ?, ?, ?)
-            """, [.int(sessionId), .text(f.reply), .text(f.outbox == nil ? "replied_inline" : "queued"), .text(t.channel), .text(f.agent),
-                  .int(f.processingMs), .int(f.nowMs), .text(t.remote), .text(t.local)])
         if let o = f.outbox { try insertOutbox(c, o, f.nowMs) }
         if !f.usage.isEmpty { _ = try writeUsage(c, f.usage, nowMs: f.nowMs) }
     }
