@@ -120,11 +120,96 @@ import Testing
         #expect(n == 18)
     }
 
+    /// A turn's lock on PostgreSQL is sent with the context read (one round trip): held once
+    /// `turnContext(under:)` returned, until `release`; released unsent if no read followed.
+    @Test func postgresTurnLockIsTakenWithTheContextRead() throws {
+        let pg = try #require(TestPostgres.shared, "PostgreSQL 15 not installed: run scripts/test-deps.sh")
+        let url = try pg.newDatabase()
+        let store = try SQLStore(postgresURL: url, lockConnections: 2)
+        defer { store.close() }
+        let other = try PostgresConnection(url: url)   // another process's view of the lock
+        func free(_ key: String) throws -> Bool {
+            let got = try other.one("SELECT pg_try_advisory_lock(hashtextextended(?, 0))", [.text(key)])?[0].text == "t"
+            if got { try other.query("SELECT pg_advisory_unlock(hashtextextended(?, 0))", [.text(key)]) }
+            return got
+        }
+        let lock = try store.lockConversationForTurn("k1")
+        let ctx = try store.turnContext(channel: "t", channelMessageId: "m1", remote: "+1", local: "+2", sinceMs: 0,
+                                        under: lock, historyDepth: { _ in 5 })
+        #expect(ctx.dedupe == nil && ctx.session == nil)
+        #expect(try !free("k1"))
+        lock.release()
+        #expect(try free("k1"))
+        // Released before any read: nothing was locked, and the connection is clean for the next turn.
+        for _ in 0..<3 { try store.lockConversationForTurn("k2").release() }
+        #expect(try free("k2"))
+        let again = try store.lockConversationForTurn("k2")
+        _ = try store.turnContext(channel: "t", channelMessageId: "m2", remote: "+1", local: "+2", sinceMs: 0, under: again, historyDepth: { _ in 5 })
+        #expect(try !free("k2"))
+        again.release()
+        #expect(try free("k2"))
+        // A deferred statement that fails fails the query pipelined behind it.
+        let c = try PostgresConnection(url: url)
+        try c.send("SELECT 1 / (? - 1)", [.int(1)])
+        #expect(throws: (any Error).self) { try c.query("SELECT ? + 1", [.int(1)]) }
+        #expect(try c.query("SELECT ? + 1", [.int(1)]).first?[0].int == 2)
+    }
+
+    /// PostgreSQL's one-unit turn sends everything with the batch's COMMIT: a unit for a
+    /// session that no longer exists fails alone, the others commit with the right records.
+    @Test func postgresAnsweredTurnsFailAloneInOnePipelinedBatch() async throws {
+        let pg = try #require(TestPostgres.shared, "PostgreSQL 15 not installed: run scripts/test-deps.sh")
+        let store = try SQLStore(postgresURL: try pg.newDatabase(), lockConnections: 2)
+        defer { store.close() }
+        var sessions: [Int64] = []
+        for i in 0..<4 {
+            let (s, mid) = try store.beginTurn(TurnStart(channel: "t", channelMessageId: "first\(i)", remote: "+1\(i)", local: "+2", text: "hi",
+                                                         nowMs: 1000, sessionId: nil, newAgent: "a"))
+            try store.finishTurn(TurnFinish(sessionId: s.id, inboundMessageId: mid, channel: "t", channelMessageId: "first\(i)", agent: "a",
+                                            reply: "re", sessionState: nil, processingMs: 1, nowMs: 1001, outbox: nil))
+            sessions.append(s.id)
+        }
+        sessions.append(sessions.max()! + 1000)   // vanished
+        let outcomes = Mutex<[Int: Bool]>([:])
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let left = Atomic<Int>(sessions.count)
+            for (i, sid) in sessions.enumerated() {
+                let start = TurnStart(channel: "t", channelMessageId: "m\(i)", remote: "+1\(i)", local: "+2", text: "q\(i)", nowMs: 2000,
+                                      sessionId: sid, newAgent: nil)
+                store.writeAnsweredTurn(start, finish: {
+                    TurnFinish(sessionId: sid, inboundMessageId: 0, channel: "t", channelMessageId: "m\(i)", agent: "a", reply: "a\(i)",
+                               sessionState: "st\(i)", processingMs: 2, nowMs: 2001, outbox: nil)
+                }, completion: { r in
+                    outcomes.withLock { $0[i] = (try? r.get()) != nil }
+                    if left.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done.resume() }
+                })
+            }
+        }
+        #expect(outcomes.withLock { $0 } == [0: true, 1: true, 2: true, 3: true, 4: false])
+        func count(_ sql: String) throws -> Int64? { try store.withConnection { try $0.one(sql, [])?[0].int } }
+        #expect(try count("SELECT COUNT(*) FROM messages") == 16)
+        #expect(try count("SELECT COUNT(*) FROM dedupe_keys WHERE channel_message_id = 'm4'") == 0)
+        #expect(try count("""
+            SELECT COUNT(*) FROM dedupe_keys d JOIN messages m ON m.id = d.message_id
+            WHERE m.direction = 'in' AND m.channel_message_id = d.channel_message_id AND d.reply = 'a' || substr(d.channel_message_id, 2)
+            """) == 4)
+        #expect(try count("SELECT COUNT(*) FROM sessions WHERE message_count = 4 AND state = 'st' || (remote::bigint % 10)::text") == 4)
+    }
+
     /// The c-echo agent answers inside `call`: after its first call the router calls it first
-    /// and writes each turn as one unit. History, dedupe and statuses are as before.
-    @Test func synchronousAgentTurnIsOneUnitWithTheSameRecords() async throws {
+    /// and writes each turn as one unit (`writeAnsweredTurn`: four statements). History,
+    /// dedupe, statuses, counts and ordering are as with `beginTurn` + `finishTurn`.
+    @Test(arguments: ["sqlite", "postgres"])
+    func synchronousAgentTurnIsOneUnitWithTheSameRecords(backend: String) async throws {
         let dir = TestEnv.tempDir("one-unit")
-        let g = try await TestGateway(yaml: TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, agents: """
+        let url: String
+        if backend == "postgres" {
+            let pg = try #require(TestPostgres.shared, "PostgreSQL 15 not installed: run scripts/test-deps.sh")
+            url = try pg.newDatabase()
+        } else {
+            url = "sqlite:\(dir)/ds.sqlite"
+        }
+        let g = try await TestGateway(yaml: TestEnv.config(store: url, dir: dir, agents: """
           - name: alpha
             transport: echo
             max_sessions: 10
@@ -139,8 +224,23 @@ import Testing
         #expect(await g.reply(from: "+15552220001", id: "u2", text: "two") == "alpha: two (history: 2)")
         #expect(try g.scalar("SELECT COUNT(*) FROM messages WHERE session_id IS NOT NULL") == 6)
         #expect(try g.scalar("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND status <> 'answered'") == 0)
+        #expect(try g.scalar("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND processing_ms IS NULL") == 0)
+        #expect(try g.scalar("SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status <> 'replied_inline'") == 0)
         #expect(try g.scalar("SELECT COUNT(*) FROM dedupe_keys WHERE reply IS NULL") == 0)
+        // Every dedupe key points at its own inbound message.
+        #expect(try g.scalar("""
+            SELECT COUNT(*) FROM dedupe_keys d JOIN messages m ON m.id = d.message_id
+            WHERE m.direction = 'in' AND m.channel_message_id = d.channel_message_id
+            """) == 3)
         #expect(try g.scalar("SELECT message_count FROM sessions") == 6)
+        // Each reply's row follows its message's (history order is by id), and the session's
+        // last activity is the last reply's.
+        let order = try g.store.withConnection { c in
+            try c.query("SELECT direction, body FROM messages WHERE session_id IS NOT NULL ORDER BY id", []).map { "\($0[0].text ?? ""):\($0[1].text ?? "")" }
+        }
+        #expect(order == ["in:one", "out:alpha: one (history: 0)", "in:two", "out:alpha: two (history: 2)",
+                          "in:three", "out:alpha: three (history: 4)"])
+        #expect(try g.scalar("SELECT COUNT(*) FROM sessions s WHERE s.last_ms = (SELECT MAX(created_ms) FROM messages)") == 1)
         await g.stop()
     }
 }

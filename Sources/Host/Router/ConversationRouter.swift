@@ -127,7 +127,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     /// Runs on `work`, holding the conversation's queue slot until `done`.
     private func turn(_ m: Inbound, key: String, arrived: Int64, reply: TurnReply, done: @escaping @Sendable () -> Void) {
         let lock: any ConversationLock
-        do { lock = try store.lockConversation(key) } catch {
+        do { lock = try store.lockConversationForTurn(key) } catch {
             logger.error("store: cannot lock conversation: \(error)")
             reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
             return done()
@@ -143,7 +143,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             finish = { lock.release(); done() }
         }
         do {
-            try turnLocked(m, arrived: arrived, reply: reply, finish: finish)
+            try turnLocked(m, arrived: arrived, lock: lock, reply: reply, finish: finish)
         } catch {
             logger.error("store error handling \(m.channel)/\(m.channelMessageId): \(error)")
             reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
@@ -151,11 +151,13 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         }
     }
 
-    private func turnLocked(_ m: Inbound, arrived: Int64, reply: TurnReply, finish: @escaping @Sendable () -> Void) throws {
+    /// `lock` is taken at the latest by the context read, the turn's first store call.
+    private func turnLocked(_ m: Inbound, arrived: Int64, lock: any ConversationLock, reply: TurnReply,
+                            finish: @escaping @Sendable () -> Void) throws {
         let now = nowMillis()
         let since = now - Int64(routing.sessionTimeout * 1000)
         let ctx = try store.turnContext(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
-                                        sinceMs: since, historyDepth: { [byName, routing] in byName[$0]?.entry.historyDepth ?? routing.historyDepth })
+                                        sinceMs: since, under: lock, historyDepth: { [byName, routing] in byName[$0]?.entry.historyDepth ?? routing.historyDepth })
         // 1. dedupe
         if let seen = ctx.dedupe {
             mDedupe.increment()
@@ -361,7 +363,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
 
     /// The fast path for an agent that answers synchronously (`answersInline`): the call is
     /// made before anything of the turn is written. If it answers inside `call`, the turn's
-    /// start and end are written as one durable unit (`beginAndFinishTurn`: one commit
+    /// start and end are written as one durable unit (`writeAnsweredTurn`: one commit
     /// instead of two) before the reply is released, so nothing is acknowledged before it is
     /// durable. If it fails synchronously, the inbound message is stored and the usual retry
     /// and failover follow. If it goes asynchronous, the inbound message is stored at once
@@ -400,8 +402,8 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             let used = replyUsage(m, agent: agent, text: outcome.text)
             // The turn thread does not wait for the commit: the rest runs on the store's writer
             // thread once the unit is durable (short, non-blocking: answer, events, release).
-            store.beginAndFinishTurn(start, finish: { [self] s, inboundId in
-                TurnFinish(sessionId: s.id, inboundMessageId: inboundId, channel: m.channel, channelMessageId: m.channelMessageId,
+            store.writeAnsweredTurn(start, finish: { [self] in
+                TurnFinish(sessionId: session.id, inboundMessageId: 0, channel: m.channel, channelMessageId: m.channelMessageId,
                            agent: agent.name, reply: outcome.text, sessionState: state,
                            processingMs: nowMillis() - arrived, nowMs: nowMillis(), outbox: outboxItem(m, outcome.text, reply), usage: used)
             }, completion: { [self] result in

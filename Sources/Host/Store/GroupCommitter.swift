@@ -85,13 +85,16 @@ final class GroupCommitter: @unchecked Sendable {
         cond.lock(); stopping = true; cond.broadcast(); cond.unlock()
     }
 
-    private func run(_ u: Unit, on c: any SQLConnection) throws -> Any {
+    /// `flush: false` leaves the unit's deferred statements for the COMMIT to send (on
+    /// PostgreSQL the whole batch's statements and the COMMIT in one round trip); then an
+    /// error in them fails the COMMIT, not the unit, and the caller reruns the batch.
+    private func run(_ u: Unit, on c: any SQLConnection, flush: Bool = true) throws -> Any {
         let box = Unmanaged.passRetained(UnitConnection(c))
         pthread_setspecific(currentKey, box.toOpaque())
         defer { pthread_setspecific(currentKey, nil); box.release() }
         do {
             let r = try u.body(c)
-            try c.flush()   // the unit's deferred statements: their errors are the unit's
+            if flush { try c.flush() }   // the unit's deferred statements: their errors are the unit's
             return r
         } catch {
             c.discardDeferred()
@@ -100,17 +103,19 @@ final class GroupCommitter: @unchecked Sendable {
     }
 
     /// Runs every unit of `batch` in the open transaction and commits: true if all succeeded.
-    /// If one throws, rolls the transaction back, opens a new one and returns false.
+    /// If one throws (or the COMMIT, which sends the units' deferred statements), rolls the
+    /// transaction back, opens a new one and returns false.
     private func runOptimistically(_ batch: [Unit], on c: any SQLConnection) throws -> Bool {
-        for u in batch {
-            do { u.result = .success(try run(u, on: c)) } catch {
-                try c.query("ROLLBACK", [])
-                try c.query(c.dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN", [])
-                return false
-            }
+        do {
+            for u in batch { u.result = .success(try run(u, on: c, flush: false)) }
+            try c.query("COMMIT", [])
+            return true
+        } catch {
+            c.discardDeferred()
+            try c.query("ROLLBACK", [])
+            try c.query(c.dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN", [])
+            return false
         }
-        try c.query("COMMIT", [])
-        return true
     }
 
     private func loop() {
@@ -127,11 +132,15 @@ final class GroupCommitter: @unchecked Sendable {
                     if batch.count == 1 {
                         // The transaction is the unit: a failure rolls back just it.
                         let u = batch[0]
-                        do { u.result = .success(try run(u, on: c)) } catch {
+                        do {
+                            u.result = .success(try run(u, on: c, flush: false))
+                            try c.query("COMMIT", [])   // with the unit's deferred statements
+                        } catch {
                             u.result = .failure(error)
+                            c.discardDeferred()
                             try c.query("ROLLBACK", [])
-                            return
                         }
+                        return
                     } else if try runOptimistically(batch, on: c) {
                         return
                     } else {

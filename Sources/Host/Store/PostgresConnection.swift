@@ -79,13 +79,20 @@ final class PostgresConnection: SQLConnection {
         guard !deferred.isEmpty else { return }
         let batch = deferred
         deferred.removeAll()
+        _ = try pipeline(batch, rowsOfLast: false)
+    }
+
+    /// Runs `batch` in pipeline mode; with `rowsOfLast`, returns the last statement's rows.
+    private func pipeline(_ batch: [(name: String, sql: String, params: [String?])], rowsOfLast: Bool) throws -> [[SQLValue]] {
+        var lastRows: [[SQLValue]] = []
         guard PQenterPipelineMode(conn) == 1 else { throw StoreError("postgres: cannot enter pipeline mode: \(String(cString: PQerrorMessage(conn)))") }
         var firstError: StoreError?
         for d in batch {
             let cstrs: [UnsafeMutablePointer<CChar>?] = d.params.map { $0.map { strdup($0) } ?? nil }
             defer { for p in cstrs { free(p) } }
             let ok = cstrs.map { UnsafePointer($0) }.withUnsafeBufferPointer { buf in
-                PQsendQueryPrepared(conn, d.name, Int32(d.params.count), buf.baseAddress, nil, nil, 0)
+                d.name.isEmpty ? PQsendQueryParams(conn, d.sql, 0, nil, nil, nil, nil, 0)   // no parameters (COMMIT)
+                    : PQsendQueryPrepared(conn, d.name, Int32(d.params.count), buf.baseAddress, nil, nil, 0)
             }
             if ok != 1 && firstError == nil { firstError = StoreError("postgres: \(String(cString: PQerrorMessage(conn))) in: \(d.sql.prefix(120))") }
         }
@@ -104,6 +111,7 @@ final class PostgresConnection: SQLConnection {
                 let msg = String(cString: PQresultErrorMessage(r)).trimmingCharacters(in: .whitespacesAndNewlines)
                 firstError = StoreError("postgres: \(msg) in: \(batch[min(index, batch.count - 1)].sql.prefix(120))")
             }
+            if rowsOfLast && index == batch.count - 1 && st == PGRES_TUPLES_OK { lastRows = Self.rows(r) }
             index += 1
             PQclear(r)
         }
@@ -111,10 +119,19 @@ final class PostgresConnection: SQLConnection {
             firstError = StoreError("postgres: cannot leave pipeline mode: \(String(cString: PQerrorMessage(conn)))")
         }
         if let firstError { throw firstError }
+        return lastRows
     }
 
     @discardableResult
     func query(_ sql: String, _ params: [SQLValue]) throws -> [[SQLValue]] {
+        if !deferred.isEmpty {
+            // The deferred statements and this one in one round trip (a statement without
+            // parameters, such as a group commit's COMMIT, unprepared).
+            let name = params.isEmpty ? "" : try preparedName(sql, rewrite(sql), params.count)
+            let batch = deferred + [(name, sql, params.map { $0.text })]
+            deferred.removeAll()
+            return try pipeline(batch, rowsOfLast: true)
+        }
         try flush()
         let text = rewrite(sql)
         let strings: [String?] = params.map { $0.text }
@@ -127,6 +144,10 @@ final class PostgresConnection: SQLConnection {
         }
         let r = try check(res, sql)
         defer { PQclear(r) }
+        return Self.rows(r)
+    }
+
+    private static func rows(_ r: OpaquePointer) -> [[SQLValue]] {
         let rows = PQntuples(r), cols = PQnfields(r)
         var out: [[SQLValue]] = []
         out.reserveCapacity(Int(rows))

@@ -25,6 +25,9 @@ public final class SQLStore: Store, @unchecked Sendable {
     private let pingPool: ConnectionPool
     /// Turn writes (begin/finish) go through group commit.
     private let writer: GroupCommitter
+    /// SQLite (one process owns the database): recent sessions' history, so most turns
+    /// skip the history `SELECT`. See `HistoryCache` for what keeps it right.
+    let historyCache: HistoryCache?
 
     init(sqlitePath: String) throws {
         backend = "sqlite"
@@ -40,6 +43,7 @@ public final class SQLStore: Store, @unchecked Sendable {
         lockPool = nil
         pingPool = ConnectionPool(max: 1) { try SQLiteConnection(path: sqlitePath) }
         writer = GroupCommitter(pool: pool)
+        historyCache = HistoryCache()
         try pool.with { try StoreMigrations.apply($0) }
         checkpointer = onDisk ? SQLiteCheckpointer(path: sqlitePath) : nil
     }
@@ -53,6 +57,7 @@ public final class SQLStore: Store, @unchecked Sendable {
         lockPool = ConnectionPool(max: lockConnections) { try PostgresConnection(url: postgresURL) }
         pingPool = ConnectionPool(max: 1) { try PostgresConnection(url: postgresURL) }
         writer = GroupCommitter(pool: pool, writers: 2)
+        historyCache = nil   // other processes write the same sessions
         try pool.with { try StoreMigrations.apply($0) }
     }
 
@@ -93,12 +98,21 @@ public final class SQLStore: Store, @unchecked Sendable {
         var releaseMayBlock: Bool { false }
     }
 
+    /// Owned by one turn (one thread at a time: the turn's, then whoever releases it).
     private final class AdvisoryLock: ConversationLock, @unchecked Sendable {
         let conn: any SQLConnection
         let pool: ConnectionPool
         let key: String
-        init(conn: any SQLConnection, pool: ConnectionPool, key: String) { self.conn = conn; self.pool = pool; self.key = key }
+        /// The lock statement is deferred on `conn` (not yet sent): `turnContext` sends it.
+        var pending: Bool
+        init(conn: any SQLConnection, pool: ConnectionPool, key: String, pending: Bool = false) {
+            self.conn = conn; self.pool = pool; self.key = key; self.pending = pending
+        }
         func release() {
+            if pending {   // never sent: nothing to unlock
+                conn.discardDeferred()
+                return pool.release(conn)
+            }
             do {
                 try conn.query("SELECT pg_advisory_unlock(hashtextextended(?, 0))", [.text(key)])
                 pool.release(conn)
@@ -120,6 +134,20 @@ public final class SQLStore: Store, @unchecked Sendable {
         return AdvisoryLock(conn: c, pool: lockPool, key: key)
     }
 
+    /// PostgreSQL: the lock statement is deferred on the lock connection; `turnContext`
+    /// given this lock sends it together with its first read (one round trip).
+    public func lockConversationForTurn(_ key: String) throws -> any ConversationLock {
+        guard let lockPool else { return NoLock() }
+        let c = try lockPool.acquire()
+        do {
+            try c.send("SELECT pg_advisory_lock(hashtextextended(?, 0))", [.text(key)])
+        } catch {
+            lockPool.release(c, broken: true)
+            throw error
+        }
+        return AdvisoryLock(conn: c, pool: lockPool, key: key, pending: true)
+    }
+
     // MARK: turns
 
     public func dedupe(channel: String, channelMessageId: String) throws -> DedupeState? {
@@ -133,19 +161,40 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func turnContext(channel: String, channelMessageId: String, remote: String, local: String, sinceMs: Int64,
-                            historyDepth: (String) -> Int) throws -> TurnContext {
+                            under lock: (any ConversationLock)?, historyDepth: (String) -> Int) throws -> TurnContext {
         // Two statements instead of four (on PostgreSQL, two round trips): the dedupe key,
         // the opt-out and the active session in one row (each lookup is by a unique key or
         // LIMIT 1, so the joins give exactly one row), then the session's history.
-        try readPool.with { c in
-            guard let r = try c.one(Self.contextSQL, [.text(channel), .text(channelMessageId), .text(channel), .text(remote),
-                                                      .text(channel), .text(remote), .text(local), .int(sinceMs)])
-            else { throw StoreError("turn context query returned no row") }
-            if !r[0].isNull { return TurnContext(dedupe: r[1].text.map { .replied($0) } ?? .pending, optedOut: false, session: nil, history: []) }
-            let s = r[3].isNull ? nil : Self.session(Array(r[3...]))
-            let h = try s.map { try Self.history(c, sessionId: $0.id, limit: historyDepth($0.agent)) } ?? []
-            return TurnContext(dedupe: nil, optedOut: !r[2].isNull, session: s, history: h)
+        // PostgreSQL with a pending turn lock: on the lock's connection, the first statement
+        // pipelined behind the deferred lock statement (the server runs it once the lock is held).
+        if let lock = lock as? AdvisoryLock, lock.pending {
+            lock.pending = false   // sent now; if that fails, release unlocks or drops the connection
+            return try readContext(lock.conn, channel: channel, channelMessageId: channelMessageId, remote: remote, local: local,
+                                   sinceMs: sinceMs, historyDepth: historyDepth)
         }
+        return try readPool.with { c in
+            try readContext(c, channel: channel, channelMessageId: channelMessageId, remote: remote, local: local,
+                            sinceMs: sinceMs, historyDepth: historyDepth)
+        }
+    }
+
+    private func readContext(_ c: any SQLConnection, channel: String, channelMessageId: String, remote: String, local: String,
+                             sinceMs: Int64, historyDepth: (String) -> Int) throws -> TurnContext {
+        guard let r = try c.one(Self.contextSQL, [.text(channel), .text(channelMessageId), .text(channel), .text(remote),
+                                                  .text(channel), .text(remote), .text(local), .int(sinceMs)])
+        else { throw StoreError("turn context query returned no row") }
+        if !r[0].isNull { return TurnContext(dedupe: r[1].text.map { .replied($0) } ?? .pending, optedOut: false, session: nil, history: []) }
+        let s = r[3].isNull ? nil : Self.session(Array(r[3...]))
+        let h = try s.map { s -> [HistoryEntry] in
+            let limit = historyDepth(s.agent)
+            guard let cache = historyCache else { return try Self.history(c, sessionId: s.id, limit: limit) }
+            if let h = cache.get(s.id, limit: limit) { return h }
+            let generation = cache.generation
+            let h = try Self.history(c, sessionId: s.id, limit: limit)
+            cache.fill(s.id, h, limit: limit, generation: generation)
+            return h
+        } ?? []
+        return TurnContext(dedupe: nil, optedOut: !r[2].isNull, session: s, history: h)
     }
 
     static let sessionColumns = "id, channel, remote, local, agent, state, created_ms, last_ms"
@@ -186,7 +235,8 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func beginTurn(_ t: TurnStart) throws -> (SessionRecord, messageId: Int64) {
-        try writer.write { c in
+        defer { if let id = t.sessionId { historyCache?.invalidate(id) } }
+        return try writer.write { c in
             try {
                 let session: SessionRecord
                 if let id = t.sessionId {
@@ -216,6 +266,7 @@ public final class SQLStore: Store, @unchecked Sendable {
 
     /// Its statements need no result: `send` lets PostgreSQL run them in one round trip.
     public func finishTurn(_ t: TurnFinish) throws {
+        defer { historyCache?.invalidate(t.sessionId) }
         try writer.write { c in
             try {
                 try c.send("""
@@ -236,16 +287,84 @@ public final class SQLStore: Store, @unchecked Sendable {
         }
     }
 
-    /// One group-commit unit: `beginTurn` and `finishTurn` nest inside it (GroupCommitter
-    /// runs nested writes on the unit's connection), so both commit or neither does. The
-    /// caller does not wait: `completion` runs on the writer thread after the commit.
-    public func beginAndFinishTurn(_ t: TurnStart, finish: @escaping @Sendable (SessionRecord, Int64) -> TurnFinish,
-                                   completion: @escaping @Sendable (Result<(SessionRecord, messageId: Int64), any Error>) -> Void) {
-        writer.submit({ _ in
-            let r = try self.beginTurn(t)
-            try self.finishTurn(finish(r.0, r.messageId))
-            return r
-        }, completion: completion)
+    /// The whole turn of an existing session whose agent already answered, as one
+    /// group-commit unit of four statements instead of `beginTurn` + `finishTurn`'s seven:
+    /// one `UPDATE sessions` (both messages counted, the state set), the inbound message
+    /// inserted already answered, the dedupe key inserted already with its reply, the
+    /// outbound message; plus the outbox row and the usage rows, as in `finishTurn`.
+    /// The caller does not wait: `completion` runs on the writer thread after the commit.
+    /// `finish` runs inside the unit (possibly twice, see GroupCommitter) and must not block.
+    public func writeAnsweredTurn(_ t: TurnStart, finish: @escaping @Sendable () -> TurnFinish,
+                                  completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        guard let sessionId = t.sessionId else {
+            return completion(.failure(StoreError("writeAnsweredTurn: the turn has no session")))
+        }
+        guard let cache = historyCache else {
+            return writer.submit({ c in try self.answeredTurn(c, t, sessionId: sessionId, finish()) }, completion: completion)
+        }
+        writer.submit({ c -> TurnFinish in
+            let f = finish()
+            try self.answeredTurn(c, t, sessionId: sessionId, f)
+            return f
+        }, completion: { r in
+            // After the commit, before the conversation's next turn can read.
+            switch r {
+            case .success(let f):
+                cache.append(sessionId, [HistoryEntry(role: "user", text: t.text, timeMs: t.nowMs),
+                                         HistoryEntry(role: "assistant", text: f.reply, timeMs: f.nowMs)])
+                completion(.success(()))
+            case .failure(let e):
+                cache.invalidate(sessionId)
+                completion(.failure(e))
+            }
+        })
+    }
+
+    private func answeredTurn(_ c: any SQLConnection, _ t: TurnStart, sessionId: Int64, _ f: TurnFinish) throws {
+        let inboundParams: [SQLValue] = [.text(t.text), .text(t.channel), .text(t.channelMessageId), .text(f.agent),
+                                         .int(f.processingMs), .int(t.nowMs), .text(t.remote), .text(t.local)]
+        let sessionParams: [SQLValue] = [.int(f.nowMs), f.sessionState.map { .text($0) } ?? .null, .int(sessionId)]
+        let outbound: [SQLValue] = [.int(sessionId), .text(f.reply), .text(f.outbox == nil ? "replied_inline" : "queued"), .text(t.channel),
+                                    .text(f.agent), .int(f.processingMs), .int(f.nowMs), .text(t.remote), .text(t.local)]
+        let outboundSQL = """
+            INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
+                processing_ms, created_ms, remote, local) VALUES (?, 'out', ?, ?, ?, NULL, 1, ?, ?, ?, ?, ?)
+            """
+        if dialect == .postgres {
+            // No statement needs a row back: all are deferred and go to the server with the
+            // batch's COMMIT (GroupCommitter), in one round trip. The session update and the
+            // inbound message in one statement; the dedupe key takes the inbound message's id
+            // from the sequence (this connection's last `nextval`, in this unit); a vanished
+            // session inserts no message and fails the unit (the check divides by zero).
+            try c.send("""
+                WITH s AS (UPDATE sessions SET last_ms = ?, message_count = message_count + 2, state = COALESCE(?, state)
+                           WHERE id = ? RETURNING id)
+                INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
+                    processing_ms, created_ms, remote, local)
+                SELECT s.id, 'in', ?, 'answered', ?, ?, 1, ?, ?, ?, ?, ? FROM s
+                """, sessionParams + inboundParams)
+            try c.send("""
+                SELECT 1 / COUNT(*) FROM messages WHERE id = currval(pg_get_serial_sequence('messages', 'id'))
+                AND session_id = ? AND direction = 'in' AND channel = ? AND channel_message_id = ?
+                """, [.int(sessionId), .text(t.channel), .text(t.channelMessageId)])
+            try c.send("""
+                INSERT INTO dedupe_keys (channel, channel_message_id, message_id, reply, created_ms)
+                VALUES (?, ?, currval(pg_get_serial_sequence('messages', 'id')), ?, ?)
+                """, [.text(t.channel), .text(t.channelMessageId), .text(f.reply), .int(t.nowMs)])
+            try c.send(outboundSQL, outbound)
+        } else {
+            guard try c.one("UPDATE sessions SET last_ms = ?, message_count = message_count + 2, state = COALESCE(?, state) WHERE id = ? RETURNING id",
+                            sessionParams) != nil else { throw StoreError("session \(sessionId) vanished") }
+            guard let inbound = try c.one("""
+                INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
+                    processing_ms, created_ms, remote, local) VALUES (?, 'in', ?, 'answered', ?, ?, 1, ?, ?, ?, ?, ?) RETURNING id
+                """, [.int(sessionId)] + inboundParams)?[0].int else { throw StoreError("message insert returned nothing") }
+            try c.query("INSERT INTO dedupe_keys (channel, channel_message_id, message_id, reply, created_ms) VALUES (?, ?, ?, ?, ?)",
+                        [.text(t.channel), .text(t.channelMessageId), .int(inbound), .text(f.reply), .int(t.nowMs)])
+            try c.query(outboundSQL, outbound)
+        }
+        if let o = f.outbox { try insertOutbox(c, o, f.nowMs) }
+        if !f.usage.isEmpty { _ = try writeUsage(c, f.usage, nowMs: f.nowMs) }
     }
 
     public func unansweredInbound(channel: String, channelMessageId: String) throws -> (session: SessionRecord, messageId: Int64)? {
@@ -393,7 +512,8 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func purge(beforeMs: Int64) throws -> Int {
-        try pool.with { c in
+        defer { historyCache?.clear() }
+        return try pool.with { c in
             var n = 0
             for sql in ["DELETE FROM messages WHERE created_ms < ? RETURNING id",
                         "DELETE FROM failovers WHERE created_ms < ? RETURNING id",
@@ -407,5 +527,8 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     /// Direct SQL for tests and the benchmark (bulk loading, counting).
-    public func withConnection<R>(_ body: (any SQLConnection) throws -> R) throws -> R { try pool.with(body) }
+    public func withConnection<R>(_ body: (any SQLConnection) throws -> R) throws -> R {
+        defer { historyCache?.clear() }   // it may change messages
+        return try pool.with(body)
+    }
 }

@@ -8,7 +8,22 @@ final class SQLiteConnection: SQLConnection {
     private var cache: [String: OpaquePointer] = [:]
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
+    /// Before the first connection: no global memory statistics. With them on (SQLite's
+    /// default) every allocation of every connection takes one process-wide mutex, which
+    /// the turn threads' reader connections and the writer then contend on. `sqlite3_config`
+    /// is variadic (not callable from Swift): called through a non-variadic pointer with
+    /// integer arguments, which the x86-64 and AArch64 Linux C ABIs pass alike.
+    private static let configured: Void = {
+        #if os(Linux)
+        typealias Config = @convention(c) (Int32, Int32) -> Int32
+        if let f = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sqlite3_config") {
+            _ = unsafeBitCast(f, to: Config.self)(SQLITE_CONFIG_MEMSTATUS, 0)
+        }
+        #endif
+    }()
+
     init(path: String) throws {
+        _ = Self.configured
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         var h: OpaquePointer?

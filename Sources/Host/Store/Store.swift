@@ -115,11 +115,17 @@ public protocol Store: UsageStore, RecoveryStore {
 
     /// Blocks until this process holds the conversation's lock (FIFO among waiters).
     func lockConversation(_ key: String) throws -> any ConversationLock
+    /// The lock of a turn whose next store call is `turnContext(..., under: lock)`: the lock
+    /// may be taken by that call (PostgreSQL: the lock statement and the context read go to
+    /// the server in one round trip, on the lock's connection), so the caller must make no
+    /// other store call of the turn before it. `release` is safe either way.
+    func lockConversationForTurn(_ key: String) throws -> any ConversationLock
 
     func dedupe(channel: String, channelMessageId: String) throws -> DedupeState?
-    /// Dedupe key, opt-out, active session and its history in one connection hold.
+    /// Dedupe key, opt-out, active session and its history in one connection hold; with the
+    /// turn's lock from `lockConversationForTurn`, after that lock is held.
     func turnContext(channel: String, channelMessageId: String, remote: String, local: String, sinceMs: Int64,
-                     historyDepth: (String) -> Int) throws -> TurnContext
+                     under lock: (any ConversationLock)?, historyDepth: (String) -> Int) throws -> TurnContext
     /// The newest session of the conversation whose last activity is at or after `sinceMs`.
     func activeSession(channel: String, remote: String, local: String, sinceMs: Int64) throws -> SessionRecord?
     /// Sessions per agent with activity at or after `sinceMs` (capacity accounting).
@@ -129,13 +135,15 @@ public protocol Store: UsageStore, RecoveryStore {
     func beginTurn(_ t: TurnStart) throws -> (SessionRecord, messageId: Int64)
     /// Stores the reply, answers the dedupe key, touches the session, enqueues the outbox row.
     func finishTurn(_ t: TurnFinish) throws
-    /// `beginTurn` and then `finishTurn(finish(session, inboundMessageId))` as one durable
-    /// unit (one transaction, one commit): for a turn whose agent already answered. `finish`
-    /// runs on a store thread between the two writes and must not block. Does not wait for
-    /// the commit: `completion` is called exactly once when the unit is durable (or failed),
-    /// on a store thread or the caller's, and must be short and must not block.
-    func beginAndFinishTurn(_ t: TurnStart, finish: @escaping @Sendable (SessionRecord, Int64) -> TurnFinish,
-                            completion: @escaping @Sendable (Result<(SessionRecord, messageId: Int64), any Error>) -> Void)
+    /// The whole turn of an existing session (`t.sessionId` set) whose agent already
+    /// answered, as one durable unit (one transaction, one commit): what `beginTurn` and
+    /// then `finishTurn(finish())` write, with the inbound message stored already answered
+    /// (`finish()`'s `sessionId` and `inboundMessageId` are ignored). `finish` runs on a
+    /// store thread inside the unit (it may run twice) and must not block. Does not wait
+    /// for the commit: `completion` is called exactly once when the unit is durable (or
+    /// failed), on a store thread or the caller's, and must be short and must not block.
+    func writeAnsweredTurn(_ t: TurnStart, finish: @escaping @Sendable () -> TurnFinish,
+                           completion: @escaping @Sendable (Result<Void, any Error>) -> Void)
     /// Marks the inbound message as answered with nothing (compliance, no agent).
     func markInbound(messageId: Int64, status: String) throws
     /// For a dedupe key without a reply: the stored inbound message (its session and row id).
