@@ -6,50 +6,59 @@ import Foundation
 /// WHERE count + n <= limit RETURNING count`): no row back means the limit is reached.
 /// PostgreSQL re-evaluates the WHERE on the latest row version after waiting for a
 /// concurrent transaction's row lock, so two processes never both take the last unit;
-/// SQLite serialises writers (`BEGIN IMMEDIATE`). A denial throws inside the transaction,
-/// which rolls back whatever was counted before it.
+/// SQLite has one writer. Admission runs as a group-commit unit; a denial rolls back to
+/// the unit's own savepoint, undoing whatever it counted before the denial.
 extension SQLStore: UsageStore {
     private struct Denied: Error { let reason: DenialReason; let detail: String }
 
+    /// A group-commit unit (it shares the batch's transaction with the turns around it);
+    /// a denial rolls back to the unit's own savepoint, so nothing it counted stays.
     public func admit(_ r: AdmissionRequest) throws -> AdmissionOutcome {
-        try withConnection { c in
+        try writer.write { c in
+            try c.execute("SAVEPOINT admission")
             do {
-                return try c.transaction {
-                    let stored = try c.one("SELECT tier, status FROM account_state WHERE account_id = ?", [.text(r.accountId)])
-                    let tierName = stored?[0].text ?? r.configuredTier
-                    let status = stored?[1].text.flatMap(AccountStatus.init(rawValue:)) ?? r.configuredStatus
-                    guard let tier = r.tiers[tierName] else { throw StoreError("account \(r.accountId): unknown tier '\(tierName)'") }
-                    if r.billing.effect(of: status) == .deny { throw Denied(reason: .suspended, detail: "account status \(status.rawValue)") }
-                    let entries = [UsageEntry(accountId: r.accountId, kind: .smsInbound, quantity: 1, correlationId: r.correlationId),
-                                   UsageEntry(accountId: r.accountId, kind: .agentMessages, quantity: 1, correlationId: r.correlationId)]
-                    // Admitted once already (the turn died before its message was stored): not counted again.
-                    if try c.one("SELECT 1 FROM usage_events WHERE idempotency_key = ?", [.text(entries[1].idempotencyKey)]) != nil {
-                        return .admitted(recorded: [])
-                    }
-                    if let perMinute = tier.perMinute,
-                       try !count(c, r.accountId, UsagePeriod.minute(r.nowMs), "messages", 1, limit: perMinute) {
-                        throw Denied(reason: .rateLimit, detail: "\(perMinute) messages a minute (tier \(tier.name))")
-                    }
-                    let period = UsagePeriod.month(r.nowMs)
-                    for e in entries {
-                        let limit = tier.overage == .deny ? tier.limit(e.kind) : nil
-                        if try !count(c, r.accountId, period, e.kind.rawValue, e.quantity, limit: limit) {
-                            throw Denied(reason: .quota, detail: "\(e.kind.rawValue) limit \(limit ?? 0) reached (tier \(tier.name))")
-                        }
-                    }
-                    // Replies are counted after they exist; a used-up outbound allowance refuses new messages.
-                    if tier.overage == .deny, let limit = tier.limit(.smsOutboundSegments) {
-                        let used = try c.one("SELECT count FROM usage_counters WHERE account_id = ? AND period = ? AND kind = ?",
-                                             [.text(r.accountId), .text(period), .text(UsageKind.smsOutboundSegments.rawValue)])?[0].int ?? 0
-                        if used >= Int64(limit) { throw Denied(reason: .quota, detail: "sms_outbound_segments limit \(limit) reached (tier \(tier.name))") }
-                    }
-                    for e in entries { _ = try insertLedger(c, e, period: period, nowMs: r.nowMs) }
-                    return .admitted(recorded: entries)
-                }
+                let outcome = try self.admitting(c, r)
+                try c.execute("RELEASE admission")
+                return outcome
             } catch let d as Denied {
+                try c.execute("ROLLBACK TO admission")
+                try c.execute("RELEASE admission")
                 return .denied(d.reason, detail: d.detail)
             }
         }
+    }
+
+    private func admitting(_ c: any SQLConnection, _ r: AdmissionRequest) throws -> AdmissionOutcome {
+        let stored = try c.one("SELECT tier, status FROM account_state WHERE account_id = ?", [.text(r.accountId)])
+        let tierName = stored?[0].text ?? r.configuredTier
+        let status = stored?[1].text.flatMap(AccountStatus.init(rawValue:)) ?? r.configuredStatus
+        guard let tier = r.tiers[tierName] else { throw StoreError("account \(r.accountId): unknown tier '\(tierName)'") }
+        if r.billing.effect(of: status) == .deny { throw Denied(reason: .suspended, detail: "account status \(status.rawValue)") }
+        let entries = [UsageEntry(accountId: r.accountId, kind: .smsInbound, quantity: 1, correlationId: r.correlationId),
+                       UsageEntry(accountId: r.accountId, kind: .agentMessages, quantity: 1, correlationId: r.correlationId)]
+        // Admitted once already (the turn died before its message was stored): not counted again.
+        if try c.one("SELECT 1 FROM usage_events WHERE idempotency_key = ?", [.text(entries[1].idempotencyKey)]) != nil {
+            return .admitted(recorded: [])
+        }
+        if let perMinute = tier.perMinute,
+           try !count(c, r.accountId, UsagePeriod.minute(r.nowMs), "messages", 1, limit: perMinute) {
+            throw Denied(reason: .rateLimit, detail: "\(perMinute) messages a minute (tier \(tier.name))")
+        }
+        let period = UsagePeriod.month(r.nowMs)
+        for e in entries {
+            let limit = tier.overage == .deny ? tier.limit(e.kind) : nil
+            if try !count(c, r.accountId, period, e.kind.rawValue, e.quantity, limit: limit) {
+                throw Denied(reason: .quota, detail: "\(e.kind.rawValue) limit \(limit ?? 0) reached (tier \(tier.name))")
+            }
+        }
+        // Replies are counted after they exist; a used-up outbound allowance refuses new messages.
+        if tier.overage == .deny, let limit = tier.limit(.smsOutboundSegments) {
+            let used = try c.one("SELECT count FROM usage_counters WHERE account_id = ? AND period = ? AND kind = ?",
+                                 [.text(r.accountId), .text(period), .text(UsageKind.smsOutboundSegments.rawValue)])?[0].int ?? 0
+            if used >= Int64(limit) { throw Denied(reason: .quota, detail: "sms_outbound_segments limit \(limit) reached (tier \(tier.name))") }
+        }
+        for e in entries { _ = try insertLedger(c, e, period: period, nowMs: r.nowMs) }
+        return .admitted(recorded: entries)
     }
 
     /// Adds `n` to a counter unless that would pass `limit` (nil = no limit). False = limit reached.
@@ -76,11 +85,6 @@ extension SQLStore: UsageStore {
             VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
             """, [.text(e.accountId), .text(e.kind.rawValue), .int(e.quantity), .text(e.idempotencyKey), .text(e.correlationId),
                   .int(nowMs), .text(period)]).isEmpty
-    }
-
-    public func recordUsage(_ entries: [UsageEntry], nowMs: Int64) throws -> [UsageEntry] {
-        guard !entries.isEmpty else { return [] }
-        return try withConnection { c in try c.transaction { try writeUsage(c, entries, nowMs: nowMs) } }
     }
 
     /// Ledger rows and counters for `entries` inside the caller's transaction (a turn's

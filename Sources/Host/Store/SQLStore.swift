@@ -24,7 +24,7 @@ public final class SQLStore: Store, @unchecked Sendable {
     private let lockPool: ConnectionPool?
     private let pingPool: ConnectionPool
     /// Turn writes (begin/finish) go through group commit.
-    private let writer: GroupCommitter
+    let writer: GroupCommitter
     /// SQLite (one process owns the database): recent sessions' history, so most turns
     /// skip the history `SELECT`. See `HistoryCache` for what keeps it right.
     let historyCache: HistoryCache?

@@ -79,8 +79,6 @@ public protocol UsageStore: AnyObject, Sendable {
     /// Checks the account's status, per-minute rate and monthly limits and, if admitted,
     /// counts the message (`sms_inbound` 1, `agent_messages` 1) in the ledger and counters.
     func admit(_ r: AdmissionRequest) throws -> AdmissionOutcome
-    /// Records usage that has happened (no limit check). Returns the entries that were new.
-    func recordUsage(_ entries: [UsageEntry], nowMs: Int64) throws -> [UsageEntry]
     /// Sums unreported ledger entries of intervals that ended at least `graceMs` ago into
     /// reports (one per account, kind and interval). Returns how many reports were made.
     func sealUsageReports(intervalMs: Int64, graceMs: Int64, nowMs: Int64) throws -> Int
