@@ -2,7 +2,7 @@
 # Router benchmark: the whole message path over HTTP on loopback, on each store backend.
 #   bench/router/run.sh [sqlite|postgres|all] (default all)
 # Needs: release build (swift build -c release), wrk and PostgreSQL 15 (scripts/test-deps.sh).
-# Env: DURATION (default 10s), CONNS (default 64), NUMBERS (default 10000), SESSIONS (lookup bench, default 1000000),
+# Env: HALF_RATE (the paced run's rate; default half the measured rate), DURATION (default 10s), CONNS (default 64), NUMBERS (default 10000), SESSIONS (lookup bench, default 1000000),
 #      ACCOUNT=1: the agent belongs to a billed account (a tier without limits), so every message also passes
 #      admission (one more transaction) and writes its usage-ledger rows: the cost of billing.
 set -e
@@ -80,11 +80,11 @@ bench_backend() { # $1 = name, $2 = store url
   OUT=$(wrk -t2 -c$CONNS -d$DURATION -s "$ROOT/bench/router/msg.lua" "http://127.0.0.1:$PORT")
   echo "$OUT" | tail -2
   RATE=$(echo "$OUT" | tail -1 | sed -E 's/.*rate=([0-9]+).*/\1/')
-  # Half rate: 16 connections, each pausing so that together they offer about RATE/2.
-  HALF=$((RATE / 2)); [ "$HALF" -lt 1 ] && HALF=1
-  DELAY_MS=$((16 * 1000 / HALF)); [ "$DELAY_MS" -lt 1 ] && DELAY_MS=1
-  echo "--- messages at about half that rate: -t2 -c16, DELAY_MS=$DELAY_MS per connection"
-  DELAY_MS=$DELAY_MS wrk -t2 -c16 -d$DURATION -s "$ROOT/bench/router/msg.lua" "http://127.0.0.1:$PORT" | tail -2
+  # Half rate: requests offered on a fixed schedule (msg.lua's RATE pacing per wrk thread),
+  # half the rate just measured, or HALF_RATE if set (e.g. 5000 = half the 10,000 target).
+  HALF=${HALF_RATE:-$((RATE / 2))}; [ "$HALF" -lt 1 ] && HALF=1
+  echo "--- messages at half rate: $HALF/s offered on a fixed schedule, -t2 -c32"
+  THREADS=2 RATE=$HALF wrk -t2 -c32 -d$DURATION -s "$ROOT/bench/router/msg.lua" "http://127.0.0.1:$PORT" | tail -2
   kill $GW; wait $GW 2>/dev/null || true; GW=""
   echo "--- session lookup with $SESSIONS sessions stored"
   "$BIN/darkspere-router-bench" "$3" "$SESSIONS" 100000
