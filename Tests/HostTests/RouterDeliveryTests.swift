@@ -9,6 +9,17 @@ import Testing
         ((try? String(contentsOfFile: "\(dir)/sends.txt", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
+    /// `dir`/plugins.yaml for a `darkspere run` child: SQLite in `dir`, one echo agent "slow"
+    /// answering after `delayMs`, the given inline reply budget.
+    static func writeSlowAgentConfig(dir: String, port: Int, budget: String, delayMs: Int) throws {
+        try TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, listen: "127.0.0.1:\(port)",
+                           routing: "inline_reply_budget: \(budget)", agents: """
+          - name: slow
+            transport: echo
+            config: { prefix: slow, delay_ms: \(delayMs) }
+        """).write(toFile: "\(dir)/plugins.yaml", atomically: true, encoding: .utf8)
+    }
+
     @Test func slowReplyIsDeferredAndSentOnce() async throws {
         let dir = TestEnv.tempDir("deferred")
         let g = try await TestGateway(yaml: TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, routing: "inline_reply_budget: 200ms", agents: """
@@ -35,13 +46,7 @@ import Testing
     @Test func outboxSurvivesKill9AndSendsEachReplyOnce() async throws {
         let dir = TestEnv.tempDir("kill9")
         let port = TestEnv.freePort()
-        let yaml = TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, listen: "127.0.0.1:\(port)",
-                                  routing: "inline_reply_budget: 100ms", agents: """
-          - name: slow
-            transport: echo
-            config: { prefix: slow, delay_ms: 300 }
-        """)
-        try yaml.write(toFile: "\(dir)/plugins.yaml", atomically: true, encoding: .utf8)
+        try Self.writeSlowAgentConfig(dir: dir, port: port, budget: "100ms", delayMs: 300)
         FileManager.default.createFile(atPath: "\(dir)/send-fail", contents: Data())   // every send fails (retryable)
         let client = HTTPClient()
         defer { client.shutdown() }
@@ -80,13 +85,7 @@ import Testing
     @Test func aTurnKilledMidCallIsResumedAtStartupAndAnsweredOnce() async throws {
         let dir = TestEnv.tempDir("recovery")
         let port = TestEnv.freePort()
-        let yaml = TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, listen: "127.0.0.1:\(port)",
-                                  routing: "inline_reply_budget: 60s", agents: """
-          - name: slow
-            transport: echo
-            config: { prefix: slow, delay_ms: 1500 }
-        """)
-        try yaml.write(toFile: "\(dir)/plugins.yaml", atomically: true, encoding: .utf8)
+        try Self.writeSlowAgentConfig(dir: dir, port: port, budget: "60s", delayMs: 1500)
         let client = HTTPClient()
         defer { client.shutdown() }
         var gw = try GatewayProcess(config: "\(dir)/plugins.yaml", port: port, log: "\(dir)/gateway.log")
