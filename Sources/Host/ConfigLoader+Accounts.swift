@@ -150,6 +150,5 @@ extension Reader {
         if let p = config.billing.provider, !config.plugins.contains(where: { $0.id == p && $0.enabled }) {
             problems.append(ConfigProblem(path: "billing.provider", line: 0, message: "no enabled plugin with id '\(p)'"))
         }
-
     }
 }

@@ -37,8 +37,7 @@ import Testing
         #expect(ok.routes[0].keyword == "SALES")
         #expect(ok.routes[1].agents == ["a"])
 
-        #expect(throws: ConfigErrors.self) {
-            try ConfigLoader(environment: [:]).load(yaml: """
+        let bad = """
                 routing:
                   min_helth: 60
                 plugins:
@@ -52,24 +51,10 @@ import Testing
                   - keyword: sales
                     to: "+1555"
                     agent: nobody
-                """)
-        }
+                """
+        #expect(throws: ConfigErrors.self) { try ConfigLoader(environment: [:]).load(yaml: bad) }
         do {
-            _ = try ConfigLoader(environment: [:]).load(yaml: """
-                routing:
-                  min_helth: 60
-                plugins:
-                  - id: echo
-                    library: c-echo-agent
-                agents:
-                  - name: a
-                    transport: echo
-                    history_depth: 60
-                routes:
-                  - keyword: sales
-                    to: "+1555"
-                    agent: nobody
-                """)
+            _ = try ConfigLoader(environment: [:]).load(yaml: bad)
         } catch let e as ConfigErrors {
             let text = e.description
             #expect(text.contains("routing.min_helth: unknown key (did you mean 'min_health'?)"))

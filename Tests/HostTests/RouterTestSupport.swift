@@ -6,17 +6,9 @@ import TestPeers
 
 /// Paths and helpers shared by the router's tests.
 enum TestEnv {
-    static let repoRoot: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.path
-    }()
+    static let repoRoot = TestPeers.repoRoot
     /// Where `swift build` put the plugins (and the darkspere binary).
-    static let buildDir: String = {
-        for d in ["\(repoRoot)/.build/debug", "\(repoRoot)/.build/release"] where
-            FileManager.default.fileExists(atPath: "\(d)/libfixture-test-channel.so") { return d }
-        return "\(repoRoot)/.build/debug"
-    }()
+    static let buildDir = TestPeers.buildDir
 
     static func tempDir(_ name: String) -> String {
         let dir = NSTemporaryDirectory() + "ds-router-\(name)-\(UUID().uuidString.prefix(8))"

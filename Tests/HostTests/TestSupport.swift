@@ -1,17 +1,15 @@
 import Foundation
 import Logging
+import TestPeers
 @testable import Host
 
 /// Paths and helpers shared by the host tests.
 enum TestSupport {
     /// The repository root (this file is Tests/HostTests/TestSupport.swift).
-    static let root: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let root = TestPeers.repoRoot
 
     /// Where `swift build` put the plugins and the darkspere executable.
-    static let buildDir: String = {
-        if let d = ProcessInfo.processInfo.environment["DARKSPERE_BUILD_DIR"] { return d }
-        return URL(fileURLWithPath: root + "/.build/debug").resolvingSymlinksInPath().path
-    }()
+    static let buildDir = TestPeers.buildDir
 
     static var darkspere: String { buildDir + "/darkspere" }
 

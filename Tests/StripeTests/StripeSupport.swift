@@ -11,8 +11,8 @@ import TestPeers
 /// process, and HTTP requests to it.
 enum StripeSupport {
     static let testsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    static let repoRoot = testsDir.deletingLastPathComponent().deletingLastPathComponent()
-    static let buildDir = repoRoot.appendingPathComponent(".build/debug").path
+    static let repoRoot = URL(fileURLWithPath: TestPeers.repoRoot)
+    static let buildDir = TestPeers.buildDir
 
     static let webhookSecret = "whsec_test_0123456789abcdef0123456789abcdef"
     static let apiKey = "sk_test_DO_NOT_LOG_51H0123456789"

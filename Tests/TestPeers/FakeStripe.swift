@@ -9,9 +9,7 @@ extension TestPeers {
         let server: PythonServer
         public var port: Int { server.port }
         public init() throws {
-            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .appendingPathComponent("StripeTests/fake_stripe.py").path
-            server = try PythonServer(script: script)
+            server = try PythonServer(script: TestPeers.repoRoot + "/Tests/StripeTests/fake_stripe.py")
         }
         public var base: String { "http://127.0.0.1:\(port)" }
 

@@ -7,6 +7,24 @@ import Glibc
 /// SDKs) and finding a free loopback port. A plain library linked into the one test
 /// bundle; not part of the gateway.
 public enum TestPeers {
+    /// The repository root (this file is Tests/TestPeers/TestPeers.swift).
+    public static let repoRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    /// Where `swift build` put the plugins and executables: `DARKSPERE_BUILD_DIR` if set,
+    /// else the folder of the running test bundle (the plugins sit next to it), else
+    /// `.build/debug`.
+    public static let buildDir: String = {
+        if let d = ProcessInfo.processInfo.environment["DARKSPERE_BUILD_DIR"] { return d }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        let dir = (exe as NSString).deletingLastPathComponent
+        if FileManager.default.fileExists(atPath: dir + "/libPluginKit.so") { return dir }
+        return URL(fileURLWithPath: repoRoot + "/.build/debug").resolvingSymlinksInPath().path
+    }()
+
     /// A python3 run that exited non-zero.
     public struct ProcessFailure: Error, CustomStringConvertible {
         public var description: String

@@ -9,24 +9,11 @@ import Glibc
 /// Shared helpers of the transport tests: where the built plugins are, child
 /// processes (Python fixture servers), free ports, and a loaded plugin set.
 enum Env {
-    static let repoRoot: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.path
-    }()
+    static let repoRoot = TestPeers.repoRoot
     static let fixtures = repoRoot + "/Tests/TransportTests/Fixtures"
 
     /// The folder holding the built plugins (`swift build` must have run).
-    static let buildDir: String = {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        var dir = (exe as NSString).deletingLastPathComponent
-        // The xctest bundle lives in .build/<triple>/debug; plugins sit next to it.
-        while !dir.isEmpty && dir != "/" {
-            if FileManager.default.fileExists(atPath: dir + "/libds-mcp.so") { return dir }
-            dir = (dir as NSString).deletingLastPathComponent
-        }
-        return URL(fileURLWithPath: repoRoot + "/.build/debug").resolvingSymlinksInPath().path
-    }()
+    static let buildDir = TestPeers.buildDir
 
     static var pluginsBuilt: Bool {
         ["libds-mcp.so", "libds-http-agent.so", "libds-openai.so", "darkspere-example-agent"]

@@ -12,8 +12,8 @@ import TwilioCore
 /// and HTTP requests to it.
 enum Support {
     static let testsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    static let repoRoot = testsDir.deletingLastPathComponent().deletingLastPathComponent()
-    static let buildDir = repoRoot.appendingPathComponent(".build/debug").path
+    static let repoRoot = URL(fileURLWithPath: TestPeers.repoRoot)
+    static let buildDir = TestPeers.buildDir
 
     static let accountSid = "AC0123456789abcdef0123456789abcdef"
     static let authToken = "12345678901234567890123456789012"

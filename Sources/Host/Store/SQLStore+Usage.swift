@@ -115,7 +115,7 @@ extension SQLStore: UsageStore {
                     let start = bucket * intervalMs
                     guard let id = try c.one("""
                         INSERT INTO usage_reports (account_id, kind, bucket_ms, quantity, identifier, state, created_ms)
-                        VALUES (?, ?, ?, 0, '', 'sealing', ?) RETURNING id
+                        VALUES (?, ?, ?, 0, '', 'pending', ?) RETURNING id
                         """, [.text(account), .text(kind), .int(start), .int(nowMs)])?[0].int else { continue }
                     try c.query("""
                         UPDATE usage_events SET report_id = ? WHERE state = 'pending' AND report_id IS NULL
@@ -128,7 +128,7 @@ extension SQLStore: UsageStore {
                     }
                     // Deterministic and unique: the same report always carries the same identifier.
                     let identifier = "ds:\(account):\(kind):\(start / 1000):\(id)"
-                    try c.query("UPDATE usage_reports SET quantity = ?, identifier = ?, state = 'pending' WHERE id = ?",
+                    try c.query("UPDATE usage_reports SET quantity = ?, identifier = ? WHERE id = ?",
                                 [.int(sum), .text(identifier), .int(id)])
                     made += 1
                 }
@@ -208,7 +208,7 @@ extension SQLStore: UsageStore {
             var n = try c.query("DELETE FROM usage_counters WHERE period LIKE 'minute:%' AND period < ? RETURNING count",
                                 [.text(UsagePeriod.minute(nowMillis() - 3_600_000))]).count
             n += try c.query("DELETE FROM usage_events WHERE state <> 'pending' AND created_ms < ? RETURNING id", [.int(beforeMs)]).count
-            n += try c.query("DELETE FROM usage_reports WHERE state NOT IN ('pending', 'sealing') AND created_ms < ? RETURNING id", [.int(beforeMs)]).count
+            n += try c.query("DELETE FROM usage_reports WHERE state <> 'pending' AND created_ms < ? RETURNING id", [.int(beforeMs)]).count
             return n
         }
     }
