@@ -62,7 +62,11 @@ struct StripeConfig: Sendable, CustomStringConvertible {
         }
         func int(_ k: String, _ min: Int64, _ max: Int64) throws(Problem) -> Int64? {
             guard let v = o[k], !(v is NSNull) else { return nil }
-            guard !(v is Bool), let n = v as? Int else { throw Problem(description: "\(k): expected an integer") }
+            // JSON true/false arrive as NSNumber too, and `is Bool` also matches the numbers 0 and 1 on
+            // Linux: tell booleans apart by their storage type ("c").
+            guard let num = v as? NSNumber, String(cString: num.objCType) != "c", let n = v as? Int else {
+                throw Problem(description: "\(k): expected an integer")
+            }
             let i = Int64(n)
             guard i >= min && i <= max else { throw Problem(description: "\(k): must be between \(min) and \(max), got \(i)") }
             return i
