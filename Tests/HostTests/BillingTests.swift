@@ -44,7 +44,7 @@ import TestPeers
 
     /// A config whose echo agent belongs to an enterprise account billed through the stripe
     /// plugin at `stripe`, with 200 ms report intervals.
-    static func metered(store: String, dir: String, port: Int, stripe: String) -> String {
+    static func metered(store: String, dir: String, port: Int, stripe: String, stripeConfig: String = "") -> String {
         TestEnv.config(store: store, dir: dir, listen: "127.0.0.1:\(port)", routing: "max_concurrent: 16",
                        agents: echo, routes: accounts(tier: "enterprise", billing: "report_interval: 200ms"), extraPlugins: """
           - id: stripe
@@ -53,6 +53,7 @@ import TestPeers
               api_key: sk_test_billing
               api_base: \(stripe)
               meter_events: { sms_inbound: ds_in, agent_messages: ds_agent, sms_outbound_segments: ds_out }
+              \(stripeConfig)
         """)
     }
 
@@ -278,5 +279,43 @@ import TestPeers
         #expect(try await fake.totals() == ["cus_acme": ["ds_in": 100, "ds_agent": 100, "ds_out": ledger["sms_outbound_segments"] ?? -1]])
         let ids = try await fake.requests().compactMap { ($0["form"] as? [String: String])?["identifier"] }
         #expect(ids.count == Set(ids).count, "no report was sent twice by the two processes")
+    }
+
+    @Test func overageAllowLetsMessagesPastTheLimitAndBillsThem() async throws {
+        let dir = TestEnv.tempDir("overage")
+        let g = try await TestGateway(yaml: TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, agents: Self.echo, routes: """
+        accounts:
+          - { id: acme, name: Acme Inc., tier: metered }
+        tiers:
+          metered: { sms_inbound: 2, sms_outbound_segments: 2, agent_messages: 2, per_minute: null, overage: allow }
+        """), dir: dir)
+        for i in 0..<4 { #expect(await g.reply(from: "+15557100001", id: "o\(i)", text: "m\(i)").hasPrefix("echo: m\(i)")) }
+        let period = UsagePeriod.month(nowMillis())
+        for kind in ["sms_inbound", "agent_messages", "sms_outbound_segments"] {
+            #expect(try g.scalar("SELECT count FROM usage_counters WHERE account_id = 'acme' AND kind = ? AND period = ?",
+                                 [.text(kind), .text(period)]) == 4, "\(kind): all four counted, two of them over the limit")
+        }
+        await g.stop()
+    }
+
+    @Test func aReportStripeKeepsRefusingIsRetriedByTheHostUntilAccepted() async throws {
+        let fake = try TestPeers.FakeStripe()
+        defer { fake.stop() }
+        // The plugin tries once per record; the host must come back for the same report.
+        try await fake.script([(503, nil), (503, nil)])
+        let dir = TestEnv.tempDir("usage-retry")
+        let g = try await TestGateway(yaml: Self.metered(store: "sqlite:\(dir)/ds.sqlite", dir: dir, port: 0, stripe: fake.base,
+                                                         stripeConfig: "max_attempts: 1"), dir: dir)
+        for i in 0..<3 { #expect(await g.reply(from: "+15557200001", id: "t\(i)", text: "m\(i)").hasPrefix("echo: ")) }
+        try await Self.waitUntilReported(g.store, timeout: 20)
+        let (ledger, unreported) = try Self.ledger(g.store)
+        await g.stop()
+        #expect(unreported == 0)
+        #expect(ledger["sms_inbound"] == 3 && ledger["agent_messages"] == 3)
+        let reqs = try await fake.requests()
+        #expect(reqs.prefix(2).map { $0["status"] as? Int } == [503, 503])
+        let ids = reqs.compactMap { ($0["form"] as? [String: String])?["identifier"] }
+        #expect(ids.count > Set(ids).count, "the refused report was sent again with its identifier")
+        #expect(try await fake.totals() == ["cus_acme": ["ds_in": 3, "ds_agent": 3, "ds_out": ledger["sms_outbound_segments"] ?? -1]])
     }
 }
