@@ -39,17 +39,37 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "http://127.0.0.1:$BENCH_PORT/readyz" >/dev/null
 
+# CPU cost per request: the gateway's CPU time (utime + stime from /proc, in clock ticks)
+# and wrk's, divided by the requests of the run. On two shared cores this is what bounds
+# the ratio to the ceiling: a route can reach at most (CPU a fixed answer costs) /
+# (CPU a message costs) of the ceiling's rate, whatever the latency.
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+gw_ticks() { awk '{print $14 + $15}' "/proc/$GW/stat"; }
+costed() { # $1 = output file; the rest: the wrk command line
+    local file=$1; shift
+    local g0 w0 g1 w1 reqs
+    g0=$(gw_ticks)
+    /usr/bin/time -f "wrk-cpu %U %S" -o "$file.wrkcpu" "$@" | tee "$file"
+    g1=$(gw_ticks)
+    reqs=$(awk '/requests in/ {print $1; exit}' "$file")
+    w1=$(awk '/^wrk-cpu/ {printf "%d", ($2 + $3) * 1000000}' "$file.wrkcpu")
+    if [ "${reqs:-0}" -gt 0 ]; then
+        printf "cpu per request: gateway %d us, wrk %d us (%d requests)\n" \
+            $(( (g1 - g0) * TICK_US / reqs )) $(( w1 / reqs )) "$reqs" | tee -a "$file"
+    fi
+}
+
 export BENCH_REQUESTS="$OUT/requests-$N.tsv" BENCH_THREADS="$THREADS"
 URL="http://127.0.0.1:$BENCH_PORT"
 echo "== warm-up (3s)"
 BENCH_FIRST=0 BENCH_COUNT=$WARMUP wrk -t"$THREADS" -c"$CONNS" -d3s -s bench/twilio/twilio.lua "$URL" >/dev/null
 echo "== /twilio/sms, saturated: wrk -t$THREADS -c$CONNS -d$DURATION --latency -s bench/twilio/twilio.lua"
-BENCH_FIRST=$WARMUP BENCH_COUNT=$PER_RUN wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL" | tee "$OUT/saturated.txt"
+BENCH_FIRST=$WARMUP BENCH_COUNT=$PER_RUN costed "$OUT/saturated.txt" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL"
 echo "== /twilio/sms, light load: wrk -t$THREADS -c$LIGHT_CONNS -d$DURATION --latency -s bench/twilio/twilio.lua"
-BENCH_FIRST=$((WARMUP + PER_RUN)) BENCH_COUNT=$PER_RUN wrk -t"$THREADS" -c"$LIGHT_CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL" | tee "$OUT/light.txt"
+BENCH_FIRST=$((WARMUP + PER_RUN)) BENCH_COUNT=$PER_RUN costed "$OUT/light.txt" wrk -t"$THREADS" -c"$LIGHT_CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL"
 echo "== ceiling: the same requests to POST /bench/fixed (fixed TwiML over the ABI): wrk -t$THREADS -c$CONNS -d$DURATION"
-BENCH_FIRST=0 BENCH_COUNT=$WARMUP BENCH_PATH=/bench/fixed wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL" | tee "$OUT/fixed.txt"
+BENCH_FIRST=0 BENCH_COUNT=$WARMUP BENCH_PATH=/bench/fixed costed "$OUT/fixed.txt" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL"
 echo "== server alone: GET /livez (fixed answer, no plugin): wrk -t$THREADS -c$CONNS -d$DURATION"
-wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/twilio/livez.lua "$URL/livez" | tee "$OUT/livez.txt"
+costed "$OUT/livez.txt" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/twilio/livez.lua "$URL/livez"
 echo "== gateway resident memory after the runs"
 grep -E "VmRSS|VmHWM" "/proc/$GW/status" | tee "$OUT/memory.txt"

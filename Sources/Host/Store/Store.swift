@@ -62,6 +62,12 @@ public struct TurnStart: Sendable {
     /// Use this session (sticky); nil = create one for `newAgent`.
     public var sessionId: Int64?
     public var newAgent: String?
+
+    public init(channel: String, channelMessageId: String, remote: String, local: String, text: String, nowMs: Int64,
+                sessionId: Int64?, newAgent: String?) {
+        self.channel = channel; self.channelMessageId = channelMessageId; self.remote = remote; self.local = local
+        self.text = text; self.nowMs = nowMs; self.sessionId = sessionId; self.newAgent = newAgent
+    }
 }
 
 /// The end of one agent turn, written in one transaction.
@@ -80,6 +86,14 @@ public struct TurnFinish: Sendable {
     public var outbox: OutboxItem?
     /// Billable usage of the reply (its outbound segments), written to the ledger with it.
     public var usage: [UsageEntry] = []
+
+    public init(sessionId: Int64, inboundMessageId: Int64, channel: String, channelMessageId: String, agent: String,
+                reply: String, sessionState: String?, processingMs: Int64, nowMs: Int64, outbox: OutboxItem?,
+                usage: [UsageEntry] = []) {
+        self.sessionId = sessionId; self.inboundMessageId = inboundMessageId; self.channel = channel
+        self.channelMessageId = channelMessageId; self.agent = agent; self.reply = reply; self.sessionState = sessionState
+        self.processingMs = processingMs; self.nowMs = nowMs; self.outbox = outbox; self.usage = usage
+    }
 }
 
 /// Held while one conversation's turn runs: at most one per conversation key at a time,

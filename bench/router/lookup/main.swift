@@ -1,6 +1,7 @@
 // Session lookup latency with N sessions stored (issue 3 benchmark).
 //
 //   darkspere-router-bench <store-url> [sessions=1000000] [lookups=100000]
+//   darkspere-router-bench turns <store-url> [threads] [seconds] [numbers]   (TurnBench.swift)
 //
 // Loads N sessions (20,000 rows per transaction) unless the store already holds them,
 // then times `Store.activeSession` for random existing conversations, one at a time
@@ -9,8 +10,13 @@ import Foundation
 import Host
 
 let args = CommandLine.arguments
+if args.count >= 3 && args[1] == "turns" {
+    try runTurnBench(url: args[2], threads: args.count > 3 ? Int(args[3])! : 64, seconds: args.count > 4 ? Double(args[4])! : 10,
+                     numbers: args.count > 5 ? Int(args[5])! : 10_000)
+    exit(0)
+}
 guard args.count >= 2 else {
-    FileHandle.standardError.write("usage: darkspere-router-bench <sqlite:PATH | postgres://...> [sessions] [lookups]\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: darkspere-router-bench <sqlite:PATH | postgres://...> [sessions] [lookups]\n       darkspere-router-bench turns <store-url> [threads] [seconds] [numbers]\n".data(using: .utf8)!)
     exit(2)
 }
 let url = args[1]
