@@ -6,9 +6,11 @@
 #
 #   bench/twilio/run.sh                     # defaults below
 #   DURATION=15s CONNS=64 bench/twilio/run.sh
+#   HALF_RATE=5000 PACED_CONNS=32 (the paced run: requests/s offered on a fixed schedule)
 #
 # Every request is a new message: the file holds WARMUP + 2 x PER_RUN signed requests and
-# each run (warm-up, saturated, light) takes its own range (twilio.lua warns if one wraps).
+# each run takes its own range (warm-up and saturated: PER_RUN each; light and the paced
+# run: PER_RUN / 2 each; the ceiling reuses the warm-up range); twilio.lua warns if one wraps.
 #
 # Results go to bench/results/twilio/ (not committed); figures in bench/BENCHMARKS-twilio.md.
 set -euo pipefail
@@ -20,6 +22,8 @@ N=$((WARMUP + 2 * PER_RUN))
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
 LIGHT_CONNS=${LIGHT_CONNS:-4}
+HALF_RATE=${HALF_RATE:-5000}
+PACED_CONNS=${PACED_CONNS:-32}
 export BENCH_PORT=${BENCH_PORT:-18099}
 export BENCH_PLUGIN_PATH="$PWD/.build/release"
 OUT=bench/results/twilio
@@ -66,7 +70,9 @@ BENCH_FIRST=0 BENCH_COUNT=$WARMUP wrk -t"$THREADS" -c"$CONNS" -d3s -s bench/twil
 echo "== /twilio/sms, saturated: wrk -t$THREADS -c$CONNS -d$DURATION --latency -s bench/twilio/twilio.lua"
 BENCH_FIRST=$WARMUP BENCH_COUNT=$PER_RUN costed "$OUT/saturated.txt" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL"
 echo "== /twilio/sms, light load: wrk -t$THREADS -c$LIGHT_CONNS -d$DURATION --latency -s bench/twilio/twilio.lua"
-BENCH_FIRST=$((WARMUP + PER_RUN)) BENCH_COUNT=$PER_RUN costed "$OUT/light.txt" wrk -t"$THREADS" -c"$LIGHT_CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL"
+BENCH_FIRST=$((WARMUP + PER_RUN)) BENCH_COUNT=$((PER_RUN / 2)) costed "$OUT/light.txt" wrk -t"$THREADS" -c"$LIGHT_CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL"
+echo "== /twilio/sms, $HALF_RATE/s offered on a fixed schedule (half the 10,000 target): RATE=$HALF_RATE wrk -t$THREADS -c$PACED_CONNS -d$DURATION"
+RATE=$HALF_RATE BENCH_FIRST=$((WARMUP + PER_RUN + PER_RUN / 2)) BENCH_COUNT=$((PER_RUN / 2)) costed "$OUT/paced.txt" wrk -t"$THREADS" -c"$PACED_CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL"
 echo "== ceiling: the same requests to POST /bench/fixed (fixed TwiML over the ABI): wrk -t$THREADS -c$CONNS -d$DURATION"
 BENCH_FIRST=0 BENCH_COUNT=$WARMUP BENCH_PATH=/bench/fixed costed "$OUT/fixed.txt" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/twilio/twilio.lua "$URL"
 echo "== server alone: GET /livez (fixed answer, no plugin): wrk -t$THREADS -c$CONNS -d$DURATION"

@@ -10,6 +10,22 @@ local path = os.getenv("BENCH_PATH") or "/twilio/sms"
 local first = tonumber(os.getenv("BENCH_FIRST") or "0")
 local count = tonumber(os.getenv("BENCH_COUNT") or "50000")
 local nthreads = tonumber(os.getenv("BENCH_THREADS") or "2")
+-- RATE (requests/s in total, default 0 = as fast as possible): each thread sends on a
+-- fixed schedule (RATE / BENCH_THREADS per thread, wall clock through LuaJIT's FFI); a
+-- late answer does not build a backlog (the open-loop "half rate" run).
+local rate = tonumber(os.getenv("RATE") or "0")
+local interval = rate > 0 and (1000 * nthreads / rate) or 0   -- ms between one thread's requests
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_usec; } ds_timeval;
+int gettimeofday(ds_timeval *tv, void *tz);
+]]
+local tv = ffi.new("ds_timeval")
+local function now_ms()
+  ffi.C.gettimeofday(tv, nil)
+  return tonumber(tv.tv_sec) * 1000 + tonumber(tv.tv_usec) / 1000
+end
+local nextslot = 0
 local counter = 0
 local threads = {}
 
@@ -47,6 +63,15 @@ function request()
     ["X-Twilio-Signature"] = r[1],
     ["I-Twilio-Idempotency-Token"] = r[1],
   }, r[2])
+end
+
+function delay()
+  if interval == 0 then return 0 end
+  local now = now_ms()
+  if nextslot < now then nextslot = now end
+  local wait = nextslot - now
+  nextslot = nextslot + interval
+  return math.floor(wait)
 end
 
 function response(status, headers, body)
