@@ -112,4 +112,31 @@ import Testing
         h.recordProbe(ok: true)
         #expect(h.inRotation)
     }
+
+    /// The readers use a published snapshot and a clean agent's successes take the mutex
+    /// only if it is free: the snapshot must still follow every change, from any thread.
+    @Test func healthSnapshotFollowsChangesUnderConcurrency() {
+        let h = AgentHealth(name: "c", cooldown: 1000, slowMs: 1000)
+        h.record(success: true, latencyMs: 100)
+        #expect(h.latencyScore == 90)   // a clean agent's success still moves the latency
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            for _ in 0..<5_000 {
+                h.record(success: true, latencyMs: 100)
+                #expect(h.allowCall())
+                #expect(h.breaker == .closed)
+                #expect(h.score == 100)
+            }
+        }
+        #expect(h.latencyScore == 90)
+        // Failures from several threads at once: the fifth in a row opens the breaker.
+        DispatchQueue.concurrentPerform(iterations: 5) { _ in h.record(success: false, latencyMs: 100) }
+        #expect(h.breaker == .open)
+        #expect(h.score == 0)
+        #expect(!h.allowCall())
+        // Not clean any more: a success is recorded under the mutex (never dropped), and
+        // recovery is visible to the lock-free readers.
+        h.recordProbe(ok: true)
+        #expect(h.inRotation)
+        #expect(h.breaker == .open)   // the cooldown has not passed
+    }
 }
