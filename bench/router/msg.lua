@@ -5,16 +5,9 @@
 -- Env: NUMBERS (default 10000); RATE (requests/s offered in total, paced per wrk thread on
 -- a fixed schedule: the open-loop "half rate" run; default 0 = as fast as possible);
 -- DELAY_MS (old fixed pause per connection, default 0).
-local ffi = require("ffi")
-ffi.cdef[[
-typedef struct { long tv_sec; long tv_usec; } ds_timeval;
-int gettimeofday(ds_timeval *tv, void *tz);
-]]
-local tv = ffi.new("ds_timeval")
-local function now_ms()
-  ffi.C.gettimeofday(tv, nil)
-  return tonumber(tv.tv_sec) * 1000 + tonumber(tv.tv_usec) / 1000
-end
+-- bench/pace.lua, found next to this script's folder.
+local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+local new_pacer = dofile(here .. "/../pace.lua")
 local threads = {}
 local nthreads = 0
 
@@ -27,10 +20,7 @@ end
 function init(args)
   numbers = tonumber(os.getenv("NUMBERS") or "10000")
   pause = tonumber(os.getenv("DELAY_MS") or "0")
-  local rate = tonumber(os.getenv("RATE") or "0")
-  local nthr = tonumber(os.getenv("THREADS") or "2")
-  interval = rate > 0 and (1000 * nthr / rate) or 0   -- ms between this thread's requests
-  nextslot = 0
+  pace = new_pacer(tonumber(os.getenv("RATE") or "0"), tonumber(os.getenv("THREADS") or "2"))
   math.randomseed(os.time() * 1000 + tid)
   prefix = tostring(os.time()) .. "-" .. tid .. "-"
   counter = 0
@@ -47,14 +37,8 @@ function request()
 end
 
 function delay()
-  if interval > 0 then
-    -- The next free slot of this thread's fixed schedule (never catching up a backlog).
-    local now = now_ms()
-    if nextslot < now then nextslot = now end
-    local wait = nextslot - now
-    nextslot = nextslot + interval
-    return math.floor(wait)
-  end
+  local wait = pace()
+  if wait > 0 then return wait end
   return pause
 end
 

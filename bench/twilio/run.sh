@@ -7,6 +7,7 @@
 #   bench/twilio/run.sh                     # defaults below
 #   DURATION=15s CONNS=64 bench/twilio/run.sh
 #   HALF_RATE=5000 PACED_CONNS=32 (the paced run: requests/s offered on a fixed schedule)
+#   SENDERS=10000 (request i from sender i % SENDERS; 0 = a new sender every request)
 #
 # Every request is a new message: the file holds WARMUP + 2 x PER_RUN signed requests and
 # each run takes its own range (warm-up and saturated: PER_RUN each; light and the paced
@@ -24,6 +25,9 @@ CONNS=${CONNS:-64}
 LIGHT_CONNS=${LIGHT_CONNS:-4}
 HALF_RATE=${HALF_RATE:-5000}
 PACED_CONNS=${PACED_CONNS:-32}
+# Request i comes from sender i % SENDERS: 10,000 senders, so most messages continue a
+# session (as in real traffic); SENDERS=0: every request a new sender and a new session.
+SENDERS=${SENDERS:-10000}
 export BENCH_PORT=${BENCH_PORT:-18099}
 export BENCH_PLUGIN_PATH="$PWD/.build/release"
 OUT=bench/results/twilio
@@ -31,7 +35,8 @@ mkdir -p "$OUT"
 
 command -v wrk >/dev/null || { echo "wrk is missing: run scripts/test-deps.sh" >&2; exit 1; }
 swift build -c release >/dev/null
-[ -s "$OUT/requests-$N.tsv" ] || python3 bench/twilio/make_requests.py "$N" "$OUT/requests-$N.tsv"
+REQS="$OUT/requests-$N.tsv"; [ "$SENDERS" -gt 0 ] && REQS="$OUT/requests-$N-senders-$SENDERS.tsv"
+[ -s "$REQS" ] || python3 bench/twilio/make_requests.py "$N" "$REQS" https://sms.bench.example bench-auth-token-0123456789abcdef "$SENDERS"
 
 rm -f "$OUT"/bench.sqlite*
 .build/release/darkspere run --config bench/twilio/bench.yaml --log-level warning >"$OUT/gateway.log" 2>&1 &
@@ -63,7 +68,7 @@ costed() { # $1 = output file; the rest: the wrk command line
     fi
 }
 
-export BENCH_REQUESTS="$OUT/requests-$N.tsv" BENCH_THREADS="$THREADS"
+export BENCH_REQUESTS="$REQS" BENCH_THREADS="$THREADS"
 URL="http://127.0.0.1:$BENCH_PORT"
 echo "== warm-up (3s)"
 BENCH_FIRST=0 BENCH_COUNT=$WARMUP wrk -t"$THREADS" -c"$CONNS" -d3s -s bench/twilio/twilio.lua "$URL" >/dev/null

@@ -13,19 +13,8 @@ local nthreads = tonumber(os.getenv("BENCH_THREADS") or "2")
 -- RATE (requests/s in total, default 0 = as fast as possible): each thread sends on a
 -- fixed schedule (RATE / BENCH_THREADS per thread, wall clock through LuaJIT's FFI); a
 -- late answer does not build a backlog (the open-loop "half rate" run).
-local rate = tonumber(os.getenv("RATE") or "0")
-local interval = rate > 0 and (1000 * nthreads / rate) or 0   -- ms between one thread's requests
-local ffi = require("ffi")
-ffi.cdef[[
-typedef struct { long tv_sec; long tv_usec; } ds_timeval;
-int gettimeofday(ds_timeval *tv, void *tz);
-]]
-local tv = ffi.new("ds_timeval")
-local function now_ms()
-  ffi.C.gettimeofday(tv, nil)
-  return tonumber(tv.tv_sec) * 1000 + tonumber(tv.tv_usec) / 1000
-end
-local nextslot = 0
+local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+local pace = dofile(here .. "/../pace.lua")(tonumber(os.getenv("RATE") or "0"), nthreads)
 local counter = 0
 local threads = {}
 
@@ -66,12 +55,7 @@ function request()
 end
 
 function delay()
-  if interval == 0 then return 0 end
-  local now = now_ms()
-  if nextslot < now then nextslot = now end
-  local wait = nextslot - now
-  nextslot = nextslot + interval
-  return math.floor(wait)
+  return pace()
 end
 
 function response(status, headers, body)
