@@ -23,6 +23,9 @@ hist() { # cumulative buckets of darkspere_router_turn_seconds
   curl -s "http://127.0.0.1:$PORT/metrics" | grep '^darkspere_router_turn_seconds_bucket' |
     sed -E 's/.*le="([^"]+)"\} ([0-9.e+]+).*/\1 \2/'
 }
+cpu() { # jiffies: machine busy, gateway (utime+stime)
+  echo "$(awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat) $(awk '{print $14+$15}' /proc/$GW/stat)"
+}
 histdiff() { # $1 before, $2 after: share of turns at or under each bound
   paste <(echo "$1") <(echo "$2") | awk '{ le[NR]=$1; d[NR]=$4-$2 } END {
     n = d[NR]; if (n == 0) n = 1; s = "router turns:";
@@ -67,10 +70,12 @@ YAML
   echo -n "c64: "
   wrk -t2 -c64 -d$DURATION -s "$ROOT/bench/router/msg.lua" "http://127.0.0.1:$PORT" | tail -1
   for r in $(seq 1 "$RUNS"); do
-    H0=$(hist)
+    H0=$(hist); C0=$(cpu); T0=$(date +%s%N)
     echo -n "$RATE/s #$r: "
     THREADS=2 RATE=$RATE wrk -t2 -c32 -d$DURATION -s "$ROOT/bench/router/msg.lua" "http://127.0.0.1:$PORT" | tail -1
+    C1=$(cpu); T1=$(date +%s%N)
     histdiff "$H0" "$(hist)"
+    echo "$C0 $C1 $T0 $T1" | awk '{ s = ($6 - $5) / 1e9 * 100; printf "cpu: machine %.0f%% of one core, gateway %.0f%% (the rest: wrk and anything else)\n", 100 * ($3 - $1) / s, 100 * ($4 - $2) / s }' 
   done
   echo "wal: $(stat -c %s "$WORK/bench.sqlite-wal" 2>/dev/null) bytes, db: $(stat -c %s "$WORK/bench.sqlite") bytes"
   kill $GW; wait $GW 2>/dev/null || true; GW=""
