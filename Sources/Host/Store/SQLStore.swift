@@ -29,23 +29,34 @@ public final class SQLStore: Store, @unchecked Sendable {
     /// skip the history `SELECT`. See `HistoryCache` for what keeps it right.
     let historyCache: HistoryCache?
 
-    init(sqlitePath: String) throws {
+    /// - Parameters:
+    ///   - walRestartFrames: WAL size (frames) at which the checkpointer restarts the WAL
+    ///     between two batches (see `SQLiteCheckpointer`).
+    ///   - walAutocheckpoint: the write connection's own automatic checkpoint (frames), a
+    ///     fallback should the checkpointer fall behind; default twice `walRestartFrames`,
+    ///     0 turns it off (tests).
+    init(sqlitePath: String, walRestartFrames: Int = 16000, walAutocheckpoint: Int? = nil) throws {
         backend = "sqlite"
         dialect = .sqlite
         let onDisk = sqlitePath != ":memory:"
-        pool = ConnectionPool(max: 1) {
+        let autockpt = walAutocheckpoint ?? walRestartFrames * 2
+        let writePool = ConnectionPool(max: 1) {
             let c = try SQLiteConnection(path: sqlitePath)
-            // Most checkpointing happens on the checkpointer's thread (see SQLiteCheckpointer).
-            if onDisk { try c.execute("PRAGMA wal_autocheckpoint=8000") }
+            // Checkpoints and WAL restarts happen on the checkpointer's thread (see
+            // SQLiteCheckpointer); the write connection's own is a fallback, well above.
+            if onDisk { try c.execute("PRAGMA wal_autocheckpoint=\(autockpt)") }
             return c
         }
+        pool = writePool
         readPool = sqlitePath == ":memory:" ? pool : ConnectionPool(max: 4) { try SQLiteConnection(path: sqlitePath) }
         lockPool = nil
         pingPool = ConnectionPool(max: 1) { try SQLiteConnection(path: sqlitePath) }
         writer = GroupCommitter(pool: pool)
         historyCache = HistoryCache()
         try pool.with { try StoreMigrations.apply($0) }
-        checkpointer = onDisk ? SQLiteCheckpointer(path: sqlitePath) : nil
+        // The checkpointer's gate: holding the only write connection, no batch is open or begins.
+        let gate: @Sendable (() -> Void) -> Void = { body in _ = try? writePool.with { _ in body() } }
+        checkpointer = onDisk ? SQLiteCheckpointer(path: sqlitePath, restartFrames: walRestartFrames, exclusive: gate) : nil
     }
 
     init(postgresURL: String, connections: Int = 12, lockConnections: Int) throws {
@@ -60,6 +71,9 @@ public final class SQLStore: Store, @unchecked Sendable {
         historyCache = nil   // other processes write the same sessions
         try pool.with { try StoreMigrations.apply($0) }
     }
+
+    /// The SQLite checkpointer's counters (nil without one: PostgreSQL, SQLite in memory).
+    var checkpointStats: SQLiteCheckpointer.Stats? { checkpointer?.stats }
 
     public func close() { checkpointer?.stop(); writer.shutdown(); pool.closeAll(); readPool.closeAll(); lockPool?.closeAll(); pingPool.closeAll() }
 
