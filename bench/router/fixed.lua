@@ -1,33 +1,16 @@
 -- wrk script for the ceiling: GET /livez (a fixed reply from the same server), reporting
 -- the same summary line as msg.lua. RATE (requests/s in total, THREADS wrk threads) paces
--- requests on the same fixed schedule as msg.lua: the server's own tail at that rate.
-local ffi = require("ffi")
-ffi.cdef[[
-typedef struct { long tv_sec; long tv_usec; } ds_timeval;
-int gettimeofday(ds_timeval *tv, void *tz);
-]]
-local tv = ffi.new("ds_timeval")
-local function now_ms()
-  ffi.C.gettimeofday(tv, nil)
-  return tonumber(tv.tv_sec) * 1000 + tonumber(tv.tv_usec) / 1000
-end
+-- requests on the same fixed schedule as msg.lua (bench/pace.lua): the server's own tail
+-- at that rate.
+local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+local new_pacer = dofile(here .. "/../pace.lua")
 
 function init(args)
-  local rate = tonumber(os.getenv("RATE") or "0")
-  local nthr = tonumber(os.getenv("THREADS") or "2")
-  interval = rate > 0 and (1000 * nthr / rate) or 0
-  nextslot = 0
+  pace = new_pacer(tonumber(os.getenv("RATE") or "0"), tonumber(os.getenv("THREADS") or "2"))
 end
 
 function delay()
-  if interval > 0 then
-    local now = now_ms()
-    if nextslot < now then nextslot = now end
-    local wait = nextslot - now
-    nextslot = nextslot + interval
-    return math.floor(wait)
-  end
-  return 0
+  return pace()
 end
 
 function done(summary, latency, requests)

@@ -18,6 +18,7 @@ RUNS=${RUNS:-2}
 export NUMBERS=${NUMBERS:-10000}
 GW=""
 trap '[ -n "$GW" ] && kill $GW 2>/dev/null || true' EXIT
+. "$ROOT/bench/router/config.sh"
 
 hist() { # cumulative buckets of darkspere_router_turn_seconds
   curl -s "http://127.0.0.1:$PORT/metrics" | grep '^darkspere_router_turn_seconds_bucket' |
@@ -36,28 +37,7 @@ histdiff() { # $1 before, $2 after: share of turns at or under each bound
 for BIN in "$@"; do
   WORK=$(mktemp -d /tmp/ds-probe-XXXX)
   PORT=$((18000 + RANDOM % 1000))
-  cat > "$WORK/plugins.yaml" <<YAML
-server:
-  listen: 127.0.0.1:$PORT
-store:
-  url: sqlite:$WORK/bench.sqlite
-routing:
-  session_timeout: 30m
-  history_depth: 20
-  max_concurrent: 64
-plugin_path: [$PLUG]
-plugins:
-  - id: test
-    library: fixture-test-channel
-    config: { route: /test/sms }
-  - id: echo
-    library: c-echo-agent
-agents:
-  - name: echo
-    transport: echo
-    max_sessions: 1000000
-    config: { prefix: echo }
-YAML
+  bench_config "$WORK/plugins.yaml" "$PORT" "sqlite:$WORK/bench.sqlite" "$PLUG"
   env $GWENV "$BIN" run --config "$WORK/plugins.yaml" > "$WORK/gateway.log" 2>&1 &
   GW=$!
   for i in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done

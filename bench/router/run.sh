@@ -24,6 +24,7 @@ cleanup() {
   if [ -d "$WORK/pg" ]; then su postgres -s /bin/sh -c "$PGBIN/pg_ctl -D $WORK/pg/data -m fast stop" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
+. "$ROOT/bench/router/config.sh"
 
 start_pg() {
   mkdir -p "$WORK/pg" && chown postgres "$WORK/pg"
@@ -33,28 +34,7 @@ start_pg() {
 }
 
 run_gateway() { # $1 = store url
-  cat > "$WORK/plugins.yaml" <<YAML
-server:
-  listen: 127.0.0.1:$PORT
-store:
-  url: $1
-routing:
-  session_timeout: 30m
-  history_depth: 20
-  max_concurrent: 64
-plugin_path: [$BIN]
-plugins:
-  - id: test
-    library: fixture-test-channel
-    config: { route: /test/sms }
-  - id: echo
-    library: c-echo-agent
-agents:
-  - name: echo
-    transport: echo
-    max_sessions: 1000000
-    config: { prefix: echo }
-YAML
+  bench_config "$WORK/plugins.yaml" "$PORT" "$1" "$BIN"
   if [ "${ACCOUNT:-0}" = 1 ]; then
     sed -i 's/^    max_sessions: 1000000$/    max_sessions: 1000000\n    account: bench/' "$WORK/plugins.yaml"
     cat >> "$WORK/plugins.yaml" <<YAML
