@@ -2,7 +2,7 @@
 # Router benchmark: the whole message path over HTTP on loopback, on each store backend.
 #   bench/router/run.sh [sqlite|postgres|all] (default all)
 # Needs: release build (swift build -c release), wrk and PostgreSQL 15 (scripts/test-deps.sh).
-# Env: HALF_RATE (the paced run's rate; default half the measured rate), DURATION (default 10s), CONNS (default 64), NUMBERS (default 10000), SESSIONS (lookup bench, default 1000000),
+# Env: DARKSPERE (the gateway binary to run, default .build/release/darkspere; plugins still come from .build/release), HALF_RATE (the paced run's rate; default half the measured rate), DURATION (default 10s), CONNS (default 64), NUMBERS (default 10000), SESSIONS (lookup bench, default 1000000),
 #      ACCOUNT=1: the agent belongs to a billed account (a tier without limits), so every message also passes
 #      admission (one more transaction) and writes its usage-ledger rows: the cost of billing.
 set -e
@@ -64,7 +64,7 @@ tiers:
   unmetered: { sms_inbound: null, sms_outbound_segments: null, agent_messages: null, per_minute: null, overage: allow }
 YAML
   fi
-  "$BIN/darkspere" run --config "$WORK/plugins.yaml" > "$WORK/gateway.log" 2>&1 &
+  "${DARKSPERE:-$BIN/darkspere}" run --config "$WORK/plugins.yaml" > "$WORK/gateway.log" 2>&1 &
   GW=$!
   for i in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return 0; sleep 0.1; done
   echo "gateway did not start:"; cat "$WORK/gateway.log"; exit 1
