@@ -141,6 +141,9 @@ public final class SQLStore: Store, @unchecked Sendable {
         }
         var releaseMayBlock: Bool { false }
         func release() {
+            // A connection that failed (server gone, network): closing it drops its locks; back
+            // in the pool it would fail its next turns until the flusher noticed.
+            if conn.isBroken { return pool.release(conn, broken: true) }
             if pending {   // never sent: nothing to unlock (an older deferred unlock stays)
                 conn.discardDeferred(keeping: deferredBefore)
                 conn.unlockKey = deferredBefore > 0 ? priorKey : nil
