@@ -2,7 +2,7 @@
 # Router benchmark: the whole message path over HTTP on loopback, on each store backend.
 #   bench/router/run.sh [sqlite|postgres|all] (default all)
 # Needs: release build (swift build -c release), wrk and PostgreSQL 15 (scripts/test-deps.sh).
-# Env: DARKSPERE (the gateway binary, default .build/release/darkspere: A/B runs of a kept copy), HALF_RATE (the paced run's rate; default half the measured rate), DURATION (default 10s), CONNS (default 64), NUMBERS (default 10000), SESSIONS (lookup bench, default 1000000),
+# Env: DARKSPERE (the gateway binary, default .build/release/darkspere: A/B runs of a kept copy; plugins still come from .build/release), HALF_RATE (the paced run's rate; default half the measured rate), DURATION (default 10s), CONNS (default 64), NUMBERS (default 10000), SESSIONS (lookup bench, default 1000000),
 #      ACCOUNT=1: the agent belongs to a billed account (a tier without limits), so every message also passes
 #      admission (one more transaction) and writes its usage-ledger rows: the cost of billing.
 set -e

@@ -63,6 +63,8 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         self.agents = list
         byName = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
         selector = AgentSelector(minHealth: config.routing.minHealth)
+        // PostgreSQL reads this much history with a turn's context (one round trip).
+        (store as? SQLStore)?.setHistoryDepthBound(list.map { $0.entry.historyDepth ?? config.routing.historyDepth }.max() ?? 0)
         let sqliteThreads = (store as? SQLStore)?.suggestedThreads ?? 0
         work = BlockingThreadPool(name: "darkspere-router", threads: sqliteThreads > 0 ? sqliteThreads : config.routing.maxConcurrent + 4)
         queues = ConversationQueues(limit: config.routing.maxConcurrent, pool: work)

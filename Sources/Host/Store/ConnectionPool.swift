@@ -28,6 +28,28 @@ final class ConnectionPool: @unchecked Sendable {
         }
     }
 
+    /// Like `acquire`, but takes an idle connection for which `prefer` is true if there is
+    /// one (`prefer` runs under the pool's lock: keep it short).
+    func acquire(preferring prefer: (any SQLConnection) -> Bool) throws -> any SQLConnection {
+        cond.lock()
+        if let i = idle.lastIndex(where: prefer) {
+            let c = idle.remove(at: i)
+            cond.unlock()
+            return c
+        }
+        cond.unlock()
+        return try acquire()
+    }
+
+    /// Takes `c` out of the pool if it is idle (for work on that very connection, e.g.
+    /// sending its deferred statements); nil if someone holds it. Give it back with `release`.
+    func takeIfIdle(_ c: any SQLConnection) -> (any SQLConnection)? {
+        cond.lock()
+        defer { cond.unlock() }
+        guard let i = idle.firstIndex(where: { $0 === c }) else { return nil }
+        return idle.remove(at: i)
+    }
+
     /// Returns a connection; a broken one is dropped (the next acquire opens a fresh one).
     func release(_ c: any SQLConnection, broken: Bool = false) {
         cond.lock()

@@ -128,7 +128,8 @@ final class GroupCommitter: @unchecked Sendable {
             cond.unlock()
             do {
                 try pool.with { c in
-                    try c.query(c.dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN", [])
+                    // PostgreSQL: BEGIN is deferred, sent with the batch's first statements.
+                    if c.dialect == .sqlite { try c.query("BEGIN IMMEDIATE", []) } else { try c.send("BEGIN", []) }
                     if batch.count == 1 {
                         // The transaction is the unit: a failure rolls back just it.
                         let u = batch[0]

@@ -14,6 +14,10 @@ final class PostgresConnection: SQLConnection {
     /// Statements deferred by `send`: prepared statement name, SQL (for errors), parameters.
     private var deferred: [(name: String, sql: String, params: [String?])] = []
 
+    /// The advisory lock key whose unlock is deferred on this connection (set and read by
+    /// `SQLStore`'s lock pool, under the pool's hand-off; may be stale once sent).
+    var unlockKey: String?
+
     init(url: String) throws {
         guard let c = PQconnectdb(url) else { throw StoreError("postgres: out of memory") }
         guard PQstatus(c) == CONNECTION_OK else {
@@ -65,13 +69,27 @@ final class PostgresConnection: SQLConnection {
         return n
     }
 
+    /// Prepares `sql` now (it is otherwise prepared on first use, one round trip).
+    func prepare(_ sql: String, parameters: Int) throws {
+        _ = try preparedName(sql, rewrite(sql), parameters)
+    }
+
+    /// Defers `sql` (prepared if it has parameters; a statement without parameters, such as
+    /// `BEGIN`, is sent unprepared) until the next `query`, `execute` or `flush`.
     func send(_ sql: String, _ params: [SQLValue]) throws {
-        guard !params.isEmpty else { return try execute(sql) }
-        let name = try preparedName(sql, rewrite(sql), params.count)
+        let name = params.isEmpty ? "" : try preparedName(sql, rewrite(sql), params.count)
         deferred.append((name, sql, params.map { $0.text }))
     }
 
     func discardDeferred() { deferred.removeAll() }
+
+    /// How many statements are deferred (for `discardDeferred(keeping:)`).
+    var deferredCount: Int { deferred.count }
+    /// Drops the statements deferred after the first `count` (a turn's lock statement that
+    /// was never sent), keeping older ones (a previous turn's deferred unlock).
+    func discardDeferred(keeping count: Int) {
+        if deferred.count > count { deferred.removeLast(deferred.count - count) }
+    }
 
     /// Sends the deferred statements in pipeline mode (one round trip; the server runs them
     /// in order, as if sent one by one) and reads every result; throws the first error.
@@ -84,7 +102,26 @@ final class PostgresConnection: SQLConnection {
 
     /// Runs `batch` in pipeline mode; with `rowsOfLast`, returns the last statement's rows.
     private func pipeline(_ batch: [(name: String, sql: String, params: [String?])], rowsOfLast: Bool) throws -> [[SQLValue]] {
-        var lastRows: [[SQLValue]] = []
+        try pipeline(batch, rowsOfLast: rowsOfLast ? 1 : 0).last ?? []
+    }
+
+    /// Runs the deferred statements and then `statements`, all in one pipeline (one round
+    /// trip; the server runs them in order), and returns the rows of each of `statements`.
+    /// Throws the first error (statements after a failed one are not run).
+    func queries(_ statements: [(sql: String, params: [SQLValue])]) throws -> [[[SQLValue]]] {
+        var batch = deferred
+        for s in statements {
+            let name = s.params.isEmpty ? "" : try preparedName(s.sql, rewrite(s.sql), s.params.count)
+            batch.append((name, s.sql, s.params.map { $0.text }))
+        }
+        deferred.removeAll()
+        return try pipeline(batch, rowsOfLast: statements.count)
+    }
+
+    /// Runs `batch` in pipeline mode and returns the rows of its last `rowsOfLast` statements.
+    private func pipeline(_ batch: [(name: String, sql: String, params: [String?])], rowsOfLast: Int) throws -> [[[SQLValue]]] {
+        let firstWithRows = batch.count - rowsOfLast
+        var rowSets = [[[SQLValue]]](repeating: [], count: rowsOfLast)
         guard PQenterPipelineMode(conn) == 1 else { throw StoreError("postgres: cannot enter pipeline mode: \(String(cString: PQerrorMessage(conn)))") }
         var firstError: StoreError?
         for d in batch {
@@ -111,7 +148,7 @@ final class PostgresConnection: SQLConnection {
                 let msg = String(cString: PQresultErrorMessage(r)).trimmingCharacters(in: .whitespacesAndNewlines)
                 firstError = StoreError("postgres: \(msg) in: \(batch[min(index, batch.count - 1)].sql.prefix(120))")
             }
-            if rowsOfLast && index == batch.count - 1 && st == PGRES_TUPLES_OK { lastRows = Self.rows(r) }
+            if index >= firstWithRows && index < batch.count && st == PGRES_TUPLES_OK { rowSets[index - firstWithRows] = Self.rows(r) }
             index += 1
             PQclear(r)
         }
@@ -119,7 +156,7 @@ final class PostgresConnection: SQLConnection {
             firstError = StoreError("postgres: cannot leave pipeline mode: \(String(cString: PQerrorMessage(conn)))")
         }
         if let firstError { throw firstError }
-        return lastRows
+        return rowSets
     }
 
     @discardableResult

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The `Store` over SQLite or PostgreSQL: the same statements, two connection kinds.
 ///
@@ -22,6 +23,11 @@ public final class SQLStore: Store, @unchecked Sendable {
     /// SQLite on disk: WAL checkpoints mostly off the write path.
     private let checkpointer: SQLiteCheckpointer?
     private let lockPool: ConnectionPool?
+    /// PostgreSQL: sends the deferred unlocks of lock connections that stay idle.
+    let unlockFlusher: DeferredFlusher?
+    /// The largest history depth a turn may ask for (0: unknown). When set, PostgreSQL reads
+    /// that much history in the same round trip as the turn's context (see `readContext`).
+    private let historyBound = Atomic<Int>(0)
     private let pingPool: ConnectionPool
     /// Turn writes (begin/finish) go through group commit.
     let writer: GroupCommitter
@@ -50,6 +56,7 @@ public final class SQLStore: Store, @unchecked Sendable {
         pool = writePool
         readPool = sqlitePath == ":memory:" ? pool : ConnectionPool(max: 4) { try SQLiteConnection(path: sqlitePath) }
         lockPool = nil
+        unlockFlusher = nil
         pingPool = ConnectionPool(max: 1) { try SQLiteConnection(path: sqlitePath) }
         writer = GroupCommitter(pool: pool)
         historyCache = HistoryCache()
@@ -65,7 +72,14 @@ public final class SQLStore: Store, @unchecked Sendable {
         pool = ConnectionPool(max: connections) { try PostgresConnection(url: postgresURL) }
         readPool = pool
         checkpointer = nil
-        lockPool = ConnectionPool(max: lockConnections) { try PostgresConnection(url: postgresURL) }
+        let locks = ConnectionPool(max: lockConnections) {
+            let c = try PostgresConnection(url: postgresURL)
+            // Prepared up front: a release defers it, and must not wait for a round trip.
+            try c.prepare(Self.unlockSQL, parameters: 1)
+            return c
+        }
+        lockPool = locks
+        unlockFlusher = DeferredFlusher(pool: locks)
         pingPool = ConnectionPool(max: 1) { try PostgresConnection(url: postgresURL) }
         writer = GroupCommitter(pool: pool, writers: 2)
         historyCache = nil   // other processes write the same sessions
@@ -75,7 +89,7 @@ public final class SQLStore: Store, @unchecked Sendable {
     /// The SQLite checkpointer's counters (nil without one: PostgreSQL, SQLite in memory).
     var checkpointStats: SQLiteCheckpointer.Stats? { checkpointer?.stats }
 
-    public func close() { checkpointer?.stop(); writer.shutdown(); pool.closeAll(); readPool.closeAll(); lockPool?.closeAll(); pingPool.closeAll() }
+    public func close() { unlockFlusher?.stop(); checkpointer?.stop(); writer.shutdown(); pool.closeAll(); readPool.closeAll(); lockPool?.closeAll(); pingPool.closeAll() }
 
     /// Uses its own connection (a pool of one), so /readyz never queues behind turns
     /// for the busy statement pool and answers quickly from the event loop.
@@ -112,55 +126,89 @@ public final class SQLStore: Store, @unchecked Sendable {
         var releaseMayBlock: Bool { false }
     }
 
+    static let lockSQL = "SELECT pg_advisory_lock(hashtextextended(?, 0))"
+    static let unlockSQL = "SELECT pg_advisory_unlock(hashtextextended(?, 0))"
+
     /// Owned by one turn (one thread at a time: the turn's, then whoever releases it).
+    ///
+    /// `release` does not wait for the server: the unlock is deferred on the lock connection,
+    /// which goes back to the pool; the next user of that connection sends the unlock ahead
+    /// of its own first statement (same round trip), or, if nobody takes the connection
+    /// within about a millisecond, `flusher` sends it. A conversation's next turn in this
+    /// process prefers that connection (`lockConversationForTurn`), so it never waits for
+    /// the flusher; another process waits at most about that millisecond longer.
     private final class AdvisoryLock: ConversationLock, @unchecked Sendable {
-        let conn: any SQLConnection
+        let conn: PostgresConnection
         let pool: ConnectionPool
+        let flusher: DeferredFlusher?
         let key: String
         /// The lock statement is deferred on `conn` (not yet sent): `turnContext` sends it.
         var pending: Bool
-        init(conn: any SQLConnection, pool: ConnectionPool, key: String, pending: Bool = false) {
-            self.conn = conn; self.pool = pool; self.key = key; self.pending = pending
+        /// Statements deferred on `conn` before the lock statement (a previous unlock), and
+        /// that unlock's key.
+        let deferredBefore: Int
+        let priorKey: String?
+        init(conn: PostgresConnection, pool: ConnectionPool, flusher: DeferredFlusher?, key: String, pending: Bool = false,
+             deferredBefore: Int = 0, priorKey: String? = nil) {
+            self.conn = conn; self.pool = pool; self.flusher = flusher; self.key = key; self.pending = pending
+            self.deferredBefore = deferredBefore; self.priorKey = priorKey
         }
+        var releaseMayBlock: Bool { false }
         func release() {
-            if pending {   // never sent: nothing to unlock
-                conn.discardDeferred()
-                return pool.release(conn)
+            // A connection that failed (server gone, network): closing it drops its locks; back
+            // in the pool it would fail its next turns until the flusher noticed.
+            if conn.isBroken { return pool.release(conn, broken: true) }
+            if pending {   // never sent: nothing to unlock (an older deferred unlock stays)
+                conn.discardDeferred(keeping: deferredBefore)
+                conn.unlockKey = deferredBefore > 0 ? priorKey : nil
+            } else {
+                do { try conn.send(SQLStore.unlockSQL, [.text(key)]) } catch {
+                    return pool.release(conn, broken: true)   // closing the connection drops its locks
+                }
+                conn.unlockKey = key
             }
-            do {
-                try conn.query("SELECT pg_advisory_unlock(hashtextextended(?, 0))", [.text(key)])
-                pool.release(conn)
-            } catch {
-                pool.release(conn, broken: true)   // closing the connection drops its locks
-            }
+            let idleWork = conn.deferredCount > 0
+            pool.release(conn)
+            if idleWork { flusher?.schedule(conn) }
         }
     }
 
     public func lockConversation(_ key: String) throws -> any ConversationLock {
         guard let lockPool else { return NoLock() }
-        let c = try lockPool.acquire()
+        let c = try lockPool.acquire() as! PostgresConnection
         do {
-            try c.query("SELECT pg_advisory_lock(hashtextextended(?, 0))", [.text(key)])
+            try c.query(Self.lockSQL, [.text(key)])   // after the connection's deferred unlock, if any
         } catch {
             lockPool.release(c, broken: true)
             throw error
         }
-        return AdvisoryLock(conn: c, pool: lockPool, key: key)
+        c.unlockKey = nil
+        return AdvisoryLock(conn: c, pool: lockPool, flusher: unlockFlusher, key: key)
     }
 
     /// PostgreSQL: the lock statement is deferred on the lock connection; `turnContext`
     /// given this lock sends it together with its first read (one round trip).
     public func lockConversationForTurn(_ key: String) throws -> any ConversationLock {
         guard let lockPool else { return NoLock() }
-        let c = try lockPool.acquire()
+        // The connection whose deferred unlock still holds this conversation, if idle: its
+        // pipeline unlocks and locks again, so this turn never waits for the flusher.
+        let c = try lockPool.acquire(preferring: { ($0 as! PostgresConnection).unlockKey == key }) as! PostgresConnection
+        let prior = c.unlockKey
+        c.unlockKey = nil   // its deferred unlock (if any) goes with this turn's first read
+        let before = c.deferredCount
         do {
-            try c.send("SELECT pg_advisory_lock(hashtextextended(?, 0))", [.text(key)])
+            try c.send(Self.lockSQL, [.text(key)])
         } catch {
             lockPool.release(c, broken: true)
             throw error
         }
-        return AdvisoryLock(conn: c, pool: lockPool, key: key, pending: true)
+        return AdvisoryLock(conn: c, pool: lockPool, flusher: unlockFlusher, key: key, pending: true, deferredBefore: before,
+                            priorKey: prior)
     }
+
+    /// The largest history depth any turn will ask `turnContext` for (the router sets it
+    /// before traffic). With it, PostgreSQL reads the history in the context's round trip.
+    public func setHistoryDepthBound(_ depth: Int) { historyBound.store(max(0, depth), ordering: .relaxed) }
 
     // MARK: turns
 
@@ -194,13 +242,31 @@ public final class SQLStore: Store, @unchecked Sendable {
 
     private func readContext(_ c: any SQLConnection, channel: String, channelMessageId: String, remote: String, local: String,
                              sinceMs: Int64, historyDepth: (String) -> Int) throws -> TurnContext {
-        guard let r = try c.one(Self.contextSQL, [.text(channel), .text(channelMessageId), .text(channel), .text(remote),
-                                                  .text(channel), .text(remote), .text(local), .int(sinceMs)])
-        else { throw StoreError("turn context query returned no row") }
+        let contextParams: [SQLValue] = [.text(channel), .text(channelMessageId), .text(channel), .text(remote),
+                                         .text(channel), .text(remote), .text(local), .int(sinceMs)]
+        // PostgreSQL with a known bound: the history of the same session (found by the same
+        // conditions) up to the bound, in the same pipeline as the context (one round trip);
+        // trimmed to the agent's depth below.
+        let bound = historyBound.load(ordering: .relaxed)
+        var prefetched: [[SQLValue]]?
+        let r: [SQLValue]
+        if bound > 0, let pg = c as? PostgresConnection {
+            let sets = try pg.queries([(Self.contextSQL, contextParams),
+                                       (Self.conversationHistorySQL, [.text(channel), .text(remote), .text(local), .int(sinceMs), .int(Int64(bound))])])
+            guard let row = sets[0].first else { throw StoreError("turn context query returned no row") }
+            r = row
+            prefetched = sets[1]
+        } else {
+            guard let row = try c.one(Self.contextSQL, contextParams) else { throw StoreError("turn context query returned no row") }
+            r = row
+        }
         if !r[0].isNull { return TurnContext(dedupe: r[1].text.map { .replied($0) } ?? .pending, optedOut: false, session: nil, history: []) }
         let s = r[3].isNull ? nil : Self.session(Array(r[3...]))
         let h = try s.map { s -> [HistoryEntry] in
             let limit = historyDepth(s.agent)
+            if let rows = prefetched, limit <= bound, rows.allSatisfy({ $0[0].int == s.id }) {
+                return Self.historyEntries(rows.prefix(limit).map { Array($0.dropFirst()) })
+            }
             guard let cache = historyCache else { return try Self.history(c, sessionId: s.id, limit: limit) }
             if let h = cache.get(s.id, limit: limit) { return h }
             let generation = cache.generation
@@ -211,6 +277,14 @@ public final class SQLStore: Store, @unchecked Sendable {
         return TurnContext(dedupe: nil, optedOut: !r[2].isNull, session: s, history: h)
     }
 
+    /// The history of the session `contextSQL` finds (channel, remote, local, since), newest
+    /// first, with each row's session id, up to a limit.
+    static let conversationHistorySQL = """
+        SELECT session_id, direction, body, created_ms FROM messages
+        WHERE session_id = (SELECT id FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND last_ms >= ?
+                            ORDER BY last_ms DESC LIMIT 1)
+        ORDER BY id DESC LIMIT ?
+        """
     static let sessionColumns = "id, channel, remote, local, agent, state, created_ms, last_ms"
     /// `turnContext`'s first statement: dedupe key (present, reply), opt-out, active session.
     static let contextSQL = """
@@ -251,7 +325,8 @@ public final class SQLStore: Store, @unchecked Sendable {
     public func beginTurn(_ t: TurnStart) throws -> (SessionRecord, messageId: Int64) {
         defer { if let id = t.sessionId { historyCache?.invalidate(id) } }
         return try writer.write { c in
-            try {
+            if c.dialect == .postgres { return try Self.beginTurnPostgres(c, t) }
+            return try {
                 let session: SessionRecord
                 if let id = t.sessionId {
                     guard let r = try c.one("UPDATE sessions SET last_ms = ?, message_count = message_count + 1 WHERE id = ? RETURNING \(Self.sessionColumns)",
@@ -277,6 +352,44 @@ public final class SQLStore: Store, @unchecked Sendable {
             }()
         }
     }
+
+    /// PostgreSQL: `beginTurn`'s three statements (session, inbound message, dedupe key) as
+    /// data-modifying CTEs of one statement: one round trip inside the unit instead of three.
+    private static func beginTurnPostgres(_ c: any SQLConnection, _ t: TurnStart) throws -> (SessionRecord, messageId: Int64) {
+        let sql: String
+        let sessionParams: [SQLValue]
+        if let id = t.sessionId {
+            sql = beginExistingSQL
+            sessionParams = [.int(t.nowMs), .int(id)]
+        } else {
+            guard let agent = t.newAgent else { throw StoreError("beginTurn: neither a session nor an agent") }
+            sql = beginNewSQL
+            sessionParams = [.text(t.channel), .text(t.remote), .text(t.local), .text(agent), .int(t.nowMs), .int(t.nowMs)]
+        }
+        guard let r = try c.one(sql, sessionParams + [.text(t.text), .text(t.channel), .text(t.channelMessageId), .int(t.nowMs),
+                                                      .text(t.remote), .text(t.local),
+                                                      .text(t.channel), .text(t.channelMessageId), .int(t.nowMs)]) else {
+            throw StoreError(t.sessionId.map { "session \($0) vanished" } ?? "session insert returned nothing")
+        }
+        return (session(Array(r.prefix(8))), r[8].int ?? 0)
+    }
+
+    private static func beginSQL(session: String) -> String {
+        """
+        WITH s AS (\(session)),
+        m AS (INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
+                  created_ms, remote, local)
+              SELECT s.id, 'in', ?, 'received', ?, ?, 1, s.agent, ?, ?, ? FROM s RETURNING id),
+        d AS (INSERT INTO dedupe_keys (channel, channel_message_id, message_id, created_ms) SELECT ?, ?, m.id, ? FROM m)
+        SELECT \(sessionColumns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")), m.id
+        FROM s, m
+        """
+    }
+    static let beginExistingSQL = beginSQL(session: "UPDATE sessions SET last_ms = ?, message_count = message_count + 1 WHERE id = ? RETURNING \(sessionColumns)")
+    static let beginNewSQL = beginSQL(session: """
+        INSERT INTO sessions (channel, remote, local, agent, state, created_ms, last_ms, message_count)
+        VALUES (?, ?, ?, ?, '', ?, ?, 1) RETURNING \(sessionColumns)
+        """)
 
     /// Its statements need no result: `send` lets PostgreSQL run them in one round trip.
     public func finishTurn(_ t: TurnFinish) throws {
@@ -345,27 +458,16 @@ public final class SQLStore: Store, @unchecked Sendable {
                 processing_ms, created_ms, remote, local) VALUES (?, 'out', ?, ?, ?, NULL, 1, ?, ?, ?, ?, ?)
             """
         if dialect == .postgres {
-            // No statement needs a row back: all are deferred and go to the server with the
-            // batch's COMMIT (GroupCommitter), in one round trip. The session update and the
-            // inbound message in one statement; the dedupe key takes the inbound message's id
-            // from the sequence (this connection's last `nextval`, in this unit); a vanished
-            // session inserts no message and fails the unit (the check divides by zero).
-            try c.send("""
-                WITH s AS (UPDATE sessions SET last_ms = ?, message_count = message_count + 2, state = COALESCE(?, state)
-                           WHERE id = ? RETURNING id)
-                INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
-                    processing_ms, created_ms, remote, local)
-                SELECT s.id, 'in', ?, 'answered', ?, ?, 1, ?, ?, ?, ?, ? FROM s
-                """, sessionParams + inboundParams)
-            try c.send("""
-                SELECT 1 / COUNT(*) FROM messages WHERE id = currval(pg_get_serial_sequence('messages', 'id'))
-                AND session_id = ? AND direction = 'in' AND channel = ? AND channel_message_id = ?
-                """, [.int(sessionId), .text(t.channel), .text(t.channelMessageId)])
-            try c.send("""
-                INSERT INTO dedupe_keys (channel, channel_message_id, message_id, reply, created_ms)
-                VALUES (?, ?, currval(pg_get_serial_sequence('messages', 'id')), ?, ?)
-                """, [.text(t.channel), .text(t.channelMessageId), .text(f.reply), .int(t.nowMs)])
-            try c.send(outboundSQL, outbound)
+            // One statement, deferred: it goes to the server with the batch's COMMIT
+            // (GroupCommitter), in one round trip. The session update, the inbound message,
+            // its dedupe key and the outbound message are data-modifying CTEs of one
+            // statement (one executor start, one parse of the parameters, instead of four).
+            // The outbound message reads `m`, so it is inserted after the inbound one (its id
+            // is larger: history order). A vanished session inserts nothing and fails the
+            // unit (the final SELECT divides by zero).
+            try c.send(Self.answeredTurnSQL, sessionParams + inboundParams
+                        + [.text(t.channel), .text(t.channelMessageId), .text(f.reply), .int(t.nowMs)]
+                        + Array(outbound.dropFirst()))
         } else {
             guard try c.one("UPDATE sessions SET last_ms = ?, message_count = message_count + 2, state = COALESCE(?, state) WHERE id = ? RETURNING id",
                             sessionParams) != nil else { throw StoreError("session \(sessionId) vanished") }
@@ -380,6 +482,21 @@ public final class SQLStore: Store, @unchecked Sendable {
         if let o = f.outbox { try insertOutbox(c, o, f.nowMs) }
         if !f.usage.isEmpty { _ = try writeUsage(c, f.usage, nowMs: f.nowMs) }
     }
+
+    /// PostgreSQL: `writeAnsweredTurn`'s records in one statement (see `answeredTurn`).
+    static let answeredTurnSQL = """
+        WITH s AS (UPDATE sessions SET last_ms = ?, message_count = message_count + 2, state = COALESCE(?, state)
+                   WHERE id = ? RETURNING id),
+        m AS (INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
+                  processing_ms, created_ms, remote, local)
+              SELECT s.id, 'in', ?, 'answered', ?, ?, 1, ?, ?, ?, ?, ? FROM s RETURNING id, session_id),
+        d AS (INSERT INTO dedupe_keys (channel, channel_message_id, message_id, reply, created_ms)
+              SELECT ?, ?, m.id, ?, ? FROM m),
+        o AS (INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
+                  processing_ms, created_ms, remote, local)
+              SELECT m.session_id, 'out', ?, ?, ?, NULL, 1, ?, ?, ?, ?, ? FROM m)
+        SELECT 1 / COUNT(*) FROM m
+        """
 
     public func unansweredInbound(channel: String, channelMessageId: String) throws -> (session: SessionRecord, messageId: Int64)? {
         try pool.with { c in
@@ -402,10 +519,13 @@ public final class SQLStore: Store, @unchecked Sendable {
 
     private static func history(_ c: any SQLConnection, sessionId: Int64, limit: Int) throws -> [HistoryEntry] {
         guard limit > 0 else { return [] }
-        return try c.query("SELECT direction, body, created_ms FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
-                           [.int(sessionId), .int(Int64(limit))])
-            .reversed()
-            .map { HistoryEntry(role: $0[0].text == "in" ? "user" : "assistant", text: $0[1].text ?? "", timeMs: $0[2].int ?? 0) }
+        return historyEntries(try c.query("SELECT direction, body, created_ms FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
+                                          [.int(sessionId), .int(Int64(limit))]))
+    }
+
+    /// Rows of (direction, body, created_ms), newest first → entries, oldest first.
+    private static func historyEntries(_ rows: [[SQLValue]]) -> [HistoryEntry] {
+        rows.reversed().map { HistoryEntry(role: $0[0].text == "in" ? "user" : "assistant", text: $0[1].text ?? "", timeMs: $0[2].int ?? 0) }
     }
 
     public func failover(sessionId: Int64, from: String, to: String, reason: String, nowMs: Int64) throws {
