@@ -149,16 +149,12 @@ import TestPeers
         let url = try pg.newDatabase()
         let dir = TestEnv.tempDir("quota-pg")
         let ports = [TestEnv.freePort(), TestEnv.freePort()]
-        var procs: [GatewayProcess] = []
         let client = HTTPClient()
         defer { client.shutdown() }
-        for (i, port) in ports.enumerated() {
-            let yaml = TestEnv.config(store: url, dir: dir, listen: "127.0.0.1:\(port)", routing: "max_concurrent: 32\ninline_reply_budget: 60s",
-                                      agents: Self.echo, routes: Self.accounts())
-            try yaml.write(toFile: "\(dir)/plugins-\(i).yaml", atomically: true, encoding: .utf8)
-            procs.append(try GatewayProcess(config: "\(dir)/plugins-\(i).yaml", port: port, log: "\(dir)/gateway-\(i).log"))
+        let procs = try await GatewayProcess.startAll(ports: ports, dir: dir, client: client) { port in
+            TestEnv.config(store: url, dir: dir, listen: "127.0.0.1:\(port)", routing: "max_concurrent: 32\ninline_reply_budget: 60s",
+                           agents: Self.echo, routes: Self.accounts())
         }
-        for p in procs { try await p.waitReady(client: client) }
         let results = await withTaskGroup(of: (Int, String).self) { group in
             for i in 0..<50 {
                 group.addTask {
@@ -249,13 +245,9 @@ import TestPeers
         let ports = [TestEnv.freePort(), TestEnv.freePort()]
         let client = HTTPClient()
         defer { client.shutdown() }
-        var procs: [GatewayProcess] = []
-        for (i, port) in ports.enumerated() {
-            let yaml = Self.metered(store: url, dir: dir, port: port, stripe: fake.base)
-            try yaml.write(toFile: "\(dir)/plugins-\(i).yaml", atomically: true, encoding: .utf8)
-            procs.append(try GatewayProcess(config: "\(dir)/plugins-\(i).yaml", port: port, log: "\(dir)/gateway-\(i).log"))
+        let procs = try await GatewayProcess.startAll(ports: ports, dir: dir, client: client) { port in
+            Self.metered(store: url, dir: dir, port: port, stripe: fake.base)
         }
-        for p in procs { try await p.waitReady(client: client) }
         for round in 0..<4 {
             let ok = await withTaskGroup(of: Int.self) { group in
                 for i in 0..<25 {

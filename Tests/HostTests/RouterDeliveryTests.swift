@@ -125,20 +125,16 @@ import Testing
         let url = try pg.newDatabase()
         let dir = TestEnv.tempDir("twoproc")
         let ports = [TestEnv.freePort(), TestEnv.freePort()]
-        var procs: [GatewayProcess] = []
         let client = HTTPClient()
         defer { client.shutdown() }
-        for (i, port) in ports.enumerated() {
-            let yaml = TestEnv.config(store: url, dir: dir, listen: "127.0.0.1:\(port)", routing: "max_concurrent: 32\ninline_reply_budget: 60s", agents: """
+        let procs = try await GatewayProcess.startAll(ports: ports, dir: dir, client: client) { port in
+            TestEnv.config(store: url, dir: dir, listen: "127.0.0.1:\(port)", routing: "max_concurrent: 32\ninline_reply_budget: 60s", agents: """
               - name: echo
                 transport: echo
                 max_sessions: 1000
                 config: { prefix: echo, delay_ms: 2 }
             """)
-            try yaml.write(toFile: "\(dir)/plugins-\(i).yaml", atomically: true, encoding: .utf8)
-            procs.append(try GatewayProcess(config: "\(dir)/plugins-\(i).yaml", port: port, log: "\(dir)/gateway-\(i).log"))
         }
-        for p in procs { try await p.waitReady(client: client) }
         let numbers = (0..<20).map { "+1555999\(String(format: "%04d", $0))" }
         // 200 messages at once: 10 per number, alternating between the two processes.
         let results = await withTaskGroup(of: (Int, String).self) { group in

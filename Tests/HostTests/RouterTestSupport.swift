@@ -186,6 +186,18 @@ final class GatewayProcess: @unchecked Sendable {
         pid = p
     }
 
+    /// One gateway per port, each with the config `yaml(port)` written to `dir/plugins-<i>.yaml`
+    /// and its output in `dir/gateway-<i>.log`; returns once every one answers /readyz.
+    static func startAll(ports: [Int], dir: String, client: HTTPClient, yaml: (Int) -> String) async throws -> [GatewayProcess] {
+        var procs: [GatewayProcess] = []
+        for (i, port) in ports.enumerated() {
+            try yaml(port).write(toFile: "\(dir)/plugins-\(i).yaml", atomically: true, encoding: .utf8)
+            procs.append(try GatewayProcess(config: "\(dir)/plugins-\(i).yaml", port: port, log: "\(dir)/gateway-\(i).log"))
+        }
+        for p in procs { try await p.waitReady(client: client) }
+        return procs
+    }
+
     /// Waits until /readyz answers 200.
     func waitReady(client: HTTPClient, timeout: Double = 30) async throws {
         let deadline = Date().addingTimeInterval(timeout)

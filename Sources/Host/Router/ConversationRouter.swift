@@ -318,12 +318,8 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             return failOver(m, session: session, inbound: inbound, from: agent, reason: "breaker open", call: call, tried: tried.union([agent.name]),
                             arrived: arrived, reply: reply, finish: finish)
         }
-        let started = DispatchTime.now().uptimeNanoseconds
-        emit("agent.called", m, session: session.id, agent: agent.name, fields: [("history", .number(Double(call.history.count)))])
         let calling = CallFlag()
-        agent.handle.transport.call(agent.handle, call) { [self] outcome in
-            let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
-            agent.health.record(success: outcome.ok, latencyMs: ms)
+        callAgent(m, session: session, agent: agent, call: call) { [self] outcome in
             // Still inside `call`: the agent answered synchronously.
             if calling.inCall.exchange(false, ordering: .acquiringAndReleasing) { agent.answersInline.store(true, ordering: .relaxed) }
             // A success on a turn thread (a synchronous agent) is finished right here; the rest
@@ -339,6 +335,19 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         }
         // Still "in call" when `call` returned: the completion comes later (an asynchronous agent).
         if calling.inCall.exchange(false, ordering: .acquiringAndReleasing) { agent.answersInline.store(false, ordering: .relaxed) }
+    }
+
+    /// Calls the agent: the `agent.called` event, then the transport's `call`; the outcome
+    /// goes into the agent's health before `completion` sees it (on the completing thread,
+    /// possibly inside `call`).
+    private func callAgent(_ m: Inbound, session: SessionRecord, agent: RoutedAgent, call: AgentCall,
+                           completion: @escaping @Sendable (OpOutcome) -> Void) {
+        let started = DispatchTime.now().uptimeNanoseconds
+        emit("agent.called", m, session: session.id, agent: agent.name, fields: [("history", .number(Double(call.history.count)))])
+        agent.handle.transport.call(agent.handle, call) { outcome in
+            agent.health.record(success: outcome.ok, latencyMs: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
+            completion(outcome)
+        }
     }
 
     /// An agent call's outcome, after the inbound message was stored: the reply (step 7), or
@@ -379,11 +388,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             return attempt(m, session: s, inbound: inboundId, agent: agent, call: call, tried: [], retried: false, arrived: arrived, reply: reply, finish: finish)
         }
         let gate = InlineCallGate()
-        let started = DispatchTime.now().uptimeNanoseconds
-        emit("agent.called", m, session: session.id, agent: agent.name, fields: [("history", .number(Double(call.history.count)))])
-        agent.handle.transport.call(agent.handle, call) { [self] outcome in
-            let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
-            agent.health.record(success: outcome.ok, latencyMs: ms)
+        callAgent(m, session: session, agent: agent, call: call) { [self] outcome in
             switch gate.completed(outcome) {
             case .leave: return
             case .endTurn: finish()
@@ -411,10 +416,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             }, completion: { [self] result in
                 switch result {
                 case .success:
-                    emit("message.sent", m, session: session.id, agent: agent.name, body: outcome.text,
-                         fields: [("processing_ms", .number(Double(nowMillis() - arrived)))])
-                    deliver(outcome.text, reply)
-                    usage?.announce(used, channel: m.channel)
+                    sent(m, session: session, agent: agent, text: outcome.text, usage: used, arrived: arrived, reply: reply)
                 case .failure(let error):
                     logger.error("store error saving turn: \(error)")
                     reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
@@ -478,6 +480,15 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         }
     }
 
+    /// The reply is durable: `message.sent`, the answer (inline or deferred), the usage events.
+    private func sent(_ m: Inbound, session: SessionRecord, agent: RoutedAgent, text: String, usage used: [UsageEntry], arrived: Int64,
+                      reply: TurnReply) {
+        emit("message.sent", m, session: session.id, agent: agent.name, body: text,
+             fields: [("processing_ms", .number(Double(nowMillis() - arrived)))])
+        deliver(text, reply)
+        usage?.announce(used, channel: m.channel)
+    }
+
     /// The reply's billable usage (written with it), if its agent belongs to an account.
     private func replyUsage(_ m: Inbound, agent: RoutedAgent, text: String) -> [UsageEntry] {
         guard let meter = usage, let account = agent.entry.account,
@@ -495,10 +506,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
                                             agent: agent.name, reply: outcome.text, sessionState: state,
                                             processingMs: nowMillis() - arrived, nowMs: nowMillis(), outbox: outboxItem(m, outcome.text, reply),
                                             usage: used))
-            emit("message.sent", m, session: session.id, agent: agent.name, body: outcome.text,
-                 fields: [("processing_ms", .number(Double(nowMillis() - arrived)))])
-            deliver(outcome.text, reply)
-            usage?.announce(used, channel: m.channel)
+            sent(m, session: session, agent: agent, text: outcome.text, usage: used, arrived: arrived, reply: reply)
         } catch {
             logger.error("store error saving reply: \(error)")
             reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))

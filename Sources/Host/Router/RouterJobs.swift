@@ -2,9 +2,10 @@ import Foundation
 import Logging
 import Synchronization
 
-/// The router's periodic work: active health probes of every agent, the retention
-/// purge, `session.expired` events and the recovery of turns that died. Threading: probes run in a detached task (they only await plugin operations);
-/// the purge, which blocks on the store, on its own thread. `stop()` ends both.
+/// The router's periodic work: active health probes of every agent, the retention purge,
+/// `session.expired` events and the recovery of turns that died. Threading: probes run in
+/// a detached task (they only await plugin operations); the others, which block on the
+/// store, each on a thread of its own. `stop()` ends them all.
 public final class RouterJobs: @unchecked Sendable {
     let router: ConversationRouter
     let store: any Store
@@ -51,10 +52,7 @@ public final class RouterJobs: @unchecked Sendable {
         let retention = routing.retention, store = store
         let every = min(max(retention / 10, 1), 3600)
         let t = Thread { [self] in
-            while !stopped.load(ordering: .acquiring) {
-                var slept = 0.0
-                while slept < every && !stopped.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.1); slept += 0.1 }
-                if stopped.load(ordering: .acquiring) { break }
+            while nap(every) {
                 do {
                     let n = try store.purge(beforeMs: nowMillis() - Int64(retention * 1000))
                         + store.purgeUsage(beforeMs: nowMillis() - Int64(retention * 1000))
@@ -71,10 +69,7 @@ public final class RouterJobs: @unchecked Sendable {
         let tick = min(max(routing.sessionTimeout / 10, 0.05), 30)
         let e = Thread { [self] in
             var from = nowMillis() - timeoutMs
-            while !stopped.load(ordering: .acquiring) {
-                var slept = 0.0
-                while slept < tick && !stopped.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: min(0.05, tick)); slept += min(0.05, tick) }
-                if stopped.load(ordering: .acquiring) { break }
+            while nap(tick, step: min(0.05, tick)) {
                 let to = nowMillis() - timeoutMs
                 do {
                     for s in try store.sessionsWithLastActivity(fromMs: from, toMs: to) {
@@ -95,8 +90,9 @@ public final class RouterJobs: @unchecked Sendable {
         let started = nowMillis(), soleOwner = store.backend == "sqlite"
         let grace = Int64(max(60, 2 * routing.agentTimeout + routing.inlineReplyBudget) * 1000)
         let r = Thread { [self] in
+            guard !stopped.load(ordering: .acquiring) else { return }
             var first = true
-            while !stopped.load(ordering: .acquiring) {
+            repeat {
                 let now = nowMillis()
                 let to = first && soleOwner ? started : now - grace
                 do {
@@ -104,12 +100,17 @@ public final class RouterJobs: @unchecked Sendable {
                     if n > 0 { logger.warning("recovery: resumed \(n) unanswered message(s)") }
                 } catch { logger.error("recovery sweep failed: \(error)") }
                 first = false
-                var slept = 0.0
-                while slept < 60 && !stopped.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.1); slept += 0.1 }
-            }
+            } while nap(60)
         }
         r.name = "darkspere-recovery"
         r.start()
+    }
+
+    /// Sleeps `seconds` in steps of `step` on a job's thread: false as soon as `stop` was called.
+    private func nap(_ seconds: Double, step: Double = 0.1) -> Bool {
+        var slept = 0.0
+        while slept < seconds && !stopped.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: step); slept += step }
+        return !stopped.load(ordering: .acquiring)
     }
 
     public func stop() {

@@ -58,38 +58,7 @@ final class ConnectionPool: @unchecked Sendable {
         cond.unlock()
     }
 
-    /// The connection pinned to the current thread by `pinned`, if any.
-    private let pinKey: pthread_key_t = {
-        var k = pthread_key_t()
-        pthread_key_create(&k, nil)
-        return k
-    }()
-
-    /// Runs `body` with one connection held for all of its `with` calls on this thread
-    /// (fewer hand-offs of a contended connection). Re-entrant.
-    func pinned<R>(_ body: () throws -> R) throws -> R {
-        if pthread_getspecific(pinKey) != nil { return try body() }
-        let c = try acquire()
-        let box = Unmanaged.passRetained(ConnectionBox(c))
-        pthread_setspecific(pinKey, box.toOpaque())
-        defer {
-            pthread_setspecific(pinKey, nil)
-            box.release()
-        }
-        do {
-            let r = try body()
-            release(c)
-            return r
-        } catch {
-            release(c, broken: (c as? PostgresConnection)?.isBroken ?? false)
-            throw error
-        }
-    }
-
     func with<R>(_ body: (any SQLConnection) throws -> R) throws -> R {
-        if let p = pthread_getspecific(pinKey) {
-            return try body(Unmanaged<ConnectionBox>.fromOpaque(p).takeUnretainedValue().conn)
-        }
         let c = try acquire()
         do {
             let r = try body(c)
@@ -104,9 +73,4 @@ final class ConnectionPool: @unchecked Sendable {
     func closeAll() {
         cond.lock(); idle.removeAll(); cond.unlock()
     }
-}
-
-private final class ConnectionBox {
-    let conn: any SQLConnection
-    init(_ c: any SQLConnection) { conn = c }
 }

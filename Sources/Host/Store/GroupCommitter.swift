@@ -102,6 +102,12 @@ final class GroupCommitter: @unchecked Sendable {
         }
     }
 
+    /// Opens the batch's transaction. PostgreSQL: `BEGIN` is deferred, sent with the batch's
+    /// first statements.
+    private func begin(_ c: any SQLConnection) throws {
+        if c.dialect == .sqlite { try c.query("BEGIN IMMEDIATE", []) } else { try c.send("BEGIN", []) }
+    }
+
     /// Runs every unit of `batch` in the open transaction and commits: true if all succeeded.
     /// If one throws (or the COMMIT, which sends the units' deferred statements), rolls the
     /// transaction back, opens a new one and returns false.
@@ -113,7 +119,7 @@ final class GroupCommitter: @unchecked Sendable {
         } catch {
             c.discardDeferred()
             try c.query("ROLLBACK", [])
-            try c.query(c.dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN", [])
+            try begin(c)
             return false
         }
     }
@@ -128,8 +134,7 @@ final class GroupCommitter: @unchecked Sendable {
             cond.unlock()
             do {
                 try pool.with { c in
-                    // PostgreSQL: BEGIN is deferred, sent with the batch's first statements.
-                    if c.dialect == .sqlite { try c.query("BEGIN IMMEDIATE", []) } else { try c.send("BEGIN", []) }
+                    try begin(c)
                     if batch.count == 1 {
                         // The transaction is the unit: a failure rolls back just it.
                         let u = batch[0]

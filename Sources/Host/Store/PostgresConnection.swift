@@ -11,8 +11,11 @@ final class PostgresConnection: SQLConnection {
     private var rewritten: [String: String] = [:]
     /// SQL text → name of its prepared statement on this connection.
     private var prepared: [String: String] = [:]
-    /// Statements deferred by `send`: prepared statement name, SQL (for errors), parameters.
-    private var deferred: [(name: String, sql: String, params: [String?])] = []
+    /// One statement of a pipeline: prepared statement name ("" = sent unprepared), SQL (for
+    /// errors), parameters.
+    private typealias Piped = (name: String, sql: String, params: [String?])
+    /// Statements deferred by `send`.
+    private var deferred: [Piped] = []
 
     /// The advisory lock key whose unlock is deferred on this connection (set and read by
     /// `SQLStore`'s lock pool, under the pool's hand-off; may be stale once sent).
@@ -74,11 +77,15 @@ final class PostgresConnection: SQLConnection {
         _ = try preparedName(sql, rewrite(sql), parameters)
     }
 
-    /// Defers `sql` (prepared if it has parameters; a statement without parameters, such as
-    /// `BEGIN`, is sent unprepared) until the next `query`, `execute` or `flush`.
+    /// `sql` for a pipeline: prepared if it has parameters; a statement without parameters,
+    /// such as `BEGIN` or `COMMIT`, is sent unprepared.
+    private func piped(_ sql: String, _ params: [SQLValue]) throws -> Piped {
+        (params.isEmpty ? "" : try preparedName(sql, rewrite(sql), params.count), sql, params.map { $0.text })
+    }
+
+    /// Defers `sql` until the next `query`, `execute` or `flush`.
     func send(_ sql: String, _ params: [SQLValue]) throws {
-        let name = params.isEmpty ? "" : try preparedName(sql, rewrite(sql), params.count)
-        deferred.append((name, sql, params.map { $0.text }))
+        deferred.append(try piped(sql, params))
     }
 
     func discardDeferred() { deferred.removeAll() }
@@ -94,32 +101,20 @@ final class PostgresConnection: SQLConnection {
     /// Sends the deferred statements in pipeline mode (one round trip; the server runs them
     /// in order, as if sent one by one) and reads every result; throws the first error.
     func flush() throws {
-        guard !deferred.isEmpty else { return }
-        let batch = deferred
-        deferred.removeAll()
-        _ = try pipeline(batch, rowsOfLast: false)
-    }
-
-    /// Runs `batch` in pipeline mode; with `rowsOfLast`, returns the last statement's rows.
-    private func pipeline(_ batch: [(name: String, sql: String, params: [String?])], rowsOfLast: Bool) throws -> [[SQLValue]] {
-        try pipeline(batch, rowsOfLast: rowsOfLast ? 1 : 0).last ?? []
+        if !deferred.isEmpty { _ = try queries([]) }
     }
 
     /// Runs the deferred statements and then `statements`, all in one pipeline (one round
     /// trip; the server runs them in order), and returns the rows of each of `statements`.
     /// Throws the first error (statements after a failed one are not run).
     func queries(_ statements: [(sql: String, params: [SQLValue])]) throws -> [[[SQLValue]]] {
-        var batch = deferred
-        for s in statements {
-            let name = s.params.isEmpty ? "" : try preparedName(s.sql, rewrite(s.sql), s.params.count)
-            batch.append((name, s.sql, s.params.map { $0.text }))
-        }
+        let batch = deferred + (try statements.map { try piped($0.sql, $0.params) })
         deferred.removeAll()
         return try pipeline(batch, rowsOfLast: statements.count)
     }
 
     /// Runs `batch` in pipeline mode and returns the rows of its last `rowsOfLast` statements.
-    private func pipeline(_ batch: [(name: String, sql: String, params: [String?])], rowsOfLast: Int) throws -> [[[SQLValue]]] {
+    private func pipeline(_ batch: [Piped], rowsOfLast: Int) throws -> [[[SQLValue]]] {
         let firstWithRows = batch.count - rowsOfLast
         var rowSets = [[[SQLValue]]](repeating: [], count: rowsOfLast)
         guard PQenterPipelineMode(conn) == 1 else { throw StoreError("postgres: cannot enter pipeline mode: \(String(cString: PQerrorMessage(conn)))") }
@@ -161,15 +156,8 @@ final class PostgresConnection: SQLConnection {
 
     @discardableResult
     func query(_ sql: String, _ params: [SQLValue]) throws -> [[SQLValue]] {
-        if !deferred.isEmpty {
-            // The deferred statements and this one in one round trip (a statement without
-            // parameters, such as a group commit's COMMIT, unprepared).
-            let name = params.isEmpty ? "" : try preparedName(sql, rewrite(sql), params.count)
-            let batch = deferred + [(name, sql, params.map { $0.text })]
-            deferred.removeAll()
-            return try pipeline(batch, rowsOfLast: true)
-        }
-        try flush()
+        // The deferred statements and this one in one round trip.
+        if !deferred.isEmpty { return try queries([(sql, params)])[0] }
         let text = rewrite(sql)
         let strings: [String?] = params.map { $0.text }
         let cstrs: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }

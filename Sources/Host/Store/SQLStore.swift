@@ -112,8 +112,6 @@ public final class SQLStore: Store, @unchecked Sendable {
         }
     }
 
-    public func pinned<R>(_ body: () throws -> R) throws -> R { try pool.pinned(body) }
-
     /// Threads a router should give blocking store work: SQLite serialises on one
     /// connection (more threads only add hand-offs); PostgreSQL threads also wait on
     /// conversation locks.
@@ -213,13 +211,11 @@ public final class SQLStore: Store, @unchecked Sendable {
     // MARK: turns
 
     public func dedupe(channel: String, channelMessageId: String) throws -> DedupeState? {
-        try pool.with { try Self.dedupe($0, channel: channel, channelMessageId: channelMessageId) }
-    }
-
-    private static func dedupe(_ c: any SQLConnection, channel: String, channelMessageId: String) throws -> DedupeState? {
-        guard let row = try c.one("SELECT reply FROM dedupe_keys WHERE channel = ? AND channel_message_id = ?",
-                                  [.text(channel), .text(channelMessageId)]) else { return nil }
-        return row[0].text.map { .replied($0) } ?? .pending
+        try pool.with { c in
+            guard let row = try c.one("SELECT reply FROM dedupe_keys WHERE channel = ? AND channel_message_id = ?",
+                                      [.text(channel), .text(channelMessageId)]) else { return nil }
+            return row[0].text.map { .replied($0) } ?? .pending
+        }
     }
 
     public func turnContext(channel: String, channelMessageId: String, remote: String, local: String, sinceMs: Int64,
@@ -286,9 +282,11 @@ public final class SQLStore: Store, @unchecked Sendable {
         ORDER BY id DESC LIMIT ?
         """
     static let sessionColumns = "id, channel, remote, local, agent, state, created_ms, last_ms"
+    /// `sessionColumns` of the sessions row aliased `s`.
+    static let sessionColumnsOfS = sessionColumns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
     /// `turnContext`'s first statement: dedupe key (present, reply), opt-out, active session.
     static let contextSQL = """
-        SELECT d.channel_message_id, d.reply, o.keyword, \(sessionColumns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
+        SELECT d.channel_message_id, d.reply, o.keyword, \(sessionColumnsOfS)
         FROM (SELECT 1 AS one) k
         LEFT JOIN dedupe_keys d ON d.channel = ? AND d.channel_message_id = ?
         LEFT JOIN opt_outs o ON o.channel = ? AND o.remote = ?
@@ -301,14 +299,12 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func activeSession(channel: String, remote: String, local: String, sinceMs: Int64) throws -> SessionRecord? {
-        try pool.with { try Self.activeSession($0, channel: channel, remote: remote, local: local, sinceMs: sinceMs) }
-    }
-
-    private static func activeSession(_ c: any SQLConnection, channel: String, remote: String, local: String, sinceMs: Int64) throws -> SessionRecord? {
-        try c.one("""
-            SELECT \(Self.sessionColumns) FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND last_ms >= ?
-            ORDER BY last_ms DESC LIMIT 1
-            """, [.text(channel), .text(remote), .text(local), .int(sinceMs)]).map(Self.session)
+        try pool.with { c in
+            try c.one("""
+                SELECT \(Self.sessionColumns) FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND last_ms >= ?
+                ORDER BY last_ms DESC LIMIT 1
+                """, [.text(channel), .text(remote), .text(local), .int(sinceMs)]).map(Self.session)
+        }
     }
 
     public func activeSessionCounts(sinceMs: Int64) throws -> [String: Int] {
@@ -381,7 +377,7 @@ public final class SQLStore: Store, @unchecked Sendable {
                   created_ms, remote, local)
               SELECT s.id, 'in', ?, 'received', ?, ?, 1, s.agent, ?, ?, ? FROM s RETURNING id),
         d AS (INSERT INTO dedupe_keys (channel, channel_message_id, message_id, created_ms) SELECT ?, ?, m.id, ? FROM m)
-        SELECT \(sessionColumns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")), m.id
+        SELECT \(sessionColumnsOfS), m.id
         FROM s, m
         """
     }
@@ -501,7 +497,7 @@ public final class SQLStore: Store, @unchecked Sendable {
     public func unansweredInbound(channel: String, channelMessageId: String) throws -> (session: SessionRecord, messageId: Int64)? {
         try pool.with { c in
             guard let r = try c.one("""
-                SELECT m.id, \(Self.sessionColumns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
+                SELECT m.id, \(Self.sessionColumnsOfS)
                 FROM dedupe_keys d JOIN messages m ON m.id = d.message_id JOIN sessions s ON s.id = m.session_id
                 WHERE d.channel = ? AND d.channel_message_id = ? AND d.reply IS NULL
                 """, [.text(channel), .text(channelMessageId)]) else { return nil }
@@ -552,11 +548,7 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func isOptedOut(channel: String, remote: String) throws -> Bool {
-        try pool.with { try Self.isOptedOut($0, channel: channel, remote: remote) }
-    }
-
-    private static func isOptedOut(_ c: any SQLConnection, channel: String, remote: String) throws -> Bool {
-        try c.one("SELECT 1 FROM opt_outs WHERE channel = ? AND remote = ?", [.text(channel), .text(remote)]) != nil
+        try pool.with { try $0.one("SELECT 1 FROM opt_outs WHERE channel = ? AND remote = ?", [.text(channel), .text(remote)]) != nil }
     }
 
     public func recordWithoutSession(channel: String, channelMessageId: String, remote: String, local: String,

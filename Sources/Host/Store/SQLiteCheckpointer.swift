@@ -78,7 +78,7 @@ final class SQLiteCheckpointer: @unchecked Sendable {
                     c = try? SQLiteConnection(path: path)
                     if let c { sqlite3_busy_handler(c.db, { _, n in usleep(50); return n < 40 ? 1 : 0 }, nil) }
                 }
-                guard let conn = c, let (log, ckpt) = Self.checkpoint(conn, "PASSIVE") else { continue }
+                guard let conn = c, let (_, log, ckpt) = Self.checkpoint(conn, "PASSIVE") else { continue }
                 cond.lock(); _stats.passes += 1; _stats.lastLogFrames = log; cond.unlock()
                 idle = log == lastLog && log == ckpt
                 lastLog = log
@@ -89,30 +89,26 @@ final class SQLiteCheckpointer: @unchecked Sendable {
                 // 1. Outside the gate: leave little for the gated pass to copy and sync.
                 for _ in 0..<3 {
                     Self.syncFile(path)
-                    guard let (l, k) = Self.checkpoint(conn, "PASSIVE"), l - k >= 64 else { break }
+                    guard let (_, l, k) = Self.checkpoint(conn, "PASSIVE"), l - k >= 64 else { break }
                 }
                 Self.syncFile(path)
                 // 2. Between two batches: complete, sync, wait for old readers.
-                var done: (Int, Int)?
-                var busy = true
+                var done: (busy: Bool, log: Int, ckpt: Int)?
                 var tIn: UInt64 = 0
                 exclusive {
                     tIn = DispatchTime.now().uptimeNanoseconds
-                    if let row = (try? conn.query("PRAGMA wal_checkpoint(RESTART)", []))?.first,
-                       let b = row[0].int, let l = row[1].int, let k = row[2].int {
-                        busy = b != 0; done = (Int(l), Int(k))
-                    }
+                    done = Self.checkpoint(conn, "RESTART")
                 }
                 let t1 = DispatchTime.now().uptimeNanoseconds
                 let held = tIn == 0 ? 0 : t1 - tIn   // 0: the gate was not had (no write connection)
-                let complete = !busy && done.map { $0.0 == $0.1 } == true
+                let complete = done.map { !$0.busy && $0.log == $0.ckpt } == true
                 cond.lock()
                 _stats.gated += 1
                 if complete { _stats.gatedComplete += 1 }
                 _stats.gateNanos += held
                 _stats.gateNanosMax = max(_stats.gateNanosMax, held)
                 cond.unlock()
-                prepared = complete ? done?.0 ?? -1 : -1
+                prepared = complete ? done?.log ?? -1 : -1
                 gateBackoff = complete ? 0 : min(1, max(0.05, gateBackoff * 2))
                 nextGate = t1 + UInt64(gateBackoff * 1e9)
                 lastLog = -1
@@ -134,11 +130,12 @@ final class SQLiteCheckpointer: @unchecked Sendable {
         if first { _ = exited.wait(timeout: .now() + 5) }
     }
 
-    /// `PRAGMA wal_checkpoint(mode)`: (frames in the WAL, frames checkpointed), nil on error.
-    private static func checkpoint(_ c: SQLiteConnection, _ mode: String) -> (Int, Int)? {
+    /// `PRAGMA wal_checkpoint(mode)`: (busy: not completed because of a lock or a reader,
+    /// frames in the WAL, frames checkpointed), nil on error.
+    private static func checkpoint(_ c: SQLiteConnection, _ mode: String) -> (busy: Bool, log: Int, ckpt: Int)? {
         guard let row = (try? c.query("PRAGMA wal_checkpoint(\(mode))", []))?.first,
-              let l = row[1].int, let k = row[2].int else { return nil }
-        return (Int(l), Int(k))
+              let b = row[0].int, let l = row[1].int, let k = row[2].int else { return nil }
+        return (b != 0, Int(l), Int(k))
     }
 
     /// `fdatasync` of the database file through a descriptor of our own.

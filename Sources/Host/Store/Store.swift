@@ -123,10 +123,6 @@ public protocol Store: UsageStore, RecoveryStore {
     /// Records the configured agents (name, transport, limits) in the agents table.
     func syncAgents(_ agents: [AgentEntry]) throws
 
-    /// Runs `body` (a sequence of this store's calls on the current thread) on one
-    /// connection held throughout: fewer hand-offs of a contended connection.
-    func pinned<R>(_ body: () throws -> R) throws -> R
-
     /// Blocks until this process holds the conversation's lock (FIFO among waiters).
     func lockConversation(_ key: String) throws -> any ConversationLock
     /// The lock of a turn whose next store call is `turnContext(..., under: lock)`: the lock
