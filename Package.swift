@@ -39,6 +39,7 @@ let package = Package(
         .library(name: "fixture-create-fails", type: .dynamic, targets: ["FixtureCreateFails"]),
         .library(name: "fixture-abi10", type: .dynamic, targets: ["FixtureABI10"]),
         .library(name: "fixture-swift-all", type: .dynamic, targets: ["FixtureSwiftAll"]),
+        .library(name: "fixture-contract-breaker", type: .dynamic, targets: ["FixtureContractBreaker"]),
         // Router tests and bench: a channel that submits from an HTTP route and records sends,
         // plus an agent transport whose failures are switched by a file.
         .library(name: "fixture-test-channel", type: .dynamic, targets: ["FixtureTestChannel"]),
@@ -101,6 +102,7 @@ let package = Package(
         .target(name: "FixtureCreateFails", path: "Tests/Fixtures/create-fails", publicHeadersPath: ".", cSettings: fixtureHeader),
         .target(name: "FixtureABI10", path: "Tests/Fixtures/abi10", publicHeadersPath: ".", cSettings: fixtureHeader),
         .target(name: "FixtureTestChannel", path: "Tests/Fixtures/test-channel", publicHeadersPath: ".", cSettings: fixtureHeader),
+        .target(name: "FixtureContractBreaker", path: "Tests/Fixtures/contract-breaker", publicHeadersPath: ".", cSettings: fixtureHeader),
 
         // Benchmarks.
         .executableTarget(name: "darkspere-router-bench", dependencies: ["Host"], path: "bench/router/lookup"),

@@ -49,4 +49,48 @@ import Testing
         try await Task.sleep(nanoseconds: 100_000_000)
         #expect(counter.fired.load(ordering: .relaxed) == afterCancel)
     }
+
+    /// A one-shot timer cancelled before it fired is released (issue 12 item 11: it used to
+    /// keep timer_start's retain forever), and never fires.
+    @Test func cancelledOneShotTimerIsReleased() async throws {
+        let runtime = HostRuntime(logLevel: .error)
+        defer { runtime.shutdown() }
+        let handle = runtime.makeHandle("timers")
+        let counter = Counter()
+        let user = Unmanaged.passRetained(counter).toOpaque()
+        defer { Unmanaged<Counter>.fromOpaque(user).release() }
+        let fire: ds_timer_callback = { u in
+            Unmanaged<Counter>.fromOpaque(u!).takeUnretainedValue().fired.add(1, ordering: .relaxed)
+        }
+        let t = try #require(runtime.table.pointee.timer_start(handle.pointer, 60_000, 0, fire, user))
+        weak var timer = PluginTimer.table.get(HandleTable<PluginTimer>.id(t))
+        #expect(timer != nil)
+        runtime.table.pointee.timer_cancel(t)
+        // NIO drops the cancelled task (and its reference) on the timer loop.
+        for _ in 0..<100 where timer != nil { try await Task.sleep(nanoseconds: 10_000_000) }
+        #expect(timer == nil)
+        #expect(counter.fired.load(ordering: .relaxed) == 0)
+        // A second cancel of the same (now stale) handle is a no-op.
+        runtime.table.pointee.timer_cancel(t)
+    }
+
+    /// timer_cancel on a one-shot timer that already fired is a no-op, not a use after free.
+    @Test func cancelAfterAOneShotFiredIsHarmless() async throws {
+        let runtime = HostRuntime(logLevel: .error)
+        defer { runtime.shutdown() }
+        let handle = runtime.makeHandle("timers")
+        let counter = Counter()
+        let user = Unmanaged.passRetained(counter).toOpaque()
+        defer { Unmanaged<Counter>.fromOpaque(user).release() }
+        let fire: ds_timer_callback = { u in
+            Unmanaged<Counter>.fromOpaque(u!).takeUnretainedValue().fired.add(1, ordering: .relaxed)
+        }
+        let t = try #require(runtime.table.pointee.timer_start(handle.pointer, 0, 0, fire, user))
+        for _ in 0..<200 where counter.fired.load(ordering: .relaxed) == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+        #expect(counter.fired.load(ordering: .relaxed) == 1)
+        for _ in 0..<100 where PluginTimer.table.get(HandleTable<PluginTimer>.id(t)) != nil { try await Task.sleep(nanoseconds: 10_000_000) }
+        #expect(PluginTimer.table.get(HandleTable<PluginTimer>.id(t)) == nil)
+        runtime.table.pointee.timer_cancel(t)
+        runtime.table.pointee.timer_cancel(t)
+    }
 }

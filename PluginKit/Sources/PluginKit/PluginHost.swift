@@ -81,15 +81,20 @@ public final class PluginHost: @unchecked Sendable {
     // MARK: Timers
 
     /// A running timer; cancel() stops it (after cancel returns the block is not running).
+    /// The block stays retained until a one-shot timer has fired or the timer is cancelled.
     public final class Timer: @unchecked Sendable {
         let table: UnsafePointer<ds_host>
-        var pointer: OpaquePointer?
-        let box: Unmanaged<TimerBox>
-        init(table: UnsafePointer<ds_host>, pointer: OpaquePointer?, box: Unmanaged<TimerBox>) {
+        let pointer: OpaquePointer?
+        let box: TimerBox
+        init(table: UnsafePointer<ds_host>, pointer: OpaquePointer?, box: TimerBox) {
             self.table = table; self.pointer = pointer; self.box = box
         }
+        /// Stops the timer and drops the host's retain of the block. Safe to call more than
+        /// once and after a one-shot timer fired.
         public func cancel() {
-            if let p = pointer { table.pointee.timer_cancel(p); pointer = nil }
+            guard let p = pointer else { return }
+            if box.claimCancel() { table.pointee.timer_cancel(p) }
+            box.releaseOnce()
         }
     }
 
@@ -97,9 +102,10 @@ public final class PluginHost: @unchecked Sendable {
     /// Keep the returned Timer and cancel it when you stop; a repeating timer's block stays retained until then.
     @discardableResult
     public func timer(afterMs delayMs: UInt64, everyMs intervalMs: UInt64 = 0, _ block: @escaping @Sendable () -> Void) -> Timer {
-        let box = Unmanaged.passRetained(TimerBox(block: block, oneShot: intervalMs == 0))
-        let p = table.pointee.timer_start(handle, delayMs, intervalMs, pluginKitTimerCallback, box.toOpaque())
-        if p == nil { box.release() }
+        let box = TimerBox(block: block, oneShot: intervalMs == 0)
+        let user = Unmanaged.passRetained(box)
+        let p = table.pointee.timer_start(handle, delayMs, intervalMs, pluginKitTimerCallback, user.toOpaque())
+        if p == nil { box.releaseOnce() }
         return Timer(table: table, pointer: p, box: box)
     }
 
@@ -198,18 +204,44 @@ let pluginKitHTTPCallback: ds_http_callback = { user, status, response, error in
     }
 }
 
-final class TimerBox {
+/// A timer's block, retained once for the host's `user` pointer (released by `releaseOnce`:
+/// after a one-shot timer fired, or at cancel). Thread-safe.
+final class TimerBox: @unchecked Sendable {
     let block: @Sendable () -> Void
     let oneShot: Bool
+    private let lock = NSLock()
+    private var released = false
+    private var firedOrCancelled = false
     init(block: @escaping @Sendable () -> Void, oneShot: Bool) { self.block = block; self.oneShot = oneShot }
+
+    /// Drops the `user` retain, once.
+    func releaseOnce() {
+        lock.lock()
+        let first = !released
+        released = true
+        lock.unlock()
+        if first { Unmanaged.passUnretained(self).release() }
+    }
+
+    /// A one-shot timer has fired: later cancels skip the host.
+    func markFired() { lock.lock(); firedOrCancelled = true; lock.unlock() }
+
+    /// True if the host timer still needs timer_cancel (it has not fired as a one-shot and
+    /// was not cancelled yet).
+    func claimCancel() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        if firedOrCancelled { return false }
+        firedOrCancelled = true
+        return true
+    }
 }
 
 let pluginKitTimerCallback: ds_timer_callback = { user in
-    let box = Unmanaged<TimerBox>.fromOpaque(user!)
-    box.takeUnretainedValue().block()
+    let box = Unmanaged<TimerBox>.fromOpaque(user!).takeUnretainedValue()
+    box.block()
     // A one-shot timer fires once: drop the retain taken in timer(). A repeating one keeps it
-    // (released never: the block lives as long as the process would keep the timer).
-    if box.takeUnretainedValue().oneShot { box.release() }
+    // until cancel().
+    if box.oneShot { box.markFired(); box.releaseOnce() }
 }
 
 final class SubmitBox {

@@ -157,7 +157,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
                 handler.value.respond(ctx.value, h, response.status, response.headers, response.body)
             }
         })
-        let opPointer = op.retainedPointer()
+        let opPointer = op.retainedPointer(owner: route.handle)
         let headers = h.headers.map { ($0.name.lowercased(), $0.value) }
         var bodyBytes = body
         let bytes = bodyBytes.readBytes(length: bodyBytes.readableBytes) ?? []

@@ -13,6 +13,12 @@ final class InstanceHandle: @unchecked Sendable {
     let logger: Logger
     /// Routes may only be registered while the instance is being created.
     let registering = Atomic<Bool>(false)
+    /// Contract violations logged through this handle (the plugin's first one only).
+    let violationsLoggedCount = Atomic<Int>(0)
+    /// Set once the instance's `destroy` has returned: later completions are violations.
+    private let destroyed = Atomic<Bool>(false)
+    /// This handle's number in op and timer ids (see HandleTable); 0 if the process ran out.
+    private(set) var index: UInt16 = 0
 
     init(instanceId: String, runtime: HostRuntime) {
         self.instanceId = instanceId
@@ -20,7 +26,11 @@ final class InstanceHandle: @unchecked Sendable {
         var l = Logger(label: "plugin.\(instanceId)")
         l.logLevel = runtime.logLevel
         logger = l
+        index = InstanceHandle.register(self)
     }
+
+    var isDestroyed: Bool { destroyed.load(ordering: .acquiring) }
+    func markDestroyed() { destroyed.store(true, ordering: .releasing) }
 
     var pointer: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
     static func from(_ p: OpaquePointer?) -> InstanceHandle? {
@@ -35,6 +45,8 @@ struct PluginRoute: @unchecked Sendable {
     let handler: ds_route_handler
     let user: UnsafeMutableRawPointer?
     let owner: String
+    /// The registering instance: its route ops count violations against it.
+    let handle: InstanceHandle?
 }
 
 /// The services behind the `ds_host` table: logging, metrics, HTTP client, timers,
@@ -50,6 +62,13 @@ public final class HostRuntime: @unchecked Sendable {
     private let accountsBox = Mutex<(any AccountDirectory)?>(nil)
     private var handles: [InstanceHandle] = []
     private let handlesLock = NSLock()
+    /// Plugin ids whose first contract violation was logged (one warning per plugin).
+    private let violators = Mutex<Set<String>>([])
+
+    /// True the first time a plugin id breaks the contract in this runtime.
+    func firstViolation(of pluginId: String) -> Bool { violators.withLock { $0.insert(pluginId).inserted } }
+    /// How many plugins were logged for contract violations (tests).
+    var contractViolatorsLogged: Int { violators.withLock { $0.count } }
 
     public init(metrics: MetricsRegistry = MetricsRegistry(), logLevel: Logger.Level = .info) {
         self.metrics = metrics
@@ -167,16 +186,19 @@ enum HostTable {
             timer_start: { h, delay, interval, cb, user in
                 guard let h = InstanceHandle.from(h), let cb else { return nil }
                 let t = PluginTimer(loop: h.runtime.timerLoop, callback: cb, user: user)
-                // The plugin's handle owns one retain, taken before the timer can fire: a
-                // one-shot timer drops it on the timer thread right after firing, which may
-                // happen before timer_start returns.
-                let handle = Unmanaged.passRetained(t)
-                t.start(delayMs: delay, intervalMs: interval)
-                return OpaquePointer(handle.toOpaque())
+                // The `ds_timer *` is the timer's id in PluginTimer.table, which holds the one
+                // reference: registered before the timer can fire (a one-shot timer may fire,
+                // and unregister itself, before timer_start returns).
+                let id = PluginTimer.table.insert(t, owner: h.index)
+                t.start(delayMs: delay, intervalMs: interval, id: id)
+                return HandleTable<PluginTimer>.pointer(id)
             },
             timer_cancel: { t in
                 guard let t else { return }
-                Unmanaged<PluginTimer>.fromOpaque(UnsafeRawPointer(t)).takeUnretainedValue().cancel()
+                // A stale id (a one-shot timer that fired, a second cancel) is not registered: no-op.
+                let id = HandleTable<PluginTimer>.id(t)
+                PluginTimer.table.get(id)?.cancel()
+                _ = PluginTimer.table.take(id)
             },
             route_register: { h, method, path, handler, user, err in
                 guard let h = InstanceHandle.from(h), let handler else { return DS_ERR_INVALID }
@@ -190,7 +212,7 @@ enum HostTable {
                     return DS_ERR_CONFIG
                 }
                 let m = method.len == 0 ? "*" : method.string.uppercased()
-                if let problem = h.runtime.addRoute(PluginRoute(method: m, path: p, handler: handler, user: user, owner: h.instanceId)) {
+                if let problem = h.runtime.addRoute(PluginRoute(method: m, path: p, handler: handler, user: user, owner: h.instanceId, handle: h)) {
                     problem.withCString { ds_error_set(err, $0) }
                     return DS_ERR_CONFIG
                 }
@@ -276,7 +298,13 @@ struct UnsafeSendable: @unchecked Sendable {
 
 /// A plugin timer on the host's timer loop. After `cancel` returns the callback is not
 /// running and will not run again (a recursive lock lets cancel run inside the callback).
+///
+/// Ownership: `table` holds the only lasting reference, from timer_start until the timer is
+/// cancelled or, for a one-shot timer, has fired; the `ds_timer *` is its id there, so a
+/// cancel after that finds nothing and does nothing.
 final class PluginTimer: @unchecked Sendable {
+    static let table = HandleTable<PluginTimer>()
+
     private let loop: EventLoop
     private let callback: ds_timer_callback
     private let user: UnsafeSendable
@@ -289,13 +317,13 @@ final class PluginTimer: @unchecked Sendable {
         self.loop = loop; self.callback = callback; self.user = UnsafeSendable(user)
     }
 
-    func start(delayMs: UInt64, intervalMs: UInt64) {
+    func start(delayMs: UInt64, intervalMs: UInt64, id: UInt64) {
         lock.lock(); defer { lock.unlock() }
         if intervalMs == 0 {
             scheduled = loop.scheduleTask(in: .milliseconds(Int64(delayMs))) { [self] in
                 fire()
-                // A one-shot timer is done: drop the retain taken by timer_start.
-                Unmanaged.passUnretained(self).release()
+                // A one-shot timer is done: drop the table's reference.
+                _ = PluginTimer.table.take(id)
             }
         } else {
             repeated = loop.scheduleRepeatedTask(initialDelay: .milliseconds(Int64(delayMs)), delay: .milliseconds(Int64(intervalMs))) { [self] _ in fire() }
@@ -309,12 +337,9 @@ final class PluginTimer: @unchecked Sendable {
 
     func cancel() {
         lock.lock()
-        let wasCancelled = cancelled
         cancelled = true
-        if let s = scheduled { s.cancel() }
+        scheduled?.cancel()
         repeated?.cancel()
         lock.unlock()
-        // A repeating timer holds the timer_start retain until cancelled.
-        if !wasCancelled && repeated != nil { Unmanaged.passUnretained(self).release() }
     }
 }

@@ -39,14 +39,21 @@ public struct OpOutcome: Sendable {
 
 /// A pending operation handed to a plugin as `ds_op *`.
 ///
-/// Ownership: retained from `start` until the plugin completes it (or refuses it
-/// synchronously). The waiter is told exactly once: by the plugin's completion, or
-/// earlier by `abandon` (timeout, shutdown), after which a late completion is ignored.
+/// Ownership: registered in `PluginOperation.table` from `retainedPointer` until the plugin
+/// completes it (or refuses it synchronously); the `ds_op *` is its id there, never its
+/// address. The waiter is told exactly once: by the plugin's completion, or earlier by
+/// `deliver` (timeout, shutdown), after which the plugin's (required) completion is dropped
+/// quietly. A completion of an op that is no longer registered (a second one, one after
+/// the instance was destroyed) touches nothing: it is counted as a contract violation.
 /// Thread safety: every method may be called from any thread.
 final class PluginOperation: @unchecked Sendable {
+    static let table = HandleTable<PluginOperation>()
+
     private let delivered = Atomic<Bool>(false)
     private let onComplete: (@Sendable (OpOutcome) -> Void)?
     private let onRespond: (@Sendable (RouteResponse) -> Void)?
+    /// The instance the op belongs to (nil for none known): violations are counted against it.
+    private(set) var owner: InstanceHandle?
     /// Called when the plugin really completes, even after `abandon` (timeout): lets a caller
     /// keep "never concurrently" promises across a timed-out call.
     var onSettled: (@Sendable (OpOutcome) -> Void)?
@@ -54,29 +61,70 @@ final class PluginOperation: @unchecked Sendable {
     init(onComplete: @escaping @Sendable (OpOutcome) -> Void) { self.onComplete = onComplete; self.onRespond = nil }
     init(onRespond: @escaping @Sendable (RouteResponse) -> Void) { self.onComplete = nil; self.onRespond = onRespond }
 
-    /// Retains the operation and returns the pointer to hand to the plugin.
-    func retainedPointer() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
+    /// Registers the operation and returns the `ds_op *` to hand to the plugin.
+    func retainedPointer(owner: InstanceHandle? = nil) -> OpaquePointer {
+        self.owner = owner
+        return HandleTable<PluginOperation>.pointer(Self.table.insert(self, owner: owner?.index ?? 0))
+    }
 
-    /// The plugin's completion: delivers (if not already) and drops the plugin's retain.
+    /// Unregisters the op for a completion; nil (after counting `kind`) if the plugin may not
+    /// complete it now: not registered any more, or its instance was destroyed.
+    private static func claim(_ op: OpaquePointer, _ kind: ContractViolation) -> PluginOperation? {
+        let id = HandleTable<PluginOperation>.id(op)
+        guard let me = table.take(id) else {
+            let owner = InstanceHandle.registered(HandleTable<PluginOperation>.owner(of: id))
+            if let owner, owner.isDestroyed {
+                owner.violated(.completedAfterDestroy)
+            } else {
+                InstanceHandle.violated(owner, kind)
+            }
+            return nil
+        }
+        if let owner = me.owner, owner.isDestroyed {
+            owner.violated(.completedAfterDestroy)
+            return nil
+        }
+        return me
+    }
+
+    /// The plugin's completion (`host->complete`): delivers (if not already) and unregisters.
     static func complete(_ op: OpaquePointer, _ outcome: OpOutcome) {
-        let me = Unmanaged<PluginOperation>.fromOpaque(UnsafeRawPointer(op)).takeRetainedValue()
+        guard let me = claim(op, .completedTwice) else { return }
+        if me.onRespond != nil {
+            // complete() on a route op: answer 500 rather than leave the client hanging.
+            InstanceHandle.violated(me.owner, .wrongFunction)
+            me.deliver(OpOutcome(status: DS_ERR_FAILED, error: "plugin error\n"))
+            return
+        }
         me.deliver(outcome)
         me.onSettled?(outcome)
     }
 
+    /// The plugin's answer to a route request (`host->respond`).
     static func respond(_ op: OpaquePointer, _ response: RouteResponse) {
-        let me = Unmanaged<PluginOperation>.fromOpaque(UnsafeRawPointer(op)).takeRetainedValue()
+        guard let me = claim(op, .respondedTwice) else { return }
+        guard let onRespond = me.onRespond else {
+            InstanceHandle.violated(me.owner, .wrongFunction)
+            let failed = OpOutcome(status: DS_ERR_FAILED, error: "the plugin answered an operation with respond()")
+            me.deliver(failed)
+            me.onSettled?(failed)
+            return
+        }
         if me.delivered.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
-            me.onRespond?(response)
+            onRespond(response)
         }
     }
 
-    /// The plugin refused synchronously (negative return): drop its retain and deliver.
+    /// The plugin refused synchronously (negative return): unregister and deliver. If the op
+    /// is gone the plugin completed it and then refused it too: the first answer stands.
     static func refused(_ op: OpaquePointer, _ status: Int32, _ message: String) {
-        complete(op, OpOutcome(status: status, error: message))
+        guard let me = claim(op, .refusedAfterComplete) else { return }
+        let outcome = OpOutcome(status: status, error: message)
+        me.deliver(outcome)
+        me.onSettled?(outcome)
     }
 
-    /// Tells the waiter now (timeout, cancellation); the plugin's later completion is ignored.
+    /// Tells the waiter now (timeout, cancellation); the plugin's later completion is dropped.
     /// Returns false if the outcome was already delivered.
     @discardableResult
     func deliver(_ outcome: OpOutcome) -> Bool {

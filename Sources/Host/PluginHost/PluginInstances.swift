@@ -28,7 +28,7 @@ public class PluginInstanceBase: @unchecked Sendable {
                _ invoke: (OpaquePointer) -> ds_status, completion: @escaping @Sendable (OpOutcome) -> Void) {
         let op = PluginOperation(onComplete: completion)
         op.onSettled = settled
-        let p = op.retainedPointer()
+        let p = op.retainedPointer(owner: handle)
         let status = invoke(p)
         if status < 0 {
             PluginOperation.refused(p, status, "refused by plugin '\(instanceId)'")
@@ -54,6 +54,7 @@ public class PluginInstanceBase: @unchecked Sendable {
     func retire(_ destroy: () -> Void) {
         live.withLock { $0 = false }
         destroy()
+        handle.markDestroyed()
     }
 
     /// Async form of runOp.
