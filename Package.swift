@@ -56,10 +56,15 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libcrypto (system, shared by the process) and the digests the webhook-signing
+        // plugins use from it; SMS segment counting, used by the host (usage) and Twilio.
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", providers: [.apt(["libssl-dev"])]),
+        .target(name: "Digests", dependencies: ["COpenSSL"], path: "Sources/Digests"),
+        .target(name: "SMSText", path: "Sources/SMSText"),
         .target(
             name: "Host",
             dependencies: [
-                pluginAPI, "CSQLite", "CCurl", "CLibPQ", "TwilioCore",  // TwilioCore: SMS segment counting for usage
+                pluginAPI, "CSQLite", "CCurl", "CLibPQ", "SMSText",  // SMSText: SMS segment counting for usage
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -70,7 +75,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "darkspere",
-            dependencies: ["Host", "TwilioCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Host", "TwilioCore", "SMSText", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // Bundled plugins.
@@ -78,11 +83,10 @@ let package = Package(
         .target(name: "PostgresSink", dependencies: [pluginKit, "CLibPQ"], path: "Plugins/PostgresSink"),
         // Bundled plugins. TwilioCore is the channel's pure logic (signatures, TwiML, forms,
         // segments, keywords), shared by the plugin, the CLI's `sms` command and the tests.
-        .target(name: "TwilioCore", path: "Plugins/TwilioSMS/Core"),
+        .target(name: "TwilioCore", dependencies: ["Digests", "SMSText"], path: "Plugins/TwilioSMS/Core"),
         .target(name: "TwilioSMS", dependencies: ["TwilioCore", pluginKit], path: "Plugins/TwilioSMS/Plugin"),
         // Stripe billing: libcrypto (system, shared) for webhook HMAC-SHA256; HTTP through the host.
-        .systemLibrary(name: "COpenSSL", path: "Plugins/StripeBilling/COpenSSL", providers: [.apt(["libssl-dev"])]),
-        .target(name: "StripeBilling", dependencies: [pluginKit, "COpenSSL"], path: "Plugins/StripeBilling/Plugin"),
+        .target(name: "StripeBilling", dependencies: [pluginKit, "Digests"], path: "Plugins/StripeBilling/Plugin"),
         .target(name: "BenchFixedTwiML", path: "bench/twilio/fixed-twiml", publicHeadersPath: ".", cSettings: fixtureHeader),
 
         // Examples: the ABI from both sides.
@@ -116,7 +120,7 @@ let package = Package(
         .target(name: "TestPeers", path: "Tests/TestPeers"),
         .testTarget(name: "HostTests", dependencies: ["TestPeers", "Host"], path: "Tests/HostTests"),
         .testTarget(name: "StripeTests", dependencies: ["TestPeers", "Host"], path: "Tests/StripeTests", exclude: ["fake_stripe.py", "abi10_host.c"]),
-        .testTarget(name: "TwilioTests", dependencies: ["TestPeers", "TwilioCore", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py"]),
+        .testTarget(name: "TwilioTests", dependencies: ["TestPeers", "TwilioCore", "SMSText", "Digests", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py"]),
         .testTarget(name: "TransportTests", dependencies: ["TestPeers", "Host"], path: "Tests/TransportTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]

@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
-swift build
+# One build of every product and test target, then the tests without building again.
+swift build --build-tests
 # Serial: the integration tests start real servers and child processes; run together on a
 # 2-core machine they starve each other's timers (and take no less time).
-swift test --no-parallel
+swift test --skip-build --no-parallel

@@ -30,17 +30,24 @@ struct ConfigOption: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, warning, error.")
     var logLevel: String = ProcessInfo.processInfo.environment["DARKSPERE_LOG_LEVEL"] ?? "info"
 
+    @Option(help: "Log format: text (one readable line per entry) or json (one JSON object per line, with correlation_id, plugin, agent and session fields).")
+    var logFormat: String = ProcessInfo.processInfo.environment["DARKSPERE_LOG_FORMAT"] ?? "text"
+
     func load() throws -> GatewayConfig { try ConfigLoader().load(path: config) }
 
     var level: Logger.Level { Logger.Level(rawValue: logLevel) ?? .info }
-}
 
-func bootstrapLogging(_ level: Logger.Level) {
-    LoggingSystem.bootstrap { label in
-        var h = StreamLogHandler.standardError(label: label)
-        h.logLevel = level
-        return h
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not '\(logLevel)'")
+        }
+        guard LogFormat(rawValue: logFormat) != nil else {
+            throw ValidationError("--log-format (or DARKSPERE_LOG_FORMAT) must be text or json, not '\(logFormat)'")
+        }
     }
+
+    /// Installs the log handler chosen by --log-format / DARKSPERE_LOG_FORMAT.
+    func bootstrapLogging() { (LogFormat(rawValue: logFormat) ?? .text).bootstrap(level: level) }
 }
 
 struct Run: AsyncParsableCommand {
@@ -49,7 +56,7 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
-        bootstrapLogging(options.level)
+        options.bootstrapLogging()
         var logger = Logger(label: "darkspere")
         logger.logLevel = options.level
         let config: GatewayConfig

@@ -4,6 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Host
+import SMSText
 import TwilioCore
 
 /// `darkspere sms`: posts an SMS webhook, signed exactly as Twilio signs it (the

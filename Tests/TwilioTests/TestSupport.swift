@@ -125,6 +125,18 @@ enum Support {
         }
     }
 
+    /// The error a gateway with `yaml` fails to load or start with ("" if it started).
+    static func withGatewayError(_ yaml: String) async throws -> String {
+        do {
+            let g = Gateway(config: try ConfigLoader().load(yaml: yaml), logger: Logger(label: "twilio-test"))
+            _ = try await g.start()
+            await g.stop()
+            return ""
+        } catch {
+            return "\(error)"
+        }
+    }
+
     /// A form webhook signed as Twilio would sign it for `path` under `publicURL`.
     static func signedForm(_ params: [(String, String)], path: String = "/twilio/sms", token: String = authToken) -> (body: String, signature: String) {
         let sig = TwilioSignature(authToken: token).compute(url: publicURL + path, params: params)

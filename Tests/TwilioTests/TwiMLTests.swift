@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SMSText
 import TwilioCore
 
 /// TwiML output: escaping of hostile text (checked with python's xml.etree), splitting.
@@ -53,7 +54,7 @@ import TwilioCore
     }
 }
 
-/// SMS segments, compliance keywords, phone numbers, forms, rate limits, REST outcomes.
+/// SMS segments, phone numbers, forms, rate limits, REST outcomes.
 @Suite struct ChannelLogicTests {
     @Test func gsm7AndUcs2Segments() {
         #expect(SMSSegments.encoding(of: "Hello @ £ $ ¥ è") == .gsm7)
@@ -76,17 +77,6 @@ import TwilioCore
         #expect(SMSSegments.count(String(repeating: "ж", count: 135)) == 3)
         #expect(SMSSegments.count(String(repeating: "🤖", count: 35)) == 1)   // 70 UTF-16 units
         #expect(SMSSegments.count(String(repeating: "🤖", count: 36)) == 2)
-    }
-
-    @Test func complianceKeywords() {
-        for w in ["STOP", "stop", " Stop ", "STOP!", "stop.", "StopAll", "unsubscribe", "CANCEL", "end", "QUIT", "revoke", "optout", "\n\tSTOP?! "] {
-            #expect(ComplianceKeyword.classify(w) == .optOut, "\(w.debugDescription)")
-        }
-        for w in ["START", "yes", "Unstop", "start."] { #expect(ComplianceKeyword.classify(w) == .optIn, "\(w)") }
-        for w in ["HELP", "help?", "Info", " INFO "] { #expect(ComplianceKeyword.classify(w) == .help, "\(w)") }
-        for w in ["please stop", "stop it", "STOPS", "opt out", "", "yes please", "helpful", "st op", "STOP STOP"] {
-            #expect(ComplianceKeyword.classify(w) == nil, "\(w)")
-        }
     }
 
     @Test func phoneNumbers() {

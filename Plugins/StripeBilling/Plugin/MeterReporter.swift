@@ -1,4 +1,5 @@
 import Foundation
+import Digests
 import PluginKit
 
 /// One meter event for Stripe: fixed once made, so every attempt carries the same
@@ -16,7 +17,7 @@ struct MeterReport: Sendable, Equatable {
     /// deterministically (prefix + SHA-256 HMAC of the whole under an empty key).
     static func fit(_ id: String) -> String {
         guard id.utf8.count > 100 else { return id }
-        let digest = HMACSHA256.hex(HMACSHA256.mac(key: [], message: Array(id.utf8)))
+        let digest = Digest.hex(Digest.hmac(.sha256, key: [], message: Array(id.utf8)))
         return String(id.prefix(35)) + ":" + digest
     }
 }

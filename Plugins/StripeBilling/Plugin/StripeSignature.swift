@@ -1,4 +1,5 @@
 import Foundation
+import Digests
 
 /// Verification of Stripe's `Stripe-Signature` webhook header:
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256>[,v1=...][,v0=...]`, where each `v1` is
@@ -24,7 +25,7 @@ struct StripeSignature: Sendable {
 
     /// The `v1` signature of `body` at `timestamp` (lower-case hex).
     func sign(timestamp: Int64, body: [UInt8]) -> String {
-        HMACSHA256.hex(HMACSHA256.mac(key: secret, message: Array("\(timestamp).".utf8) + body))
+        Digest.hex(Digest.hmac(.sha256, key: secret, message: Array("\(timestamp).".utf8) + body))
     }
 
     /// Accepts the request or throws a Rejection. `now` is Unix seconds.
@@ -44,7 +45,7 @@ struct StripeSignature: Sendable {
         let expected = Array(sign(timestamp: t, body: body).utf8)
         // Compare every candidate (no early exit), each in constant time.
         var matched = false
-        for c in candidates where HMACSHA256.constantTimeEqual(Array(c.lowercased().utf8), expected) { matched = true }
+        for c in candidates where Digest.constantTimeEqual(Array(c.lowercased().utf8), expected) { matched = true }
         guard matched else { throw Rejection(reason: "no v1 signature matches the body (wrong webhook_secret or altered body)") }
         if now - t > tolerance { throw Rejection(reason: "signature timestamp is \(now - t)s old, more than the tolerance of \(tolerance)s") }
         if t - now > tolerance { throw Rejection(reason: "signature timestamp is \(t - now)s in the future, more than the tolerance of \(tolerance)s") }

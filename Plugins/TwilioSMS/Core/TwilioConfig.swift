@@ -17,9 +17,6 @@ public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
     /// is learned from the first webhook (ds_route_request.public_url) or read from
     /// DARKSPERE_PUBLIC_URL. (The ABI gives a channel no other way to know it.)
     public var publicURL: String?
-    public var helpText: String
-    public var stopText: String
-    public var startText: String
     public var rateLimitText: String
     /// Inbound messages per number per `rateLimitWindow` seconds; 0 disables the limit.
     public var rateLimitPerMinute: Int
@@ -28,21 +25,15 @@ public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
     public var requestTimeoutMs: UInt32
     /// Whether the webhook must carry a valid signature. Only for local experiments.
     public var validateSignatures: Bool
-    /// Whether the channel answers STOP/START/HELP itself (true) or submits them to the
-    /// router like any message (false, once the router's opt-out ledger handles them).
-    public var handleKeywords: Bool
 
     enum CodingKeys: String, CodingKey {
         case accountSid = "account_sid", authToken = "auth_token", from, messagingServiceSid = "messaging_service_sid"
         case webhookPath = "webhook_path", statusPath = "status_path", apiBase = "api_base", publicURL = "public_url"
-        case helpText = "help_text", stopText = "stop_text", startText = "start_text", rateLimitText = "rate_limit_text"
+        case rateLimitText = "rate_limit_text"
         case rateLimitPerMinute = "rate_limit_per_minute", rateLimitWindow = "rate_limit_window_seconds"
-        case requestTimeoutMs = "request_timeout_ms", validateSignatures = "validate_signatures", handleKeywords = "handle_keywords"
+        case requestTimeoutMs = "request_timeout_ms", validateSignatures = "validate_signatures"
     }
 
-    public static let defaultHelp = "DarkSpere: you are texting an AI assistant. Reply STOP to unsubscribe. Msg&data rates may apply."
-    public static let defaultStop = "You have been unsubscribed and will receive no more messages. Reply START to resubscribe."
-    public static let defaultStart = "You have been resubscribed. Reply HELP for help, STOP to unsubscribe."
     public static let defaultRateLimit = "You are sending messages faster than we can answer. Please wait a minute and try again."
 
     public init(from decoder: any Decoder) throws {
@@ -55,15 +46,11 @@ public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
         statusPath = try c.decodeIfPresent(String.self, forKey: .statusPath) ?? "/twilio/status"
         apiBase = try c.decodeIfPresent(String.self, forKey: .apiBase) ?? "https://api.twilio.com"
         publicURL = try c.decodeIfPresent(String.self, forKey: .publicURL)
-        helpText = try c.decodeIfPresent(String.self, forKey: .helpText) ?? Self.defaultHelp
-        stopText = try c.decodeIfPresent(String.self, forKey: .stopText) ?? Self.defaultStop
-        startText = try c.decodeIfPresent(String.self, forKey: .startText) ?? Self.defaultStart
         rateLimitText = try c.decodeIfPresent(String.self, forKey: .rateLimitText) ?? Self.defaultRateLimit
         rateLimitPerMinute = try c.decodeIfPresent(Int.self, forKey: .rateLimitPerMinute) ?? 10
         rateLimitWindow = try c.decodeIfPresent(Double.self, forKey: .rateLimitWindow) ?? 60
         requestTimeoutMs = try c.decodeIfPresent(UInt32.self, forKey: .requestTimeoutMs) ?? 15_000
         validateSignatures = try c.decodeIfPresent(Bool.self, forKey: .validateSignatures) ?? true
-        handleKeywords = try c.decodeIfPresent(Bool.self, forKey: .handleKeywords) ?? false
     }
 
     /// Decodes and checks a config block; errors name the field and never echo secrets.
@@ -123,15 +110,11 @@ public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
     "status_path":{"type":"string","pattern":"^/"},
     "api_base":{"type":"string","pattern":"^https?://"},
     "public_url":{"type":"string","pattern":"^https?://"},
-    "help_text":{"type":"string"},
-    "stop_text":{"type":"string","description":"empty: no confirmation (e.g. Twilio Advanced Opt-Out answers)"},
-    "start_text":{"type":"string"},
     "rate_limit_text":{"type":"string"},
     "rate_limit_per_minute":{"type":"integer","minimum":0},
     "rate_limit_window_seconds":{"type":"number","minimum":1},
     "request_timeout_ms":{"type":"integer","minimum":100,"maximum":300000},
-    "validate_signatures":{"type":"boolean"},
-    "handle_keywords":{"type":"boolean"}}}
+    "validate_signatures":{"type":"boolean"}}}
     """#
 }
 

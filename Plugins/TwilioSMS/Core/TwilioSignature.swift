@@ -1,4 +1,5 @@
 import Foundation
+import Digests
 
 /// Twilio's webhook signature (`X-Twilio-Signature`), computed exactly as Twilio does:
 /// the full URL Twilio requested, then every POST parameter sorted by name with its
@@ -17,13 +18,9 @@ public struct TwilioSignature: Sendable {
     public enum Algorithm: String, Sendable { case hmacSHA1 = "HMAC_SHA1", hmacSHA256 = "HMAC_SHA256" }
 
     let key: [UInt8]
-    /// The HMAC-SHA1 key schedule of `key`, computed once.
-    let sha1Key: SHA.HMACSHA1Key
-
     /// `authToken`: the account's auth token (the secret Twilio signs with).
     public init(authToken: String) {
         key = Array(authToken.utf8)
-        sha1Key = SHA.HMACSHA1Key(key)
     }
 
     /// The base64 signature of `url` with `params` (several values of one name are
@@ -42,7 +39,7 @@ public struct TwilioSignature: Sendable {
             data.append(contentsOf: p.1.utf8)
             previous = p
         }
-        let mac = algorithm == .hmacSHA1 ? sha1Key.mac(data) : SHA.hmac(.sha256, key: key, message: data)
+        let mac = Digest.hmac(algorithm == .hmacSHA1 ? .sha1 : .sha256, key: key, message: data)
         return Data(mac).base64EncodedString()
     }
 
@@ -51,9 +48,9 @@ public struct TwilioSignature: Sendable {
         let given = Array(signature.utf8)
         // Each comparison is constant-time; trying the URL as received first only tells
         // a timing observer which URL form matched, which is not secret.
-        if SHA.constantTimeEqual(Array(compute(url: url, params: params, algorithm: algorithm).utf8), given) { return true }
+        if Digest.constantTimeEqual(Array(compute(url: url, params: params, algorithm: algorithm).utf8), given) { return true }
         for candidate in Self.urlVariants(url).dropFirst() {
-            if SHA.constantTimeEqual(Array(compute(url: candidate, params: params, algorithm: algorithm).utf8), given) { return true }
+            if Digest.constantTimeEqual(Array(compute(url: candidate, params: params, algorithm: algorithm).utf8), given) { return true }
         }
         return false
     }
@@ -63,7 +60,7 @@ public struct TwilioSignature: Sendable {
     /// is computed over the URL alone. False when the URL has no `bodySHA256`.
     public func isValidBodySHA256(signature: String, url: String, body: [UInt8], algorithm: Algorithm = .hmacSHA1) -> Bool {
         guard let expected = FormEncoding.queryValue(url, "bodySHA256") else { return false }
-        let bodyOK = SHA.constantTimeEqual(Array(SHA.hex(SHA.sha256(body)).utf8), Array(expected.lowercased().utf8))
+        let bodyOK = Digest.constantTimeEqual(Array(Digest.hex(Digest.sha256(body)).utf8), Array(expected.lowercased().utf8))
         let sigOK = isValid(signature: signature, url: url, params: [], algorithm: algorithm)
         return bodyOK && sigOK
     }

@@ -1,6 +1,7 @@
 import Foundation
 import PluginKit
 import Synchronization
+import SMSText
 import TwilioCore
 
 /// The Twilio SMS channel (`ds.channel/1`): receives webhooks on `webhook_path`,
@@ -9,7 +10,10 @@ import TwilioCore
 ///
 /// Threading: `init` runs on the host's main thread; route handlers and `send` run as
 /// Swift tasks, concurrently. All mutable state is in thread-safe objects (rate
-/// limiter, opt-out list, sent-parts ledger, the learned public URL behind a mutex).
+/// limiter, sent-parts ledger, the learned public URL behind a mutex). Compliance
+/// keywords (STOP/START/HELP) and the opt-out ledger are the router's: every message is
+/// submitted, and a send Twilio refuses as opted out (21610) is reported as
+/// DS_ERR_OPTED_OUT, which the host records in the ledger.
 /// The auth token lives in `config`, `signer` and `api`; nothing here logs it.
 final class TwilioChannel: ChannelPlugin {
     let host: PluginHost
@@ -17,7 +21,6 @@ final class TwilioChannel: ChannelPlugin {
     let signer: TwilioSignature
     let api: TwilioMessagesAPI
     let limiter: InboundRateLimiter
-    let optOuts = OptOutList()
     let sentParts = SentPartsLedger()
     /// The gateway's public base URL (scheme://host[:port]), from config, env or the first webhook.
     let publicBase: Mutex<String?>
@@ -86,26 +89,6 @@ final class TwilioChannel: ChannelPlugin {
         learnPublicBase(req)
         metrics.inbound.record(1)
 
-        if config.handleKeywords, let keyword = ComplianceKeyword.classify(msg.body) {
-            metrics.keyword(keyword)
-            switch keyword {
-            case .optOut:
-                optOuts.add(msg.from)
-                host.log(.info, "opt-out (STOP) from \(PhoneNumber.masked(msg.from))")
-                return twiml(reply: config.stopText)
-            case .optIn:
-                optOuts.remove(msg.from)
-                host.log(.info, "opt-in (START) from \(PhoneNumber.masked(msg.from))")
-                return twiml(reply: config.startText)
-            case .help:
-                return twiml(reply: config.helpText)
-            }
-        }
-        if optOuts.contains(msg.from) {
-            // Opted out: the message reaches no agent and nothing is sent back until START.
-            metrics.droppedOptedOut.record(1)
-            return twiml([])
-        }
         switch limiter.check(msg.from) {
         case .allow: break
         case .limitedNotify:
@@ -158,9 +141,6 @@ final class TwilioChannel: ChannelPlugin {
 
     func send(_ m: OutboundMessage) async throws -> SendReceipt {
         guard let to = PhoneNumber.e164(m.to) else { throw PluginError.invalid("to is not an E.164 phone number") }
-        if optOuts.contains(to) {
-            throw PluginError.optedOut("the recipient replied STOP and has not replied START since", detailCode: 21610)
-        }
         let parts = MessageSplitter.split(m.text)
         var sids = sentParts.parts(m.messageId)
         var segments = 0
@@ -182,7 +162,6 @@ final class TwilioChannel: ChannelPlugin {
                 throw PluginError(status: DS_ERR_UNAVAILABLE, "Twilio HTTP \(status): \(message)", retryAfterMs: after)
             case .optedOut(let code, let message):
                 metrics.sendFailed("opted_out")
-                optOuts.add(to)
                 throw PluginError.optedOut("Twilio: \(message)", detailCode: code)
             case .auth(let status, let code, let message):
                 metrics.sendFailed("auth")

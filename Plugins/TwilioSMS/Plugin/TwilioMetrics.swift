@@ -4,7 +4,7 @@ import TwilioCore
 /// The channel's Prometheus metrics (the host adds plugin="<instance id>").
 /// Registered once in init; recording is lock-free and thread-safe.
 struct TwilioMetrics: Sendable {
-    let inbound, rateLimited, droppedOptedOut, sentMessages, sentSegments: Counter
+    let inbound, rateLimited, sentMessages, sentSegments: Counter
     let host: PluginHost
 
     /// A counter that may be missing (invalid name): recording on it does nothing.
@@ -18,16 +18,12 @@ struct TwilioMetrics: Sendable {
         func c(_ name: String, _ help: String) -> Counter { Counter(metric: host.metric(.counter, name, help: help)) }
         inbound = c("darkspere_twilio_inbound_total", "Signed, well-formed inbound webhooks")
         rateLimited = c("darkspere_twilio_rate_limited_total", "Inbound messages over the per-number limit")
-        droppedOptedOut = c("darkspere_twilio_opted_out_dropped_total", "Inbound messages from opted-out numbers, not submitted")
         sentMessages = c("darkspere_twilio_sent_messages_total", "Messages accepted by Twilio (parts)")
         sentSegments = c("darkspere_twilio_sent_segments_total", "SMS segments of accepted messages")
     }
 
     func rejected(_ status: Int) {
         host.metric(.counter, "darkspere_twilio_webhook_rejected_total", help: "Webhooks refused", labels: [("code", String(status))])?.record(1)
-    }
-    func keyword(_ k: ComplianceKeyword) {
-        host.metric(.counter, "darkspere_twilio_keywords_total", help: "Compliance keywords answered by the channel", labels: [("keyword", k.rawValue)])?.record(1)
     }
     func status(_ s: String) {
         host.metric(.counter, "darkspere_twilio_status_callbacks_total", help: "Delivery status callbacks", labels: [("status", s)])?.record(1)

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import TwilioCore
+import SMSText
 
 /// The router's billing hook (design step 3, admission, and step 8, usage): before an
 /// agent call, the account of the chosen agent is checked and counted atomically in the

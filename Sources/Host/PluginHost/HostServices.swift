@@ -25,6 +25,7 @@ final class InstanceHandle: @unchecked Sendable {
         self.runtime = runtime
         var l = Logger(label: "plugin.\(instanceId)")
         l.logLevel = runtime.logLevel
+        l[metadataKey: "plugin"] = .string(instanceId)
         logger = l
         index = InstanceHandle.register(self)
     }

@@ -1,20 +1,5 @@
 import Synchronization
 
-/// The numbers that replied STOP to this channel and have not replied START since.
-///
-/// In memory only, per plugin instance: it is lost on restart. The durable opt-out
-/// ledger belongs to the host's store (router compliance step); this list keeps the
-/// channel from texting an opted-out number until the router owns that decision.
-/// Thread-safe (one mutex).
-public final class OptOutList: Sendable {
-    private let numbers = Mutex<Set<String>>([])
-    public init() {}
-    public func add(_ e164: String) { _ = numbers.withLock { $0.insert(e164) } }
-    public func remove(_ e164: String) { _ = numbers.withLock { $0.remove(e164) } }
-    public func contains(_ e164: String) -> Bool { numbers.withLock { $0.contains(e164) } }
-    public var count: Int { numbers.withLock { $0.count } }
-}
-
 /// Provider ids of the parts of a multi-part send that Twilio already accepted, by
 /// the host's message id, so that a retried send (same message id) does not send
 /// those parts again. Bounded: the oldest entries are dropped past `capacity`.
