@@ -6,7 +6,8 @@ import Synchronization
 /// Sends the outbox's deferred replies through their channel's `send`: claims due rows
 /// (a lease, so two processes never send one row at once), retries retryable errors with
 /// exponential backoff and jitter (honouring retry_after_ms), gives up after
-/// `routing.outbox_max_attempts`, never sends to an opted-out number. Resumes after a
+/// `routing.outbox_max_attempts`, never sends to an opted-out number (except the deferred
+/// confirmation of that opt-out). Resumes after a
 /// restart because the rows are durable; the row's message key is the channel's
 /// idempotency key on every attempt.
 ///
@@ -79,7 +80,8 @@ public final class OutboxSender: @unchecked Sendable {
             mFailed.increment()
             return
         }
-        if (try? store.isOptedOut(channel: item.channel, remote: item.to)) == true {
+        if !item.messageKey.hasPrefix(OutboxItem.optOutConfirmationPrefix),
+           (try? store.isOptedOut(channel: item.channel, remote: item.to)) == true {
             try? store.outboxFailed(id: item.id, error: "recipient opted out", nowMs: nowMillis())
             mFailed.increment()
             return

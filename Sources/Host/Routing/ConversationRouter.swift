@@ -96,15 +96,15 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             emit("message.received", m, body: m.text, fields: [("channel_message_id", .string(m.channelMessageId)),
                                                                ("media", .number(Double(m.media.count)))])
         }
-        let budget = routing.inlineReplyBudget
         let key = "\(m.channel)\u{1F}\(m.from)\u{1F}\(m.to)"
         let arrived = nowMillis()
+        // The inline budget counts from arrival, including time waiting behind earlier
+        // messages (of the conversation, or for a turn slot): a message still queued when it
+        // runs out is told "deferred" at once, and its reply goes through the outbox.
+        budgets.schedule(after: routing.inlineReplyBudget) { [weak reply, mDeferred] in
+            if reply?.deferIfWaiting() == true { mDeferred.increment() }
+        }
         queues.submit(key: key) { [self] done in
-            // The inline budget counts from arrival, including time waiting behind earlier messages.
-            let left = max(0, budget - Double(nowMillis() - arrived) / 1000)
-            budgets.schedule(after: left) { [weak reply, mDeferred] in
-                if reply?.deferIfWaiting() == true { mDeferred.increment() }
-            }
             turn(m, key: key, arrived: arrived, reply: reply, done: done)
         }
     }
@@ -190,17 +190,15 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             case .optIn: try store.clearOptOut(channel: m.channel, remote: m.from); text = routing.optInReply
             case .help: text = routing.helpReply
             }
-            try store.recordWithoutSession(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
-                                           text: m.text, status: "compliance", reply: text, nowMs: now)
+            let optOut: Bool
+            if case .optOut = kw { optOut = true } else { optOut = false }
             emit("message.rejected", m, fields: [("reason", .string("compliance")), ("keyword", .string("\(kw)"))])
-            reply.answer(.reply(text))
+            try answerWithoutSession(m, status: "compliance", text: text, now: now, reply: reply, confirmsOptOut: optOut)
             return finish()
         }
         if ctx.optedOut {
             emit("message.rejected", m, fields: [("reason", .string("opted_out"))])
-            try store.recordWithoutSession(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
-                                           text: m.text, status: "opted_out", reply: "", nowMs: now)
-            reply.answer(.reply(""))
+            try answerWithoutSession(m, status: "opted_out", text: "", now: now, reply: reply)
             return finish()
         }
         // 4. session
@@ -233,9 +231,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             let text = meter.reply(for: reason)
             emit("message.rejected", m, agent: agent.name, fields: [("reason", .string(reason.rawValue)), ("detail", .string(detail)),
                                                                     ("account", .string(account))])
-            try store.recordWithoutSession(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
-                                           text: m.text, status: "denied_\(reason.rawValue)", reply: text, nowMs: now)
-            reply.answer(.reply(text))
+            try answerWithoutSession(m, status: "denied_\(reason.rawValue)", text: text, now: now, reply: reply)
             return finish()
         }
         // 5. persist the inbound message (and the session) before calling anyone
@@ -306,10 +302,22 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     private func noAgent(_ m: Inbound, now: Int64, reply: TurnReply, finish: @escaping @Sendable () -> Void) throws {
         mNoAgent.increment()
         emit("message.rejected", m, fields: [("reason", .string("no_agent"))])
-        try store.recordWithoutSession(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
-                                       text: m.text, status: "no_agent", reply: routing.noAgentReply, nowMs: now)
-        reply.answer(.reply(routing.noAgentReply))
+        try answerWithoutSession(m, status: "no_agent", text: routing.noAgentReply, now: now, reply: reply)
         finish()
+    }
+
+    /// Answers a message handled outside any session (compliance, opted out, admission
+    /// refused, no agent): stores it with its reply and, if the inline budget already
+    /// passed (the channel was told "deferred"), the reply's outbox row in the same
+    /// transaction, so the reply is sent like any late reply. `confirmsOptOut`: the reply
+    /// confirms an opt-out and must reach the number that just opted out.
+    private func answerWithoutSession(_ m: Inbound, status: String, text: String, now: Int64, reply: TurnReply,
+                                      confirmsOptOut: Bool = false) throws {
+        var outbox = outboxItem(m, text, reply)
+        if confirmsOptOut { outbox?.messageKey = OutboxItem.optOutConfirmationPrefix + "\(m.channel):\(m.channelMessageId)" }
+        try store.recordWithoutSession(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
+                                       text: m.text, status: status, reply: text, nowMs: now, outbox: outbox)
+        deliver(text, reply)
     }
 
     private func attempt(_ m: Inbound, session: SessionRecord, inbound: Int64, agent: RoutedAgent, call: AgentCall, tried: Set<String>,

@@ -552,7 +552,7 @@ public final class SQLStore: Store, @unchecked Sendable {
     }
 
     public func recordWithoutSession(channel: String, channelMessageId: String, remote: String, local: String,
-                                     text: String, status: String, reply: String, nowMs: Int64) throws {
+                                     text: String, status: String, reply: String, nowMs: Int64, outbox: OutboxItem?) throws {
         try pool.with { c in
             try c.transaction {
                 guard let mid = try c.one("""
@@ -563,9 +563,10 @@ public final class SQLStore: Store, @unchecked Sendable {
                 if !reply.isEmpty {
                     try c.query("""
                         INSERT INTO messages (session_id, direction, body, status, channel, created_ms, remote, local)
-                        VALUES (NULL, 'out', ?, 'replied_inline', ?, ?, ?, ?)
-                        """, [.text(reply), .text(channel), .int(nowMs), .text(remote), .text(local)])
+                        VALUES (NULL, 'out', ?, ?, ?, ?, ?, ?)
+                        """, [.text(reply), .text(outbox == nil ? "replied_inline" : "queued"), .text(channel), .int(nowMs), .text(remote), .text(local)])
                 }
+                if let o = outbox { try self.insertOutbox(c, o, nowMs) }
                 try c.query("INSERT INTO dedupe_keys (channel, channel_message_id, message_id, reply, created_ms) VALUES (?, ?, ?, ?, ?)",
                             [.text(channel), .text(channelMessageId), .int(mid), .text(reply), .int(nowMs)])
             }

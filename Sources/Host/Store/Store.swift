@@ -49,6 +49,10 @@ public struct OutboxItem: Sendable, Equatable {
     public var text: String
     public var correlationId: String
     public var attempts: Int
+
+    /// The message key prefix of a deferred opt-out confirmation: the one message the
+    /// outbox sends to a number that opted out (the confirmation carriers require).
+    public static let optOutConfirmationPrefix = "optout-confirmation:"
 }
 
 /// The start of one agent turn, written in one transaction.
@@ -168,9 +172,11 @@ public protocol Store: UsageStore, RecoveryStore {
     func clearOptOut(channel: String, remote: String) throws
     func isOptedOut(channel: String, remote: String) throws -> Bool
     /// Stores a message handled outside any session (a compliance keyword, an opted-out
-    /// sender, no agent available) with its status, the reply (if any) and its dedupe key.
+    /// sender, no agent available) with its status, the reply (if any) and its dedupe key;
+    /// with `outbox` (the reply was decided after the channel was told "deferred") the
+    /// reply's outbox row in the same transaction.
     func recordWithoutSession(channel: String, channelMessageId: String, remote: String, local: String,
-                              text: String, status: String, reply: String, nowMs: Int64) throws
+                              text: String, status: String, reply: String, nowMs: Int64, outbox: OutboxItem?) throws
 
     // Outbox
     func enqueueOutbox(_ item: OutboxItem, nowMs: Int64) throws
