@@ -60,7 +60,9 @@ public enum ConfigCheck {
             let cfg = (try? JSONValue.parse(a.configJSON)).map { Redactor.redact($0).text } ?? "{}"
             out += "  - name: \(a.name)\n    transport: \(a.transport)\n"
             if let acc = a.account { out += "    account: \(acc)\n" }
-            out += "    max_sessions: \(a.maxSessions)\n    config: \(cfg)\n"
+            out += "    max_sessions: \(a.maxSessions.map(String.init) ?? "unlimited")\n"
+            if let n = a.maxInFlight { out += "    max_in_flight: \(n)\n" }
+            out += "    config: \(cfg)\n"
         }
         out += "accounts:\n"
         for a in c.accounts {

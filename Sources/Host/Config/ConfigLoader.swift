@@ -221,6 +221,7 @@ struct Reader {
                 case "name": name = string(v, p)
                 case "transport": transport = string(v, p)
                 case "max_sessions": if let n = int(v, p, min: 1) { entry.maxSessions = n }
+                case "max_in_flight": if let n = int(v, p, min: 1, max: 10_000) { entry.maxInFlight = n }
                 case "history_depth": if let n = int(v, p, min: 5, max: 50) { entry.historyDepth = n }
                 case "account": entry.account = string(v, p)
                 case "config":
@@ -228,7 +229,7 @@ struct Reader {
                     if let json = toJSON(v, p, "", &lines) {
                         if case .mapping = v { entry.configJSON = json } else { problem(p, v, "expected a mapping") }
                     }
-                default: unknown(key, "\(base).", v, ["name", "transport", "max_sessions", "history_depth", "account", "config"])
+                default: unknown(key, "\(base).", v, ["name", "transport", "max_sessions", "max_in_flight", "history_depth", "account", "config"])
                 }
             }
             if name == nil { problem("\(base).name", item, "missing") }

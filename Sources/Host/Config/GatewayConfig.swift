@@ -97,7 +97,12 @@ public struct AgentEntry: Sendable {
     public var name: String
     /// The `id` of a plugins: entry offering ds.agent-transport/1.
     public var transport: String
-    public var maxSessions = 100
+    /// Sessions (conversations active within `routing.session_timeout`) this agent takes
+    /// at once; nil (the default) = unlimited.
+    public var maxSessions: Int?
+    /// Calls to this agent in flight at once, inside `routing.max_concurrent`; nil = the
+    /// router's default (`ConversationRouter.defaultMaxInFlight`).
+    public var maxInFlight: Int?
     public var historyDepth: Int?
     public var configJSON = "{}"
     public var line = 0

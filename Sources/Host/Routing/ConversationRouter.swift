@@ -58,7 +58,8 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             guard let h = agents.first(where: { $0.name == entry.name }) else { continue }
             list.append(RoutedAgent(handle: h, entry: entry,
                                     health: AgentHealth(name: entry.name, cooldown: config.routing.breakerCooldown,
-                                                        slowMs: config.routing.agentTimeout * 1000), index: i))
+                                                        slowMs: config.routing.agentTimeout * 1000), index: i,
+                                    maxInFlight: Self.maxInFlight(entry, routing: config.routing, agentCount: config.agents.count)))
         }
         self.agents = list
         byName = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
@@ -74,6 +75,15 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         mNoAgent = metrics.counter("darkspere_router_no_agent_total", help: "Messages answered with no_agent_reply")
         mDedupe = metrics.counter("darkspere_router_duplicates_total", help: "Repeated channel message ids answered from the dedupe key")
         mTurnSeconds = metrics.histogram("darkspere_router_turn_seconds", help: "Time from submit to reply")
+    }
+
+    /// An agent's bound of calls in flight: `max_in_flight` if set, else its fair share of
+    /// `routing.max_concurrent` (all of it for a single agent, half each for two, ...), so
+    /// that however many agents hang, the others keep their share of the turn slots; never
+    /// more than `max_concurrent` nor (when set) `max_sessions`.
+    static func maxInFlight(_ e: AgentEntry, routing: RoutingConfig, agentCount: Int) -> Int {
+        let share = e.maxInFlight ?? max(1, routing.maxConcurrent / max(1, agentCount))
+        return max(1, min(share, routing.maxConcurrent, e.maxSessions ?? Int.max))
     }
 
     // MARK: InboundRouter
@@ -275,6 +285,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         let breaker = a.health.breaker
         if breaker == .open { return "breaker open" }
         if !a.health.inRotation { return "failed probes" }
+        if a.isSaturated { return "busy: \(a.maxInFlight) calls in flight" }
         if breaker == .halfOpen { return nil }   // the trial call
         if a.health.score < 40 { return "health \(a.health.score) < 40" }
         return nil
@@ -322,7 +333,13 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
 
     private func attempt(_ m: Inbound, session: SessionRecord, inbound: Int64, agent: RoutedAgent, call: AgentCall, tried: Set<String>,
                          retried: Bool, arrived: Int64, reply: TurnReply, finish: @escaping @Sendable () -> Void) {
+        // A call slot first: `allowCall` may hand out a half-open breaker's one trial.
+        guard agent.reserveCall() else {
+            return failOver(m, session: session, inbound: inbound, from: agent, reason: "busy: \(agent.maxInFlight) calls in flight", call: call,
+                            tried: tried.union([agent.name]), arrived: arrived, reply: reply, finish: finish)
+        }
         guard agent.health.allowCall() else {
+            agent.endCall()
             return failOver(m, session: session, inbound: inbound, from: agent, reason: "breaker open", call: call, tried: tried.union([agent.name]),
                             arrived: arrived, reply: reply, finish: finish)
         }
@@ -345,14 +362,16 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         if calling.inCall.exchange(false, ordering: .acquiringAndReleasing) { agent.answersInline.store(false, ordering: .relaxed) }
     }
 
-    /// Calls the agent: the `agent.called` event, then the transport's `call`; the outcome
-    /// goes into the agent's health before `completion` sees it (on the completing thread,
-    /// possibly inside `call`).
+    /// Calls the agent, holding one of its call slots (the caller took it with
+    /// `reserveCall`; it is given back here when the call completes): the `agent.called`
+    /// event, then the transport's `call`; the outcome goes into the agent's health before
+    /// `completion` sees it (on the completing thread, possibly inside `call`).
     private func callAgent(_ m: Inbound, session: SessionRecord, agent: RoutedAgent, call: AgentCall,
                            completion: @escaping @Sendable (OpOutcome) -> Void) {
         let started = DispatchTime.now().uptimeNanoseconds
         emit("agent.called", m, session: session.id, agent: agent.name, fields: [("history", .number(Double(call.history.count)))])
         agent.handle.transport.call(agent.handle, call) { outcome in
+            agent.endCall()
             agent.health.record(success: outcome.ok, latencyMs: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
             completion(outcome)
         }
@@ -390,7 +409,13 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     /// store the message first. Runs on a `work` thread, holding the conversation.
     private func callFirst(_ m: Inbound, session: SessionRecord, start: TurnStart, agent: RoutedAgent, call: AgentCall, arrived: Int64,
                            reply: TurnReply, finish: @escaping @Sendable () -> Void) throws {
+        guard agent.reserveCall() else {
+            // No call slot: store the message, then the usual path (which fails over).
+            let (s, inboundId) = try store.beginTurn(start)
+            return attempt(m, session: s, inbound: inboundId, agent: agent, call: call, tried: [], retried: false, arrived: arrived, reply: reply, finish: finish)
+        }
         guard agent.health.allowCall() else {
+            agent.endCall()
             // Breaker: store the message, then the usual path (which fails over).
             let (s, inboundId) = try store.beginTurn(start)
             return attempt(m, session: s, inbound: inboundId, agent: agent, call: call, tried: [], retried: false, arrived: arrived, reply: reply, finish: finish)

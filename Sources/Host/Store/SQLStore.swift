@@ -105,7 +105,7 @@ public final class SQLStore: Store, @unchecked Sendable {
                         INSERT INTO agents (name, transport, max_sessions, history_depth, updated_ms) VALUES (?, ?, ?, ?, ?)
                         ON CONFLICT (name) DO UPDATE SET transport = excluded.transport, max_sessions = excluded.max_sessions,
                         history_depth = excluded.history_depth, updated_ms = excluded.updated_ms
-                        """, [.text(a.name), .text(a.transport), .int(Int64(a.maxSessions)),
+                        """, [.text(a.name), .text(a.transport), .int(Int64(a.maxSessions ?? 0)),
                               a.historyDepth.map { .int(Int64($0)) } ?? .null, .int(nowMillis())])
                 }
             }
