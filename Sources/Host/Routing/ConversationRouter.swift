@@ -218,13 +218,9 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         if let s = session, let current = byName[s.agent] {
             agent = current
             if let reason = unusableReason(current) {
-                guard let next = try choose(for: m, since: since, excluding: [current.name], pool: nil) else {
+                guard let next = try failoverTarget(m, session: s, from: current, reason: reason, tried: [current.name]) else {
                     return try noAgent(m, now: now, reply: reply, finish: finish)
                 }
-                try store.failover(sessionId: s.id, from: current.name, to: next.name, reason: reason, nowMs: now)
-                emit("agent.failed_over", m, session: s.id, agent: next.name, fields: [("from_agent", .string(current.name)), ("reason", .string(reason))])
-                mFailovers.increment()
-                logger.warning("session \(s.id): failover \(current.name) -> \(next.name) (\(reason))")
                 agent = next
                 if depth(next) != depth(current) { history = try store.history(sessionId: s.id, limit: depth(next)) }
             }
@@ -293,6 +289,19 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
 
     private func depth(_ a: RoutedAgent) -> Int { a.entry.historyDepth ?? routing.historyDepth }
 
+    /// The pool a session's agent was chosen from, for failover: sessions do not store
+    /// it, so it is found again from `routes:` in their order: a `to` entry matching the
+    /// conversation's number (a tenant's number: every session on it), or a keyword entry
+    /// whose pool holds the session's agent (the keyword only picked the first agent);
+    /// nil (all agents) if none.
+    private func sessionPool(_ m: Inbound, agent: String) -> [RoutedAgent]? {
+        for r in routes {
+            if let to = r.to, to == m.to { return r.agents.compactMap { byName[$0] } }
+            if r.keyword != nil, r.agents.contains(agent) { return r.agents.compactMap { byName[$0] } }
+        }
+        return nil
+    }
+
     /// The agents a `routes:` entry names for this message, or nil for all.
     private func routePool(_ m: Inbound) -> [RoutedAgent]? {
         let first = m.text.split(whereSeparator: { $0 == " " || $0 == "\n" }).first.map { String($0).uppercased() }
@@ -310,11 +319,37 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         return chosen
     }
 
+    /// No agent for a message before anything of it was stored (no session, or the
+    /// session's agent unusable with nobody left in its pool): stored without a session.
     private func noAgent(_ m: Inbound, now: Int64, reply: TurnReply, finish: @escaping @Sendable () -> Void) throws {
-        mNoAgent.increment()
         emit("message.rejected", m, fields: [("reason", .string("no_agent"))])
-        try answerWithoutSession(m, status: "no_agent", text: routing.noAgentReply, now: now, reply: reply)
+        try answerWithoutSession(m, status: "no_agent", text: routing.noAgentReply, now: now, reply: reply, noAgent: true)
         finish()
+    }
+
+    /// The no-agent reply is durable: like any reply the gateway sends, it is a
+    /// `message.sent` event (`reply: "no_agent"`, no agent) before it is answered inline or
+    /// sent from the outbox.
+    private func noAgentSent(_ m: Inbound, session: Int64?, arrived: Int64) {
+        mNoAgent.increment()
+        emit("message.sent", m, session: session, body: routing.noAgentReply,
+             fields: [("reply", .string("no_agent")), ("processing_ms", .number(Double(nowMillis() - arrived)))])
+    }
+
+    /// The one failover decision, for both moments a session's agent can be found wanting
+    /// (unusable before the call, or failed during it): the best agent of the session's
+    /// route pool not yet tried; if there is one, the session moves to it (a `failovers`
+    /// row, `agent.failed_over`). Nil: nobody is left in the pool (the caller answers
+    /// `no_agent_reply`). Runs on a `work` thread (store calls).
+    private func failoverTarget(_ m: Inbound, session: SessionRecord, from: RoutedAgent, reason: String,
+                                tried: Set<String>) throws -> RoutedAgent? {
+        let since = nowMillis() - Int64(routing.sessionTimeout * 1000)
+        guard let next = try choose(for: m, since: since, excluding: tried, pool: sessionPool(m, agent: session.agent)) else { return nil }
+        try store.failover(sessionId: session.id, from: from.name, to: next.name, reason: reason, nowMs: nowMillis())
+        emit("agent.failed_over", m, session: session.id, agent: next.name, fields: [("from_agent", .string(from.name)), ("reason", .string(reason))])
+        mFailovers.increment()
+        logger.warning("session \(session.id): failover \(from.name) -> \(next.name) (\(reason))")
+        return next
     }
 
     /// Answers a message handled outside any session (compliance, opted out, admission
@@ -323,11 +358,12 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     /// transaction, so the reply is sent like any late reply. `confirmsOptOut`: the reply
     /// confirms an opt-out and must reach the number that just opted out.
     private func answerWithoutSession(_ m: Inbound, status: String, text: String, now: Int64, reply: TurnReply,
-                                      confirmsOptOut: Bool = false) throws {
+                                      confirmsOptOut: Bool = false, noAgent: Bool = false) throws {
         var outbox = outboxItem(m, text, reply)
         if confirmsOptOut { outbox?.messageKey = OutboxItem.optOutConfirmationPrefix + "\(m.channel):\(m.channelMessageId)" }
         try store.recordWithoutSession(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
                                        text: m.text, status: status, reply: text, nowMs: now, outbox: outbox)
+        if noAgent { noAgentSent(m, session: nil, arrived: now) }
         deliver(text, reply)
     }
 
@@ -484,20 +520,16 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     private func failOver(_ m: Inbound, session: SessionRecord, inbound: Int64, from: RoutedAgent, reason: String, call: AgentCall, tried: Set<String>,
                           arrived: Int64, reply: TurnReply, finish: @escaping @Sendable () -> Void) {
         do {
-            let since = nowMillis() - Int64(routing.sessionTimeout * 1000)
-            guard let next = try choose(for: m, since: since, excluding: tried, pool: nil) else {
+            guard let next = try failoverTarget(m, session: session, from: from, reason: reason, tried: tried) else {
                 logger.error("session \(session.id): no agent left after \(from.name) failed (\(reason))")
+                emit("message.rejected", m, session: session.id, fields: [("reason", .string("no_agent"))])
                 try store.finishTurn(TurnFinish(sessionId: session.id, inboundMessageId: inbound, channel: m.channel, channelMessageId: m.channelMessageId,
                                                 agent: "", reply: routing.noAgentReply, sessionState: nil,
                                                 processingMs: nowMillis() - arrived, nowMs: nowMillis(), outbox: outboxItem(m, routing.noAgentReply, reply)))
+                noAgentSent(m, session: session.id, arrived: arrived)
                 deliver(routing.noAgentReply, reply)
-                mNoAgent.increment()
                 return finish()
             }
-            try store.failover(sessionId: session.id, from: from.name, to: next.name, reason: reason, nowMs: nowMillis())
-            emit("agent.failed_over", m, session: session.id, agent: next.name, fields: [("from_agent", .string(from.name)), ("reason", .string(reason))])
-            mFailovers.increment()
-            logger.warning("session \(session.id): failover \(from.name) -> \(next.name) (\(reason))")
             var c = call
             // The new agent gets the conversation from the store (this message included last: drop it).
             let h = try store.history(sessionId: session.id, limit: depth(next) + 1)
