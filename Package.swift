@@ -71,7 +71,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // The admin API's OpenAPI document, served at GET /api/v1/openapi.json.
+            resources: [.copy("Admin/openapi.json")]
         ),
         .executableTarget(
             name: "darkspere",

@@ -26,3 +26,5 @@ python3 -c 'import mcp.server.mcpserver' 2>/dev/null || python3 -m pip install -
 # Stripe billing tests: webhook signatures made and checked by the official library
 # (stripe.WebhookSignature / stripe.Webhook.construct_event); the fake Stripe API is plain python3.
 python3 -c 'import stripe' 2>/dev/null || python3 -m pip install --quiet stripe
+# Admin API tests: the OpenAPI document is checked against the running server by schemathesis.
+python3 -c 'import schemathesis' 2>/dev/null || python3 -m pip install --quiet schemathesis

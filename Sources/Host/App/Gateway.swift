@@ -28,6 +28,8 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     private(set) var jobs: RouterJobs?
     /// Reports the usage ledger to the billing plugin (nil without one).
     private(set) var usageReporter: UsageReporter?
+    /// The admin listener (`admin:`; nil without it). See Gateway+Admin.swift.
+    public internal(set) var admin: AdminServer?
     let logger: Logger
     private let ready = Atomic<Bool>(false)
 
@@ -90,7 +92,9 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
             runtime.router = conv
             outbox.start()
             jobs?.start()
+            try await startAdmin()
         } catch {
+            await admin?.shutdown(grace: 0)
             await server.shutdown(grace: 0)
             plugins?.shutdown()
             store?.close()
@@ -141,6 +145,7 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     /// Drains in-flight requests, then stops the router, sinks, plugins and store.
     public func stop() async {
         ready.store(false, ordering: .releasing)
+        await admin?.shutdown(grace: 0)
         await server.shutdown(grace: config.server.shutdownGrace)
         jobs?.stop()
         outbox?.stop()

@@ -88,7 +88,8 @@ struct Reader {
             case "accounts": config.accounts = readAccounts(value)
             case "tiers": config.tiers = readTiers(value)
             case "billing": readBilling(value, &config.billing)
-            default: unknown(key, "", value, ["server", "store", "routing", "events", "plugin_path", "plugins", "agents", "routes", "accounts", "tiers", "billing"])
+            case "admin": config.admin = readAdmin(value)
+            default: unknown(key, "", value, ["server", "store", "routing", "events", "plugin_path", "plugins", "agents", "routes", "accounts", "tiers", "billing", "admin"])
             }
         }
         crossCheck(&config)

@@ -19,6 +19,8 @@ public struct GatewayConfig: Sendable {
     public var tiers: [String: TierConfig] = TierConfig.defaults
     /// `billing:`: admission replies, status effects and usage reporting.
     public var billing = BillingConfig()
+    /// `admin:`: the admin listener; nil = none.
+    public var admin: AdminConfig?
     /// The file it was read from, for messages.
     public var sourcePath: String = "plugins.yaml"
 

@@ -14,6 +14,8 @@ public final class EventBus: @unchecked Sendable {
     /// Makes "take an id, enqueue everywhere" one step, so every sink sees events in id order.
     private let order = Mutex<Void>(())
     private let instanceTag: String
+    /// Live watchers (the admin API's event stream): the same lines as the sinks.
+    public let live = LiveEvents()
 
     init(config: EventsConfig, sinks: [LogSinkInstance], spoolDir: String, metrics: MetricsRegistry, logger: Logger) throws {
         self.config = config
@@ -34,11 +36,14 @@ public final class EventBus: @unchecked Sendable {
     /// Sends an event to every sink. Never blocks on a sink.
     public func emit(_ event: Event) {
         emitted.increment()
-        guard !pipelines.isEmpty else { return }
+        let watched = live.isWatched
+        guard !pipelines.isEmpty || watched else { return }
         let timeMs = Int64(Date().timeIntervalSince1970 * 1000)
         order.withLock { _ in
-            let line = event.json(id: nextId(), timeMs: timeMs, includeBodies: config.includeBodies, redactNumbers: config.redactNumbers)
+            let id = nextId()
+            let line = event.json(id: id, timeMs: timeMs, includeBodies: config.includeBodies, redactNumbers: config.redactNumbers)
             for p in pipelines { p.enqueue(line) }
+            if watched { live.publish(LiveEvents.Item(id: id, type: event.type, session: event.session, line: line)) }
         }
     }
 

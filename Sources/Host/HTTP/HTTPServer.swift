@@ -25,6 +25,9 @@ public final class HTTPServer: @unchecked Sendable {
     let logger: Logger
     /// Answers /readyz and /metrics. Set before start(); not retained.
     public weak var delegate: (any HTTPServerDelegate)?
+    /// Serves every request instead of the built-in and plugin routes (the admin listener;
+    /// see HTTPServer+Handler.swift). Set before start().
+    public var handler: (any HTTPHandler)?
     let group: MultiThreadedEventLoopGroup
     private var serverChannel: (any Channel)?
     let inFlight = Atomic<Int>(0)
@@ -92,7 +95,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let server: HTTPServer
+    let server: HTTPServer
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private var tooLarge = false
@@ -133,6 +136,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
         let path: Substring, query: Substring
         if let q = uri.firstIndex(of: "?") { path = uri[..<q]; query = uri[uri.index(after: q)...] } else { path = Substring(uri); query = "" }
         let method = h.method.rawValue
+        if let handler = server.handler { return serve(handler, context, h, path: String(path), query: String(query), body: body) }
         switch (method, path) {
         case ("GET", "/livez"):
             return respond(context, h, 200, [("Content-Type", "text/plain")], Array("ok\n".utf8))

@@ -40,6 +40,8 @@ public final class AgentHealth: @unchecked Sendable {
     /// Latency at or above which the latency score is 0.
     let slowMs: Double
     private let state = Mutex(State())
+    /// The last five minutes of calls (counts, errors, latency percentiles) for the admin API.
+    public let window = AgentCallWindow()
     private let clock: @Sendable () -> Double
     // The snapshot, written only under `state` (by `publish`), read without it.
     private let pubBreaker = Atomic<UInt8>(0)          // Breaker.code
@@ -99,6 +101,7 @@ public final class AgentHealth: @unchecked Sendable {
     /// moves the latency average: if another thread holds the mutex that sample is dropped
     /// rather than waited for (an average loses nothing by missing a sample).
     public func record(success: Bool, latencyMs: Double) {
+        window.record(success: success, latencyMs: latencyMs)
         if success && pubClean.load(ordering: .acquiring) {
             let done: Bool? = state.withLockIfAvailable { s in
                 guard s.breaker == .closed && s.success == 1 && s.consecutiveFailures == 0 else { return false }

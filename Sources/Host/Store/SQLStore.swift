@@ -14,12 +14,12 @@ import Synchronization
 public final class SQLStore: Store, @unchecked Sendable {
     public let backend: String
     let dialect: SQLDialect
-    private let pool: ConnectionPool
+    let pool: ConnectionPool
     /// Where `turnContext` reads. SQLite (WAL): reader connections of their own, so a turn's
     /// reads neither wait for the group-commit writer's batch nor hold up the writer on the
     /// one write connection; a conversation's previous turn has committed before its next
     /// turn reads. PostgreSQL (and SQLite in memory, one database per connection): `pool`.
-    private let readPool: ConnectionPool
+    let readPool: ConnectionPool
     /// SQLite on disk: WAL checkpoints mostly off the write path.
     private let checkpointer: SQLiteCheckpointer?
     private let lockPool: ConnectionPool?

@@ -83,6 +83,36 @@ enum StoreMigrations {
             CREATE TABLE account_state (account_id TEXT PRIMARY KEY, tier TEXT, status TEXT, updated_ms BIGINT NOT NULL)
             """,
         ]),
+        (4, [
+            // Operator surface (issue 13). Session pages newest activity first, and by number.
+            "CREATE INDEX sessions_last ON sessions (last_ms, id)",
+            "CREATE INDEX sessions_remote ON sessions (remote)",
+            // Takeover: the operator holding the session, when; an agent's request for a human;
+            // an operator's close (the next message starts a new session).
+            "ALTER TABLE sessions ADD COLUMN operator TEXT",
+            "ALTER TABLE sessions ADD COLUMN taken_ms BIGINT",
+            "ALTER TABLE sessions ADD COLUMN handoff_ms BIGINT",
+            "ALTER TABLE sessions ADD COLUMN closed_ms BIGINT",
+            "CREATE INDEX sessions_operator ON sessions (last_ms) WHERE operator IS NOT NULL",
+            "CREATE INDEX sessions_handoff ON sessions (last_ms) WHERE handoff_ms IS NOT NULL",
+            // Who wrote an outbound message when it was not the agent ('operator'); NULL = derived.
+            "ALTER TABLE messages ADD COLUMN role TEXT",
+            // Messages handled outside a session (compliance, opted out, no agent), found by number.
+            "CREATE INDEX messages_unsessioned ON messages (remote, created_ms) WHERE session_id IS NULL",
+            // Agents: operator state (active / draining / disabled), runtime registrations
+            // (source 'runtime': transport config and account kept here), heartbeats.
+            "ALTER TABLE agents ADD COLUMN state TEXT NOT NULL DEFAULT 'active'",
+            "ALTER TABLE agents ADD COLUMN source TEXT NOT NULL DEFAULT 'config'",
+            "ALTER TABLE agents ADD COLUMN config TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE agents ADD COLUMN account TEXT",
+            "ALTER TABLE agents ADD COLUMN heartbeat_ms BIGINT",
+            "ALTER TABLE agents ADD COLUMN last_beat_ms BIGINT",
+            // Agent API keys: only a hash of the key is kept.
+            """
+            CREATE TABLE agent_keys (id {ID}, agent TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, created_ms BIGINT NOT NULL,
+                revoked_ms BIGINT)
+            """,
+        ]),
     ]
 
     static func sql(_ s: String, _ d: SQLDialect) -> String {

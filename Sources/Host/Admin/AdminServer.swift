@@ -1,0 +1,186 @@
+import Foundation
+import Logging
+import NIOCore
+
+/// The admin listener (`admin:`): a second `HTTPServer` whose every request is served here —
+/// bearer-token auth, then the JSON API under /api/v1/ (see openapi.json), the event stream,
+/// and /metrics when `admin.metrics` is on.
+///
+/// Ownership: made and started by the `Gateway` once its store, router and event bus exist;
+/// it holds them strongly until `shutdown`. Threading: `handle` runs on the listener's event
+/// loops and never blocks there: store work runs on `work`, a small pool of its own, so the
+/// message path's threads never wait for an operator's query.
+public final class AdminServer: HTTPHandler, @unchecked Sendable {
+    let config: AdminConfig
+    let server: HTTPServer
+    let store: SQLStore
+    let router: ConversationRouter
+    let events: EventBus
+    let gatewayConfig: GatewayConfig
+    /// Channel instance ids (the opt-out ledger is per channel).
+    let channels: [String]
+    let metricsText: @Sendable () -> String
+    let logger: Logger
+    let work: BlockingThreadPool
+    let openAPI: [UInt8]
+
+    init(config: AdminConfig, gateway: GatewayConfig, runtime: HostRuntime, store: SQLStore, router: ConversationRouter, events: EventBus,
+         channels: [String], metricsText: @escaping @Sendable () -> String, logger: Logger) {
+        self.config = config
+        self.gatewayConfig = gateway
+        self.store = store
+        self.router = router
+        self.events = events
+        self.channels = channels
+        self.metricsText = metricsText
+        self.logger = logger
+        var sc = gateway.server   // the same limits as the public listener
+        sc.host = config.host
+        sc.port = config.port
+        sc.publicURL = "http://\(config.host):\(config.port)"
+        server = HTTPServer(runtime: runtime, config: sc, logger: logger, threads: 1)
+        work = BlockingThreadPool(name: "darkspere-admin", threads: 4)
+        openAPI = Array(AdminOpenAPI.document.utf8)
+        server.handler = self
+    }
+
+    /// Binds; returns the bound port.
+    func start() async throws -> Int {
+        try await server.start()
+        let metricsNote = config.metrics ? ", /metrics served here" : ""
+        logger.info("admin: listening on http://\(config.host):\(server.boundPort) with \(config.tokens.count) token(s)\(metricsNote)")
+        return server.boundPort
+    }
+
+    func shutdown(grace: Double) async {
+        await server.shutdown(grace: grace)
+        work.shutdown()
+    }
+
+    // MARK: HTTPHandler
+
+    public func handle(_ request: HTTPRequest, _ response: HTTPResponder) {
+        do {
+            let token = try authenticate(request)
+            let path = request.path
+            if path == "/metrics" && config.metrics {
+                guard request.method == "GET" else { throw AdminError(405, "method_not_allowed", "use GET", headers: [("Allow", "GET")]) }
+                return response.respond(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(metricsText().utf8))
+            }
+            guard path.hasPrefix("/api/v1/") else { throw AdminError.notFound("no such path: \(path.prefix(200)) (the API is under /api/v1/)") }
+            let segments = try path.dropFirst("/api/v1/".count).split(separator: "/", omittingEmptySubsequences: false).map { s -> String in
+                guard let d = String(s).removingPercentEncoding else { throw AdminError.badRequest("the path is not valid percent-encoding") }
+                return d
+            }
+            let call = try AdminRequest(http: request, token: token, segments: segments)
+            let route = try self.route(call)
+            if route.changes && token.role != .operator { throw AdminError.forbidden(token.name) }
+            if route.streams { return route.run(call, response) }
+            work.async { [self] in
+                do { route.run(call, response) }
+            }
+        } catch let e as AdminError {
+            Self.send(response, e)
+        } catch {
+            Self.send(response, AdminError.badRequest("\(error)"))
+        }
+    }
+
+    /// The token of `Authorization: Bearer <token>`, compared in constant time.
+    func authenticate(_ request: HTTPRequest) throws -> AdminToken {
+        guard let h = request.header("authorization"), h.count > 7, h.prefix(7).lowercased() == "bearer " else { throw AdminError.unauthorized }
+        let given = Array(h.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)
+        var found: AdminToken?
+        for t in config.tokens where Self.constantTimeEqual(Array(t.token.utf8), given) { found = t }
+        guard let found else { throw AdminError.unauthorized }
+        return found
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var diff = UInt8(a.count == b.count ? 0 : 1)
+        for i in 0..<max(a.count, b.count) { diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0) }
+        return diff == 0
+    }
+
+    // MARK: routing
+
+    /// One endpoint: whether it changes anything (operator only), whether it streams (runs on
+    /// the event loop), and its body, which answers the responder.
+    struct Route {
+        var changes = false
+        var streams = false
+        var run: (AdminRequest, HTTPResponder) -> Void
+    }
+
+    /// A handler returning a JSON value (status 200 unless `status` says otherwise).
+    func json(status: Int = 200, _ body: @escaping (AdminRequest) throws -> JSONValue) -> (AdminRequest, HTTPResponder) -> Void {
+        { [self] call, response in
+            do {
+                Self.send(response, status, try body(call))
+            } catch let e as AdminError {
+                Self.send(response, e)
+            } catch {
+                logger.error("admin: \(call.method) \(call.http.path): \(error)")
+                Self.send(response, AdminError.unavailable("the store"))
+            }
+        }
+    }
+
+    func route(_ call: AdminRequest) throws -> Route {
+        let s = call.segments, m = call.method
+        func allow(_ methods: [String]) throws {
+            guard methods.contains(m) else {
+                throw AdminError(405, "method_not_allowed", "\(m) is not allowed here (allowed: \(methods.joined(separator: ", ")))",
+                                 headers: [("Allow", methods.joined(separator: ", "))])
+            }
+        }
+        switch (s.first ?? "", s.count) {
+        case ("openapi.json", 1):
+            try allow(["GET"])
+            return Route(run: { [openAPI] call, response in
+                do {
+                    try call.only([])
+                    response.respond(status: 200, headers: [("Content-Type", "application/json")], body: openAPI)
+                } catch let e as AdminError { Self.send(response, e) } catch {}
+            })
+        case ("agents", 1):
+            try allow(["GET"])
+            return Route(run: json(listAgents))
+        case ("sessions", 1):
+            try allow(["GET"])
+            return Route(run: json(listSessions))
+        case ("sessions", 2):
+            try allow(["GET"])
+            return Route(run: json(showSession))
+        case ("messages", 1):
+            try allow(["GET"])
+            return Route(run: json(findMessages))
+        case ("optouts", 1):
+            try allow(["GET", "POST", "DELETE"])
+            switch m {
+            case "GET": return Route(run: json(listOptOuts))
+            case "POST": return Route(changes: true, run: json(status: 201, addOptOut))
+            default: return Route(changes: true, run: json(removeOptOut))
+            }
+        case ("events", 1):
+            try allow(["GET"])
+            return Route(streams: true, run: streamEvents)
+        default:
+            throw AdminError.notFound("no such endpoint: \(call.http.path.prefix(200)) (see GET /api/v1/openapi.json)")
+        }
+    }
+
+    // MARK: answers
+
+    static func send(_ response: HTTPResponder, _ status: Int, _ body: JSONValue) {
+        response.respond(status: status, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")], body: Array(body.text.utf8))
+    }
+
+    static func send(_ response: HTTPResponder, _ e: AdminError) {
+        response.respond(status: e.status, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")] + e.headers,
+                         body: Array(e.json.text.utf8))
+    }
+
+    /// Now − session_timeout: sessions active since then count as active.
+    var activeSinceMs: Int64 { nowMillis() - Int64(gatewayConfig.routing.sessionTimeout * 1000) }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+@testable import Host
+
+/// Tokens and helpers for the admin API tests.
+enum AdminEnv {
+    static let operatorToken = "op-token-0123456789abcdef"
+    static let viewerToken = "viewer-token-0123456789abcdef"
+
+    /// An `admin:` section (top-level YAML) on a free port, with an operator and a viewer token.
+    static func section(metrics: Bool = false, extra: String = "") -> String {
+        """
+        admin:
+          listen: 127.0.0.1:0
+          metrics: \(metrics)
+          tokens:
+            - { name: olivia, token: "\(operatorToken)", role: operator }
+            - { name: victor, token: "\(viewerToken)", role: viewer }
+        \(extra)
+        """
+    }
+
+    static let echoAgents = """
+      - name: alpha
+        transport: echo
+        config: { prefix: alpha }
+    """
+
+    /// A gateway on SQLite with the fixture channel, one echo agent and the admin listener.
+    static func gateway(_ name: String, agents: String = echoAgents, admin: String = section(), extraPlugins: String = "") async throws -> TestGateway {
+        let dir = TestEnv.tempDir(name)
+        return try await TestGateway(yaml: TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, agents: agents, routes: admin,
+                                                          extraPlugins: extraPlugins), dir: dir)
+    }
+}
+
+/// Calls the admin API over HTTP (the host's client) with a token.
+struct AdminClient: Sendable {
+    let port: Int
+    var token: String? = AdminEnv.operatorToken
+    static let http = HTTPClient()
+
+    func call(_ method: String, _ path: String, body: String? = nil, headers: [(String, String)] = []) async throws -> (status: Int, json: JSONValue?, text: String) {
+        var h = headers
+        if let token { h.append(("Authorization", "Bearer \(token)")) }
+        if body != nil { h.append(("Content-Type", "application/json")) }
+        let r = try await Self.http.send(method: method, url: "http://127.0.0.1:\(port)\(path)", headers: h, body: Array((body ?? "").utf8), timeoutMs: 10_000)
+        let text = String(decoding: r.body, as: UTF8.self)
+        return (r.status, try? JSONValue.parse(text), text)
+    }
+
+    func get(_ path: String) async throws -> (status: Int, json: JSONValue?, text: String) { try await call("GET", path) }
+}
+
+extension JSONValue {
+    /// `error.code` of an admin error body.
+    var errorCode: String? { self["error"]?["code"]?.stringValue }
+}
+
+/// A raw HTTP connection reading a streamed response (Server-Sent Events): the host's
+/// client waits for whole responses, so this reads the socket as bytes arrive.
+final class StreamReader: @unchecked Sendable {
+    let fd: Int32
+    private(set) var bytes: [UInt8] = []
+    var received: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// `receiveBuffer`: a small kernel receive buffer (set before connecting) makes a slow client.
+    init(port: Int, path: String, headers: [(String, String)], receiveBuffer: Int32? = nil) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var v = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, socklen_t(MemoryLayout<Int32>.size)) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { _ = Glibc.close(fd); throw StoreError("connect failed") }
+        var req = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+        for (k, v) in headers { req += "\(k): \(v)\r\n" }
+        req += "\r\n"
+        _ = req.withCString { send(fd, $0, strlen($0), 0) }
+    }
+
+    /// Reads until `predicate(received)` holds or `timeout` passes; returns whether it held.
+    @discardableResult
+    func read(until predicate: (String) -> Bool, timeout: Double = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while !predicate(received) {
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return false }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, Int32(min(left, 1) * 1000)) > 0 else { continue }
+            let n = recv(fd, &buf, buf.count, 0)
+            if n <= 0 { return predicate(received) }
+            bytes += buf[0..<n]
+        }
+        return true
+    }
+
+    /// Reads until `needle` arrives (searching only new bytes: fast on long streams).
+    @discardableResult
+    func read(untilContains needle: String, timeout: Double = 10) -> Bool {
+        let n = Array(needle.utf8)
+        var from = 0
+        return read(until: { _ in
+            defer { from = max(0, bytes.count - n.count) }
+            guard bytes.count >= n.count else { return false }
+            var i = from
+            while i + n.count <= bytes.count {
+                if bytes[i] == n[0] && Array(bytes[i..<(i + n.count)]) == n { return true }
+                i += 1
+            }
+            return false
+        }, timeout: timeout)
+    }
+
+    /// The `data:` JSON of every plain event received so far, with its `id:`.
+    var events: [(id: String, json: JSONValue)] {
+        received.components(separatedBy: "\n\n").compactMap { block in
+            var id: String?, data: String?
+            for line in block.split(whereSeparator: \.isNewline) {
+                if line.hasPrefix("id: ") { id = String(line.dropFirst(4)) }
+                if line.hasPrefix("data: ") { data = String(line.dropFirst(6)) }
+                if line.hasPrefix("event: ") { return nil }
+            }
+            guard let id, let data, let j = try? JSONValue.parse(data) else { return nil }
+            return (id, j)
+        }
+    }
+
+    func close() { _ = Glibc.close(fd) }
+}
