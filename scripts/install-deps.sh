@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(libpq-dev libssl-dev libcurl4-openssl-dev libyaml-dev libsqlite3-dev)
 if [[ "${1:-}" == "--test" ]]; then
     packages+=(postgresql binutils gcc g++ python3 python3-pip)
+    packages+=(prometheus)   # promtool: RouterMetricsTests checks /metrics with it
 fi
 
 missing=()

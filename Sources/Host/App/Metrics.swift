@@ -69,6 +69,11 @@ public final class Metric: @unchecked Sendable {
 /// All metrics of the process. Thread-safe.
 public final class MetricsRegistry: @unchecked Sendable {
     private let lock = Mutex<[String: Metric]>([:])
+    private let collectors = Mutex<[@Sendable () -> Void]>([])
+
+    /// `collect` runs at the start of every `render` (on the rendering thread) to bring
+    /// gauges that mirror state up to date. It must be short and must not block.
+    public func addCollector(_ collect: @escaping @Sendable () -> Void) { collectors.withLock { $0.append(collect) } }
 
     public init() {}
 
@@ -102,6 +107,7 @@ public final class MetricsRegistry: @unchecked Sendable {
 
     /// Prometheus text exposition format 0.0.4.
     public func render() -> String {
+        for collect in collectors.withLock({ $0 }) { collect() }
         let all = lock.withLock { Array($0.values) }.sorted { ($0.name, Metric.labelText($0.labels)) < ($1.name, Metric.labelText($1.labels)) }
         var out = ""
         var last = ""

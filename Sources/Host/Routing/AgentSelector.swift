@@ -22,10 +22,13 @@ public final class RoutedAgent: @unchecked Sendable {
     /// first call that does not complete synchronously, so a slow agent gets the inbound
     /// message stored before it is called. Threading: any thread (relaxed atomic hint).
     let answersInline = Atomic<Bool>(false)
-    init(handle: AgentHandle, entry: AgentEntry, health: AgentHealth, index: Int, maxInFlight: Int) {
+    init(handle: AgentHandle, entry: AgentEntry, health: AgentHealth, index: Int, maxInFlight: Int, metrics: AgentMetrics) {
         self.handle = handle; self.entry = entry; self.health = health; self.index = index; self.maxInFlight = maxInFlight
+        self.metrics = metrics
     }
 
+    /// This agent's metrics (`agent="name"`).
+    let metrics: AgentMetrics
     /// Calls in flight now (metrics, tests).
     public var callsInFlight: Int { inFlight.load(ordering: .relaxed) }
     /// True when no further call may start now.

@@ -26,6 +26,10 @@ final class CapacityCache: @unchecked Sendable {
         }
     }
 
+    /// The counts as last read (plus assignments since), without reading the store; nil
+    /// before the first read. For metrics.
+    var snapshot: [String: Int]? { state.withLock { $0.fetchedAt.isFinite ? $0.counts : nil } }
+
     /// A session was just assigned to `agent` by this process.
     func add(_ agent: String) { state.withLock { $0.counts[agent, default: 0] += 1 } }
 }

@@ -59,7 +59,8 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             list.append(RoutedAgent(handle: h, entry: entry,
                                     health: AgentHealth(name: entry.name, cooldown: config.routing.breakerCooldown,
                                                         slowMs: config.routing.agentTimeout * 1000), index: i,
-                                    maxInFlight: Self.maxInFlight(entry, routing: config.routing, agentCount: config.agents.count)))
+                                    maxInFlight: Self.maxInFlight(entry, routing: config.routing, agentCount: config.agents.count),
+                                    metrics: AgentMetrics(agent: entry.name, metrics: metrics)))
         }
         self.agents = list
         byName = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
@@ -75,6 +76,10 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         mNoAgent = metrics.counter("darkspere_router_no_agent_total", help: "Messages answered with no_agent_reply")
         mDedupe = metrics.counter("darkspere_router_duplicates_total", help: "Repeated channel message ids answered from the dedupe key")
         mTurnSeconds = metrics.histogram("darkspere_router_turn_seconds", help: "Time from submit to reply")
+        metrics.addCollector { [list, capacity = self.capacity] in
+            let sessions = capacity.snapshot
+            for a in list { a.metrics.refresh(a, activeSessions: sessions.map { $0[a.name] ?? 0 }) }
+        }
     }
 
     /// An agent's bound of calls in flight: `max_in_flight` if set, else its fair share of
@@ -408,7 +413,9 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         emit("agent.called", m, session: session.id, agent: agent.name, fields: [("history", .number(Double(call.history.count)))])
         agent.handle.transport.call(agent.handle, call) { outcome in
             agent.endCall()
-            agent.health.record(success: outcome.ok, latencyMs: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+            agent.health.record(success: outcome.ok, latencyMs: ms)
+            agent.metrics.recordCall(ok: outcome.ok, seconds: ms / 1000)
             completion(outcome)
         }
     }
