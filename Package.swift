@@ -23,6 +23,8 @@ let package = Package(
         .library(name: "ds-postgres-sink", type: .dynamic, targets: ["PostgresSink"]),
         .library(name: "ds-twilio", type: .dynamic, targets: ["TwilioSMS"]),
         .library(name: "ds-stripe", type: .dynamic, targets: ["StripeBilling"]),
+        // Channels of issue 17: Telegram bots and the web chat widget.
+        .library(name: "ds-telegram", type: .dynamic, targets: ["Telegram"]),
         // Benchmark ceiling: a route that answers a fixed TwiML document (bench/twilio); no ds- prefix, so `darkspere plugins` does not list it.
         .library(name: "bench-fixed-twiml", type: .dynamic, targets: ["BenchFixedTwiML"]),
         // Agent transports (issue 5).
@@ -89,6 +91,10 @@ let package = Package(
         .target(name: "TwilioSMS", dependencies: ["TwilioCore", pluginKit], path: "Plugins/TwilioSMS/Plugin"),
         // Stripe billing: libcrypto (system, shared) for webhook HMAC-SHA256; HTTP through the host.
         .target(name: "StripeBilling", dependencies: [pluginKit, "Digests"], path: "Plugins/StripeBilling/Plugin"),
+        // Telegram: pure Bot API logic (TelegramCore; TwilioCore for splitting, Digests for HMAC) + the PluginKit shell.
+        .target(name: "ChannelSupport", path: "Plugins/ChannelSupport"),
+        .target(name: "TelegramCore", dependencies: ["TwilioCore", "Digests", "ChannelSupport"], path: "Plugins/Telegram/Core"),
+        .target(name: "Telegram", dependencies: ["TelegramCore", "TwilioCore", "Digests", "ChannelSupport", pluginKit], path: "Plugins/Telegram/Plugin"),
         .target(name: "BenchFixedTwiML", path: "bench/twilio/fixed-twiml", publicHeadersPath: ".", cSettings: fixtureHeader),
 
         // Examples: the ABI from both sides.
@@ -123,6 +129,7 @@ let package = Package(
         .testTarget(name: "HostTests", dependencies: ["TestPeers", "Host"], path: "Tests/HostTests"),
         .testTarget(name: "StripeTests", dependencies: ["TestPeers", "Host"], path: "Tests/StripeTests", exclude: ["fake_stripe.py", "abi10_host.c"]),
         .testTarget(name: "TwilioTests", dependencies: ["TestPeers", "TwilioCore", "SMSText", "Digests", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py"]),
+        .testTarget(name: "TelegramTests", dependencies: ["TestPeers", "TelegramCore", "Host"], path: "Tests/TelegramTests", exclude: ["fake_telegram.py"]),
         .testTarget(name: "TransportTests", dependencies: ["TestPeers", "Host"], path: "Tests/TransportTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
