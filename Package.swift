@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "ds-stripe", type: .dynamic, targets: ["StripeBilling"]),
         // Channels of issue 17: Telegram bots and the web chat widget.
         .library(name: "ds-telegram", type: .dynamic, targets: ["Telegram"]),
+        .library(name: "ds-webchat", type: .dynamic, targets: ["WebChat"]),
         // Benchmark ceiling: a route that answers a fixed TwiML document (bench/twilio); no ds- prefix, so `darkspere plugins` does not list it.
         .library(name: "bench-fixed-twiml", type: .dynamic, targets: ["BenchFixedTwiML"]),
         // Agent transports (issue 5).
@@ -95,6 +96,9 @@ let package = Package(
         .target(name: "ChannelSupport", path: "Plugins/ChannelSupport"),
         .target(name: "TelegramCore", dependencies: ["TwilioCore", "Digests", "ChannelSupport"], path: "Plugins/Telegram/Core"),
         .target(name: "Telegram", dependencies: ["TelegramCore", "TwilioCore", "Digests", "ChannelSupport", pluginKit], path: "Plugins/Telegram/Plugin"),
+        // Web chat: tokens, origins, mailbox (WebChatCore) + the PluginKit shell with the widget.
+        .target(name: "WebChatCore", dependencies: ["Digests"], path: "Plugins/WebChat/Core"),
+        .target(name: "WebChat", dependencies: ["WebChatCore", "TwilioCore", "ChannelSupport", pluginKit], path: "Plugins/WebChat/Plugin"),
         .target(name: "BenchFixedTwiML", path: "bench/twilio/fixed-twiml", publicHeadersPath: ".", cSettings: fixtureHeader),
 
         // Examples: the ABI from both sides.
@@ -129,6 +133,7 @@ let package = Package(
         .testTarget(name: "HostTests", dependencies: ["TestPeers", "Host"], path: "Tests/HostTests"),
         .testTarget(name: "StripeTests", dependencies: ["TestPeers", "Host"], path: "Tests/StripeTests", exclude: ["fake_stripe.py", "abi10_host.c"]),
         .testTarget(name: "TwilioTests", dependencies: ["TestPeers", "TwilioCore", "SMSText", "Digests", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py"]),
+        .testTarget(name: "WebChatTests", dependencies: ["TestPeers", "WebChatCore", "Host"], path: "Tests/WebChatTests", exclude: ["browser_test.py"]),
         .testTarget(name: "TelegramTests", dependencies: ["TestPeers", "TelegramCore", "Host"], path: "Tests/TelegramTests", exclude: ["fake_telegram.py"]),
         .testTarget(name: "TransportTests", dependencies: ["TestPeers", "Host"], path: "Tests/TransportTests", exclude: ["Fixtures"]),
     ],

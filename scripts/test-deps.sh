@@ -28,3 +28,6 @@ python3 -c 'import mcp.server.mcpserver' 2>/dev/null || python3 -m pip install -
 python3 -c 'import stripe' 2>/dev/null || python3 -m pip install --quiet stripe
 # Admin API tests: the OpenAPI document is checked against the running server by schemathesis.
 python3 -c 'import schemathesis' 2>/dev/null || python3 -m pip install --quiet schemathesis
+# Web chat tests: the demo page in real headless Chromium driven by Selenium (WebChatBrowserTests).
+apt_install chromium chromium-driver
+python3 -c 'import selenium' 2>/dev/null || python3 -m pip install --quiet selenium

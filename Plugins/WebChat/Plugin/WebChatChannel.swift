@@ -1,0 +1,193 @@
+import ChannelSupport
+import Foundation
+import PluginKit
+import TwilioCore
+import WebChatCore
+
+/// The web chat channel (`ds.channel/1`). Routes under `path_prefix`:
+///
+/// - `POST /session`: a new visitor token (`{"token","visitor","expires"}`);
+/// - `POST /messages` `{"text","id"}`: submits the visitor's message; answers the new
+///   messages (the reply when the agent answered within the inline budget);
+/// - `GET /poll?after=N`: the visitor's messages numbered above N, held open up to
+///   `poll_timeout_seconds` until one comes (deferred replies arrive this way);
+/// - `GET /widget.js`, and `GET /demo` when `demo: true`.
+///
+/// API calls carry `Authorization: Bearer <token>`; the visitor is `web:<visitor id>` from
+/// the token, so a visitor can only read and write its own conversation.
+///
+/// Threading: `init` runs on the host's main thread; handlers and `send` run as Swift
+/// tasks, concurrently; the mailbox and rate limiters are thread-safe. The secret lives
+/// in `config` and `tokens`; nothing logs it or a token.
+final class WebChatChannel: ChannelPlugin {
+    let host: PluginHost
+    let config: WebChatConfig
+    let tokens: VisitorToken
+    let origins: OriginPolicy
+    let mailbox: Mailbox
+    let limiter: InboundRateLimiter
+    let sessionLimiter = InboundRateLimiter(limit: 30, window: 60)
+    let inbound: PluginHost.Metric?
+    /// Forgets idle visitors' mailboxes every 10 minutes.
+    let pruner: PluginHost.Timer
+
+    init(host: PluginHost, config raw: PluginConfig) throws {
+        self.host = host
+        do { config = try WebChatConfig.parse(json: raw.json) } catch { throw PluginError.config("\(error)") }
+        tokens = VisitorToken(secret: config.secret)
+        origins = OriginPolicy(allowed: config.allowedOrigins)
+        let box = Mailbox(keep: config.keepMessages, idleSeconds: config.tokenTTLSeconds)
+        mailbox = box
+        limiter = InboundRateLimiter(limit: config.rateLimitPerMinute, window: 60)
+        inbound = host.metric(.counter, "darkspere_webchat_inbound_total", help: "Visitor messages submitted to the router")
+        pruner = host.timer(afterMs: 600_000, everyMs: 600_000) { box.prune() }
+        let p = config.pathPrefix
+        try route(p + "/session") { s, r, v in await s.newSession(r, v) }
+        try route(p + "/messages") { s, r, v in await s.postMessage(r, v) }
+        try route(p + "/poll") { s, r, v in await s.poll(r, v) }
+        try host.route("GET", p + "/widget.js") { _ in
+            HTTPResponse(status: 200, headers: [("Content-Type", "application/javascript; charset=utf-8"), ("Cache-Control", "public, max-age=300"),
+                                                ("Access-Control-Allow-Origin", "*")], body: Array(WidgetAssets.script.utf8))
+        }
+        if config.demo {
+            let page = WidgetAssets.demoPage(title: config.title, prefix: p)
+            try host.route("GET", p + "/demo") { _ in HTTPResponse(status: 200, contentType: "text/html; charset=utf-8", body: page) }
+        }
+        host.log(.info, "webchat channel ready: \(p)/{session,messages,poll,widget.js}\(config.demo ? ", demo page \(p)/demo" : ""), allowed origins \(config.allowedOrigins)")
+    }
+
+    func shutdown() { pruner.cancel() }
+
+    // MARK: Routing, CORS
+
+    /// Registers an API route for every method: OPTIONS preflights are answered here,
+    /// origins are checked before `handler` runs, CORS headers added to its answer.
+    func route(_ path: String, _ handler: @escaping @Sendable (WebChatChannel, RouteRequest, OriginPolicy.Verdict) async -> HTTPResponse) throws {
+        try host.route("*", path) { [weak self] req in
+            guard let self else { return HTTPResponse(status: 503, contentType: "text/plain", body: "shutting down\n") }
+            let verdict = self.origins.check(origin: req.header("origin"), host: req.header("host"))
+            var response: HTTPResponse
+            switch verdict {
+            case .refused:
+                self.host.log(.info, "\(req.path): origin \(req.header("origin") ?? "") refused (from \(req.remoteAddress))")
+                return Self.json(403, ["error": "origin not allowed"])
+            case _ where req.method == "OPTIONS": response = HTTPResponse(status: 204)
+            default: response = await handler(self, req, verdict)
+            }
+            if case .cors(let o) = verdict { response.headers += OriginPolicy.corsHeaders(o) }
+            return response
+        }
+    }
+
+    static func json(_ status: Int, _ object: [String: Any], headers: [(String, String)] = []) -> HTTPResponse {
+        let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return HTTPResponse(status: status, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")] + headers, body: Array(body))
+    }
+
+    static func rendered(_ entries: [Mailbox.Entry]) -> [[String: Any]] {
+        entries.map { ["seq": $0.seq, "role": $0.role, "text": $0.text, "time": $0.timeMs] }
+    }
+
+    /// The visitor of a request's bearer token, or the 401 to answer.
+    func visitor(_ req: RouteRequest) -> Result<String, HTTPResponseBox> {
+        guard let auth = req.header("authorization"), auth.hasPrefix("Bearer ") else {
+            return .failure(HTTPResponseBox(Self.json(401, ["error": "missing token"])))
+        }
+        switch tokens.verify(String(auth.dropFirst(7)), now: Int64(Date().timeIntervalSince1970)) {
+        case .valid(let v, _): return .success(v)
+        case .expired: return .failure(HTTPResponseBox(Self.json(401, ["error": "token expired"])))
+        case .invalid:
+            host.log(.info, "\(req.path): invalid token (from \(req.remoteAddress))")
+            return .failure(HTTPResponseBox(Self.json(401, ["error": "invalid token"])))
+        }
+    }
+
+    // MARK: Handlers
+
+    func newSession(_ req: RouteRequest, _ v: OriginPolicy.Verdict) async -> HTTPResponse {
+        guard req.method == "POST" else { return Self.json(405, ["error": "POST only"]) }
+        let ip = String(req.remoteAddress.split(separator: ":").dropLast().joined(separator: ":"))
+        guard sessionLimiter.check(ip) == .allow else { return Self.json(429, ["error": "too many new sessions"], headers: [("Retry-After", "60")]) }
+        let visitor = VisitorToken.newVisitorId()
+        let expires = Int64(Date().timeIntervalSince1970) + Int64(config.tokenTTLSeconds)
+        return Self.json(200, ["token": tokens.issue(visitor: visitor, expires: expires), "visitor": visitor, "expires": expires,
+                               "title": config.title])
+    }
+
+    func postMessage(_ req: RouteRequest, _ v: OriginPolicy.Verdict) async -> HTTPResponse {
+        guard req.method == "POST" else { return Self.json(405, ["error": "POST only"]) }
+        let visitor: String
+        switch self.visitor(req) { case .success(let s): visitor = s; case .failure(let r): return r.response }
+        guard let body = (try? JSONSerialization.jsonObject(with: Data(req.body))) as? [String: Any],
+              let raw = body["text"] as? String else { return Self.json(400, ["error": "body must be {\"text\": \"...\"}"]) }
+        let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { return Self.json(400, ["error": "text is empty"]) }
+        guard text.count <= config.maxMessageLength else { return Self.json(413, ["error": "text longer than \(config.maxMessageLength) characters"]) }
+        var clientId = VisitorToken.newVisitorId()
+        if let id = body["id"] as? String {
+            guard (1...64).contains(id.utf8.count), id.utf8.allSatisfy({ $0 == 45 || $0 == 95 || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }) else {
+                return Self.json(400, ["error": "id: 1-64 characters of A-Z a-z 0-9 _ -"])
+            }
+            clientId = id
+        }
+        switch limiter.check(visitor) {
+        case .allow: break
+        case .limitedNotify, .limitedSilent:
+            return Self.json(429, ["error": "too many messages; wait a minute"], headers: [("Retry-After", "60")])
+        }
+        let mine = mailbox.append(visitor, role: "user", text: text)
+        inbound?.record(1)
+        let m = InboundMessage(channelMessageId: "\(visitor):\(clientId)", from: "web:\(visitor)", to: config.address, text: text,
+                               metadata: Self.metadata(req))
+        do {
+            switch try await host.submit(m) {
+            case .reply(let reply):
+                var out = [mine]
+                if !reply.isEmpty { out.append(mailbox.append(visitor, role: "assistant", text: reply)) }
+                return Self.json(200, ["messages": Self.rendered(out), "deferred": false])
+            case .deferred:
+                return Self.json(202, ["messages": Self.rendered([mine]), "deferred": true])
+            }
+        } catch {
+            let e = PluginError.from(error)
+            host.log(.warn, "router refused a web chat message: \(e.message) [status \(e.status)]")
+            if e.status == DS_ERR_INVALID { return Self.json(400, ["error": e.message]) }
+            return Self.json(503, ["error": "temporarily unavailable; try again"], headers: [("Retry-After", "2")])
+        }
+    }
+
+    func poll(_ req: RouteRequest, _ v: OriginPolicy.Verdict) async -> HTTPResponse {
+        guard req.method == "GET" else { return Self.json(405, ["error": "GET only"]) }
+        let visitor: String
+        switch self.visitor(req) { case .success(let s): visitor = s; case .failure(let r): return r.response }
+        let after = QueryString.value(req.query, "after").flatMap(Int.init) ?? 0
+        let wait = QueryString.value(req.query, "wait") == "0" ? 0 : UInt64(config.pollTimeoutSeconds) * 1000
+        let entries = await mailbox.wait(visitor, after: after, timeoutMs: wait)
+        return Self.json(200, ["messages": Self.rendered(entries)])
+    }
+
+    static func metadata(_ req: RouteRequest) -> String {
+        var o: [String: Any] = [:]
+        if let origin = req.header("origin") { o["origin"] = origin }
+        if let ua = req.header("user-agent") { o["user_agent"] = String(ua.prefix(200)) }
+        return String(decoding: (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    // MARK: Sending
+
+    /// A deferred reply (or a compliance message): into the visitor's mailbox, where a
+    /// waiting long poll picks it up at once.
+    func send(_ m: OutboundMessage) async throws -> SendReceipt {
+        guard m.to.hasPrefix("web:"), case let visitor = String(m.to.dropFirst(4)), visitor.count == 32, visitor.allSatisfy(\.isHexDigit) else {
+            throw PluginError.invalid("to: '\(m.to)' is not web:<visitor id>")
+        }
+        let e = mailbox.append(visitor, role: "assistant", text: m.text)
+        return SendReceipt(providerMessageId: "web:\(visitor):\(e.seq)", segments: 1)
+    }
+}
+
+/// An HTTPResponse as an Error (for Result), e.g. the 401 of a bad token.
+struct HTTPResponseBox: Error, @unchecked Sendable {
+    let response: HTTPResponse
+    init(_ r: HTTPResponse) { response = r }
+}
