@@ -49,6 +49,14 @@ enum ChatEnvelope {
             }
             state = String(decoding: d, as: UTF8.self)
         }
-        return AgentReply(text: message, sessionState: state)
+        // "handoff": true | "reason" | {"reason": "..."}: the agent asks for a human.
+        var handoff: String?
+        switch o["handoff"] {
+        case let b as Bool where b: handoff = ""
+        case let s as String: handoff = s
+        case let h as [String: Any]: handoff = h["reason"] as? String ?? ""
+        default: break
+        }
+        return AgentReply(text: message, sessionState: state, handoff: handoff)
     }
 }

@@ -44,6 +44,17 @@ struct ToolArguments: Sendable {
     }
 
 
+    /// `structuredContent.handoff` of a tools/call result (true, a reason string, or
+    /// `{"reason": "..."}`): the agent asks for a human. nil if absent or false.
+    static func handoff(from result: JSONObject) -> String? {
+        switch (result["structuredContent"] as? [String: Any])?["handoff"] {
+        case let b as Bool where b: return ""
+        case let s as String: return s
+        case let h as [String: Any]: return h["reason"] as? String ?? ""
+        default: return nil
+        }
+    }
+
     /// The reply text of a tools/call result: `structuredContent.reply` when it is a
     /// string, else the text content blocks joined. `isError: true` is a permanent error.
     static func reply(from result: JSONObject, tool: String) throws -> String {

@@ -17,6 +17,8 @@ struct OpenAIConfig: Sendable {
     var temperature: Double?
     var maxTokens: Int?
     var timeoutMs: UInt32
+    /// Offer the model a `request_human` tool (the host's takeover); its call is a handoff.
+    var handoffTool: Bool
 
     private struct Raw: Decodable {
         var url: String?
@@ -28,6 +30,7 @@ struct OpenAIConfig: Sendable {
         var temperature: Double?
         var max_tokens: Int?
         var timeout: Double?
+        var handoff_tool: Bool?
     }
 
     init(_ config: PluginConfig, host: PluginHost) throws {
@@ -59,5 +62,6 @@ struct OpenAIConfig: Sendable {
         let t = raw.timeout ?? 60
         guard t > 0, t <= 3600 else { throw PluginError.config("timeout: must be between 0 and 3600 seconds") }
         timeoutMs = UInt32(t * 1000)
+        handoffTool = raw.handoff_tool ?? false
     }
 }

@@ -22,18 +22,31 @@ final class OpenAITransport: AgentTransport {
         Agent(name: name, config: try OpenAIConfig(config, host: host))
     }
 
+    /// Offered with `handoff_tool: true`: the model calls it to hand the conversation to a person.
+    static let requestHumanTool: [String: Any] = [
+        "type": "function",
+        "function": [
+            "name": "request_human",
+            "description": "Hand this SMS conversation to a human operator when you cannot or should not answer yourself.",
+            "parameters": ["type": "object", "properties": ["reason": ["type": "string", "description": "why a person is needed"]],
+                           "required": [] as [String]],
+        ] as [String: Any],
+    ]
+
     /// The request body for one turn.
     static func body(_ c: OpenAIConfig, _ r: AgentRequest) -> [UInt8] {
         var messages: [[String: Any]] = []
         if let s = c.systemPrompt { messages.append(["role": "system", "content": s]) }
         for h in r.history {
-            messages.append(["role": h.role == "assistant" ? "assistant" : "user", "content": h.text])
+            // An operator's message (takeover) is said by our side: "assistant" (the API has no operator role).
+            messages.append(["role": h.role == "user" ? "user" : "assistant", "content": h.text])
         }
         messages.append(["role": "user", "content": r.text])
         var o: [String: Any] = ["model": c.model, "messages": messages]
         if let t = c.temperature { o["temperature"] = t }
         if let n = c.maxTokens { o["max_tokens"] = n }
         if !r.sessionId.isEmpty { o["user"] = r.sessionId }
+        if c.handoffTool { o["tools"] = [Self.requestHumanTool] }
         return [UInt8]((try? JSONSerialization.data(withJSONObject: o, options: [.withoutEscapingSlashes])) ?? Data())
     }
 
@@ -47,6 +60,16 @@ final class OpenAITransport: AgentTransport {
         try Self.check(r, agent: agent.name)
         guard let o = (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any] else {
             throw PluginError.failed("agent '\(agent.name)': answer is not a JSON object")
+        }
+        // A call of the request_human tool: the agent asks for a human (its content, if any, is the reply).
+        if let choices = o["choices"] as? [[String: Any]], let message = choices.first?["message"] as? [String: Any],
+           let calls = message["tool_calls"] as? [[String: Any]],
+           let human = calls.first(where: { (($0["function"] as? [String: Any])?["name"] as? String) == "request_human" }) {
+            let args = ((human["function"] as? [String: Any])?["arguments"] as? String).flatMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+            let text = (message["content"] as? String ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            return AgentReply(text: text, handoff: args?["reason"] as? String ?? "")
         }
         guard let choices = o["choices"] as? [[String: Any]], let first = choices.first,
               let message = first["message"] as? [String: Any], let content = message["content"] as? String else {

@@ -225,7 +225,9 @@ import Testing
         let file = try String(contentsOfFile: TestEnv.repoRoot + "/Sources/Host/Admin/openapi.json", encoding: .utf8)
         #expect(doc.text == file)
         let paths = try #require(doc.json?["paths"]?.objectValue?.map(\.0))
-        for p in ["/api/v1/agents", "/api/v1/sessions", "/api/v1/sessions/{id}", "/api/v1/messages", "/api/v1/optouts", "/api/v1/events"] {
+        for p in ["/api/v1/agents", "/api/v1/sessions", "/api/v1/sessions/{id}", "/api/v1/messages", "/api/v1/optouts", "/api/v1/events",
+                  "/api/v1/sessions/{id}/takeover", "/api/v1/sessions/{id}/messages", "/api/v1/sessions/{id}/release",
+                  "/api/v1/sessions/{id}/close", "/api/v1/sessions/{id}/move"] {
             #expect(paths.contains(p), "\(p) missing from openapi.json")
         }
         let m = try await c.get("/metrics")

@@ -6,6 +6,7 @@ import Testing
 enum AdminEnv {
     static let operatorToken = "op-token-0123456789abcdef"
     static let viewerToken = "viewer-token-0123456789abcdef"
+    static let secondOperatorToken = "op2-token-0123456789abcdef"
 
     /// An `admin:` section (top-level YAML) on a free port, with an operator and a viewer token.
     static func section(metrics: Bool = false, extra: String = "") -> String {
@@ -16,6 +17,7 @@ enum AdminEnv {
           tokens:
             - { name: olivia, token: "\(operatorToken)", role: operator }
             - { name: victor, token: "\(viewerToken)", role: viewer }
+            - { name: oscar, token: "\(secondOperatorToken)", role: operator }
         \(extra)
         """
     }

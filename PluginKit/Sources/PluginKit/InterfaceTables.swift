@@ -197,8 +197,13 @@ enum Tables {
                 let request = AgentRequest(r.pointee)
                 return box.run(op) {
                     let reply = try await agent.call(request)
-                    var data = ""
-                    if let s = reply.sessionState { data = "{\"session_state\":\(s)}" }
+                    // The outcome's data: {"session_state": {...}, "handoff": {"reason": "..."}}, each optional.
+                    var fields: [String] = []
+                    if let s = reply.sessionState { fields.append("\"session_state\":\(s)") }
+                    if let h = reply.handoff, let reason = try? JSONSerialization.data(withJSONObject: [h], options: [.fragmentsAllowed]) {
+                        fields.append("\"handoff\":{\"reason\":\(String(decoding: reason.dropFirst().dropLast(), as: UTF8.self))}")
+                    }
+                    let data = fields.isEmpty ? "" : "{" + fields.joined(separator: ",") + "}"
                     return OpResult(text: reply.text, data: data)
                 }
             },

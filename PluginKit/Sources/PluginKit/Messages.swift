@@ -92,7 +92,11 @@ public struct AgentReply: Sendable {
     public var text: String
     /// A JSON object to store with the session and send with the next request, or nil.
     public var sessionState: String?
-    public init(text: String, sessionState: String? = nil) { self.text = text; self.sessionState = sessionState }
+    /// The agent asks for a human (the host's takeover): the reason ("" if none given), or nil.
+    public var handoff: String?
+    public init(text: String, sessionState: String? = nil, handoff: String? = nil) {
+        self.text = text; self.sessionState = sessionState; self.handoff = handoff
+    }
 }
 
 /// A unit of billable usage. See ds_usage.

@@ -20,12 +20,15 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
     /// Channel instance ids (the opt-out ledger is per channel).
     let channels: [String]
     let metricsText: @Sendable () -> String
+    /// Wakes the outbox sender (operator messages go out through the outbox).
+    let kickOutbox: @Sendable () -> Void
     let logger: Logger
     let work: BlockingThreadPool
     let openAPI: [UInt8]
 
     init(config: AdminConfig, gateway: GatewayConfig, runtime: HostRuntime, store: SQLStore, router: ConversationRouter, events: EventBus,
-         channels: [String], metricsText: @escaping @Sendable () -> String, logger: Logger) {
+         channels: [String], metricsText: @escaping @Sendable () -> String, kickOutbox: @escaping @Sendable () -> Void, logger: Logger) {
+        self.kickOutbox = kickOutbox
         self.config = config
         self.gatewayConfig = gateway
         self.store = store
@@ -152,6 +155,16 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
         case ("sessions", 2):
             try allow(["GET"])
             return Route(run: json(showSession))
+        case ("sessions", 3):
+            try allow(["POST"])
+            switch s[2] {
+            case "takeover": return Route(changes: true, run: json(takeOver))
+            case "messages": return Route(changes: true, run: json(status: 201, operatorMessage))
+            case "release": return Route(changes: true, run: json(release))
+            case "close": return Route(changes: true, run: json(closeSession))
+            case "move": return Route(changes: true, run: json(moveSession))
+            default: throw AdminError.notFound("no such endpoint: \(call.http.path.prefix(200)) (see GET /api/v1/openapi.json)")
+            }
         case ("messages", 1):
             try allow(["GET"])
             return Route(run: json(findMessages))

@@ -12,7 +12,8 @@ extension Gateway {
         if cfg.tokens.isEmpty { logger.warning("admin: no tokens configured: every admin request will get 401") }
         let server = AdminServer(config: cfg, gateway: config, runtime: runtime, store: sql, router: conversations, events: events,
                                  channels: plugins.channels.map(\.instanceId), metricsText: { [runtime] in runtime.metrics.render() },
-                                 logger: logger)
+                                 kickOutbox: { [outbox] in outbox?.kick() }, logger: logger)
+        conversations.handoffReply = cfg.waitingReply
         do { _ = try await server.start() } catch {
             await server.shutdown(grace: 0)
             throw StartupErrors(problems: ["admin.listen \(cfg.host):\(cfg.port): cannot listen: \(error)"])

@@ -33,6 +33,8 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     var events: EventBus?
     /// Billing admission and usage (set by the gateway before traffic); nil meters nothing.
     var usage: UsageMeter?
+    /// `takeover.waiting_reply` when an admin listener is configured (see +Takeover); nil: agents' handoff requests are ignored.
+    var handoffReply: String?
 
     /// The correlation id of an inbound message: stable across webhook retries, carried by
     /// its agent call, reply, send, usage and events.
@@ -184,7 +186,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
                 // We hold the conversation's lock, so no turn for it is running: the attempt
                 // that stored this message died before answering (a crash). Resume it.
                 if let (s, inboundId) = try store.unansweredInbound(channel: m.channel, channelMessageId: m.channelMessageId),
-                   let agent = byName[s.agent] {
+                   !s.held, let agent = byName[s.agent] {
                     logger.warning("resuming unanswered message \(m.channel)/\(m.channelMessageId) of session \(s.id)")
                     var h = try store.history(sessionId: s.id, limit: depth(agent) + 1)
                     if let i = h.lastIndex(where: { $0.role == "user" && $0.text == m.text }) { h.remove(at: i) }
@@ -220,6 +222,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         var session = ctx.session
         var history = ctx.history
         var agent: RoutedAgent
+        if let s = session, s.held { return try heldTurn(m, session: s, now: now, reply: reply, finish: finish) }
         if let s = session, let current = byName[s.agent] {
             agent = current
             if let reason = unusableReason(current) {
@@ -416,7 +419,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
             let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
             agent.health.record(success: outcome.ok, latencyMs: ms)
             agent.metrics.recordCall(ok: outcome.ok, seconds: ms / 1000)
-            completion(outcome)
+            completion(self.applyHandoff(outcome, m, session: session, agent: agent.name))
         }
     }
 

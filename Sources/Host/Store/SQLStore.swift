@@ -276,12 +276,16 @@ public final class SQLStore: Store, @unchecked Sendable {
     /// The history of the session `contextSQL` finds (channel, remote, local, since), newest
     /// first, with each row's session id, up to a limit.
     static let conversationHistorySQL = """
-        SELECT session_id, direction, body, created_ms FROM messages
-        WHERE session_id = (SELECT id FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND last_ms >= ?
+        SELECT session_id, direction, body, created_ms, role FROM messages
+        WHERE session_id = (SELECT id FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND \(activeCondition)
                             ORDER BY last_ms DESC LIMIT 1)
         ORDER BY id DESC LIMIT ?
         """
-    static let sessionColumns = "id, channel, remote, local, agent, state, created_ms, last_ms"
+    static let sessionColumns = "id, channel, remote, local, agent, state, created_ms, last_ms, operator, handoff_ms"
+    static let sessionColumnCount = 10
+    /// A conversation's current session: active since the `?` (now − session timeout), or
+    /// held by an operator / waiting for one (sticky until released), and not closed.
+    static let activeCondition = "(last_ms >= ? OR operator IS NOT NULL OR handoff_ms IS NOT NULL) AND closed_ms IS NULL"
     /// `sessionColumns` of the sessions row aliased `s`.
     static let sessionColumnsOfS = sessionColumns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
     /// `turnContext`'s first statement: dedupe key (present, reply), opt-out, active session.
@@ -290,18 +294,19 @@ public final class SQLStore: Store, @unchecked Sendable {
         FROM (SELECT 1 AS one) k
         LEFT JOIN dedupe_keys d ON d.channel = ? AND d.channel_message_id = ?
         LEFT JOIN opt_outs o ON o.channel = ? AND o.remote = ?
-        LEFT JOIN (SELECT \(sessionColumns) FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND last_ms >= ?
+        LEFT JOIN (SELECT \(sessionColumns) FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND \(activeCondition)
                    ORDER BY last_ms DESC LIMIT 1) s ON 1 = 1
         """
     static func session(_ r: [SQLValue]) -> SessionRecord {
         SessionRecord(id: r[0].int ?? 0, channel: r[1].text ?? "", remote: r[2].text ?? "", local: r[3].text ?? "",
-                      agent: r[4].text ?? "", state: r[5].text ?? "", createdMs: r[6].int ?? 0, lastMs: r[7].int ?? 0)
+                      agent: r[4].text ?? "", state: r[5].text ?? "", createdMs: r[6].int ?? 0, lastMs: r[7].int ?? 0,
+                      held: r.count > 9 && (!r[8].isNull || !r[9].isNull))
     }
 
     public func activeSession(channel: String, remote: String, local: String, sinceMs: Int64) throws -> SessionRecord? {
         try pool.with { c in
             try c.one("""
-                SELECT \(Self.sessionColumns) FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND last_ms >= ?
+                SELECT \(Self.sessionColumns) FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND \(Self.activeCondition)
                 ORDER BY last_ms DESC LIMIT 1
                 """, [.text(channel), .text(remote), .text(local), .int(sinceMs)]).map(Self.session)
         }
@@ -367,7 +372,7 @@ public final class SQLStore: Store, @unchecked Sendable {
                                                       .text(t.channel), .text(t.channelMessageId), .int(t.nowMs)]) else {
             throw StoreError(t.sessionId.map { "session \($0) vanished" } ?? "session insert returned nothing")
         }
-        return (session(Array(r.prefix(8))), r[8].int ?? 0)
+        return (session(Array(r.prefix(sessionColumnCount))), r[sessionColumnCount].int ?? 0)
     }
 
     private static func beginSQL(session: String) -> String {
@@ -515,13 +520,17 @@ public final class SQLStore: Store, @unchecked Sendable {
 
     private static func history(_ c: any SQLConnection, sessionId: Int64, limit: Int) throws -> [HistoryEntry] {
         guard limit > 0 else { return [] }
-        return historyEntries(try c.query("SELECT direction, body, created_ms FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
+        return historyEntries(try c.query("SELECT direction, body, created_ms, role FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
                                           [.int(sessionId), .int(Int64(limit))]))
     }
 
-    /// Rows of (direction, body, created_ms), newest first → entries, oldest first.
+    /// Rows of (direction, body, created_ms, role), newest first → entries, oldest first.
+    /// An operator's message (takeover) keeps its role; every other outbound one is the assistant's.
     private static func historyEntries(_ rows: [[SQLValue]]) -> [HistoryEntry] {
-        rows.reversed().map { HistoryEntry(role: $0[0].text == "in" ? "user" : "assistant", text: $0[1].text ?? "", timeMs: $0[2].int ?? 0) }
+        rows.reversed().map {
+            HistoryEntry(role: $0[0].text == "in" ? "user" : ($0.count > 3 && $0[3].text == "operator" ? "operator" : "assistant"),
+                         text: $0[1].text ?? "", timeMs: $0[2].int ?? 0)
+        }
     }
 
     public func failover(sessionId: Int64, from: String, to: String, reason: String, nowMs: Int64) throws {

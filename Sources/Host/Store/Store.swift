@@ -11,11 +11,14 @@ public struct SessionRecord: Sendable, Equatable {
     public var state: String
     public var createdMs: Int64
     public var lastMs: Int64
+    /// In an operator's hands, or waiting for one (an agent asked for a human): no agent is
+    /// called for it, and it stays the conversation's session past the session timeout.
+    public var held = false
 }
 
 /// One history entry for an agent call.
 public struct HistoryEntry: Sendable, Equatable {
-    public var role: String   // "user" or "assistant"
+    public var role: String   // "user", "assistant" or "operator" (a person's message during a takeover)
     public var text: String
     public var timeMs: Int64
 }

@@ -8,6 +8,8 @@ HTTP JSON agent (chat.request -> chat.response):
   POST /slow        sleeps 3 s first
   POST /fail        503
   POST /bad         200 with a body that is not a chat.response
+  POST /handoff     "handoff" (asks for a human) when the message contains "human";
+                    else "roles: <the history's roles, comma-separated>"
   GET  /health      200 {"ok":true}
 OpenAI-compatible:
   POST /v1/chat/completions        content "model=M n=N last=L system=S"
@@ -70,6 +72,14 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, {"type": "something.else"})
         if p == "/secure" and self.headers.get("Authorization") != "Bearer sekret":
             return self.send_json(401, {"error": "unauthorised"})
+        if p == "/handoff":
+            # Asks for a human when the message says "human"; otherwise lists the history's roles.
+            hist = body.get("context", {}).get("conversation_history", [])
+            if "human" in (body.get("message") or ""):
+                return self.send_json(200, {"type": "chat.response", "message": "let me find someone",
+                                            "handoff": {"reason": "asked for a person"}})
+            return self.send_json(200, {"type": "chat.response",
+                                        "message": "roles: " + ",".join(h.get("role", "?") for h in hist)})
         if p in ("/chat", "/secure", "/slow"):
             state = body.get("context", {}).get("session_state", {}) or {}
             hist = body.get("context", {}).get("conversation_history", [])
