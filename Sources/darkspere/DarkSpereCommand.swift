@@ -16,9 +16,10 @@ struct DarkSpere: AsyncParsableCommand {
           darkspere plugins                      list the plugin libraries found, with ids, kinds and ABI
           darkspere sms --from +15551234567 "hi" post a signed test SMS to the running gateway, print the reply
           darkspere usage --account acme         this month's usage of an account against its tier's limits
+          darkspere sessions list                sessions through the admin API (also: agents, optouts)
         """,
         version: DarkSpereVersion.current,
-        subcommands: [Run.self, Check.self, Plugins.self, SMS.self, Usage.self],
+        subcommands: [Run.self, Check.self, Plugins.self, SMS.self, Usage.self, Agents.self, Sessions.self, OptOuts.self],
         defaultSubcommand: nil
     )
 }
