@@ -97,7 +97,7 @@ let package = Package(
         .target(name: "TelegramCore", dependencies: ["TwilioCore", "Digests", "ChannelSupport"], path: "Plugins/Telegram/Core"),
         .target(name: "Telegram", dependencies: ["TelegramCore", "TwilioCore", "Digests", "ChannelSupport", pluginKit], path: "Plugins/Telegram/Plugin"),
         // Web chat: tokens, origins, mailbox (WebChatCore) + the PluginKit shell with the widget.
-        .target(name: "WebChatCore", dependencies: ["Digests"], path: "Plugins/WebChat/Core"),
+        .target(name: "WebChatCore", dependencies: ["Digests", "ChannelSupport"], path: "Plugins/WebChat/Core"),
         .target(name: "WebChat", dependencies: ["WebChatCore", "TwilioCore", "ChannelSupport", pluginKit], path: "Plugins/WebChat/Plugin"),
         .target(name: "BenchFixedTwiML", path: "bench/twilio/fixed-twiml", publicHeadersPath: ".", cSettings: fixtureHeader),
 
@@ -133,8 +133,9 @@ let package = Package(
         .testTarget(name: "HostTests", dependencies: ["TestPeers", "Host"], path: "Tests/HostTests"),
         .testTarget(name: "StripeTests", dependencies: ["TestPeers", "Host"], path: "Tests/StripeTests", exclude: ["fake_stripe.py", "abi10_host.c"]),
         .testTarget(name: "TwilioTests", dependencies: ["TestPeers", "TwilioCore", "SMSText", "Digests", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py"]),
-        .testTarget(name: "WebChatTests", dependencies: ["TestPeers", "WebChatCore", "Host"], path: "Tests/WebChatTests", exclude: ["browser_test.py"]),
-        .testTarget(name: "TelegramTests", dependencies: ["TestPeers", "TelegramCore", "Host"], path: "Tests/TelegramTests", exclude: ["fake_telegram.py"]),
+        .target(name: "ChannelTestSupport", dependencies: ["Host"], path: "Tests/ChannelTestSupport"),
+        .testTarget(name: "WebChatTests", dependencies: ["TestPeers", "ChannelTestSupport", "WebChatCore", "Host"], path: "Tests/WebChatTests", exclude: ["browser_test.py"]),
+        .testTarget(name: "TelegramTests", dependencies: ["TestPeers", "ChannelTestSupport", "TelegramCore", "Host"], path: "Tests/TelegramTests", exclude: ["fake_telegram.py"]),
         .testTarget(name: "TransportTests", dependencies: ["TestPeers", "Host"], path: "Tests/TransportTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]

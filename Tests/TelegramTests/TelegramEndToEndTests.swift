@@ -51,7 +51,7 @@ final class RecordingRouter: InboundRouter, @unchecked Sendable {
         try await TG.withGateway(yaml) { _, port in
             let r = try await TG.deliver(port, TG.update(1, chat: 777, text: "think"))
             #expect(r.status == 200)
-            let call = try #require(try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any])
+            let call = try #require(r.json as [String: Any]?)
             #expect(call["method"] as? String == "sendMessage" && (call["chat_id"] as? NSNumber)?.int64Value == 777
                     && call["text"] as? String == "slow: think (history: 0)")
             // The reply went out in the webhook's answer, not as a request; "typing…" was shown meanwhile.

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import ChannelTestSupport
 import Host
 import Logging
 import Synchronization
@@ -82,44 +83,25 @@ enum TG {
               public_url: \(publicURL)
               reply_in_webhook: \(replyInWebhook)
         \(extra.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n"))
-          - id: c-echo
-            library: c-echo-agent
-            config: {}
-        agents:
-          - name: echo
-            transport: c-echo
-            config:
-              \(agentConfig)
-        """
+        """ + "\n" + ChannelGateway.echoAgentYAML(agentConfig)
     }
 
     /// Starts a gateway in this process, runs `body` with it and its port, stops it.
     static func withGateway(_ yaml: String, _ body: (Gateway, Int) async throws -> Void) async throws {
-        let g = Gateway(config: try ConfigLoader().load(yaml: yaml), logger: Logger(label: "telegram-test"))
-        let port = try await g.start()
-        do { try await body(g, port); await g.stop() } catch { await g.stop(); throw error }
+        try await ChannelGateway.run(yaml, label: "telegram-test", body)
     }
 
-    struct Response { var status: Int; var body: String }
+    typealias Response = ChannelGateway.Response
 
     static func post(url: String, json: Any, headers: [String: String] = [:]) async throws -> Response {
         try await post(url: url, body: try JSONSerialization.data(withJSONObject: json), headers: headers)
     }
 
     static func post(url: String, body: Data, headers: [String: String] = [:]) async throws -> Response {
-        var req = URLRequest(url: URL(string: url)!)
-        req.httpMethod = "POST"
-        req.httpBody = body
-        req.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        for (k, v) in headers { req.setValue(v, forHTTPHeaderField: k) }
-        let (data, resp) = try await URLSession.shared.data(for: req)
-        return Response(status: (resp as! HTTPURLResponse).statusCode, body: String(decoding: data, as: UTF8.self))
+        try await ChannelGateway.request("POST", url, body: body, headers: headers)
     }
 
-    static func get(_ url: String) async throws -> (status: Int, body: Data) {
-        let (data, resp) = try await URLSession.shared.data(from: URL(string: url)!)
-        return ((resp as! HTTPURLResponse).statusCode, data)
-    }
+    static func get(_ url: String) async throws -> Response { try await ChannelGateway.request("GET", url) }
 
     /// Delivers an update to the gateway's webhook as Telegram would.
     static func deliver(_ port: Int, _ update: [String: Any], secret: String? = TG.secret) async throws -> Response {

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import ChannelTestSupport
 import Host
 import Logging
 import TestPeers
@@ -31,43 +32,21 @@ enum WC {
               demo: true
               title: "Ask DarkSpere"
         \(extra.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n"))
-          - id: c-echo
-            library: c-echo-agent
-            config: {}
-        agents:
-          - name: echo
-            transport: c-echo
-            config:
-              \(agentConfig)
-        """
+        """ + "\n" + ChannelGateway.echoAgentYAML(agentConfig)
     }
 
     static func withGateway(_ yaml: String, _ body: (Gateway, Int) async throws -> Void) async throws {
-        let g = Gateway(config: try ConfigLoader().load(yaml: yaml), logger: Logger(label: "webchat-test"))
-        let port = try await g.start()
-        do { try await body(g, port); await g.stop() } catch { await g.stop(); throw error }
+        try await ChannelGateway.run(yaml, label: "webchat-test", body)
     }
 
-    struct Response {
-        var status: Int
-        var headers: [String: String]
-        var body: Data
-        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
-        var texts: [String] { (json["messages"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String } }
-    }
+    typealias Response = ChannelGateway.Response
 
     static func request(_ method: String, _ port: Int, _ path: String, token: String? = nil, json: Any? = nil,
                         headers: [String: String] = [:]) async throws -> Response {
-        var req = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/webchat\(path)")!)
-        req.httpMethod = method
-        if let json { req.httpBody = try JSONSerialization.data(withJSONObject: json); req.setValue("application/json", forHTTPHeaderField: "Content-Type") }
-        if let token { req.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        for (k, v) in headers { req.setValue(v, forHTTPHeaderField: k) }
-        let (data, resp) = try await URLSession.shared.data(for: req)
-        let http = resp as! HTTPURLResponse
-        var hs: [String: String] = [:]
-        for (k, v) in http.allHeaderFields { hs[String(describing: k).lowercased()] = String(describing: v) }
-        return Response(status: http.statusCode, headers: hs, body: data)
+        var hs = headers
+        if let token { hs["Authorization"] = "Bearer \(token)" }
+        return try await ChannelGateway.request(method, "http://127.0.0.1:\(port)/webchat\(path)",
+                                                body: try json.map { try JSONSerialization.data(withJSONObject: $0) }, headers: hs)
     }
 
     /// A new visitor: its token.
@@ -81,4 +60,9 @@ enum WC {
         if let id { body["id"] = id }
         return try await request("POST", port, "/messages", token: token, json: body)
     }
+}
+
+extension ChannelGateway.Response {
+    /// The texts of a web chat answer's `messages`.
+    var texts: [String] { (json["messages"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String } }
 }

@@ -1,3 +1,4 @@
+import ChannelSupport
 import Foundation
 
 /// The `config` block of a `telegram` plugin entry in plugins.yaml.
@@ -62,17 +63,7 @@ public struct TelegramConfig: Decodable, Sendable, CustomStringConvertible {
     /// Decodes and checks a config block; errors name the field and never echo secrets.
     public static func parse(json: String) throws -> TelegramConfig {
         let c: TelegramConfig
-        do {
-            c = try JSONDecoder().decode(TelegramConfig.self, from: Data((json.isEmpty ? "{}" : json).utf8))
-        } catch let e as DecodingError {
-            switch e {
-            case .keyNotFound(let key, _): throw TelegramError.config("missing field \(key.stringValue)")
-            case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx), .dataCorrupted(let ctx):
-                throw TelegramError.config(ctx.codingPath.isEmpty ? "config is not a valid JSON object"
-                                           : "\(ctx.codingPath.map(\.stringValue).joined(separator: ".")): invalid value")
-            @unknown default: throw TelegramError.config("config is not valid")
-            }
-        }
+        do { c = try ConfigDecoding.decode(TelegramConfig.self, json: json) } catch { throw TelegramError.config("\(error)") }
         try c.check()
         return c
     }

@@ -1,3 +1,4 @@
+import ChannelSupport
 import Foundation
 
 /// The `config` block of a `webchat` plugin entry in plugins.yaml.
@@ -51,16 +52,7 @@ public struct WebChatConfig: Decodable, Sendable, CustomStringConvertible {
     /// Decodes and checks a config block; errors name the field and never echo the secret.
     public static func parse(json: String) throws -> WebChatConfig {
         let c: WebChatConfig
-        do {
-            c = try JSONDecoder().decode(WebChatConfig.self, from: Data((json.isEmpty ? "{}" : json).utf8))
-        } catch let e as DecodingError {
-            switch e {
-            case .keyNotFound(let key, _): throw WebChatError("missing field \(key.stringValue)")
-            case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx), .dataCorrupted(let ctx):
-                throw WebChatError(ctx.codingPath.isEmpty ? "config is not a valid JSON object" : "\(ctx.codingPath.map(\.stringValue).joined(separator: ".")): invalid value")
-            @unknown default: throw WebChatError("config is not valid")
-            }
-        }
+        do { c = try ConfigDecoding.decode(WebChatConfig.self, json: json) } catch { throw WebChatError("\(error)") }
         guard c.secret.utf8.count >= 32 else { throw WebChatError("secret: must be at least 32 characters (e.g. openssl rand -hex 32)") }
         guard c.pathPrefix.hasPrefix("/"), c.pathPrefix.count > 1 else { throw WebChatError("path_prefix: must start with '/' and not be '/'") }
         for o in c.allowedOrigins where o != "*" && !(o.hasPrefix("http://") || o.hasPrefix("https://")) {
