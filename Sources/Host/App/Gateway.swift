@@ -7,9 +7,10 @@ import Synchronization
 /// HTTP server, run as one swift-service-lifecycle `Service` (SIGTERM/SIGINT drain
 /// in-flight requests).
 ///
-/// Lifecycle: `init` only keeps the config; `start()` binds the HTTP server first (so
-/// /livez answers and /readyz says 503 during start-up), then opens the store, loads and
-/// creates every plugin, opens every agent, and only then turns ready. Any failure stops
+/// Lifecycle: `init` only keeps the config; `start()` raises the open-file limit, binds the
+/// HTTP server first (so /livez answers and /readyz says 503 during start-up; plugin routes
+/// answer 503 "starting", never 404), then opens the store, loads and creates every plugin,
+/// opens every agent, and only then opens the plugin routes and turns ready. Any failure stops
 /// everything and throws: the gateway never serves half-configured. The parts made by
 /// `start()` are implicitly unwrapped: they exist once `start()` has returned.
 /// Threading: start/stop from one task; the rest is thread-safe.
@@ -37,7 +38,7 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
         self.config = config
         self.logger = logger
         self.runtime = runtime
-        server = HTTPServer(runtime: runtime, config: config.server, logger: logger)
+        server = HTTPServer(runtime: runtime, config: config.server, logger: logger, routesOpen: false)
         server.delegate = self
     }
 
@@ -54,6 +55,8 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     /// Binds, then starts everything; returns the bound port. Throws StartupErrors.
     @discardableResult
     public func start() async throws -> Int {
+        let files = FileLimit.raiseSoftToHard()
+        logger.debug("open-file limit: \(files)")
         try await server.start()
         do {
             let config = self.config, runtime = self.runtime, logger = self.logger
@@ -101,6 +104,7 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
             runtime.shutdown()
             throw error
         }
+        server.openRoutes()
         ready.store(true, ordering: .releasing)
         logger.info("ready: \(plugins.channels.count) channel(s), \(plugins.agents.count) agent(s), routes \(runtime.routePaths)")
         return server.boundPort

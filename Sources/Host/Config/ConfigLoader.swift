@@ -115,7 +115,14 @@ struct Reader {
             case "max_body_bytes": if let n = int(v, p, min: 1024) { s.maxBodyBytes = n }
             case "request_timeout": if let d = duration(v, p) { s.requestTimeout = d }
             case "shutdown_grace": if let d = duration(v, p) { s.shutdownGrace = d }
-            default: unknown(key, "server.", v, ["listen", "public_url", "max_body_bytes", "request_timeout", "shutdown_grace"])
+            case "max_header_bytes": if let n = int(v, p, min: 1024) { s.maxHeaderBytes = n }
+            case "max_headers": if let n = int(v, p, min: 8) { s.maxHeaders = n }
+            case "idle_timeout": if let d = duration(v, p) { s.idleTimeout = d }
+            case "read_timeout": if let d = duration(v, p) { s.readTimeout = d }
+            case "max_connections": if let n = int(v, p, min: 1) { s.maxConnections = n }
+            case "ready_timeout": if let d = duration(v, p) { s.readyTimeout = d }
+            default: unknown(key, "server.", v, ["listen", "public_url", "max_body_bytes", "request_timeout", "shutdown_grace", "max_header_bytes",
+                                                  "max_headers", "idle_timeout", "read_timeout", "max_connections", "ready_timeout"])
             }
         }
     }

@@ -38,6 +38,21 @@ public struct ServerConfig: Sendable {
     public var requestTimeout: Double = 30
     /// How long shutdown waits for in-flight requests.
     public var shutdownGrace: Double = 10
+    /// Header names and values together larger than this (or a request head larger than
+    /// this plus 8 KiB) get 431.
+    public var maxHeaderBytes = 16 << 10
+    /// More header fields than this get 431.
+    public var maxHeaders = 100
+    /// A connection without a request for this long is closed.
+    public var idleTimeout: Double = 60
+    /// A request whose head and body have not all arrived this long after its first byte
+    /// gets 408 and the connection is closed.
+    public var readTimeout: Double = 10
+    /// Connections open at once per listener (lowered to fit the open-file limit); when
+    /// full, the one idle the longest is closed to make room.
+    public var maxConnections = 4096
+    /// /readyz answers 503 when the store does not answer within this.
+    public var readyTimeout: Double = 2
     public init() {}
 }
 

@@ -15,7 +15,17 @@ public protocol HTTPServerDelegate: AnyObject, Sendable {
 }
 
 /// The gateway's HTTP/1.1 server (SwiftNIO): plugin routes, /livez, /readyz, /metrics;
-/// body limit (413), per-request timeout (503), graceful drain on shutdown.
+/// graceful drain on shutdown. A reusable listener configured by a `ServerConfig`; every
+/// limit applies to each listener made from it:
+/// - body: a declared or streamed body over `max_body_bytes` gets 413 at once;
+/// - head: over `max_header_bytes` / `max_headers` (or a request line that long) gets 431;
+/// - time: a request not all in within `read_timeout` gets 408; a connection idle for
+///   `idle_timeout` is closed; a handler that has not answered by `request_timeout` gets 503;
+/// - connections: at most `max_connections` (capped to what the file limit allows); when
+///   full, the connection idle the longest makes room (`ConnectionRegistry`); accepting
+///   backs off on EMFILE instead of spinning;
+/// - plugin routes answer 503 until `openRoutes()` (while the gateway starts), never 404;
+/// - /readyz runs its store check off the event loop with a `ready_timeout`.
 ///
 /// Threading: request handling runs on NIO event loops; plugin route handlers are called
 /// on those loops and may answer from any thread (answers hop back to the channel's loop).
@@ -32,11 +42,18 @@ public final class HTTPServer: @unchecked Sendable {
     private var serverChannel: (any Channel)?
     let inFlight = Atomic<Int>(0)
     let draining = Atomic<Bool>(false)
-    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    /// The open connections; made by start() (its capacity depends on the file limit).
+    private(set) var registry: ConnectionRegistry?
+    /// False until `openRoutes()`: plugin routes answer 503 (starting), not 404.
+    let routesOpen: Atomic<Bool>
+    let readiness = ReadinessProbe()
     let requestsTotal: Metric
     let requestSeconds: Metric
 
-    public init(runtime: HostRuntime, config: ServerConfig, logger: Logger, threads: Int = System.coreCount) {
+    /// - Parameter routesOpen: false to answer plugin routes 503 until `openRoutes()` (the
+    ///   gateway opens them once every plugin and the router are in place).
+    public init(runtime: HostRuntime, config: ServerConfig, logger: Logger, threads: Int = System.coreCount, routesOpen: Bool = true) {
+        self.routesOpen = Atomic(routesOpen)
         self.runtime = runtime
         self.config = config
         self.logger = logger
@@ -48,30 +65,53 @@ public final class HTTPServer: @unchecked Sendable {
     /// The bound port (useful when listening on port 0).
     public private(set) var boundPort: Int = 0
 
+    /// Plugin routes are served from now on (before, they answer 503).
+    public func openRoutes() { routesOpen.store(true, ordering: .releasing) }
+
     /// Binds and starts accepting.
     public func start() async throws {
         guard !draining.load(ordering: .acquiring) else { throw PluginLoadError(message: "the HTTP server was shut down; make a new Gateway") }
+        let fileLimit = FileLimit.current
+        let capacity = ConnectionRegistry.capacity(configured: config.maxConnections, fileLimit: fileLimit)
+        if capacity < config.maxConnections {
+            logger.warning("server.max_connections \(config.maxConnections) lowered to \(capacity): the open-file limit is \(fileLimit) (raise LimitNOFILE)")
+        }
+        let registry = ConnectionRegistry(capacity: capacity, metrics: runtime.metrics)
+        self.registry = registry
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderListSize = config.maxHeaderBytes
+        decoderLimits.maxHeaderFieldSize = config.maxHeaderBytes
+        decoderLimits.maxHeaderFieldCount = config.maxHeaders
+        let limits = ConnectionGuard.Limits(idleTimeout: .milliseconds(Int64(config.idleTimeout * 1000)),
+                                            readTimeout: .milliseconds(Int64(config.readTimeout * 1000)),
+                                            maxHeadBytes: config.maxHeaderBytes + 8192 + 4 * config.maxHeaders)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            // Out of descriptors (EMFILE/ENFILE): pause accepting briefly instead of retrying
+            // at once in a loop (this bootstrap path does not add NIO's backoff by itself).
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler(backoffProvider: { _ in .milliseconds(100) }))
+                }
+            }
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
-                track(channel)
-                return channel.pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true).flatMap {
-                    channel.pipeline.addHandler(HTTPRequestHandler(server: self))
+                channel.eventLoop.makeCompletedFuture {
+                    let guardian = ConnectionGuard(channel: channel, limits: limits, registry: registry)
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(guardian)
+                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false,
+                                                         withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
+                    try sync.addHandler(HTTPErrorResponder())
+                    try sync.addHandler(HTTPRequestHandler(server: self, guardian: guardian))
                 }
             }
         let ch = try await bootstrap.bind(host: config.host, port: config.port).get()
         serverChannel = ch
         boundPort = ch.localAddress?.port ?? config.port
         logger.info("listening on http://\(config.host):\(boundPort)")
-    }
-
-    private func track(_ channel: any Channel) {
-        let id = ObjectIdentifier(channel)
-        connections.withLock { $0[id] = channel }
-        channel.closeFuture.whenComplete { [weak self] _ in self?.connections.withLock { _ = $0.removeValue(forKey: id) } }
     }
 
     /// Stops accepting, lets in-flight requests finish (up to `grace` seconds), closes connections.
@@ -84,7 +124,7 @@ public final class HTTPServer: @unchecked Sendable {
         }
         let left = inFlight.load(ordering: .acquiring)
         if left > 0 { logger.warning("shutdown: \(left) request(s) still in flight after \(grace)s") }
-        let open = connections.withLock { Array($0.values) }
+        let open = registry?.channels ?? []
         for c in open { try? await c.close() }
         try? await group.shutdownGracefully()
     }
@@ -96,39 +136,57 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias OutboundOut = HTTPServerResponsePart
 
     let server: HTTPServer
+    private let guardian: ConnectionGuard
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
-    private var tooLarge = false
+    /// The request was refused (413) before its end: the rest of it is dropped.
+    private var refused = false
     private var started: UInt64 = 0
+    /// Host routes, all GET/HEAD only.
+    static let hostPaths: Set<Substring> = ["/livez", "/readyz", "/metrics"]
 
-    init(server: HTTPServer) { self.server = server }
+    init(server: HTTPServer, guardian: ConnectionGuard) {
+        self.server = server
+        self.guardian = guardian
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let h):
+            guardian.headReceived()
             head = h
             body = nil
-            tooLarge = false
+            refused = false
             started = DispatchTime.now().uptimeNanoseconds
-            if let len = h.headers.first(name: "content-length").flatMap(Int.init), len > server.config.maxBodyBytes { tooLarge = true }
+            // A declared length over the limit (or too large for an Int) is refused now,
+            // before the body: the client may never send it.
+            if let declared = h.headers.first(name: "content-length"),
+               Int(declared.trimmingCharacters(in: .whitespaces)).map({ $0 > server.config.maxBodyBytes }) ?? true {
+                refuseTooLarge(context, h)
+            }
         case .body(var chunk):
-            guard !tooLarge else { return }
+            guard !refused, let h = head else { return }
             if (body?.readableBytes ?? 0) + chunk.readableBytes > server.config.maxBodyBytes {
-                tooLarge = true
                 body = nil
-                return
+                return refuseTooLarge(context, h)
             }
             if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
         case .end:
             guard let h = head else { return }
             head = nil
+            guard !refused else { return }
+            guardian.requestComplete()
             server.inFlight.add(1, ordering: .relaxed)
-            if tooLarge {
-                respond(context, h, 413, [("Content-Type", "text/plain")], Array("request body exceeds \(server.config.maxBodyBytes) bytes\n".utf8), close: true)
-                return
-            }
             dispatch(context, h, body ?? ByteBuffer())
         }
+    }
+
+    /// 413 while the body is (or is not) still coming; the connection then closes.
+    private func refuseTooLarge(_ context: ChannelHandlerContext, _ h: HTTPRequestHead) {
+        refused = true
+        guardian.requestComplete()
+        server.inFlight.add(1, ordering: .relaxed)
+        respond(context, h, 413, [("Content-Type", "text/plain")], Array("request body exceeds \(server.config.maxBodyBytes) bytes\n".utf8), close: true)
     }
 
     private func dispatch(_ context: ChannelHandlerContext, _ h: HTTPRequestHead, _ body: ByteBuffer) {
@@ -137,19 +195,27 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
         if let q = uri.firstIndex(of: "?") { path = uri[..<q]; query = uri[uri.index(after: q)...] } else { path = Substring(uri); query = "" }
         let method = h.method.rawValue
         if let handler = server.handler { return serve(handler, context, h, path: String(path), query: String(query), body: body) }
-        switch (method, path) {
-        case ("GET", "/livez"):
-            return respond(context, h, 200, [("Content-Type", "text/plain")], Array("ok\n".utf8))
-        case ("GET", "/readyz"):
-            let ready = !server.draining.load(ordering: .acquiring) && (server.delegate?.isReady() ?? false)
-            return respond(context, h, ready ? 200 : 503, [("Content-Type", "text/plain")], Array((ready ? "ready\n" : "not ready\n").utf8))
-        case ("GET", "/metrics"):
-            return respond(context, h, 200, [("Content-Type", "text/plain; version=0.0.4")], Array((server.delegate?.metricsText() ?? "").utf8))
-        default: break
+        if Self.hostPaths.contains(path) {
+            guard method == "GET" || method == "HEAD" else {
+                return respond(context, h, 405, [("Content-Type", "text/plain"), ("Allow", "GET, HEAD")], Array("method not allowed\n".utf8))
+            }
+            switch path {
+            case "/livez":
+                return respond(context, h, 200, [("Content-Type", "text/plain")], Array("ok\n".utf8))
+            case "/readyz":
+                return readyz(context, h)
+            default:
+                return respond(context, h, 200, [("Content-Type", "text/plain; version=0.0.4")], Array((server.delegate?.metricsText() ?? "").utf8))
+            }
+        }
+        guard server.routesOpen.load(ordering: .acquiring) else {
+            return respond(context, h, 503, [("Content-Type", "text/plain"), ("Retry-After", "1")], Array("starting\n".utf8))
         }
         let (route, pathKnown) = server.runtime.route(method: method, path: String(path))
         guard let route else {
-            return respond(context, h, pathKnown ? 405 : 404, [("Content-Type", "text/plain")], Array((pathKnown ? "method not allowed\n" : "not found\n").utf8))
+            guard pathKnown else { return respond(context, h, 404, [("Content-Type", "text/plain")], Array("not found\n".utf8)) }
+            let allow = server.runtime.allowedMethods(path: String(path)).joined(separator: ", ")
+            return respond(context, h, 405, [("Content-Type", "text/plain"), ("Allow", allow)], Array("method not allowed\n".utf8))
         }
         let loop = context.eventLoop
         let ctx = NIOLoopBound(context, eventLoop: loop)
@@ -191,6 +257,21 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// /readyz: the delegate's check (the store's ping) runs off the event loop; no answer
+    /// within `ready_timeout` counts as not ready.
+    private func readyz(_ context: ChannelHandlerContext, _ h: HTTPRequestHead) {
+        guard !server.draining.load(ordering: .acquiring), let delegate = server.delegate else { return respondReady(context, h, false) }
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        server.readiness.check(timeout: server.config.readyTimeout, on: loop, { [weak delegate] in delegate?.isReady() ?? false }) { ready in
+            loop.execute { bound.value.0.respondReady(bound.value.1, h, ready) }
+        }
+    }
+
+    private func respondReady(_ context: ChannelHandlerContext, _ h: HTTPRequestHead, _ ready: Bool) {
+        respond(context, h, ready ? 200 : 503, [("Content-Type", "text/plain")], Array((ready ? "ready\n" : "not ready\n").utf8))
+    }
+
     func respond(_ context: ChannelHandlerContext, _ h: HTTPRequestHead, _ status: Int, _ headers: [(String, String)], _ body: [UInt8], close: Bool = false) {
         server.inFlight.add(-1, ordering: .relaxed)
         server.requestsTotal.increment()
@@ -208,6 +289,13 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
             context.write(wrapOutboundOut(.body(.byteBuffer(buf))), promise: nil)
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
+        guardian.responseSent(keepAlive: keepAlive)
+        if close {
+            // A refusal: let the client read it even if it is still sending.
+            let guardian = NIOLoopBound(self.guardian, eventLoop: context.eventLoop)
+            done.whenComplete { _ in guardian.value.lingerClose() }
+        } else if !keepAlive {
+            done.whenComplete { _ in context.close(promise: nil) }
+        }
     }
 }

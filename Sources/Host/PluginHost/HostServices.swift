@@ -122,6 +122,11 @@ public final class HostRuntime: @unchecked Sendable {
         }
     }
 
+    /// The methods registered for `path` (for a 405's Allow header).
+    func allowedMethods(path: String) -> [String] {
+        routeTable.withLock { t in t.values.filter { $0.path == path }.map(\.method).sorted() }
+    }
+
     /// Paths of the registered routes, for logs.
     var routePaths: [String] { routeTable.withLock { $0.keys.sorted() } }
 
