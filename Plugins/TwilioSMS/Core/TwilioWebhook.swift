@@ -58,7 +58,7 @@ public enum TwilioWebhook {
         public var from: String
         /// Our number, E.164 (or a short code).
         public var to: String
-        /// At most `MessageSplitter.maxCharacters` characters.
+        /// The whole text as received (not limited to `MessageSplitter.maxCharacters`).
         public var body: String
         public var media: [Media]
         /// The other parameters (AccountSid, NumSegments, FromCountry, ...) as a JSON object.
@@ -85,9 +85,9 @@ public enum TwilioWebhook {
         guard let rawTo = p["To"], !rawTo.isEmpty else { throw .badRequest("missing To") }
         guard let from = PhoneNumber.e164(rawFrom) else { throw .badRequest("From is not a phone number") }
         guard let to = PhoneNumber.e164(rawTo) ?? PhoneNumber.shortCode(rawTo) else { throw .badRequest("To is not a phone number") }
-        var body = p["Body"] ?? ""
-        var truncated = false
-        if body.utf8.count > MessageSplitter.maxCharacters && body.count > MessageSplitter.maxCharacters { body = String(body.prefix(MessageSplitter.maxCharacters)); truncated = true }
+        // The whole text, however long (Twilio joins a long SMS before the webhook; the
+        // request size is bounded by server.max_body_bytes): never cut a user's message.
+        let body = p["Body"] ?? ""
         var media: [Inbound.Media] = []
         let numMedia = Int(p["NumMedia"] ?? "0") ?? -1
         guard (0...10).contains(numMedia) else { throw .badRequest("NumMedia must be 0 to 10") }
@@ -99,7 +99,6 @@ public enum TwilioWebhook {
         for (k, v) in p where !Self.mappedFields.contains(k) && !(numMedia > 0 && (k.hasPrefix("MediaUrl") || k.hasPrefix("MediaContentType"))) {
             meta[k] = v
         }
-        if truncated { meta["BodyTruncated"] = "true" }
         return Inbound(messageSid: sid, from: from, to: to, body: body, media: media, metadataJSON: JSONText.object(meta))
     }
 
