@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(libpq-dev libssl-dev libcurl4-openssl-dev libyaml-dev libsqlite3-dev)
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(postgresql binutils gcc g++ python3 python3-pip)
+    packages+=(postgresql binutils gcc g++ python3 python3-pip sqlite3)
     packages+=(prometheus)   # promtool: RouterMetricsTests checks /metrics with it
 fi
 

@@ -14,7 +14,7 @@ apt_install() {
 }
 
 # Host: SQLite and libcurl headers; PostgreSQL server + client for the store and sink tests.
-apt_install libsqlite3-dev libcurl4-openssl-dev libpq-dev python3 python3-pip postgresql postgresql-client
+apt_install libsqlite3-dev libcurl4-openssl-dev libpq-dev python3 python3-pip postgresql postgresql-client sqlite3
 
 # Twilio channel tests: signatures made by the official library (RequestValidator);
 # the fake Twilio REST server is plain python3. Benchmark: wrk.

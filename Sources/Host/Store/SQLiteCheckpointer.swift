@@ -17,8 +17,8 @@ import Foundation
 ///
 /// So once the WAL holds `restartFrames` frames:
 /// 1. outside the gate, PASSIVE passes each followed by an `fdatasync` of the database file
-///    (through a descriptor of our own: the page cache is per file, so this flushes the
-///    pages SQLite copied) until few frames are left to copy;
+///    (through this connection's own descriptor, never one opened and closed here: see
+///    `syncFile`) until few frames are left to copy;
 /// 2. inside `exclusive` (the store holds the write connection: no write transaction is
 ///    open or can begin), `wal_checkpoint(RESTART)`: it copies the last few frames, syncs
 ///    the WAL and the database (little left to write), and waits, with a fine-grained busy
@@ -88,10 +88,10 @@ final class SQLiteCheckpointer: @unchecked Sendable {
 
                 // 1. Outside the gate: leave little for the gated pass to copy and sync.
                 for _ in 0..<3 {
-                    Self.syncFile(path)
+                    Self.syncFile(conn)
                     guard let (_, l, k) = Self.checkpoint(conn, "PASSIVE"), l - k >= 64 else { break }
                 }
-                Self.syncFile(path)
+                Self.syncFile(conn)
                 // 2. Between two batches: complete, sync, wait for old readers.
                 var done: (busy: Bool, log: Int, ckpt: Int)?
                 var tIn: UInt64 = 0
@@ -138,11 +138,17 @@ final class SQLiteCheckpointer: @unchecked Sendable {
         return (b != 0, Int(l), Int(k))
     }
 
-    /// `fdatasync` of the database file through a descriptor of our own.
-    private static func syncFile(_ path: String) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        _ = fdatasync(fd)
-        close(fd)
+    /// `fdatasync` of the database file through SQLite's own descriptor of it (this
+    /// connection's, found with SQLITE_FCNTL_FILE_POINTER, synced by the VFS's xSync).
+    /// Never through a descriptor of our own: closing any descriptor of a file drops every
+    /// POSIX lock the process holds on it, so the store's connections would lose their
+    /// shared lock without knowing, and another process (an operator's `sqlite3`), closing
+    /// as it thinks the last connection, would checkpoint and delete the WAL under them
+    /// ("How To Corrupt An SQLite Database File", 2.2).
+    private static func syncFile(_ c: SQLiteConnection) {
+        var file: UnsafeMutablePointer<sqlite3_file>?
+        guard sqlite3_file_control(c.db, "main", SQLITE_FCNTL_FILE_POINTER, &file) == SQLITE_OK,
+              let file, let sync = file.pointee.pMethods?.pointee.xSync else { return }
+        _ = sync(file, SQLITE_SYNC_NORMAL | SQLITE_SYNC_DATAONLY)
     }
 }

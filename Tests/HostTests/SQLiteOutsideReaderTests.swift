@@ -1,0 +1,70 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Host
+
+/// The SQLite store with a second reader in another process (issue 15): while the store
+/// writes under load and its checkpointer restarts the WAL, the `sqlite3` command-line tool
+/// reads the same file in a loop. Neither side may see an error, and every acknowledged
+/// write is in the file afterwards.
+///
+/// The defect this guards against: the checkpointer synced the database file through a
+/// descriptor of its own and closed it, and closing any descriptor of a file drops every
+/// POSIX lock the process holds on it — the store's connections silently lost their shared
+/// lock, so the outside `sqlite3`, closing, believed it was the last connection, checkpointed
+/// and deleted the WAL under the store ("disk I/O error", "database disk image is malformed").
+@Suite(.serialized) struct SQLiteOutsideReaderTests {
+    @Test func outsideSqlite3ReadsWhileTheStoreWritesWithoutErrors() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") else {
+            Issue.record("sqlite3 is not installed (scripts/install-deps.sh --test installs it)")
+            return
+        }
+        let dir = TestSupport.tempDir()
+        let path = dir + "/store.sqlite"
+        // A small restart threshold so the checkpointer's WAL restarts (and the file syncs
+        // around them) happen many times in a few seconds; no automatic checkpoint.
+        let store = try SQLStore(sqlitePath: path, walRestartFrames: 100, walAutocheckpoint: 0)
+        try store.withConnection { try $0.execute("CREATE TABLE IF NOT EXISTS reader_t (id INTEGER PRIMARY KEY, w INTEGER NOT NULL, seq INTEGER NOT NULL, payload TEXT NOT NULL)") }
+        let payload = String(repeating: "y", count: 3000)
+        let writers = 4, perWriter = 4000
+        let acked = Mutex(Array(repeating: 0, count: writers))
+        let writeErrors = Mutex<[String]>([])
+        let group = DispatchGroup()
+        for w in 0..<writers {
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                for seq in 0..<perWriter {
+                    do {
+                        _ = try store.writer.write { c in
+                            try c.query("INSERT INTO reader_t (w, seq, payload) VALUES (?, ?, ?)", [.int(Int64(w)), .int(Int64(seq)), .text(payload)])
+                        }
+                        acked.withLock { $0[w] = seq + 1 }
+                    } catch {
+                        writeErrors.withLock { $0.append("\(error)") }
+                    }
+                }
+            }.start()
+        }
+        // The outside reader: a new sqlite3 process per query, as an operator's script would.
+        var reads = 0
+        var readErrors: [String] = []
+        // It keeps reading after the writes end: the defect also showed with the store idle.
+        while group.wait(timeout: .now()) == .timedOut || reads < 10 {
+            let (rc, _, err) = try TestSupport.run("/usr/bin/sqlite3", [path, "PRAGMA busy_timeout=5000; SELECT count(*), max(id) FROM reader_t; PRAGMA quick_check;"])
+            reads += 1
+            if rc != 0 || !err.isEmpty { readErrors.append("rc \(rc): \(err.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        }
+        let gated = store.checkpointStats?.gated ?? 0
+        store.close()
+        #expect(reads >= 10)
+        #expect(gated > 0, "the checkpointer never restarted the WAL: the test did not exercise it")
+        #expect(readErrors.isEmpty, "\(readErrors.count) of \(reads) outside reads failed: \(Array(Set(readErrors)).prefix(3))")
+        #expect(writeErrors.withLock { $0 }.isEmpty, "\(writeErrors.withLock { $0.count }) writes failed: \(writeErrors.withLock { Array(Set($0)).prefix(3) })")
+        // Every acknowledged row is in the file, read by a fresh process.
+        let (rc, out, err) = try TestSupport.run("/usr/bin/sqlite3", [path, "SELECT w, count(*) FROM reader_t GROUP BY w ORDER BY w; PRAGMA integrity_check;"])
+        #expect(rc == 0 && err.isEmpty)
+        let expected = acked.withLock { $0 }.enumerated().map { "\($0.offset)|\($0.element)" }.joined(separator: "\n") + "\nok"
+        #expect(out.trimmingCharacters(in: .whitespacesAndNewlines) == expected)
+    }
+}
