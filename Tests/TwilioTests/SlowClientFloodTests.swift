@@ -45,7 +45,8 @@ import TwilioCore
             // Loose bounds (other suites may run in parallel on 2 cores): a gateway stalled by
             // the slow connections would miss them by far.
             let base50 = baseline[baseline.count / 2]
-            #expect(max < 3.0, "slowest signed message under the flood: \(max) s (baseline p50 \(base50) s)")
+            print("slow-client flood: signed messages p50 \(p50) s, max \(max) s; before the flood p50 \(base50) s, max \(baseline.last!) s")
+            #expect(max < 5.0, "slowest signed message under the flood: \(max) s (baseline p50 \(base50) s)")
             #expect(p50 < 1.0, "p50 \(p50) s under the flood vs \(base50) s before")
             // None of the slow connections was answered or dropped by the gateway (all under every limit).
             #expect(slow.filter { $0.waitClosed(timeout: 0) }.isEmpty)
