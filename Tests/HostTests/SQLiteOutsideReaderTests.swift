@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import Host
+import TestPeers
 
 /// The SQLite store with a second reader in another process (issue 15): while the store
 /// writes under load and its checkpointer restarts the WAL, the `sqlite3` command-line tool
@@ -14,10 +15,29 @@ import Testing
 /// lock, so the outside `sqlite3`, closing, believed it was the last connection, checkpointed
 /// and deleted the WAL under the store ("disk I/O error", "database disk image is malformed").
 @Suite(.serialized) struct SQLiteOutsideReaderTests {
-    @Test func outsideSqlite3ReadsWhileTheStoreWritesWithoutErrors() throws {
+    @Test func outsideSqlite3ReadsWhileTheStoreWritesWithoutErrors() async throws {
+        // Blocking work (threads, child processes) on a thread of its own, not on the Swift
+        // concurrency pool that tests in other suites need.
+        let r = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Outcome, any Error>) in
+            Thread { c.resume(with: Result { try Self.run() }) }.start()
+        }
+        #expect(r.reads >= 10)
+        #expect(r.gated > 0, "the checkpointer never restarted the WAL: the test did not exercise it")
+        #expect(r.readErrors.isEmpty, "\(r.readErrors.count) of \(r.reads) outside reads failed: \(Array(Set(r.readErrors)).prefix(3))")
+        #expect(r.writeErrors.isEmpty, "\(r.writeErrors.count) writes failed: \(Array(Set(r.writeErrors)).prefix(3))")
+        #expect(r.final == r.expected)
+    }
+
+    struct Outcome: Sendable {
+        var reads = 0, gated = 0
+        var readErrors: [String] = [], writeErrors: [String] = []
+        /// What a fresh sqlite3 finds at the end (rows per writer, integrity) and what was acknowledged.
+        var final = "", expected = ""
+    }
+
+    static func run() throws -> Outcome {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") else {
-            Issue.record("sqlite3 is not installed (scripts/install-deps.sh --test installs it)")
-            return
+            throw TestPeers.ProcessFailure(description: "sqlite3 is not installed (scripts/install-deps.sh --test installs it)")
         }
         let dir = TestSupport.tempDir()
         let path = dir + "/store.sqlite"
@@ -55,16 +75,12 @@ import Testing
             reads += 1
             if rc != 0 || !err.isEmpty { readErrors.append("rc \(rc): \(err.trimmingCharacters(in: .whitespacesAndNewlines))") }
         }
-        let gated = store.checkpointStats?.gated ?? 0
+        var r = Outcome(reads: reads, gated: store.checkpointStats?.gated ?? 0, readErrors: readErrors, writeErrors: writeErrors.withLock { $0 })
         store.close()
-        #expect(reads >= 10)
-        #expect(gated > 0, "the checkpointer never restarted the WAL: the test did not exercise it")
-        #expect(readErrors.isEmpty, "\(readErrors.count) of \(reads) outside reads failed: \(Array(Set(readErrors)).prefix(3))")
-        #expect(writeErrors.withLock { $0 }.isEmpty, "\(writeErrors.withLock { $0.count }) writes failed: \(writeErrors.withLock { Array(Set($0)).prefix(3) })")
         // Every acknowledged row is in the file, read by a fresh process.
         let (rc, out, err) = try TestSupport.run("/usr/bin/sqlite3", [path, "SELECT w, count(*) FROM reader_t GROUP BY w ORDER BY w; PRAGMA integrity_check;"])
-        #expect(rc == 0 && err.isEmpty)
-        let expected = acked.withLock { $0 }.enumerated().map { "\($0.offset)|\($0.element)" }.joined(separator: "\n") + "\nok"
-        #expect(out.trimmingCharacters(in: .whitespacesAndNewlines) == expected)
+        r.final = "rc \(rc) \(err)" + out.trimmingCharacters(in: .whitespacesAndNewlines)
+        r.expected = "rc 0 " + acked.withLock { $0 }.enumerated().map { "\($0.offset)|\($0.element)" }.joined(separator: "\n") + "\nok"
+        return r
     }
 }

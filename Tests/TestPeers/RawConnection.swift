@@ -7,6 +7,8 @@ import Glibc
 /// (partial heads, lying Content-Lengths, nothing at all) and reads what the server answers,
 /// with a timeout.
 ///
+/// The waiting calls are `async` and block a thread of their own (not one of the Swift
+/// concurrency pool's few: tests in other suites keep running while one waits).
 /// Ownership: owns its descriptor, closed by `close()` or deinit. Threading: one task at a time.
 public final class RawConnection: @unchecked Sendable {
     public struct Failure: Error, CustomStringConvertible {
@@ -59,7 +61,11 @@ public final class RawConnection: @unchecked Sendable {
     /// Reads until one whole response (head and Content-Length body) is in, the server closes,
     /// or `timeout` seconds pass. Returns the response's text, nil if none completed in time.
     /// With `headOnly` (the answer to a HEAD), the head alone is the response.
-    public func response(timeout: Double, headOnly: Bool = false) -> String? {
+    public func response(timeout: Double, headOnly: Bool = false) async -> String? {
+        await Self.offPool { self.blockingResponse(timeout: timeout, headOnly: headOnly) }
+    }
+
+    private func blockingResponse(timeout: Double, headOnly: Bool) -> String? {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             if let end = Self.responseEnd(received, headOnly: headOnly) {
@@ -74,15 +80,25 @@ public final class RawConnection: @unchecked Sendable {
     }
 
     /// The status code of the next response, nil if none arrived within `timeout`.
-    public func status(timeout: Double) -> Int? {
-        guard let r = response(timeout: timeout) else { return nil }
+    public func status(timeout: Double) async -> Int? {
+        guard let r = await response(timeout: timeout) else { return nil }
         let parts = r.split(separator: " ", maxSplits: 2)
         return parts.count > 1 ? Int(parts[1]) : nil
     }
 
     /// Waits until the server closes the connection (reading and dropping anything it sends);
     /// false if it is still open after `timeout` seconds.
-    public func waitClosed(timeout: Double) -> Bool {
+    public func waitClosed(timeout: Double) async -> Bool {
+        await Self.offPool { self.blockingWaitClosed(timeout: timeout) }
+    }
+
+    private static let waiters = DispatchQueue(label: "raw-connection-waits", attributes: .concurrent)
+
+    private static func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { c in waiters.async { c.resume(returning: work()) } }
+    }
+
+    private func blockingWaitClosed(timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while !closedByPeer {
             if !readSome(timeout: max(0.001, deadline.timeIntervalSinceNow)) && Date() >= deadline { return false }

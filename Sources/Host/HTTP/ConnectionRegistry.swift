@@ -35,28 +35,30 @@ final class ConnectionRegistry: Sendable {
     /// Registers a new connection; false if there is no room (it must then be refused).
     func admit(_ g: ConnectionGuard) -> Bool {
         var victim: ConnectionGuard?
-        let (ok, count) = open.withLock { m -> (Bool, Int) in
+        let ok = open.withLock { m -> Bool in
             if m.count >= capacity {
                 var oldest: (ObjectIdentifier, UInt64)?
                 for (id, c) in m {
                     let since = c.evictableSince.load(ordering: .relaxed)
                     if since != 0 && since < (oldest?.1 ?? .max) { oldest = (id, since) }
                 }
-                guard let oldest else { return (false, m.count) }
+                guard let oldest else { return false }
                 victim = m.removeValue(forKey: oldest.0)
             }
             m[ObjectIdentifier(g)] = g
-            return (true, m.count)
+            openGauge.record(Double(m.count))
+            return true
         }
         if let victim { evicted.increment(); victim.evict() }
         if !ok { refused.increment() }
-        openGauge.record(Double(count))
         return ok
     }
 
     func remove(_ g: ConnectionGuard) {
-        let count = open.withLock { m -> Int in m.removeValue(forKey: ObjectIdentifier(g)); return m.count }
-        openGauge.record(Double(count))
+        open.withLock { m in
+            m.removeValue(forKey: ObjectIdentifier(g))
+            openGauge.record(Double(m.count))
+        }
     }
 
     /// The channels open now (for shutdown).
