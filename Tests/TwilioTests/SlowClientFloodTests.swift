@@ -73,7 +73,7 @@ import TwilioCore
         print("slow-client flood: signed messages p50 \(p50) s, max \(max) s; before the flood p50 \(base50) s, max \(baseline.last!) s")
         // Loose bounds (other suites may run in parallel on 2 cores): a gateway stalled by
         // the slow connections would miss them by far.
-        #expect(max < 5.0, "slowest signed message under the flood: \(max) s (baseline p50 \(base50) s)")
+        #expect(max < Swift.max(5.0, 2 * baseline.last!), "slowest signed message under the flood: \(max) s (baseline p50 \(base50) s)")
         #expect(p50 < 1.0, "p50 \(p50) s under the flood vs \(base50) s before")
         // All of them are still open (under every limit): none was refused or evicted.
         #expect(try await openConnections(port) >= 1000)
