@@ -54,10 +54,10 @@ import Testing
     @Test func aHangingAgentCostsOnlyItsOwnConversations() async throws {
         let dir = TestEnv.tempDir("hang")
         let g = try await TestGateway(yaml: TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir,
-                                                           routing: "max_concurrent: 4\ninline_reply_budget: 3s\nno_agent_reply: busy", agents: """
+                                                           routing: "max_concurrent: 4\ninline_reply_budget: 6s\nno_agent_reply: busy", agents: """
           - name: hanging
             transport: echo
-            config: { prefix: hanging, delay_ms: 5000 }
+            config: { prefix: hanging, delay_ms: 9000 }
           - name: healthy
             transport: echo
             config: { prefix: healthy }
@@ -80,7 +80,9 @@ import Testing
             #expect(await g.reply(from: "+1555400000\(i)", to: "+15550000022", id: "ok\(i)", text: "hi") == "healthy: hi (history: 0)")
         }
         let took = Date().timeIntervalSince(started)
-        #expect(took < 1.5, "the healthy agent's users waited \(took) s behind the hanging agent")
+        // Behind the hung calls they would wait 9 s (and be deferred at the 6 s budget); a
+        // loose bound, for a loaded test machine.
+        #expect(took < 4, "the healthy agent's users waited \(took) s behind the hanging agent")
         let outcomes = await hung.value
         // Two hung calls (deferred after the budget), the other four told at once.
         #expect(outcomes.filter { $0 == .reply("busy") }.count == 4, "\(outcomes)")
