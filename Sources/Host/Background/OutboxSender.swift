@@ -13,7 +13,8 @@ import Synchronization
 ///
 /// Threading: polls on its own dispatch queue every `interval`, and at once after `kick()`.
 public final class OutboxSender: @unchecked Sendable {
-    let store: any Store
+    /// Only the outbox and the opt-out ledger of the store.
+    let store: any OutboxStore & ComplianceStore
     let channels: [String: ChannelInstance]
     let maxAttempts: Int
     let logger: Logger
@@ -30,7 +31,7 @@ public final class OutboxSender: @unchecked Sendable {
     private let inFlight = Atomic<Int>(0)
     let mSent: Metric, mRetried: Metric, mFailed: Metric
 
-    public init(store: any Store, channels: [ChannelInstance], maxAttempts: Int, metrics: MetricsRegistry, logger: Logger,
+    public init(store: any OutboxStore & ComplianceStore, channels: [ChannelInstance], maxAttempts: Int, metrics: MetricsRegistry, logger: Logger,
                 interval: Double = 0.25, baseDelay: Double = 0.5) {
         self.store = store
         self.channels = Dictionary(channels.map { ($0.instanceId, $0) }, uniquingKeysWith: { a, _ in a })

@@ -45,7 +45,7 @@ extension ConversationRouter {
         let store = self.store, events = self.events, logger = self.logger
         work.async {
             do {
-                guard try (store as? SQLStore)?.requestHandoff(sessionId: session.id, nowMs: nowMillis()) == true else { return }
+                guard try store.requestHandoff(sessionId: session.id, nowMs: nowMillis()) else { return }
                 events?.emit(Event("session.handoff_requested", correlationId: Self.correlation(m), session: String(session.id), agent: agent,
                                    channel: m.channel, from: m.from, to: m.to, fields: [("reason", .string(reason))]))
                 logger.info("session \(session.id): agent \(agent) asked for a human")

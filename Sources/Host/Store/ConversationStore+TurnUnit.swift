@@ -1,4 +1,4 @@
-extension Store {
+extension ConversationStore {
     /// Without a turn lock (tests, tools).
     public func turnContext(channel: String, channelMessageId: String, remote: String, local: String, sinceMs: Int64,
                             historyDepth: (String) -> Int) throws -> TurnContext {

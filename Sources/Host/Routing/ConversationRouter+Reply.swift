@@ -1,0 +1,124 @@
+import Foundation
+import PluginAPI
+
+extension ConversationRouter {
+    /// Step 7: the agent's reply is stored with the dedupe key (and its outbox row if the
+    /// inline budget passed), then answered inline or sent from the outbox. Ends the turn.
+    func complete(_ t: Turn, _ outcome: OpOutcome) {
+        let m = t.inbound
+        do {
+            let used = replyUsage(t, text: outcome.text)
+            try store.finishTurn(TurnFinish(sessionId: t.session.id, inboundMessageId: t.inboundId, channel: m.channel,
+                                            channelMessageId: m.channelMessageId, agent: t.agent.name, reply: outcome.text,
+                                            sessionState: sessionState(outcome), processingMs: nowMillis() - t.arrived, nowMs: nowMillis(),
+                                            outbox: outboxItem(t, outcome.text), usage: used))
+            sent(t, text: outcome.text, usage: used)
+        } catch {
+            logger.error("store error saving reply: \(error)")
+            t.reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
+        }
+        mTurnSeconds.record(Double(nowMillis() - t.arrived) / 1000)
+        t.finish()
+    }
+
+    /// Step 7 for an agent that answered before anything of the turn was written
+    /// (`callFirst`): the turn's start and end as one durable unit. The turn thread does not
+    /// wait for the commit: the rest runs on the store's writer thread once the unit is
+    /// durable (short, non-blocking: answer, events, release). Ends the turn.
+    func writeAnswered(_ t: Turn, start: TurnStart, _ outcome: OpOutcome) {
+        let m = t.inbound
+        let state = sessionState(outcome)
+        let used = replyUsage(t, text: outcome.text)
+        store.writeAnsweredTurn(start, finish: { [self] in
+            TurnFinish(sessionId: t.session.id, inboundMessageId: 0, channel: m.channel, channelMessageId: m.channelMessageId,
+                       agent: t.agent.name, reply: outcome.text, sessionState: state,
+                       processingMs: nowMillis() - t.arrived, nowMs: nowMillis(), outbox: outboxItem(t, outcome.text), usage: used)
+        }, completion: { [self] result in
+            switch result {
+            case .success:
+                sent(t, text: outcome.text, usage: used)
+            case .failure(let error):
+                logger.error("store error saving turn: \(error)")
+                t.reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
+            }
+            mTurnSeconds.record(Double(nowMillis() - t.arrived) / 1000)
+            t.finish()
+        })
+    }
+
+    /// The reply is durable: `message.sent`, the answer (inline or deferred), the usage events.
+    func sent(_ t: Turn, text: String, usage used: [UsageEntry]) {
+        emit("message.sent", t.inbound, session: t.session.id, agent: t.agent.name, body: text,
+             fields: [("processing_ms", .number(Double(nowMillis() - t.arrived)))])
+        deliver(text, t.reply)
+        usage?.announce(used, channel: t.inbound.channel)
+    }
+
+    /// The reply's billable usage (written with it), if its agent belongs to an account.
+    func replyUsage(_ t: Turn, text: String) -> [UsageEntry] {
+        guard let meter = usage, let account = t.agent.entry.account,
+              let e = meter.replyUsage(accountId: account, correlationId: t.correlationId, text: text) else { return [] }
+        return [e]
+    }
+
+    /// No agent left in the session's pool after the message was stored in it: the
+    /// `no_agent_reply` is stored in the session (with its outbox row if the budget
+    /// passed), announced and answered. Ends the turn.
+    func noAgentInSession(_ t: Turn) throws {
+        let m = t.inbound
+        emit("message.rejected", m, session: t.session.id, fields: [("reason", .string("no_agent"))])
+        try store.finishTurn(TurnFinish(sessionId: t.session.id, inboundMessageId: t.inboundId, channel: m.channel,
+                                        channelMessageId: m.channelMessageId, agent: "", reply: routing.noAgentReply, sessionState: nil,
+                                        processingMs: nowMillis() - t.arrived, nowMs: nowMillis(), outbox: outboxItem(t, routing.noAgentReply)))
+        noAgentSent(t, session: t.session.id)
+        deliver(routing.noAgentReply, t.reply)
+        t.finish()
+    }
+
+    /// No agent for a message before anything of it was stored (no session, or the
+    /// session's agent unusable with nobody left in its pool): stored without a session.
+    /// Ends the turn.
+    func noAgent(_ t: Turn) throws {
+        emit("message.rejected", t.inbound, fields: [("reason", .string("no_agent"))])
+        try endWithoutSession(t, status: "no_agent", text: routing.noAgentReply, noAgent: true)
+    }
+
+    /// The no-agent reply is durable: like any reply the gateway sends, it is a
+    /// `message.sent` event (`reply: "no_agent"`, no agent) before it is answered inline or
+    /// sent from the outbox.
+    func noAgentSent(_ t: Turn, session: Int64?) {
+        mNoAgent.increment()
+        emit("message.sent", t.inbound, session: session, body: routing.noAgentReply,
+             fields: [("reply", .string("no_agent")), ("processing_ms", .number(Double(nowMillis() - t.arrived)))])
+    }
+
+    /// Answers a message handled outside any session (compliance, opted out, admission
+    /// refused, no agent): stores it with its reply and, if the inline budget already
+    /// passed (the channel was told "deferred"), the reply's outbox row in the same
+    /// transaction, so the reply is sent like any late reply. `confirmsOptOut`: the reply
+    /// confirms an opt-out and must reach the number that just opted out. Ends the turn.
+    func endWithoutSession(_ t: Turn, status: String, text: String, confirmsOptOut: Bool = false, noAgent: Bool = false) throws {
+        let m = t.inbound
+        var outbox = outboxItem(t, text)
+        if confirmsOptOut { outbox?.messageKey = OutboxItem.optOutConfirmationPrefix + "\(m.channel):\(m.channelMessageId)" }
+        try store.recordWithoutSession(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
+                                       text: m.text, status: status, reply: text, nowMs: t.now, outbox: outbox)
+        if noAgent { noAgentSent(t, session: nil) }
+        deliver(text, t.reply)
+        t.finish()
+    }
+
+    /// Decides inline vs deferred for good (under the TurnReply's lock): the outbox row
+    /// exists iff the reply was deferred.
+    func outboxItem(_ t: Turn, _ text: String) -> OutboxItem? {
+        guard t.reply.commit() == .deferred, !text.isEmpty else { return nil }
+        let m = t.inbound
+        return OutboxItem(id: 0, messageKey: "reply:\(m.channel):\(m.channelMessageId)", channel: m.channel, to: m.from, from: m.to,
+                          text: text, correlationId: m.channelMessageId, attempts: 0)
+    }
+
+    /// Answers inline if the reply was committed inline, else wakes the outbox sender.
+    func deliver(_ text: String, _ reply: TurnReply) {
+        if reply.committed == .inline { reply.answer(.reply(text)) } else { onOutbox?() }
+    }
+}
