@@ -128,6 +128,7 @@ let package = Package(
         // Benchmarks (see BENCHMARKS.md).
         .executableTarget(name: "bench-abi", dependencies: ["Host"], path: "bench/abi"),
         .executableTarget(name: "bench-sinks", dependencies: ["Host"], path: "bench/sinks"),
+        .executableTarget(name: "bench-admin", dependencies: ["Host", .product(name: "Logging", package: "swift-log")], path: "bench/admin"),
 
         .target(name: "TestPeers", path: "Tests/TestPeers"),
         .testTarget(name: "HostTests", dependencies: ["TestPeers", "Host"], path: "Tests/HostTests"),

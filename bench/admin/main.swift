@@ -1,0 +1,186 @@
+// Admin API benchmarks (issue 13).
+//
+//   bench-admin sessions <dir> [sessions=1000000] [requests=200]
+//       GET /api/v1/sessions pages over HTTP from a gateway whose SQLite store holds N sessions.
+//   bench-admin sse <dir> [messages=20000] [rounds=3] [concurrency=32]
+//       message-path throughput (router submit → store → echo agent → reply) without and with
+//       an SSE client subscribed to GET /api/v1/events, in alternating runs.
+//
+// Plugins come from the build folder of this executable (fixture test channel, C echo agent).
+import Foundation
+import Host
+import Logging
+
+let args = CommandLine.arguments
+guard args.count >= 3, ["sessions", "sse"].contains(args[1]) else {
+    FileHandle.standardError.write(Data("usage: bench-admin sessions|sse <dir> [...]\n".utf8))
+    exit(2)
+}
+let dir = args[2]
+try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+let buildDir = (CommandLine.arguments[0] as NSString).deletingLastPathComponent
+let token = "bench-operator-token-0123456789"
+
+func yaml(_ store: String) -> String {
+    """
+    server:
+      listen: 127.0.0.1:0
+    store:
+      url: \(store)
+    routing:
+      probe_interval: 600s
+    plugin_path: [\(buildDir), \((buildDir as NSString).deletingLastPathComponent)/debug]
+    plugins:
+      - id: test
+        library: fixture-test-channel
+        config: { route: /test/sms }
+      - id: echo
+        library: c-echo-agent
+    agents:
+      - { name: a0, transport: echo }
+      - { name: a1, transport: echo }
+      - { name: a2, transport: echo }
+      - { name: a3, transport: echo }
+    admin:
+      listen: 127.0.0.1:0
+      tokens:
+        - { name: bench, token: "\(token)", role: operator }
+    """
+}
+
+func startGateway(_ store: String) async throws -> Gateway {
+    let path = "\(dir)/plugins.yaml"
+    try yaml(store).write(toFile: path, atomically: true, encoding: .utf8)
+    var logger = Logger(label: "bench")
+    logger.logLevel = .error
+    let g = Gateway(config: try ConfigLoader().load(path: path), logger: logger)
+    try await g.start()
+    return g
+}
+
+func pct(_ xs: [Double], _ p: Double) -> Double { let s = xs.sorted(); return s[min(s.count - 1, Int(Double(s.count) * p))] }
+
+let client = HTTPClient()
+
+if args[1] == "sessions" {
+    let n = args.count > 3 ? Int(args[3])! : 1_000_000
+    let requests = args.count > 4 ? Int(args[4])! : 200
+    let file = "\(dir)/sessions.sqlite"
+    do {
+        let store = try openStore(url: "sqlite:\(file)", configDir: dir, lockConnections: 1) as! SQLStore
+        let have = try store.withConnection { try $0.one("SELECT COUNT(*) FROM sessions", [])?[0].int ?? 0 }
+        if have < Int64(n) {
+            let t0 = Date()
+            // Last activity spread over the past 10 days; 4 agents; one number each.
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            try store.withConnection { c in
+                try c.execute("BEGIN")
+                try c.query("""
+                    WITH RECURSIVE k(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM k WHERE i + 1 < ?)
+                    INSERT INTO sessions (channel, remote, local, agent, state, created_ms, last_ms, message_count)
+                    SELECT 'test', '+1' || printf('%010d', i), '+15550000001', 'a' || (i % 4), '', ? - 864000000 + i * 864, ? - 864000000 + i * 864, 2 FROM k
+                    """, [.int(have), .int(Int64(n)), .int(now), .int(now)])
+                try c.execute("COMMIT")
+            }
+            print("loaded \(n - Int(have)) sessions in \(String(format: "%.1f", Date().timeIntervalSince(t0)))s")
+        }
+        store.close()
+    }
+    let g = try await startGateway("sqlite:\(file)")
+    let base = "http://127.0.0.1:\(g.adminPort!)/api/v1/sessions"
+    let auth = [("Authorization", "Bearer \(token)")]
+    let middle = try (g.store as! SQLStore).withConnection { c in
+        try c.one("SELECT last_ms, id FROM sessions ORDER BY last_ms DESC, id DESC LIMIT 1 OFFSET ?", [.int(Int64(n / 2))])
+    }!
+    let cases: [(String, String)] = [
+        ("first page (50)", "?limit=50"),
+        ("page at the middle (cursor)", "?limit=50&cursor=\(middle[0].int!)_\(middle[1].int!)"),
+        ("agent=a2", "?agent=a2&limit=50"),
+        ("number=+10000500000", "?number=%2B10000500000"),
+        ("state=active", "?state=active&limit=50"),
+        ("state=expired", "?state=expired&limit=50"),
+        ("state=taken_over (none)", "?state=taken_over&limit=50"),
+    ]
+    print("GET /api/v1/sessions over HTTP, \(n) sessions in SQLite, \(requests) requests each, one at a time:")
+    for (name, q) in cases {
+        var lat: [Double] = []
+        var count = 0
+        for _ in 0..<requests {
+            let t = DispatchTime.now().uptimeNanoseconds
+            let r = try await client.send(method: "GET", url: base + q, headers: auth, timeoutMs: 10_000)
+            lat.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
+            guard r.status == 200 else { print("HTTP \(r.status): \(String(decoding: r.body, as: UTF8.self))"); exit(1) }
+            count = (try JSONValue.parse(String(decoding: r.body, as: UTF8.self)))["sessions"]?.arrayValue?.count ?? 0
+        }
+        print(String(format: "  %-30@ rows=%3d  p50=%7.2f ms  p99=%7.2f ms  max=%7.2f ms", name as NSString, count, pct(lat, 0.5), pct(lat, 0.99), lat.max()!))
+    }
+    await g.stop()
+    exit(0)
+}
+
+// sse
+let messages = args.count > 3 ? Int(args[3])! : 20_000
+let rounds = args.count > 4 ? Int(args[4])! : 3
+let concurrency = args.count > 5 ? Int(args[5])! : 32
+let file = "\(dir)/sse-\(UUID().uuidString.prefix(8)).sqlite"
+let g = try await startGateway("sqlite:\(file)")
+let router = g.router!
+
+/// One run: `messages` messages over `concurrency` conversations, each waiting for its reply.
+func run(_ tag: String) async -> Double {
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    await withTaskGroup(of: Void.self) { group in
+        for w in 0..<concurrency {
+            group.addTask {
+                for i in stride(from: w, to: messages, by: concurrency) {
+                    await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                        router.submit(Inbound(channel: "test", channelMessageId: "\(tag)-\(i)", from: "+1777\(String(format: "%07d", w))",
+                                              to: "+15550000001", text: "hello \(i)")) { _ in c.resume() }
+                    }
+                }
+            }
+        }
+    }
+    return Double(messages) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+}
+
+/// An SSE client on a raw socket that reads and discards everything (a fast watcher).
+final class Watcher: @unchecked Sendable {
+    let fd: Int32
+    var bytes = 0
+    var thread: Thread?
+    init(port: Int) {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let req = "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n"
+        _ = req.withCString { send(fd, $0, strlen($0), 0) }
+        let t = Thread { [self] in
+            var buf = [UInt8](repeating: 0, count: 65536)
+            while true { let n = recv(fd, &buf, buf.count, 0); if n <= 0 { break }; bytes += n }
+        }
+        t.start()
+        thread = t
+    }
+    func stop() { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+}
+
+_ = await run("warmup")
+var without: [Double] = [], with: [Double] = []
+var received = 0
+for r in 0..<rounds {
+    without.append(await run("n\(r)"))
+    let w = Watcher(port: g.adminPort!)
+    try await Task.sleep(nanoseconds: 200_000_000)
+    with.append(await run("w\(r)"))
+    try await Task.sleep(nanoseconds: 200_000_000)
+    received += w.bytes
+    w.stop()
+    print(String(format: "round %d: without %.0f msg/s, with an SSE client %.0f msg/s", r + 1, without.last!, with.last!))
+}
+let a = without.reduce(0, +) / Double(rounds), b = with.reduce(0, +) / Double(rounds)
+print(String(format: "mean: without %.0f msg/s, with %.0f msg/s: %+.1f %% (the client received %d bytes of events)", a, b, (b / a - 1) * 100, received))
+await g.stop()
