@@ -43,8 +43,7 @@ final class FileSink: LogSink, @unchecked Sendable {
         keep = c.keep ?? 7
         fsyncMode = c.fsync ?? "interval"
         guard ["always", "interval", "never"].contains(fsyncMode) else { throw PluginError.config("fsync: must be always, interval or never") }
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
+        try Self.makePrivateDirectory((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
         try lock.withLock { try open() }
         if fsyncMode == "interval" {
             let ms = UInt64(c.fsync_interval_ms ?? 1000)
@@ -68,10 +67,25 @@ final class FileSink: LogSink, @unchecked Sendable {
         return String(format: "%04d-%02d-%02d", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1, Int(tmv.tm_mday))
     }
 
+    /// Creates the missing folders of `dir` with mode 0700 (existing ones are left alone).
+    static func makePrivateDirectory(_ dir: String) throws {
+        var isDir: ObjCBool = false
+        if dir.isEmpty || FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) { return }
+        try makePrivateDirectory((dir as NSString).deletingLastPathComponent)
+        guard mkdir(dir, 0o700) == 0 || errno == EEXIST else {
+            throw PluginError.unavailable("cannot create \(dir): \(String(cString: strerror(errno)))")
+        }
+        _ = chmod(dir, 0o700)
+    }
+
     /// Opens (or creates) the file for appending. Caller holds the lock.
     private func open() throws {
-        fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        // A new log is private (0600) whatever the umask: events may carry message bodies.
+        // An existing one keeps the mode the operator gave it.
+        let created = access(path, F_OK) != 0
+        fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw PluginError.unavailable("cannot open \(path): \(String(cString: strerror(errno)))") }
+        if created { _ = fchmod(fd, 0o600) }
         var st = stat()
         fstat(fd, &st)
         size = Int(st.st_size)

@@ -105,7 +105,13 @@ struct SMS: AsyncParsableCommand {
         }
         let messages = TwiML.messages(in: body)
         if messages.isEmpty {
-            FileHandle.standardError.write(Data("(no inline reply: the gateway accepted \(sid); any answer is sent later)\n".utf8))
+            let configDir = (config as NSString).deletingLastPathComponent
+            if OptOutLookup.isOptedOut(storeURL: gateway.store.url, configDir: configDir.isEmpty ? "." : configDir,
+                                       channel: entry.id, remote: sender) == true {
+                FileHandle.standardError.write(Data("\(sender) has opted out; it gets nothing until it sends START\n".utf8))
+            } else {
+                FileHandle.standardError.write(Data("(no inline reply: the gateway accepted \(sid); any answer is sent later)\n".utf8))
+            }
         }
         for m in messages { print(m) }
     }

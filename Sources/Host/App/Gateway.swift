@@ -55,6 +55,8 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     /// Binds, then starts everything; returns the bound port. Throws StartupErrors.
     @discardableResult
     public func start() async throws -> Int {
+        let insecure = SecureDefaults.problems(config)
+        guard insecure.isEmpty else { throw StartupErrors(problems: insecure) }
         let files = FileLimit.raiseSoftToHard()
         logger.debug("open-file limit: \(files)")
         try await server.start()

@@ -27,6 +27,7 @@ public enum ConfigCheck {
                 problems.append(contentsOf: e.problems)
             } catch { problems.append("\(error)") }
         }
+        problems += SecureDefaults.problems(config)
         if !problems.isEmpty {
             return Report(ok: false, text: "\(path): \(problems.count) problem\(problems.count == 1 ? "" : "s"):\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
         }

@@ -14,8 +14,7 @@ final class SpoolFile {
     init(path: String) throws {
         self.path = path
         offsetPath = path + ".offset"
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        try PrivateFiles.prepare(path)   // 0600 in a 0700 folder: events carry message bodies
         size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0
         if let d = FileManager.default.contents(atPath: offsetPath), let o = UInt64(String(decoding: d, as: UTF8.self)) {
             readOffset = min(o, size)

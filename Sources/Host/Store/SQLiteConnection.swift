@@ -24,8 +24,12 @@ final class SQLiteConnection: SQLConnection {
 
     init(path: String) throws {
         _ = Self.configured
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        if path != ":memory:" && !path.hasPrefix("file:") {
+            // Private whatever the umask: 0600 (SQLite gives the WAL and -shm the same mode), folders 0700.
+            try PrivateFiles.prepare(path)
+            PrivateFiles.tighten(path + "-wal")
+            PrivateFiles.tighten(path + "-shm")
+        }
         var h: OpaquePointer?
         let rc = sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
         guard rc == SQLITE_OK, let h else {
