@@ -16,13 +16,7 @@ public final class SlowClients: @unchecked Sendable {
         process.arguments = ["python3", TestPeers.repoRoot + "/Tests/TestPeers/slow_clients.py", String(port), String(count), mode]
         process.standardOutput = out
         try process.run()
-        var line = Data()
-        while true {
-            let b = out.fileHandleForReading.readData(ofLength: 1)
-            if b.isEmpty || b == Data("\n".utf8) { break }
-            line.append(b)
-        }
-        guard let n = Int(String(decoding: line, as: UTF8.self).replacingOccurrences(of: "ready ", with: "")) else {
+        guard let n = Int(TestPeers.firstLine(out).replacingOccurrences(of: "ready ", with: "")) else {
             throw TestPeers.ProcessFailure(description: "slow_clients.py did not start")
         }
         connected = n

@@ -65,6 +65,18 @@ public enum TestPeers {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
+    /// The first line a child writes to `pipe` (without the newline), read byte by byte so
+    /// nothing after it is consumed.
+    public static func firstLine(_ pipe: Pipe) -> String {
+        var line = Data()
+        while true {
+            let b = pipe.fileHandleForReading.readData(ofLength: 1)
+            if b.isEmpty || b == Data("\n".utf8) { break }
+            line.append(b)
+        }
+        return String(decoding: line, as: UTF8.self)
+    }
+
     /// A python3 server script on a loopback port: the script prints its port on the first
     /// line of stdout and serves until it is killed. `stop()` ends it with SIGKILL, not
     /// stdin EOF: Foundation's Process can leak the pipe's write end into a child spawned
@@ -82,13 +94,7 @@ public enum TestPeers {
             process.standardInput = stdin
             process.standardOutput = out
             try process.run()
-            var line = Data()
-            while true {
-                let b = out.fileHandleForReading.readData(ofLength: 1)
-                if b.isEmpty || b == Data("\n".utf8) { break }
-                line.append(b)
-            }
-            guard let p = Int(String(decoding: line, as: UTF8.self)) else {
+            guard let p = Int(TestPeers.firstLine(out)) else {
                 throw ProcessFailure(description: "\((script as NSString).lastPathComponent) did not start")
             }
             port = p
