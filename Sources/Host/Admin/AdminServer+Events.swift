@@ -54,8 +54,12 @@ final class SSEWriter: @unchecked Sendable {
 
     init(stream: HTTPStream) { self.stream = stream }
 
-    /// From the publishing thread: schedule a flush (the subscriber coalesces wakes).
-    func wake() { stream.eventLoop.execute { self.flush() } }
+    /// How long events gather before one write: one wake-up and one write per batch instead
+    /// of per event, off the emitting threads (the message path's).
+    static let batchDelay: TimeAmount = .milliseconds(25)
+
+    /// From the publishing thread: schedule a flush (the subscriber coalesces wakes until it).
+    func wake() { stream.eventLoop.scheduleTask(in: Self.batchDelay) { self.flush() } }
 
     /// On the event loop.
     func flush() {

@@ -97,7 +97,7 @@ public final class LiveEvents: @unchecked Sendable {
     /// Adds a watcher. With `lastEventId`, first queues the kept events after that id that
     /// match (if the id is no longer kept: everything kept, after an `event: reset`).
     /// Returns the subscriber and whether the resume point was found.
-    public func subscribe(filter: Filter, capacity: Int = 1000, lastEventId: String?, wake: @escaping @Sendable () -> Void) -> (Subscriber, resumed: Bool) {
+    public func subscribe(filter: Filter, capacity: Int = 4096, lastEventId: String?, wake: @escaping @Sendable () -> Void) -> (Subscriber, resumed: Bool) {
         let sub = Subscriber(filter: filter, capacity: capacity, wake: wake)
         var resumed = lastEventId == nil
         hub.withLock { h in

@@ -109,8 +109,10 @@ extension SQLStore {
         default: break
         }
         if let (ms, id) = f.after {
-            conds.append("(last_ms < ? OR (last_ms = ? AND id < ?))")
-            params += [.int(ms), .int(ms), .int(id)]
+            // A row value: both SQLite and PostgreSQL seek the (last_ms, id) index to it (the
+            // equivalent OR form scanned half the table for a page in the middle).
+            conds.append("(last_ms, id) < (?, ?)")
+            params += [.int(ms), .int(id)]
         }
         let sql = "SELECT \(Self.adminSessionColumns) FROM sessions" + (conds.isEmpty ? "" : " WHERE " + conds.joined(separator: " AND "))
             + " ORDER BY last_ms DESC, id DESC LIMIT ?"
