@@ -43,6 +43,9 @@ let package = Package(
         .library(name: "fixture-abi10", type: .dynamic, targets: ["FixtureABI10"]),
         .library(name: "fixture-swift-all", type: .dynamic, targets: ["FixtureSwiftAll"]),
         .library(name: "fixture-contract-breaker", type: .dynamic, targets: ["FixtureContractBreaker"]),
+        .library(name: "fixture-abi11", type: .dynamic, targets: ["FixtureABI11"]),
+        .library(name: "fixture-abi12", type: .dynamic, targets: ["FixtureABI12"]),
+        .library(name: "fixture-null-entry", type: .dynamic, targets: ["FixtureNullEntry"]),
         // Router tests and bench: a channel that submits from an HTTP route and records sends,
         // plus an agent transport whose failures are switched by a file.
         .library(name: "fixture-test-channel", type: .dynamic, targets: ["FixtureTestChannel"]),
@@ -119,6 +122,9 @@ let package = Package(
         .target(name: "FixtureABI10", path: "Tests/Fixtures/abi10", publicHeadersPath: ".", cSettings: fixtureHeader),
         .target(name: "FixtureTestChannel", path: "Tests/Fixtures/test-channel", publicHeadersPath: ".", cSettings: fixtureHeader),
         .target(name: "FixtureContractBreaker", path: "Tests/Fixtures/contract-breaker", publicHeadersPath: ".", cSettings: fixtureHeader),
+        .target(name: "FixtureABI11", path: "Tests/Fixtures/abi11", publicHeadersPath: ".", cSettings: fixtureHeader),
+        .target(name: "FixtureABI12", path: "Tests/Fixtures/abi12", publicHeadersPath: ".", cSettings: fixtureHeader),
+        .target(name: "FixtureNullEntry", path: "Tests/Fixtures/null-entry", publicHeadersPath: ".", cSettings: fixtureHeader),
 
         // Benchmarks.
         .executableTarget(name: "darkspere-router-bench", dependencies: ["Host"], path: "bench/router/lookup"),

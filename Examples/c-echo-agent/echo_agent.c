@@ -160,10 +160,18 @@ static ds_status echo_probe(void *instance, void *agent_ptr, ds_op *op) {
 
 static void echo_close(void *instance, void *agent) { (void)instance; free(agent); }
 
+/* Designated initializers: members a later header adds at the end stay NULL ("not
+ * offered") when this file is rebuilt, without a missing-initializer warning. */
 static const ds_agent_transport_v1 echo_transport = {
-    sizeof(ds_agent_transport_v1),
-    echo_create, echo_destroy, echo_open, echo_call, echo_probe, echo_close,
-    NULL /* cancel: replies are immediate or short timers; the host ignores late completions */
+    .struct_size = sizeof(ds_agent_transport_v1),
+    .create = echo_create,
+    .destroy = echo_destroy,
+    .open = echo_open,
+    .call = echo_call,
+    .probe = echo_probe,
+    .close = echo_close,
+    .cancel = NULL,            /* replies are immediate or short timers; the host drops late completions */
+    .validate_config = NULL,   /* 1.2: the schema below says all there is to check */
 };
 
 /* --- descriptor and entry ------------------------------------------------------------------ */
@@ -176,13 +184,22 @@ static const void *echo_get_interface(const ds_plugin_descriptor *plugin, const 
 }
 
 static const ds_plugin_descriptor echo_descriptor = {
-    sizeof(ds_plugin_descriptor), DS_ABI_MAJOR, DS_ABI_MINOR,
-    "c-echo-agent", "C echo agent", "1.0.0",
-    "Echoes each message with the history length; written in plain C",
+    .struct_size = sizeof(ds_plugin_descriptor),
+    .abi_major = DS_ABI_MAJOR,
+    .abi_minor = DS_ABI_MINOR,
+    .id = "c-echo-agent",
+    .name = "C echo agent",
+    .version = "1.0.0",
+    .description = "Echoes each message with the history length; written in plain C",
     /* config_schema of the instance's config block (agents have their own config). */
-    "{\"type\":\"object\",\"properties\":{\"label\":{\"type\":\"string\"}},\"additionalProperties\":false}",
-    echo_interfaces, echo_get_interface, NULL
+    .config_schema = "{\"type\":\"object\",\"properties\":{\"label\":{\"type\":\"string\"}},\"additionalProperties\":false}",
+    .interfaces = echo_interfaces,
+    .get_interface = echo_get_interface,
+    .plugin_data = NULL,
 };
+
+/* Lets a host name this plugin's ABI version even if the entry refuses it (1.2). */
+DS_DECLARE_PLUGIN_ABI;
 
 DS_EXPORT const ds_plugin_descriptor *darkspere_plugin_entry(const ds_host *host, uint32_t host_abi_major,
                                                              uint32_t host_abi_minor) {

@@ -16,7 +16,7 @@ import Testing
         #expect(rc == 0)
         #expect(out.contains("c-echo-agent") && out.contains("swift-echo-agent"))
         #expect(out.contains("ds.agent-transport/1"))
-        #expect(out.contains("host ABI 1.1"))
+        #expect(out.contains("host ABI 1.2"))
     }
 
     @Test func checkListsEveryProblemAndExits1() throws {
@@ -39,7 +39,7 @@ import Testing
         #expect(out.contains("line 2: server.listen: expected host:port, got 'nowhere'"))
         #expect(out.contains("line 3: server.public_url: environment variable DARKSPERE_TEST_UNSET_URL is not set"))
         #expect(out.contains("line 5: routing.histroy_depth: unknown key (did you mean 'history_depth'?)"))
-        #expect(out.contains("agents.bot.transport: no plugin with id 'missing'"))
+        #expect(out.contains("agents[0].transport: no plugin with id 'missing'"))
     }
 
     @Test func checkShowsSecretsAsStars() throws {
@@ -68,8 +68,8 @@ import Testing
         let (rc, out, _) = try TestSupport.run(TestSupport.darkspere, ["check", "--config", path])
         #expect(rc == 1)
         #expect(out.contains("2 problems"))
-        #expect(out.contains("was built for ABI 2.0, but this host speaks ABI 1.1"))
-        #expect(out.contains("plugins.sw.config.greeting: expected string, found integer"))
+        #expect(out.contains("was built for ABI 2.0, but this host speaks ABI 1.2"))
+        #expect(out.contains("plugins[1].config.greeting: expected string, found integer"))
     }
 
     @Test func runExitsNonZeroWithoutServingOnABrokenPlugin() throws {

@@ -120,7 +120,7 @@ import Testing
         #expect(p.contains { $0.path == "plugins[0].id" && $0.message.contains("missing") })
         #expect(p.contains { $0.path == "plugins[1].id" && $0.line == 3 })
         #expect(p.contains { $0.message == "duplicate plugin id 'dup' (first at line 5)" && $0.line == 7 })
-        #expect(p.contains { $0.path == "agents.bot.transport" && $0.message == "no plugin with id 'nothere'" })
+        #expect(p.contains { $0.path == "agents[0].transport" && $0.message == "no plugin with id 'nothere'" })
     }
 
     @Test func invalidYAMLIsReported() {

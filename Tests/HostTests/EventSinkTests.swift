@@ -93,8 +93,8 @@ import Testing
                 config: { fsync: sometimes }
             """)), logger: TestSupport.logger)
         do { try await g.start(); await g.stop(); Issue.record("started") } catch let e as StartupErrors {
-            #expect(e.problems.contains { $0.hasSuffix("plugins.file.config.path: required field is missing") })
-            #expect(e.problems.contains { $0.contains("plugins.file.config.fsync: must be one of") })
+            #expect(e.problems.contains { $0.hasSuffix("plugins[0].config.path: required field is missing") })
+            #expect(e.problems.contains { $0.contains("plugins[0].config.fsync: must be one of") })
         }
     }
 }

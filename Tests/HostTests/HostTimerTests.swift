@@ -63,7 +63,7 @@ import Testing
             Unmanaged<Counter>.fromOpaque(u!).takeUnretainedValue().fired.add(1, ordering: .relaxed)
         }
         let t = try #require(runtime.table.pointee.timer_start(handle.pointer, 60_000, 0, fire, user))
-        weak var timer = PluginTimer.table.get(HandleTable<PluginTimer>.id(t))
+        weak let timer = PluginTimer.table.get(HandleTable<PluginTimer>.id(t))
         #expect(timer != nil)
         runtime.table.pointee.timer_cancel(t)
         // NIO drops the cancelled task (and its reference) on the timer loop.

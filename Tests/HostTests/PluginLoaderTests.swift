@@ -20,17 +20,17 @@ import Testing
 
     @Test func refusesAPluginBuiltForAnotherMajor() async throws {
         let msg = try await startupError("  - id: future\n    library: \(TestSupport.library("fixture-abi2"))\n")
-        #expect(msg == "plugin 'future' (\(TestSupport.library("fixture-abi2"))) was built for ABI 2.0, but this host speaks ABI 1.1: the major versions must match")
+        #expect(msg == "plugin 'future' (\(TestSupport.library("fixture-abi2"))) was built for ABI 2.0, but this host speaks ABI 1.2: the major versions must match")
     }
 
     @Test func refusesALibraryWithoutTheEntrySymbol() async throws {
         let msg = try await startupError("  - id: nope\n    library: \(TestSupport.library("fixture-no-entry"))\n")
-        #expect(msg == "plugin 'nope': \(TestSupport.library("fixture-no-entry")) does not export darkspere_plugin_entry; it is not a DarkSpere plugin (host ABI 1.1, plugin ABI unknown)")
+        #expect(msg == "plugin 'nope': \(TestSupport.library("fixture-no-entry")) does not export darkspere_plugin_entry; it is not a DarkSpere plugin (host ABI 1.2, plugin ABI unknown)")
     }
 
     @Test func reportsAFailedCreate() async throws {
         let msg = try await startupError("  - id: broken\n    library: \(TestSupport.library("fixture-create-fails"))\n")
-        #expect(msg == "plugin 'broken' (\(TestSupport.library("fixture-create-fails")), plugin ABI 1.1, host ABI 1.1): create failed: cannot reach the database at db.invalid [status -2]")
+        #expect(msg == "plugin 'broken' (\(TestSupport.library("fixture-create-fails")), plugin ABI 1.2, host ABI 1.2): create failed: cannot reach the database at db.invalid [status -2]")
     }
 
     @Test func reportsSchemaViolationsWithPathAndLine() async throws {
@@ -49,8 +49,8 @@ import Testing
         } catch let e as StartupErrors {
             let lib = TestSupport.library("ds-swift-echo-agent")
             #expect(e.problems.count == 2)
-            #expect(e.problems.contains("plugin 'sw' (\(lib), plugin ABI 1.1, host ABI 1.1): line \(line): plugins.sw.config.colour: unknown field (allowed: greeting)"))
-            #expect(e.problems.contains { $0.hasSuffix("plugins.sw.config.greeting: must be at least 1 characters") })
+            #expect(e.problems.contains("plugin 'sw' (\(lib), plugin ABI 1.2, host ABI 1.2): line \(line): plugins[0].config.colour: unknown field (allowed: greeting)"))
+            #expect(e.problems.contains { $0.hasSuffix("plugins[0].config.greeting: must be at least 1 character") })
         }
     }
 
@@ -79,7 +79,7 @@ import Testing
         let a = try loader.load(path: TestSupport.library("ds-c-echo-agent"))
         let b = try loader.load(path: link)
         #expect(a === b)
-        #expect(a.id == "c-echo-agent" && a.abiVersion == "1.1" && a.interfaces == ["ds.agent-transport/1"])
+        #expect(a.id == "c-echo-agent" && a.abiVersion == "1.2" && a.interfaces == ["ds.agent-transport/1"])
     }
 
     @Test func servesAPluginFrozenAtABI10() async throws {

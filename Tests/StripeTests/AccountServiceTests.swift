@@ -13,9 +13,9 @@ import Testing
         } } }
     }
 
-    @Test func tableIsABI11AndGrewAtTheEnd() {
+    @Test func tableGrewAtTheEndIn11() {
         let table = HostRuntime(logLevel: .error).table
-        #expect(table.pointee.abi_major == 1 && table.pointee.abi_minor == 1)
+        #expect(table.pointee.abi_major == 1 && table.pointee.abi_minor >= 1)
         let offset = MemoryLayout<ds_host>.offset(of: \ds_host.account_update)!
         #expect(Int(table.pointee.struct_size) >= offset + MemoryLayout<UnsafeRawPointer>.size)
         // Every 1.0 field comes before it: report_status was the last one of 1.0.
@@ -127,7 +127,7 @@ import Testing
             #expect(has("accounts[0].colour: unknown key"), "\(text)")
             #expect(has("duplicate account id 'acme'"), "\(text)")
             #expect(has("customer id already used by account 'acme'"), "\(text)")
-            #expect(has("agents.a.account: no account with id 'nobody'"), "\(text)")
+            #expect(has("agents[0].account: no account with id 'nobody'"), "\(text)")
         }
     }
 }

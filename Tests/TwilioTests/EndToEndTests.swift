@@ -309,9 +309,9 @@ final class RecordingRouter: InboundRouter, @unchecked Sendable {
         try bad.write(to: file, atomically: true, encoding: .utf8)
         let report = ConfigCheck.run(path: file.path)
         #expect(!report.ok)
-        #expect(report.text.contains("plugins.twilio.config.account_sid"))
-        #expect(report.text.contains("plugins.twilio.config.colour"))
-        #expect(report.text.contains("plugins.twilio.config.auth_token: required field is missing"))
+        #expect(report.text.contains("plugins[0].config.account_sid"))
+        #expect(report.text.contains("plugins[0].config.colour"))
+        #expect(report.text.contains("plugins[0].config.auth_token: required field is missing"))
         // A good config: OK, and the effective config shows the token as ***.
         try Support.gatewayYAML().write(to: file, atomically: true, encoding: .utf8)
         let good = ConfigCheck.run(path: file.path)

@@ -167,7 +167,7 @@ enum Tables {
                     return OpResult(text: r.providerMessageId, data: "{\"segments\":\(r.segments)}")
                 }
             },
-            cancel: cancel))
+            cancel: cancel, validate_config: nil))
         return t
     }()
 
@@ -218,7 +218,7 @@ enum Tables {
                 let agent = Unmanaged<AnyObject>.fromOpaque(a).takeRetainedValue() as! any AnyAgent
                 agent.close()
             },
-            cancel: cancel))
+            cancel: cancel, validate_config: nil, validate_agent_config: nil))
         return t
     }()
 
@@ -245,7 +245,7 @@ enum Tables {
                 let usage = Usage(u.pointee)
                 return box.run(op) { try await billing.record(usage); return OpResult() }
             },
-            cancel: cancel))
+            cancel: cancel, validate_config: nil))
         return t
     }()
 
@@ -271,7 +271,7 @@ enum Tables {
                 guard let sink = box.instance as? any LogSink, let op else { return DS_ERR_UNSUPPORTED }
                 return box.run(op) { try await sink.flush(); return OpResult() }
             },
-            cancel: cancel))
+            cancel: cancel, validate_config: nil))
         return t
     }()
 }

@@ -75,7 +75,8 @@ final class ExportRegistry: @unchecked Sendable {
             id: staticCString(export.id), name: staticCString(export.name), version: staticCString(export.version),
             description: staticCString(export.description), config_schema: staticCString(export.configSchema),
             interfaces: UnsafePointer(list), get_interface: pluginKitGetInterface,
-            plugin_data: Unmanaged.passRetained(ExportedPlugin(export: export, host: host)).toOpaque()))
+            plugin_data: Unmanaged.passRetained(ExportedPlugin(export: export, host: host)).toOpaque(),
+            agent_config_schema: nil))
         descriptors[export.id] = UnsafePointer(d)
         return UnsafePointer(d)
     }

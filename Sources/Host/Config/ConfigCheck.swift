@@ -8,24 +8,34 @@ public enum ConfigCheck {
         public var text: String
     }
 
+    /// Reads the file and reports every problem in one run: the file's own (YAML, keys,
+    /// variables), then each plugin's (library, schema, the schema's unknown keywords, the
+    /// plugin's validate_config) and each agent's (agent schema, validate_agent_config),
+    /// even when the file has problems too.
     public static func run(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> Report {
-        let config: GatewayConfig
-        do { config = try ConfigLoader(environment: environment).load(path: path) } catch let e as ConfigErrors {
-            return Report(ok: false, text: e.description)
-        } catch {
-            return Report(ok: false, text: "\(path): \(error)")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return Report(ok: false, text: "\(path): 1 problem:\n  - cannot read the file")
         }
-        // Plugins: load each library and validate its config against its schema (nothing is created).
-        let runtime = PluginSet(runtime: HostRuntime.forInspection)
+        var (config, configProblems) = ConfigLoader(environment: environment).inspect(yaml: String(decoding: data, as: UTF8.self))
+        config.sourcePath = path
+        var problems = configProblems.map(\.description)
+        let set = PluginSet(runtime: HostRuntime.forInspection)
         let search = config.pluginPath.isEmpty ? PluginLoader.defaultSearchPath() : config.pluginPath
         let dir = (path as NSString).deletingLastPathComponent
-        var problems: [String] = []
-        for entry in config.plugins where entry.enabled {
-            do { _ = try runtime.load(entry, search: search, configDir: dir) } catch let e as PluginLoadError {
+        var libraries: [String: PluginLibrary] = [:]
+        for entry in config.plugins where entry.enabled && !entry.library.isEmpty {
+            do {
+                let lib = try set.load(entry, search: search, configDir: dir)
+                libraries[entry.id] = lib
+                problems += set.checkProblems(entry, lib)
+            } catch let e as PluginLoadError {
                 problems.append(e.message)
             } catch let e as StartupErrors {
                 problems.append(contentsOf: e.problems)
             } catch { problems.append("\(error)") }
+        }
+        for a in config.agents {
+            if let lib = libraries[a.transport], lib.interfaces.contains(DS_AGENT_TRANSPORT_V1) { problems += set.checkAgentProblems(a, lib) }
         }
         problems += SecureDefaults.problems(config)
         if !problems.isEmpty {
@@ -82,13 +92,28 @@ public enum ConfigCheck {
 
 /// `darkspere plugins`: the libraries found, as a table.
 public enum PluginListing {
+    /// The libraries in the search path (plugin_path of the config if it exists) and the
+    /// ones the config's `plugins:` entries load by path (`library: ./x.so`).
     public static func table(configPath: String) -> String {
         var search = PluginLoader.defaultSearchPath()
-        if FileManager.default.fileExists(atPath: configPath), let c = try? ConfigLoader().load(path: configPath), !c.pluginPath.isEmpty {
-            search = c.pluginPath
+        var byPath: [String] = []
+        if FileManager.default.fileExists(atPath: configPath), let data = FileManager.default.contents(atPath: configPath) {
+            let (c, _) = ConfigLoader().inspect(yaml: String(decoding: data, as: UTF8.self))
+            if !c.pluginPath.isEmpty { search = c.pluginPath }
+            let dir = (configPath as NSString).deletingLastPathComponent
+            byPath = c.plugins.filter { $0.library.contains("/") }.map {
+                $0.library.hasPrefix("/") ? $0.library : (dir as NSString).appendingPathComponent($0.library)
+            }
         }
         let loader = PluginLoader(hostTable: HostTable.table)
-        let found = loader.discover(in: search)
+        var found = loader.discover(in: search)
+        for p in byPath {
+            let real = URL(fileURLWithPath: p).resolvingSymlinksInPath().path
+            guard !found.contains(where: { $0.path == real }) else { continue }
+            do { found.append((real, .success(try loader.load(path: real)))) } catch let e as PluginLoadError {
+                found.append((real, .failure(e)))
+            } catch {}
+        }
         var rows: [[String]] = [["ID", "VERSION", "KINDS", "ABI", "PATH"]]
         var errors: [String] = []
         for (path, result) in found {
@@ -100,6 +125,7 @@ public enum PluginListing {
         let widths = (0..<5).map { i in rows.map { $0[i].count }.max() ?? 0 }
         var out = rows.map { r in r.enumerated().map { i, s in i == 4 ? s : s.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  ") }.joined(separator: "\n")
         out += "\n\nhost ABI \(PluginLoader.hostABI); searched: \(search.joined(separator: ", "))"
+        if !byPath.isEmpty { out += "; by path from \(configPath): \(byPath.joined(separator: ", "))" }
         if found.isEmpty { out += "\nno plugin libraries (libds-*.so) found" }
         if !errors.isEmpty { out += "\nnot loadable:\n" + errors.map { "  - \($0)" }.joined(separator: "\n") }
         return out

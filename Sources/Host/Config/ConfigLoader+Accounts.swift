@@ -144,7 +144,7 @@ extension Reader {
         }
         for a in config.agents {
             if let acc = a.account, ids[acc] == nil {
-                problems.append(ConfigProblem(path: "agents.\(a.name).account", line: a.line, message: "no account with id '\(acc)'"))
+                problems.append(ConfigProblem(path: "agents[\(a.index)].account", line: a.line, message: "no account with id '\(acc)'"))
             }
         }
         if let p = config.billing.provider, !config.plugins.contains(where: { $0.id == p && $0.enabled }) {

@@ -41,10 +41,17 @@ public struct ConfigLoader: Sendable {
     }
 
     public func load(yaml: String, file: String = "plugins.yaml") throws -> GatewayConfig {
+        let (config, problems) = inspect(yaml: yaml)
+        if !problems.isEmpty { throw ConfigErrors(file: file, problems: problems) }
+        return config
+    }
+
+    /// Everything that could be read, with every problem found (for `darkspere check`,
+    /// which goes on to check the plugins of a config that has problems of its own).
+    public func inspect(yaml: String) -> (GatewayConfig, [ConfigProblem]) {
         var reader = Reader(env: environment)
         let config = reader.read(yaml: yaml)
-        if !reader.problems.isEmpty { throw ConfigErrors(file: file, problems: reader.problems) }
-        return config
+        return (config, reader.problems)
     }
 }
 
@@ -190,6 +197,7 @@ struct Reader {
             guard let m = mapping(item, base) else { continue }
             var id: String?, library: String?
             var entry = PluginEntry(id: "", library: "", line: item.mark?.line ?? 0)
+            entry.index = i
             for (key, v) in m {
                 let p = "\(base).\(key)"
                 switch key {
@@ -222,6 +230,7 @@ struct Reader {
             let base = "agents[\(i)]"
             guard let m = mapping(item, base) else { continue }
             var entry = AgentEntry(name: "", transport: "", line: item.mark?.line ?? 0)
+            entry.index = i
             var name: String?, transport: String?
             for (key, v) in m {
                 let p = "\(base).\(key)"
@@ -237,6 +246,7 @@ struct Reader {
                     if let json = toJSON(v, p, "", &lines) {
                         if case .mapping = v { entry.configJSON = json } else { problem(p, v, "expected a mapping") }
                     }
+                    entry.configLines = lines
                 default: unknown(key, "\(base).", v, ["name", "transport", "max_sessions", "max_in_flight", "history_depth", "account", "config"])
                 }
             }
@@ -286,17 +296,17 @@ struct Reader {
         }
         var seen: [String: Int] = [:]
         for p in config.plugins where !p.id.isEmpty {
-            if let first = seen[p.id] { problems.append(ConfigProblem(path: "plugins", line: p.line, message: "duplicate plugin id '\(p.id)' (first at line \(first))")) }
+            if let first = seen[p.id] { problems.append(ConfigProblem(path: "plugins[\(p.index)].id", line: p.line, message: "duplicate plugin id '\(p.id)' (first at line \(first))")) }
             seen[p.id] = p.line
         }
         var names: Set<String> = []
         for a in config.agents where !a.name.isEmpty {
-            if !names.insert(a.name).inserted { problems.append(ConfigProblem(path: "agents", line: a.line, message: "duplicate agent name '\(a.name)'")) }
+            if !names.insert(a.name).inserted { problems.append(ConfigProblem(path: "agents[\(a.index)].name", line: a.line, message: "duplicate agent name '\(a.name)'")) }
             if !a.transport.isEmpty {
                 if let p = config.plugins.first(where: { $0.id == a.transport }) {
-                    if !p.enabled { problems.append(ConfigProblem(path: "agents.\(a.name).transport", line: a.line, message: "plugin '\(a.transport)' is disabled")) }
+                    if !p.enabled { problems.append(ConfigProblem(path: "agents[\(a.index)].transport", line: a.line, message: "plugin '\(a.transport)' is disabled")) }
                 } else {
-                    problems.append(ConfigProblem(path: "agents.\(a.name).transport", line: a.line, message: "no plugin with id '\(a.transport)'"))
+                    problems.append(ConfigProblem(path: "agents[\(a.index)].transport", line: a.line, message: "no plugin with id '\(a.transport)'"))
                 }
             }
         }

@@ -107,6 +107,8 @@ public struct PluginEntry: Sendable {
     public var line = 0
     /// JSON-pointer-like path ("a.b[0]") -> line, for schema errors inside `config`.
     public var configLines: [String: Int] = [:]
+    /// Position in `plugins:`, for key paths in messages ("plugins[2].config.token").
+    public var index = 0
 }
 
 /// One `agents:` entry: an agent reached through a transport plugin instance.
@@ -125,6 +127,10 @@ public struct AgentEntry: Sendable {
     public var line = 0
     /// The `id` of the `accounts:` entry billed for this agent's usage; nil = unbilled.
     public var account: String?
+    /// Position in `agents:`, for key paths in messages ("agents[0].config.url").
+    public var index = 0
+    /// JSON-pointer-like path inside `config` -> line, for schema errors.
+    public var configLines: [String: Int] = [:]
 }
 
 /// The event stream to log sinks (`events:` in plugins.yaml).

@@ -245,6 +245,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
         req.body = arena.bytes(bytes)
         req.public_url = arena.str(publicURL)
         req.remote_address = arena.str(remote)
+        req.route = arena.str(route.path)                      // ABI 1.2: the pattern and its parameters
+        req.params = route.params.isEmpty ? nil : arena.kvs(route.params)
+        req.param_count = route.params.count
         let status = route.handler(route.user, &req, opPointer)
         if status < 0 {
             PluginOperation.respond(opPointer, RouteResponse(status: 500, headers: [("Content-Type", "text/plain")], body: Array("plugin error\n".utf8)))

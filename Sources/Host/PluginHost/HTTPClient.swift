@@ -25,8 +25,12 @@ public final class HTTPClient: @unchecked Sendable {
         public var description: String { message }
     }
 
-    final class Transfer {
+    /// One request in flight. Its fields are touched only on the curl thread, except
+    /// `cancelled` (any thread).
+    final class Transfer: @unchecked Sendable {
         let easy: UnsafeMutableRawPointer
+        /// Set by `cancel`; a transfer not yet handed to curl is finished as cancelled.
+        let cancelled = Atomic<Bool>(false)
         var headerList: UnsafeMutablePointer<curl_slist>?
         var body: [UInt8] = []
         var responseHeaders: [(String, String)] = []
@@ -37,6 +41,7 @@ public final class HTTPClient: @unchecked Sendable {
 
     private let multi: UnsafeMutableRawPointer
     private let queue = Mutex<[Transfer]>([])
+    private let cancels = Mutex<[Transfer]>([])
     private let running = Atomic<Bool>(true)
     private var thread: Thread?
     private var active: [UnsafeMutableRawPointer: Transfer] = [:]   // only touched on the curl thread
@@ -63,11 +68,26 @@ public final class HTTPClient: @unchecked Sendable {
     /// Starts a request. Returns an error synchronously only for an unusable request.
     public func request(method: String, url: String, headers: [(String, String)], body: [UInt8], timeoutMs: UInt32,
                         completion: @escaping Completion) -> HTTPClientError? {
+        if case .failure(let e) = start(method: method, url: url, headers: headers, body: body, timeoutMs: timeoutMs, completion: completion) { return e }
+        return nil
+    }
+
+    /// Aborts a transfer started with `start` if it has not finished: its completion then
+    /// gets DS_ERR_CANCELLED. A no-op for a finished transfer. Any thread.
+    func cancel(_ t: Transfer) {
+        guard !t.cancelled.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        cancels.withLock { $0.append(t) }
+        curl_multi_wakeup(multi)
+    }
+
+    /// `request`, returning the transfer (for `cancel`).
+    func start(method: String, url: String, headers: [(String, String)], body: [UInt8], timeoutMs: UInt32,
+               completion: @escaping Completion) -> Result<Transfer, HTTPClientError> {
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
-            return HTTPClientError(status: DS_ERR_INVALID, message: "only http:// and https:// URLs are supported")
+            return .failure(HTTPClientError(status: DS_ERR_INVALID, message: "only http:// and https:// URLs are supported"))
         }
         guard running.load(ordering: .acquiring), let easy = curl_easy_init() else {
-            return HTTPClientError(status: DS_ERR_UNAVAILABLE, message: "the HTTP client is shut down")
+            return .failure(HTTPClientError(status: DS_ERR_UNAVAILABLE, message: "the HTTP client is shut down"))
         }
         let t = Transfer(easy: easy, completion: completion)
         _ = url.withCString { ds_curl_setopt_ptr(easy, CURLOPT_URL, $0) }
@@ -102,7 +122,7 @@ public final class HTTPClient: @unchecked Sendable {
         requests?.increment()
         queue.withLock { $0.append(t) }
         curl_multi_wakeup(multi)
-        return nil
+        return .success(t)
     }
 
     /// Async form of `request`.
@@ -119,8 +139,17 @@ public final class HTTPClient: @unchecked Sendable {
         while running.load(ordering: .acquiring) || !active.isEmpty {
             let new = queue.withLock { q -> [Transfer] in let n = q; q.removeAll(); return n }
             for t in new {
+                if t.cancelled.load(ordering: .acquiring) { finish(t, CURLE_ABORTED_BY_CALLBACK, cancelled: true); continue }
                 active[t.easy] = t
                 curl_multi_add_handle(multi, t.easy)
+            }
+            // Cancels of transfers still in flight (one already finished is not in `active`;
+            // the identity check guards against a new transfer reusing the easy handle's address).
+            for t in cancels.withLock({ c -> [Transfer] in let n = c; c.removeAll(); return n }) {
+                guard let a = active[t.easy], a === t else { continue }
+                active.removeValue(forKey: t.easy)
+                curl_multi_remove_handle(multi, t.easy)
+                finish(t, CURLE_ABORTED_BY_CALLBACK, cancelled: true)
             }
             curl_multi_perform(multi, &stillRunning)
             var left: Int32 = 0
@@ -140,7 +169,7 @@ public final class HTTPClient: @unchecked Sendable {
         }
     }
 
-    private func finish(_ t: Transfer, _ code: CURLcode) {
+    private func finish(_ t: Transfer, _ code: CURLcode, cancelled: Bool = false) {
         var status = 0
         _ = ds_curl_getinfo_long(t.easy, CURLINFO_RESPONSE_CODE, &status)
         let message = String(cString: t.errorBuffer)
@@ -148,6 +177,10 @@ public final class HTTPClient: @unchecked Sendable {
         curl_easy_cleanup(t.easy)
         if code == CURLE_OK {
             t.completion(.success(ClientResponse(status: status, headers: t.responseHeaders, body: t.body)))
+            return
+        }
+        if cancelled {
+            t.completion(.failure(HTTPClientError(status: DS_ERR_CANCELLED, message: "cancelled")))
             return
         }
         failures?.increment()

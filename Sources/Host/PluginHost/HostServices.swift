@@ -9,10 +9,13 @@ import Synchronization
 /// plugin passes back to host services. Retained for the life of the process.
 final class InstanceHandle: @unchecked Sendable {
     let instanceId: String
+    /// The interface this instance serves ("" for handles made outside a plugin set).
+    let interfaceId: String
     let runtime: HostRuntime
     let logger: Logger
-    /// Routes may only be registered while the instance is being created.
-    let registering = Atomic<Bool>(false)
+    /// The ds_instance_info of ds_host.instance_info (1.2): built on first use, kept for the
+    /// life of the process (handles are never freed).
+    private let info = Mutex<UnsafeMutablePointer<ds_instance_info>?>(nil)
     /// Contract violations logged through this handle (the plugin's first one only).
     let violationsLoggedCount = Atomic<Int>(0)
     /// Set once the instance's `destroy` has returned: later completions are violations.
@@ -20,8 +23,9 @@ final class InstanceHandle: @unchecked Sendable {
     /// This handle's number in op and timer ids (see HandleTable); 0 if the process ran out.
     private(set) var index: UInt16 = 0
 
-    init(instanceId: String, runtime: HostRuntime) {
+    init(instanceId: String, interfaceId: String = "", runtime: HostRuntime) {
         self.instanceId = instanceId
+        self.interfaceId = interfaceId
         self.runtime = runtime
         var l = Logger(label: "plugin.\(instanceId)")
         l.logLevel = runtime.logLevel
@@ -31,6 +35,24 @@ final class InstanceHandle: @unchecked Sendable {
     }
 
     var isDestroyed: Bool { destroyed.load(ordering: .acquiring) }
+
+    /// The instance's facts as a C struct whose strings live as long as the handle.
+    var instanceInfo: UnsafePointer<ds_instance_info> {
+        info.withLock { p in
+            if let p { return UnsafePointer(p) }
+            func cstr(_ s: String) -> ds_str {
+                let bytes = Array(s.utf8)
+                let m = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes.count, 1))
+                bytes.withUnsafeBufferPointer { b in if let base = b.baseAddress { UnsafeMutableRawPointer(m).copyMemory(from: base, byteCount: b.count) } }
+                return ds_str(ptr: UnsafePointer(m), len: bytes.count)
+            }
+            let made = UnsafeMutablePointer<ds_instance_info>.allocate(capacity: 1)
+            made.initialize(to: ds_instance_info(struct_size: UInt32(MemoryLayout<ds_instance_info>.size), instance_id: cstr(instanceId),
+                                                 interface_id: cstr(interfaceId), public_url: cstr(runtime.publicURL)))
+            p = made
+            return UnsafePointer(made)
+        }
+    }
     func markDestroyed() { destroyed.store(true, ordering: .releasing) }
 
     var pointer: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
@@ -43,6 +65,10 @@ final class InstanceHandle: @unchecked Sendable {
 struct PluginRoute: @unchecked Sendable {
     let method: String
     let path: String
+    /// The parsed path; exact paths live in the runtime's exact table, patterns in a list.
+    let pattern: RoutePattern
+    /// The path parameters of one matched request (empty in the table).
+    var params: [(String, String)] = []
     let handler: ds_route_handler
     let user: UnsafeMutableRawPointer?
     let owner: String
@@ -58,7 +84,8 @@ public final class HostRuntime: @unchecked Sendable {
     let timerLoop: EventLoop
     let timerGroup: MultiThreadedEventLoopGroup
     let logLevel: Logger.Level
-    private let routeTable = Mutex<[String: PluginRoute]>([:])
+    private let routeTable = Mutex<RouteTable>(RouteTable())
+    private let publicURLBox = Mutex("")
     private let routerBox = Mutex<(any InboundRouter)?>(nil)
     private let accountsBox = Mutex<(any AccountDirectory)?>(nil)
     private var handles: [InstanceHandle] = []
@@ -98,28 +125,27 @@ public final class HostRuntime: @unchecked Sendable {
         set { accountsBox.withLock { $0 = newValue } }
     }
 
-    func makeHandle(_ instanceId: String) -> InstanceHandle {
-        let h = InstanceHandle(instanceId: instanceId, runtime: self)
+    func makeHandle(_ instanceId: String, interfaceId: String = "") -> InstanceHandle {
+        let h = InstanceHandle(instanceId: instanceId, interfaceId: interfaceId, runtime: self)
         handlesLock.lock(); handles.append(h); handlesLock.unlock()
         return h
     }
 
-    func addRoute(_ r: PluginRoute) -> String? {
-        routeTable.withLock { t in
-            let key = "\(r.method) \(r.path)"
-            if let other = t[key] { return "route \(key) is already registered by '\(other.owner)'" }
-            if r.method == "*", let other = t.values.first(where: { $0.path == r.path }) { return "route \(r.path) is already registered by '\(other.owner)'" }
-            if let other = t["* \(r.path)"] { return "route \(r.path) is already registered by '\(other.owner)'" }
-            t[key] = r
-            return nil
-        }
+    /// server.public_url (no trailing '/'), for ds_instance_info. Set before plugins are created.
+    public var publicURL: String {
+        get { publicURLBox.withLock { $0 } }
+        set { publicURLBox.withLock { $0 = newValue } }
     }
 
+    func addRoute(_ r: PluginRoute) -> String? { routeTable.withLock { $0.add(r) } }
+
+    func removeRoute(method: String, path: String, owner: InstanceHandle) -> Bool {
+        routeTable.withLock { $0.remove(method: method, path: path, owner: owner) }
+    }
+
+    /// The route for a request (with its path parameters), and whether any route has the path.
     func route(method: String, path: String) -> (PluginRoute?, pathKnown: Bool) {
-        routeTable.withLock { t in
-            if let r = t["\(method) \(path)"] ?? t["* \(path)"] { return (r, true) }
-            return (nil, t.values.contains { $0.path == path })
-        }
+        routeTable.withLock { $0.find(method: method, path: path) }
     }
 
     /// The methods registered for `path` (for a 405's Allow header).
@@ -128,7 +154,7 @@ public final class HostRuntime: @unchecked Sendable {
     }
 
     /// Paths of the registered routes, for logs.
-    var routePaths: [String] { routeTable.withLock { $0.keys.sorted() } }
+    var routePaths: [String] { routeTable.withLock { $0.keys } }
 
     /// The `ds_host` table handed to every plugin.
     public var table: UnsafePointer<ds_host> { HostTable.table }
@@ -167,27 +193,7 @@ enum HostTable {
             },
             http_request: { h, req, cb, user in
                 guard let h = InstanceHandle.from(h), let r = req?.pointee, let cb else { return DS_ERR_INVALID }
-                let u = UnsafeSendable(user)
-                let err = h.runtime.httpClient.request(
-                    method: r.method.len == 0 ? "GET" : r.method.string, url: r.url.string,
-                    headers: kvPairs(r.headers, r.header_count), body: r.body.bytes, timeoutMs: r.timeout_ms
-                ) { result in
-                    switch result {
-                    case .success(let resp):
-                        let arena = CArena()
-                        defer { withExtendedLifetime(arena) {} }
-                        var out = ds_http_response()
-                        out.struct_size = UInt32(MemoryLayout<ds_http_response>.size)
-                        out.status = Int32(resp.status)
-                        out.headers = arena.kvs(resp.headers)
-                        out.header_count = resp.headers.count
-                        out.body = arena.bytes(resp.body)
-                        cb(u.value, DS_OK, &out, ds_str.empty)
-                    case .failure(let e):
-                        withDSStr(e.message) { cb(u.value, e.status, nil, $0) }
-                    }
-                }
-                return err?.status ?? DS_OK
+                return PluginHTTPCall.start(h, r, cb, user, nil)
             },
             timer_start: { h, delay, interval, cb, user in
                 guard let h = InstanceHandle.from(h), let cb else { return nil }
@@ -208,17 +214,20 @@ enum HostTable {
             },
             route_register: { h, method, path, handler, user, err in
                 guard let h = InstanceHandle.from(h), let handler else { return DS_ERR_INVALID }
-                guard h.registering.load(ordering: .acquiring) else {
-                    "routes can only be registered inside create()".withCString { ds_error_set(err, $0) }
+                // 1.2: any time while the instance lives (1.1 said "only inside create()").
+                guard !h.isDestroyed else {
+                    h.violated(.serviceAfterDestroy)
+                    "the instance was destroyed".withCString { ds_error_set(err, $0) }
                     return DS_ERR_UNSUPPORTED
                 }
                 let p = path.string
-                guard p.hasPrefix("/") else {
-                    "route path must start with '/': '\(p)'".withCString { ds_error_set(err, $0) }
+                let pattern: RoutePattern
+                do { pattern = try RoutePattern(p) } catch {
+                    "\(error)".withCString { ds_error_set(err, $0) }
                     return DS_ERR_CONFIG
                 }
                 let m = method.len == 0 ? "*" : method.string.uppercased()
-                if let problem = h.runtime.addRoute(PluginRoute(method: m, path: p, handler: handler, user: user, owner: h.instanceId, handle: h)) {
+                if let problem = h.runtime.addRoute(PluginRoute(method: m, path: p, pattern: pattern, handler: handler, user: user, owner: h.instanceId, handle: h)) {
                     problem.withCString { ds_error_set(err, $0) }
                     return DS_ERR_CONFIG
                 }
@@ -233,7 +242,15 @@ enum HostTable {
             },
             submit_inbound: { h, msg, cb, user in
                 guard let h = InstanceHandle.from(h), let m = msg?.pointee, let cb else { return DS_ERR_INVALID }
+                guard !h.isDestroyed else { h.violated(.serviceAfterDestroy); return DS_ERR_UNAVAILABLE }
                 guard let router = h.runtime.router else { return DS_ERR_UNAVAILABLE }
+                // 1.2 address kinds: refuse a from/to that is neither E.164 nor scheme:id.
+                if let problem = Address.problem(field: "from", m.from.string) ?? Address.problem(field: "to", m.to.string) {
+                    var o = ds_outcome()
+                    o.struct_size = UInt32(MemoryLayout<ds_outcome>.size)
+                    withDSStr(problem) { o.error = $0; cb(user, DS_ERR_INVALID, &o) }
+                    return DS_OK
+                }
                 var media: [(url: String, contentType: String)] = []
                 if let mp = m.media { for i in 0..<m.media_count { media.append((mp[i].url.string, mp[i].content_type.string)) } }
                 let inbound = Inbound(channel: h.instanceId, channelMessageId: m.channel_message_id.string, from: m.from.string,
@@ -291,6 +308,24 @@ enum HostTable {
                     h.logger.error("account_update: \(why)")
                     return DS_ERR_UNAVAILABLE
                 }
+            },
+            instance_info: { h in
+                guard let h = InstanceHandle.from(h) else { return nil }
+                return h.instanceInfo
+            },
+            route_unregister: { h, method, path in
+                guard let h = InstanceHandle.from(h) else { return DS_ERR_INVALID }
+                let m = method.len == 0 ? "*" : method.string.uppercased()
+                return h.runtime.removeRoute(method: m, path: path.string, owner: h) ? DS_OK : DS_ERR_NOT_FOUND
+            },
+            http_start: { h, req, cb, user, out in
+                out?.pointee = nil
+                guard let h = InstanceHandle.from(h), let r = req?.pointee, let cb else { return DS_ERR_INVALID }
+                return PluginHTTPCall.start(h, r, cb, user, out)
+            },
+            http_cancel: { call in
+                guard let call else { return }
+                PluginHTTPCall.cancel(call)
             }))
         return UnsafePointer(t)
     }()

@@ -74,7 +74,8 @@ public final class ChannelInstance: PluginInstanceBase, @unchecked Sendable {
         super.init(instanceId: base.instanceId, library: base.library, interfaceId: base.interfaceId, handle: base.handle, instance: base.instance)
     }
 
-    public func send(messageId: String, correlationId: String, to: String, from: String, text: String, timeoutMs: UInt32 = 30_000) async -> OpOutcome {
+    public func send(messageId: String, correlationId: String, to: String, from: String, text: String,
+                     media: [(url: String, contentType: String)] = [], timeoutMs: UInt32 = 30_000) async -> OpOutcome {
         let arena = CArena()
         defer { withExtendedLifetime(arena) {} }
         var m = ds_outbound_message()
@@ -84,6 +85,11 @@ public final class ChannelInstance: PluginInstanceBase, @unchecked Sendable {
         m.to = arena.str(to)
         m.from = arena.str(from)
         m.text = arena.str(text)
+        let mediaBuffer = UnsafeMutablePointer<ds_media>.allocate(capacity: max(media.count, 1))
+        defer { mediaBuffer.deallocate() }
+        for (i, x) in media.enumerated() { (mediaBuffer + i).initialize(to: ds_media(url: arena.str(x.url), content_type: arena.str(x.contentType))) }
+        m.media = media.isEmpty ? nil : UnsafePointer(mediaBuffer)
+        m.media_count = media.count
         let t = table, inst = instance
         return await op(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }) { t.pointee.send(inst, &m, $0) }
     }
@@ -114,6 +120,8 @@ public struct AgentCall: Sendable {
     public var sessionState = ""
     public var timeoutMs: UInt32 = 30_000
     public var timeMs: Int64 = 0
+    /// (ABI 1.2) Attachments of the new message.
+    public var media: [(url: String, contentType: String)] = []
     public init() {}
 }
 
@@ -145,9 +153,11 @@ public final class AgentTransportInstance: PluginInstanceBase, @unchecked Sendab
         var total = c.messageId.utf8.count + c.correlationId.utf8.count + c.sessionId.utf8.count + c.channel.utf8.count
         total += c.from.utf8.count + c.to.utf8.count + c.text.utf8.count + c.sessionState.utf8.count
         for h in c.history { total += h.role.utf8.count + h.text.utf8.count }
+        for m in c.media { total += m.url.utf8.count + m.contentType.utf8.count }
         let t = table, inst = instance, a = agent.pointer
         withUnsafeTemporaryAllocation(of: CChar.self, capacity: max(total, 1)) { buf in
             withUnsafeTemporaryAllocation(of: ds_history_entry.self, capacity: max(c.history.count, 1)) { hist in
+            withUnsafeTemporaryAllocation(of: ds_media.self, capacity: max(c.media.count, 1)) { media in
                 var packer = StringPacker(buffer: buf)
                 var r = ds_agent_request()
                 r.struct_size = UInt32(MemoryLayout<ds_agent_request>.size)
@@ -166,7 +176,13 @@ public final class AgentTransportInstance: PluginInstanceBase, @unchecked Sendab
                 r.session_state = packer.add(c.sessionState)
                 r.timeout_ms = c.timeoutMs
                 r.time_ms = c.timeMs
+                for (i, m) in c.media.enumerated() {
+                    media.initializeElement(at: i, to: ds_media(url: packer.add(m.url), content_type: packer.add(m.contentType)))
+                }
+                r.media = c.media.isEmpty ? nil : UnsafePointer(media.baseAddress)
+                r.media_count = c.media.count
                 runOp(timeoutMs: c.timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }, { t.pointee.call(inst, a, &r, $0) }, completion: completion)
+            }
             }
         }
     }

@@ -16,6 +16,8 @@ public final class PluginLibrary: @unchecked Sendable {
     public let abiMinor: Int
     public let interfaces: [String]
     public let configSchema: String?
+    /// (1.2) The schema of `agents[].config` blocks naming a transport of this library.
+    public let agentConfigSchema: String?
     let descriptor: UnsafePointer<ds_plugin_descriptor>
 
     init(path: String, descriptor: UnsafePointer<ds_plugin_descriptor>) {
@@ -30,6 +32,7 @@ public final class PluginLibrary: @unchecked Sendable {
         abiMajor = Int(d.abi_major)
         abiMinor = Int(d.abi_minor)
         configSchema = d.config_schema.map { String(cString: $0) }
+        agentConfigSchema = hasField(descriptor, \ds_plugin_descriptor.agent_config_schema) ? d.agent_config_schema.map { String(cString: $0) } : nil
         var ids: [String] = []
         if var p = d.interfaces { while let c = p.pointee { ids.append(String(cString: c)); p += 1 } }
         interfaces = ids
@@ -47,6 +50,30 @@ public final class PluginLibrary: @unchecked Sendable {
     }
 
     public var abiVersion: String { "\(abiMajor).\(abiMinor)" }
+
+    /// `config_json` with the schema's `default`s filled in (what create() receives).
+    func withDefaults(_ json: String) -> String {
+        guard let text = configSchema, let schema = try? JSONSchema(json: text) else { return json }
+        return schema.applyingDefaults(json: json)
+    }
+
+    /// An `agents[].config` block with the agent schema's defaults filled in (what open() receives).
+    func agentWithDefaults(_ json: String) -> String {
+        guard let text = agentConfigSchema, let schema = try? JSONSchema(json: text) else { return json }
+        return schema.applyingDefaults(json: json)
+    }
+
+    /// "plugin 'x' (path, plugin ABI a.b, host ABI c.d)": how messages name a plugin entry.
+    func who(_ entryId: String) -> String {
+        "plugin '\(entryId)' (\(path), plugin ABI \(abiVersion), host ABI \(PluginLoader.hostABI))"
+    }
+}
+
+/// DS_HAS_FIELD for a struct the other side wrote: true if its leading `struct_size`
+/// covers `field`.
+func hasField<T, F>(_ p: UnsafePointer<T>, _ field: KeyPath<T, F>) -> Bool {
+    guard let off = MemoryLayout<T>.offset(of: field) else { return false }
+    return Int(UnsafeRawPointer(p).load(as: UInt32.self)) >= off + MemoryLayout<F>.size
 }
 
 /// Why a plugin could not be loaded or started. The message names the file, the
@@ -115,7 +142,12 @@ public final class PluginLoader: @unchecked Sendable {
         }
         let entry = unsafeBitCast(sym, to: ds_plugin_entry_fn.self)
         guard let d = entry(hostTable, UInt32(DS_ABI_MAJOR), UInt32(DS_ABI_MINOR)) else {
-            throw PluginLoadError(message: "\(who): \(real) refused host ABI \(Self.hostABI) (its entry returned NULL; it was built for another ABI major)")
+            // 1.2: the optional DS_ABI_SYMBOL names the plugin's version.
+            if let abi = dlsym(handle, DS_ABI_SYMBOL) {
+                let packed = abi.load(as: UInt32.self)
+                throw PluginLoadError(message: "\(who) (\(real)) was built for ABI \(packed >> 16).\(packed & 0xffff), but this host speaks ABI \(Self.hostABI): its entry returned NULL (the major versions must match)")
+            }
+            throw PluginLoadError(message: "\(who): \(real) refused host ABI \(Self.hostABI) (its entry returned NULL; plugin ABI unknown: it exports no \(DS_ABI_SYMBOL))")
         }
         guard d.pointee.struct_size >= UInt32(MemoryLayout<ds_plugin_descriptor>.offset(of: \ds_plugin_descriptor.get_interface)! + MemoryLayout<UnsafeRawPointer>.size) else {
             throw PluginLoadError(message: "\(who): \(real) returned a descriptor too small (\(d.pointee.struct_size) bytes) (host ABI \(Self.hostABI))")

@@ -25,6 +25,7 @@ public final class PluginSet: @unchecked Sendable {
     /// on failure nothing stays created.
     public static func start(_ config: GatewayConfig, runtime: HostRuntime, openAgents: Bool = true) throws -> PluginSet {
         let set = PluginSet(runtime: runtime)
+        runtime.publicURL = config.server.publicURL
         var problems: [String] = []
         let search = config.pluginPath.isEmpty ? PluginLoader.defaultSearchPath() : config.pluginPath
         let configDir = (config.sourcePath as NSString).deletingLastPathComponent
@@ -46,7 +47,13 @@ public final class PluginSet: @unchecked Sendable {
                     problems.append("agent '\(a.name)' (line \(a.line)): plugin '\(a.transport)' offers no \(DS_AGENT_TRANSPORT_V1) interface")
                     continue
                 }
-                do { set.agents.append(try t.open(name: a.name, configJSON: a.configJSON)) } catch { problems.append("\(error)") }
+                do {
+                    let schemaProblems = try Self.schemaProblems(t.library.agentConfigSchema, "agent_config_schema", json: a.configJSON,
+                                                                 who: "agent '\(a.name)' of \(t.library.who(a.transport))",
+                                                                 at: "agents[\(a.index)].config", lines: a.configLines, line: a.line)
+                    if !schemaProblems.isEmpty { problems += schemaProblems; continue }
+                    set.agents.append(try t.open(name: a.name, configJSON: t.library.agentWithDefaults(a.configJSON)))
+                } catch { problems.append("\(error)") }
             }
         }
         if !problems.isEmpty {
@@ -63,44 +70,47 @@ public final class PluginSet: @unchecked Sendable {
             throw PluginLoadError(message: "plugin '\(entry.id)' (line \(entry.line)): \(e.message)")
         }
         let lib = try loader.load(path: path, expectedBy: entry.id)
-        let who = "plugin '\(entry.id)' (\(lib.path), plugin ABI \(lib.abiVersion), host ABI \(PluginLoader.hostABI))"
+        let who = lib.who(entry.id)
         let known = [DS_CHANNEL_V1, DS_AGENT_TRANSPORT_V1, DS_BILLING_V1, DS_LOG_SINK_V1]
         guard lib.interfaces.contains(where: known.contains) else {
             throw PluginLoadError(message: "\(who): offers none of the interfaces this host serves (\(known.joined(separator: ", "))); it lists \(lib.interfaces.isEmpty ? "none" : lib.interfaces.joined(separator: ", "))")
         }
-        if let schemaText = lib.configSchema {
-            let schema: JSONSchema
-            do { schema = try JSONSchema(json: schemaText) } catch {
-                throw PluginLoadError(message: "\(who): its config_schema is not valid JSON: \(error)")
-            }
-            let violations = schema.validate(json: entry.configJSON)
-            if !violations.isEmpty {
-                throw StartupErrors(problems: violations.map { v in
-                    let rel = v.path == "config" ? "" : v.path
-                    let line = entry.configLines[rel] ?? entry.line
-                    return "\(who): line \(line): plugins.\(entry.id).config\(rel.isEmpty ? "" : ".\(rel)"): \(v.message)"
-                })
-            }
-        }
+        let problems = try Self.schemaProblems(lib.configSchema, "config_schema", json: entry.configJSON, who: who,
+                                               at: "plugins[\(entry.index)].config", lines: entry.configLines, line: entry.line)
+        if !problems.isEmpty { throw StartupErrors(problems: problems) }
         return lib
     }
 
+    /// Violations of a JSON text against a plugin's schema, one message each:
+    /// "<who>: line N: <at>.<field>: <why>". Throws if the schema itself is not JSON.
+    static func schemaProblems(_ schemaText: String?, _ schemaName: String, json: String, who: String, at: String,
+                               lines: [String: Int], line: Int) throws -> [String] {
+        guard let schemaText else { return [] }
+        let schema: JSONSchema
+        do { schema = try JSONSchema(json: schemaText) } catch {
+            throw PluginLoadError(message: "\(who): its \(schemaName) is not valid JSON: \(error)")
+        }
+        return schema.validate(json: json).map { v in
+            let rel = v.path == "config" ? "" : v.path
+            let l = lines[rel] ?? line
+            return "\(who): line \(l): \(at)\(rel.isEmpty ? "" : (rel.hasPrefix("[") ? rel : ".\(rel)")): \(v.message)"
+        }
+    }
+
     private func create(_ entry: PluginEntry, _ lib: PluginLibrary) throws {
-        let who = "plugin '\(entry.id)' (\(lib.path), plugin ABI \(lib.abiVersion), host ABI \(PluginLoader.hostABI))"
+        let who = lib.who(entry.id)
         for iface in lib.interfaces {
-            let handle = runtime.makeHandle(entry.id)
+            let handle = runtime.makeHandle(entry.id, interfaceId: iface)
             var err = ds_error()
             err.struct_size = UInt32(MemoryLayout<ds_error>.size)
             var out: UnsafeMutableRawPointer? = nil
-            handle.registering.store(true, ordering: .releasing)
-            defer { handle.registering.store(false, ordering: .releasing) }
             func created(_ status: ds_status) throws -> PluginInstanceBase {
                 guard status == DS_OK else {
                     throw PluginLoadError(message: "\(who): create failed: \(errorText(&err)) [status \(status)]")
                 }
                 return PluginInstanceBase(instanceId: entry.id, library: lib, interfaceId: iface, handle: handle, instance: out)
             }
-            try withDSStr(entry.configJSON) { cfg in
+            try withDSStr(lib.withDefaults(entry.configJSON)) { cfg in
                 switch iface {
                 case DS_CHANNEL_V1:
                     guard let t = lib.table(iface, as: ds_channel_v1.self) else { throw missing(who, iface) }

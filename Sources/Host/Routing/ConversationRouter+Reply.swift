@@ -114,7 +114,7 @@ extension ConversationRouter {
         guard t.reply.commit() == .deferred, !text.isEmpty else { return nil }
         let m = t.inbound
         return OutboxItem(id: 0, messageKey: "reply:\(m.channel):\(m.channelMessageId)", channel: m.channel, to: m.from, from: m.to,
-                          text: text, correlationId: m.channelMessageId, attempts: 0)
+                          text: text, correlationId: Self.correlation(m), attempts: 0)
     }
 
     /// Answers inline if the reply was committed inline, else wakes the outbox sender.

@@ -1,11 +1,23 @@
 /*
- * darkspere_plugin.h -- the DarkSpere plugin ABI, version 1.1
+ * darkspere_plugin.h -- the DarkSpere plugin ABI, version 1.2
  *
- * History (a newer minor only adds; every 1.0 plugin works unchanged on a 1.1 host):
+ * History (a newer minor only adds; every 1.0 and 1.1 plugin works unchanged on a
+ * 1.2 host, and a 1.2 plugin that tests DS_HAS_FIELD works on a 1.1 host):
  *   1.0  the first release.
  *   1.1  ds_host.account_update (billing plugins change an account's tier and
  *        status, e.g. from payment-provider webhooks). Nothing else changed:
  *        every 1.0 struct keeps its layout; ds_host only grew at its end.
+ *   1.2  address kinds (ADDRESSES below; the host validates from/to);
+ *        ds_host.instance_info (the instance id and server.public_url at create);
+ *        route patterns with path parameters ("/hooks/{tenant}",
+ *        ds_route_request.params) and routes registered or removed after create
+ *        (ds_host.route_unregister); cancellable HTTP requests
+ *        (ds_host.http_start / http_cancel); an optional validate_config at the
+ *        end of every interface table, which `darkspere check` calls;
+ *        ds_plugin_descriptor.agent_config_schema; media on ds_agent_request
+ *        and ds_outbound_message; the optional exported symbol
+ *        `darkspere_plugin_abi`. Every 1.1 struct keeps its layout; structs and
+ *        tables only grew at their ends.
  *
  * This is the whole contract between the DarkSpere host (the gateway) and a
  * plugin (a shared library that the host loads with dlopen). A plugin needs
@@ -46,6 +58,11 @@
  *             "not provided". Use DS_HAS_FIELD() to test.
  *             A breaking change to an interface is a new id ("ds.channel/2");
  *             the old id keeps being served.
+ *             Rebuilding a plugin against a newer header changes nothing it does:
+ *             members added at the ends are zero, which means "not offered". Write
+ *             tables and the descriptor with designated initializers
+ *             (`.send = my_send,`) so that a rebuild also compiles without
+ *             missing-initializer warnings.
  *
  * STRINGS     Text is UTF-8, passed as ds_str (pointer + length), NOT
  *             NUL-terminated unless a comment says so. `ptr` may be NULL when
@@ -79,6 +96,53 @@
  *             each library once (by real path), and never unloads it. So a
  *             plugin may keep global state, but must not assume it is the
  *             only instance: one library may serve several plugins: entries.
+ *
+ * REPLACING   Install a new build of a library by writing it next to the old
+ *             one and renaming it over it (`cp new.so dir/.x.so && mv dir/.x.so
+ *             dir/libds-x.so`), never by overwriting the file in place: a
+ *             running host has the old file mapped, and writing into it crashes
+ *             that host. A running host keeps the library it loaded; a restart
+ *             (or a reload, on a host that offers one) loads the new file.
+ *
+ * NULL        Every function member of ds_host that lies within the host's
+ *             struct_size is non-NULL: a host fills the whole table it declares
+ *             (test newer members with DS_HAS_FIELD, never against NULL). In a
+ *             plugin's tables only members marked "(may be NULL)" may be NULL.
+ *             A ds_str may have ptr NULL when len is 0 anywhere.
+ *
+ * COMPLETION  The host tolerates a plugin that breaks the completion rules, but
+ *             never acts on the extra call: an op completed twice, completed
+ *             after its instance was destroyed, completed and also refused
+ *             (negative return), or a route op answered twice -- the extra call
+ *             is dropped, counted in the metric
+ *             darkspere_plugin_contract_violations_total{plugin,kind}, and the
+ *             plugin's first such call is logged with its name. The pointer
+ *             values of ds_op and ds_timer are never reused within a process,
+ *             so a plugin may use them as keys.
+ *
+ * TIMEOUTS    The host owns every operation's deadline. When it passes, the
+ *             host gives its caller DS_ERR_TIMEOUT at once and then calls the
+ *             interface's `cancel` (when the table has one; without one it does
+ *             nothing else). Either way the plugin must still complete the op
+ *             exactly once; the host drops that late outcome. `cancel(op)` runs on
+ *             a host thread and MAY run while the operation's function (send,
+ *             call, ...) is still executing on another thread, and may arrive
+ *             just after the plugin completed the op (a race no host can close):
+ *             look the op up under your own lock and ignore one you no longer
+ *             hold.
+ *
+ * ADDRESSES   (1.2) `from` and `to` of a message are one of two kinds:
+ *             - E.164, for phone channels: '+' then 2 to 15 digits, the first
+ *               not 0 ("+15551234567");
+ *             - scheme:opaque-id, for everything else: a scheme of 1 to 32
+ *               bytes [a-z][a-z0-9+.-]*, ':', then 1 to 256 bytes with no
+ *               space or control character ("whatsapp:+15551234567",
+ *               "telegram:123456", "web:visitor-42").
+ *             A 1.2 host refuses a submitted message whose from or to is
+ *             neither (the submit callback gets DS_ERR_INVALID and an error
+ *             naming the field). In logs the host shows an E.164 number as
+ *             "+*******4567", a scheme:id as its scheme plus the id masked (the
+ *             last 4 characters kept only for ids longer than 8).
  */
 #ifndef DARKSPERE_PLUGIN_H
 #define DARKSPERE_PLUGIN_H
@@ -96,10 +160,23 @@ extern "C" {
 
 /** The ABI version this header describes. */
 #define DS_ABI_MAJOR 1
-#define DS_ABI_MINOR 1
+#define DS_ABI_MINOR 2
 
 /** The name of the one symbol every plugin library exports. */
 #define DS_ENTRY_SYMBOL "darkspere_plugin_entry"
+
+/**
+ * (1.2, optional) The name of a second exported symbol: a `const uint32_t`
+ * holding the ABI the plugin was built with, DS_ABI_PACK(major, minor). A host
+ * reads it only when the entry returned NULL, to name both versions in its
+ * refusal. Declare it with DS_DECLARE_PLUGIN_ABI; a library without it is
+ * still loaded (the refusal then says "plugin ABI unknown").
+ */
+#define DS_ABI_SYMBOL "darkspere_plugin_abi"
+#define DS_ABI_PACK(major, minor) ((uint32_t)(((uint32_t)(major) << 16) | (uint32_t)(minor)))
+#define DS_DECLARE_PLUGIN_ABI \
+    DS_EXPORT extern const uint32_t darkspere_plugin_abi; \
+    const uint32_t darkspere_plugin_abi = DS_ABI_PACK(DS_ABI_MAJOR, DS_ABI_MINOR)
 
 /** Marks a function as exported from the shared library. */
 #if defined(_WIN32)
@@ -207,16 +284,23 @@ typedef struct ds_host_handle ds_host_handle;
 
 /** A pending operation. The plugin must finish it exactly once with
  *  host->complete() (or host->respond() for a route request). After that call
- *  the pointer is invalid. Owned by the host. */
+ *  the op is finished: passing it again is a contract violation (see
+ *  COMPLETION), harmless but counted. Owned by the host. */
 typedef struct ds_op ds_op;
 
 /** A metric registered with host->metric(). Owned by the host; valid for the
  *  life of the process. */
 typedef struct ds_metric ds_metric;
 
-/** A timer started with host->timer_start(). Owned by the host; valid until
- *  host->timer_cancel() returns, or, for a one-shot timer, until it has fired. */
+/** A timer started with host->timer_start(). Owned by the host. A 1.2 host
+ *  accepts timer_cancel() on a one-shot timer that already fired, or a second
+ *  timer_cancel(), as a no-op (older hosts did not: there the timer is valid
+ *  until timer_cancel() returns or, for a one-shot timer, until it fired). */
 typedef struct ds_timer ds_timer;
+
+/** (1.2) An HTTP request started with host->http_start(). Owned by the host;
+ *  pass it to host->http_cancel() at most until its callback has returned. */
+typedef struct ds_http_call ds_http_call;
 
 /* ========================================================================= */
 /* Data that crosses the boundary                                            */
@@ -251,8 +335,8 @@ typedef struct ds_media {
 typedef struct ds_inbound_message {
     uint32_t        struct_size;         /**< sizeof(ds_inbound_message). */
     ds_str          channel_message_id;  /**< The provider's id (Twilio MessageSid); the dedupe key. Required. */
-    ds_str          from;                /**< Sender, E.164 (+15551234567). Required. */
-    ds_str          to;                  /**< Our number that received it, E.164. Required. */
+    ds_str          from;                /**< Sender: an address (E.164 "+15551234567" or scheme:id, see ADDRESSES). Required. */
+    ds_str          to;                  /**< Our address that received it (same kinds). Required. */
     ds_str          text;                /**< Message body, UTF-8; may be empty for media-only messages. */
     const ds_media *media;               /**< Attachments; NULL when media_count == 0. */
     size_t          media_count;
@@ -266,10 +350,14 @@ typedef struct ds_inbound_message {
 typedef struct ds_outbound_message {
     uint32_t struct_size;      /**< sizeof(ds_outbound_message). */
     ds_str   message_id;       /**< The host's id for this message; identical on every retry (idempotency key). */
-    ds_str   correlation_id;   /**< Ties the message to the inbound message that caused it; for logs. */
-    ds_str   to;               /**< Recipient, E.164. */
-    ds_str   from;             /**< Our number, E.164; may be empty (then the channel's configured sender). */
+    ds_str   correlation_id;   /**< "<channel>:<channel_message_id>" of the inbound message that caused it
+                                    (the same value as ds_agent_request.correlation_id and events); for logs. */
+    ds_str   to;               /**< Recipient: an address (see ADDRESSES). */
+    ds_str   from;             /**< Our address; may be empty (then the channel's configured sender). */
     ds_str   text;             /**< Body, UTF-8. The channel splits it into parts if it must. */
+    /* ---- 1.2 ---- */
+    const ds_media *media;     /**< Attachments to send (e.g. MMS MediaUrl); NULL when media_count == 0. */
+    size_t          media_count;
 } ds_outbound_message;
 
 /** One earlier message of a conversation, oldest first in arrays. */
@@ -286,17 +374,20 @@ typedef struct ds_history_entry {
 typedef struct ds_agent_request {
     uint32_t                struct_size;     /**< sizeof(ds_agent_request). */
     ds_str                  message_id;      /**< The host's id of the inbound message. */
-    ds_str                  correlation_id;  /**< Carried through reply, send, usage and events. */
+    ds_str                  correlation_id;  /**< "<channel>:<channel_message_id>"; carried through reply, send, usage and events. */
     ds_str                  session_id;      /**< The conversation's id; stable while the session lives. */
     ds_str                  channel;         /**< The channel instance id (e.g. "twilio"). */
-    ds_str                  from;            /**< The user's number, E.164. */
-    ds_str                  to;              /**< Our number, E.164. */
+    ds_str                  from;            /**< The user's address (see ADDRESSES). */
+    ds_str                  to;              /**< Our address. */
     ds_str                  text;            /**< The new message. */
     const ds_history_entry *history;         /**< Earlier messages of the session, oldest first; may be NULL. */
     size_t                  history_count;
     ds_str                  session_state;   /**< JSON object the agent returned last time, or empty. */
     uint32_t                timeout_ms;      /**< The host gives up after this; finish sooner. */
     int64_t                 time_ms;         /**< When the message arrived, Unix epoch milliseconds. */
+    /* ---- 1.2: test with DS_HAS_FIELD(ds_agent_request, req, media_count) ---- */
+    const ds_media         *media;           /**< Attachments of the new message; NULL when media_count == 0. */
+    size_t                  media_count;
 } ds_agent_request;
 
 /** A unit of billable usage. Owned by the host; valid during the call only. */
@@ -348,7 +439,22 @@ typedef struct ds_route_request {
     ds_str       public_url;     /**< The URL the client requested as seen from outside:
                                       server.public_url + path (+ '?' + query). Use it for signatures. */
     ds_str       remote_address; /**< Peer address, "ip:port". */
+    /* ---- 1.2: test with DS_HAS_FIELD(ds_route_request, req, param_count) ---- */
+    ds_str       route;          /**< The path pattern that matched, as registered ("/hooks/{tenant}"). */
+    const ds_kv *params;         /**< Path parameters of the pattern ("tenant" -> "acme"), percent-decoded,
+                                      in pattern order; NULL when param_count == 0. */
+    size_t       param_count;
 } ds_route_request;
+
+/** (1.2) Facts about one instance, from host->instance_info(). Owned by the
+ *  host; valid until the instance is destroyed. */
+typedef struct ds_instance_info {
+    uint32_t struct_size;        /**< sizeof(ds_instance_info) as the host compiled it. */
+    ds_str   instance_id;        /**< The `id:` of the plugins.yaml entry (e.g. "twilio"). */
+    ds_str   interface_id;       /**< The interface this instance serves (e.g. "ds.channel/1"). */
+    ds_str   public_url;         /**< server.public_url, without a trailing '/' (e.g. "https://sms.example.com"):
+                                      build webhook URLs and check signatures outside a request with it. */
+} ds_instance_info;
 
 /* ========================================================================= */
 /* Callbacks the plugin hands to the host                                    */
@@ -371,6 +477,10 @@ typedef ds_status (*ds_route_handler)(void *user, const ds_route_request *reques
  * `error` are owned by the host and valid during the callback only.
  */
 typedef void (*ds_http_callback)(void *user, ds_status status, const ds_http_response *response, ds_str error);
+/* Response headers (response->headers): names exactly as the server sent them (compare
+ * them case-insensitively: HTTP/2 servers send lower case), in the order received; a
+ * header the server repeated (Set-Cookie, Link) appears once per occurrence. After a
+ * redirect or a 100 Continue only the final response's headers are given. */
 
 /**
  * Result of host->submit_inbound(). Called exactly once, on a host thread,
@@ -452,16 +562,27 @@ typedef struct ds_host {
     void (*timer_cancel)(ds_timer *timer);
 
     /**
-     * Registers an HTTP route on the host's server: exact `path` (e.g.
-     * "/twilio/sms") and `method` ("POST"; "*" for any). Only valid inside
-     * create(); a path already taken is DS_ERR_CONFIG with `err` filled.
+     * Registers an HTTP route on the host's server: `path` (e.g. "/twilio/sms")
+     * and `method` ("POST"; "*" for any). A path already taken is DS_ERR_CONFIG
+     * with `err` filled. Through 1.1: exact paths only, and only inside create().
+     * From 1.2: a path may contain parameters, whole segments written
+     * "{name}" ("/hooks/{tenant}/sms"; name [a-z_][a-z0-9_]*), which match one
+     * non-empty segment and reach the handler in ds_route_request.params; an
+     * exact path wins over a pattern, and a pattern that could match a path
+     * another pattern matches is refused (DS_ERR_CONFIG); and routes may be
+     * registered at any time while the instance lives (not only in create()).
+     * Route handlers are not called once the instance's destroy() has begun
+     * (the host stops its server first).
      */
     ds_status (*route_register)(ds_host_handle *h, ds_str method, ds_str path,
                                 ds_route_handler handler, void *user, ds_error *err);
 
     /**
      * Answers a route request. Exactly once per route op, from any thread.
-     * `response` is copied; `op` is invalid afterwards.
+     * `response` is copied; the op is finished afterwards. A route op lives
+     * until the plugin responds: if the plugin has not answered within the
+     * host's server.request_timeout, the host answers 503 itself, and the
+     * plugin's later (still required) respond is dropped quietly.
      */
     void (*respond)(ds_op *op, const ds_http_response *response);
 
@@ -522,6 +643,41 @@ typedef struct ds_host {
      * need (it may take the account directory's lock).
      */
     ds_status (*account_update)(ds_host_handle *h, ds_str customer_id, ds_str tier, ds_str status);
+
+    /* ---- Added in ABI 1.2. Test with DS_HAS_FIELD(ds_host, host, <member>)
+     *      before calling: a 1.0 or 1.1 host lacks them. ---- */
+
+    /**
+     * Facts about the instance `h` (its id, interface and the server's public
+     * URL). May be called from create() on. The result is owned by the host
+     * and valid until the instance is destroyed; never NULL for a valid `h`.
+     */
+    const ds_instance_info *(*instance_info)(ds_host_handle *h);
+
+    /**
+     * Removes a route the instance registered (same method and path text as
+     * registered). Requests already being handled still get their respond().
+     * Returns DS_OK or DS_ERR_NOT_FOUND.
+     */
+    ds_status (*route_unregister)(ds_host_handle *h, ds_str method, ds_str path);
+
+    /**
+     * Like http_request(), and gives a handle to cancel the request:
+     * `*out_call` is set before the callback can run. Returns DS_OK (the
+     * callback will be called exactly once) or a negative code (never called;
+     * *out_call is NULL).
+     */
+    ds_status (*http_start)(ds_host_handle *h, const ds_http_request *request,
+                            ds_http_callback callback, void *user, ds_http_call **out_call);
+
+    /**
+     * Cancels a request started with http_start(): if it has not finished, the
+     * transfer is aborted and the callback is called (soon, on a host thread)
+     * with DS_ERR_CANCELLED. The callback is still called exactly once in
+     * every case. Safe to call after the request finished, until the callback
+     * has returned (a no-op then), and from inside an op's cancel().
+     */
+    void (*http_cancel)(ds_http_call *call);
 } ds_host;
 
 struct ds_plugin_descriptor;
@@ -549,6 +705,17 @@ struct ds_plugin_descriptor;
  *     The host no longer wants the op's result (timeout, shutdown). The plugin
  *     should stop the work early, and must STILL call host->complete(op, ...)
  *     exactly once (DS_ERR_CANCELLED is fine); the host ignores the outcome.
+ *     See TIMEOUTS: it may run while the op's function is still executing.
+ *
+ * validate_config(plugin, config_json, err)        (1.2; may be NULL)
+ *     At the END of every 1.2 table. Checks a `config` block the way create()
+ *     would, without creating anything or touching the network: problems only
+ *     the plugin can see (a variable it reads with get_env that is unset, a URL
+ *     it cannot use, two options that exclude each other). Return DS_OK, or
+ *     DS_ERR_CONFIG with `err` naming the field ("config.account_sid: ...";
+ *     several problems separated by '\n'). `darkspere check` calls it after
+ *     the schema passed; `run` does not (create() reports the same problems).
+ *     Any thread; never concurrent with create() of the same config.
  *
  * Operation functions (send, call, probe, authorize, record, write, flush)
  * receive an `op`. They return DS_PENDING or DS_OK when host->complete(op)
@@ -578,6 +745,8 @@ typedef struct ds_channel_v1 {
      */
     ds_status (*send)(void *instance, const ds_outbound_message *message, ds_op *op);
     void (*cancel)(void *instance, ds_op *op);
+    /* ---- 1.2 ---- */
+    ds_status (*validate_config)(const struct ds_plugin_descriptor *plugin, ds_str config_json, ds_error *err);
 } ds_channel_v1;
 
 /** Interface id of an agent transport (how agents are reached: MCP, HTTP, ...). */
@@ -613,6 +782,12 @@ typedef struct ds_agent_transport_v1 {
     /** Closes an agent opened by open(), after its ops finished. */
     void (*close)(void *instance, void *agent);
     void (*cancel)(void *instance, ds_op *op);
+    /* ---- 1.2 ---- */
+    ds_status (*validate_config)(const struct ds_plugin_descriptor *plugin, ds_str config_json, ds_error *err);
+    /** (may be NULL) Checks one `agents[].config` block as open() would, without
+     *  opening anything; same rules as validate_config. */
+    ds_status (*validate_agent_config)(const struct ds_plugin_descriptor *plugin, ds_str agent_name,
+                                       ds_str agent_config_json, ds_error *err);
 } ds_agent_transport_v1;
 
 /** Interface id of a billing provider. */
@@ -644,6 +819,8 @@ typedef struct ds_billing_v1 {
      *  flight; calls with different keys may run concurrently. */
     ds_status (*record)(void *instance, const ds_usage *usage, ds_op *op);
     void (*cancel)(void *instance, ds_op *op);
+    /* ---- 1.2 ---- */
+    ds_status (*validate_config)(const struct ds_plugin_descriptor *plugin, ds_str config_json, ds_error *err);
 } ds_billing_v1;
 
 /** Interface id of a log sink. */
@@ -666,6 +843,8 @@ typedef struct ds_log_sink_v1 {
     /** Makes everything written so far durable. Complete with DS_OK or an error. */
     ds_status (*flush)(void *instance, ds_op *op);
     void (*cancel)(void *instance, ds_op *op);
+    /* ---- 1.2 ---- */
+    ds_status (*validate_config)(const struct ds_plugin_descriptor *plugin, ds_str config_json, ds_error *err);
 } ds_log_sink_v1;
 
 /* ========================================================================= */
@@ -681,10 +860,25 @@ typedef struct ds_plugin_descriptor {
     const char         *name;            /**< Human name, e.g. "Twilio SMS". */
     const char         *version;         /**< The plugin's own version, e.g. "1.2.0". */
     const char         *description;     /**< One line. May be NULL. */
-    /** JSON Schema (a subset: type, properties, required, additionalProperties,
-     *  enum, minimum, maximum, minLength, pattern, items) of the `config`
-     *  block, NUL-terminated, or NULL. The host validates config against it
-     *  before create() and reports violations with the field's path. */
+    /** JSON Schema of the `config` block, NUL-terminated, or NULL. The host
+     *  validates the config against it before create() (and in `darkspere
+     *  check`), reporting each violation with the field's path, and fills in
+     *  `default` values of absent properties before create() sees the JSON.
+     *  The supported subset, exactly (any other keyword is reported by
+     *  `darkspere check` as unknown, so a typo cannot pass silently):
+     *    type        "object", "array", "string", "number", "integer" (a number
+     *                with no fraction), "boolean", "null", or an array of them;
+     *    properties, required, additionalProperties (false or a schema);
+     *    items (one schema for every element), minItems, maxItems;
+     *    enum, const;
+     *    minimum, maximum (inclusive);
+     *    minLength, maxLength (in Unicode characters);
+     *    pattern     an ICU regular expression (the dialect of NSRegularExpression,
+     *                close to PCRE), unanchored: write ^...$ to match the whole string;
+     *    oneOf (exactly one subschema matches), anyOf (at least one);
+     *    default     (in a property's schema) the value used when it is absent;
+     *    description, title, $schema, $comment, examples, writeOnly, readOnly,
+     *                deprecated (annotations: accepted, ignored). */
     const char         *config_schema;
     /** NULL-terminated array of the interface ids this library offers. */
     const char *const  *interfaces;
@@ -695,13 +889,20 @@ typedef struct ds_plugin_descriptor {
     /** Private to the plugin; the host never reads it, only passes the
      *  descriptor back to create(). May be NULL. */
     void               *plugin_data;
+    /* ---- 1.2 ---- */
+    /** Agent transports: JSON Schema (the subset above) of each `agents[].config`
+     *  block that names this plugin, or NULL. Checked before open() and by
+     *  `darkspere check`; defaults are applied as for config_schema. */
+    const char         *agent_config_schema;
 } ds_plugin_descriptor;
 
 /**
  * The one exported function. Called once per library, on the main thread,
  * right after dlopen. `host` is valid for the life of the process: keep it.
  * Return the plugin's descriptor (static storage), or NULL if the plugin
- * cannot work with `host_abi_major` (the host then reports both versions).
+ * cannot work with `host_abi_major`. With NULL the host only knows its own
+ * version; to have its refusal name the plugin's too, also export
+ * DS_ABI_SYMBOL (one line: DS_DECLARE_PLUGIN_ABI; at file scope).
  *
  *     DS_EXPORT const ds_plugin_descriptor *
  *     darkspere_plugin_entry(const ds_host *host, uint32_t host_abi_major, uint32_t host_abi_minor)

@@ -25,7 +25,8 @@ static ds_status write_events(void *instance, const ds_str *events, size_t count
     return DS_PENDING;
 }
 static ds_status flush(void *instance, ds_op *op) { (void)instance; g_host->complete(op, DS_OK, NULL); return DS_PENDING; }
-static const ds_log_sink_v1 sink = { sizeof(ds_log_sink_v1), create, destroy, write_events, flush, NULL };
+/* ds_log_sink_v1 and ds_plugin_descriptor as of 1.0: through cancel, through plugin_data. */
+static const ds_log_sink_v1 sink = { (uint32_t)(offsetof(ds_log_sink_v1, cancel) + sizeof(void *)), create, destroy, write_events, flush, NULL, NULL };
 static const char *const interfaces[] = { DS_LOG_SINK_V1, NULL };
 static const void *get_interface(const ds_plugin_descriptor *plugin, const char *id) {
     (void)plugin;
@@ -35,8 +36,8 @@ static const void *get_interface(const ds_plugin_descriptor *plugin, const char 
     return (want[i] == '\0' && id[i] == '\0') ? &sink : NULL;
 }
 static const ds_plugin_descriptor descriptor = {
-    sizeof(ds_plugin_descriptor), 1, 0, "abi10-sink", "ABI 1.0 sink", "1.0.0",
-    "a sink frozen at ABI 1.0", NULL, interfaces, get_interface, NULL
+    (uint32_t)(offsetof(ds_plugin_descriptor, plugin_data) + sizeof(void *)), 1, 0, "abi10-sink", "ABI 1.0 sink", "1.0.0",
+    "a sink frozen at ABI 1.0", NULL, interfaces, get_interface, NULL, NULL
 };
 DS_EXPORT const ds_plugin_descriptor *darkspere_plugin_entry(const ds_host *host, uint32_t major, uint32_t minor) {
     (void)minor;

@@ -45,6 +45,7 @@ typedef struct {
     ds_host_handle *host;
     char sends_file[512];
     char fail_file[512];
+    char correlations_file[512];   /* optional: send() appends "message_id<TAB>correlation_id" */
     pthread_mutex_t lock;
 } channel_instance;
 
@@ -133,6 +134,7 @@ static ds_status ch_create(const ds_plugin_descriptor *plugin, ds_host_handle *h
     json_string(config, "route", route, sizeof route, "/test/sms");
     json_string(config, "sends_file", inst->sends_file, sizeof inst->sends_file, "");
     json_string(config, "fail_file", inst->fail_file, sizeof inst->fail_file, "");
+    json_string(config, "correlations_file", inst->correlations_file, sizeof inst->correlations_file, "");
     ds_status st = g_host->route_register(host, ds_str_from_cstr("POST"), ds_str_from_cstr(route), handle_sms, inst, err);
     if (st != DS_OK) { free(inst); return st; }
     *out = inst;
@@ -159,6 +161,16 @@ static ds_status ch_send(void *instance, const ds_outbound_message *m, ds_op *op
                     (int)m->to.len, m->to.ptr ? m->to.ptr : "", (int)m->text.len, m->text.ptr ? m->text.ptr : "");
             fsync(fd);
             close(fd);
+        }
+        pthread_mutex_unlock(&inst->lock);
+    }
+    if (inst->correlations_file[0]) {
+        pthread_mutex_lock(&inst->lock);
+        FILE *f = fopen(inst->correlations_file, "a");
+        if (f) {
+            fprintf(f, "%.*s\t%.*s\n", (int)m->message_id.len, m->message_id.ptr ? m->message_id.ptr : "",
+                    (int)m->correlation_id.len, m->correlation_id.ptr ? m->correlation_id.ptr : "");
+            fclose(f);
         }
         pthread_mutex_unlock(&inst->lock);
     }

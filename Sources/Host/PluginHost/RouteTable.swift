@@ -1,0 +1,63 @@
+/// The HTTP routes the plugins of one runtime registered: exact paths in a dictionary (the
+/// hot path: one lookup), ABI 1.2 patterns in a list tried in order.
+///
+/// Not thread-safe on its own: HostRuntime keeps it in a Mutex.
+struct RouteTable {
+    /// "METHOD path" -> route; METHOD "*" serves any method.
+    private var exact: [String: PluginRoute] = [:]
+    private var patterns: [PluginRoute] = []
+
+    /// Adds a route, or says why it clashes with one already registered.
+    mutating func add(_ r: PluginRoute) -> String? {
+        if r.pattern.isExact {
+            let key = "\(r.method) \(r.path)"
+            if let other = exact[key] { return "route \(key) is already registered by '\(other.owner)'" }
+            if r.method == "*", let other = exact.values.first(where: { $0.path == r.path }) { return "route \(r.path) is already registered by '\(other.owner)'" }
+            if let other = exact["* \(r.path)"] { return "route \(r.path) is already registered by '\(other.owner)'" }
+            exact[key] = r
+            return nil
+        }
+        let clash = patterns.first { p in
+            (p.method == r.method || p.method == "*" || r.method == "*") && p.pattern.overlaps(r.pattern)
+        }
+        if let other = clash {
+            return "route \(r.method) \(r.path) overlaps \(other.method) \(other.path), already registered by '\(other.owner)'"
+        }
+        patterns.append(r)
+        return nil
+    }
+
+    /// Removes the route `owner` registered with exactly this method and path text.
+    mutating func remove(method: String, path: String, owner: InstanceHandle) -> Bool {
+        let key = "\(method) \(path)"
+        if let r = exact[key], r.handle === owner {
+            exact.removeValue(forKey: key)
+            return true
+        }
+        if let i = patterns.firstIndex(where: { $0.method == method && $0.path == path && $0.handle === owner }) {
+            patterns.remove(at: i)
+            return true
+        }
+        return false
+    }
+
+    /// The route serving a request, with its path parameters filled in (an exact path wins
+    /// over a pattern), and whether any route has this path (405 rather than 404).
+    func find(method: String, path: String) -> (PluginRoute?, pathKnown: Bool) {
+        if let r = exact["\(method) \(path)"] ?? exact["* \(path)"] { return (r, true) }
+        var known = exact.values.contains { $0.path == path }
+        for p in patterns {
+            guard let params = p.pattern.match(path) else { continue }
+            if p.method == method || p.method == "*" {
+                var r = p
+                r.params = params
+                return (r, true)
+            }
+            known = true
+        }
+        return (nil, known)
+    }
+
+    /// "METHOD path" of every route, sorted (logs).
+    var keys: [String] { (Array(exact.keys) + patterns.map { "\($0.method) \($0.path)" }).sorted() }
+}
