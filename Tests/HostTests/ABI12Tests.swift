@@ -59,7 +59,9 @@ import Testing
         // instance id and server.public_url from instance_info; mode from the schema's default.
         #expect(r.status == 200 && r.text == "tenant=acme id=a12 url=http://gateway.test mode=a", "\(r.text)")
         #expect(try await TestSupport.post(port, "/abi12/a%20b/sms", "").text.hasPrefix("tenant=a b "))
-        #expect(try await TestSupport.get(port, "/abi12/acme/sms").status == 405)
+        let wrongMethod = try await TestSupport.get(port, "/abi12/acme/sms")
+        #expect(wrongMethod.status == 405)
+        #expect(wrongMethod.headers.first { $0.0.lowercased() == "allow" }?.1 == "POST", "\(wrongMethod.headers)")
         #expect(try await TestSupport.post(port, "/abi12//sms", "").status == 404)
         #expect(try await TestSupport.post(port, "/abi12/late", "").status == 404)
         // send() registers POST /abi12/late: a route added long after create().

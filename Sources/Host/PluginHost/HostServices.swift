@@ -150,7 +150,7 @@ public final class HostRuntime: @unchecked Sendable {
 
     /// The methods registered for `path` (for a 405's Allow header).
     func allowedMethods(path: String) -> [String] {
-        routeTable.withLock { t in t.values.filter { $0.path == path }.map(\.method).sorted() }
+        routeTable.withLock { $0.allowedMethods(path: path) }
     }
 
     /// Paths of the registered routes, for logs.

@@ -58,6 +58,14 @@ struct RouteTable {
         return (nil, known)
     }
 
+    /// The methods of the routes that serve `path` (exact, or a pattern that matches it),
+    /// sorted: the Allow header of a 405.
+    func allowedMethods(path: String) -> [String] {
+        let exactOnes = exact.values.filter { $0.path == path }.map(\.method)
+        let patternOnes = patterns.filter { $0.pattern.match(path) != nil }.map(\.method)
+        return Array(Set(exactOnes + patternOnes)).sorted()
+    }
+
     /// "METHOD path" of every route, sorted (logs).
     var keys: [String] { (Array(exact.keys) + patterns.map { "\($0.method) \($0.path)" }).sorted() }
 }
