@@ -22,7 +22,7 @@ public struct TelegramBotAPI: Sendable {
 
     /// One method call: (url, headers, JSON body).
     public func request(_ method: String, _ params: [String: Any]) -> (url: String, headers: [(String, String)], body: [UInt8]) {
-        let body = (try? JSONSerialization.data(withJSONObject: params, options: [.sortedKeys])) ?? Data("{}".utf8)
+        let body = (try? JSONSerialization.data(withJSONObject: params, options: [])) ?? Data("{}".utf8)
         return ("\(apiBase)/bot\(token)/\(method)", [("Content-Type", "application/json")], Array(body))
     }
 

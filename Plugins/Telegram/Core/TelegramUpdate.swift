@@ -88,7 +88,7 @@ public struct TelegramUpdate: Sendable, Equatable {
             if let l = from["language_code"] as? String { meta["language_code"] = l }
         }
         if let d = int64(m["date"]) { meta["date"] = d }
-        let metadata = String(decoding: (try? JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
+        let metadata = String(decoding: (try? JSONSerialization.data(withJSONObject: meta, options: [])) ?? Data("{}".utf8), as: UTF8.self)
         return .message(chatId: chatId, messageId: messageId, text: text, attachments: attachments, metadata: metadata)
     }
 

@@ -80,7 +80,7 @@ final class WebChatChannel: ChannelPlugin {
     }
 
     static func json(_ status: Int, _ object: [String: Any], headers: [(String, String)] = []) -> HTTPResponse {
-        let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        let body = (try? JSONSerialization.data(withJSONObject: object, options: [])) ?? Data("{}".utf8)
         return HTTPResponse(status: status, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")] + headers, body: Array(body))
     }
 
@@ -170,7 +170,7 @@ final class WebChatChannel: ChannelPlugin {
         var o: [String: Any] = [:]
         if let origin = req.header("origin") { o["origin"] = origin }
         if let ua = req.header("user-agent") { o["user_agent"] = String(ua.prefix(200)) }
-        return String(decoding: (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
+        return String(decoding: (try? JSONSerialization.data(withJSONObject: o, options: [])) ?? Data("{}".utf8), as: UTF8.self)
     }
 
     // MARK: Sending
