@@ -78,9 +78,11 @@ import Testing
         #expect(stats.gatedComplete >= 3, "gated restarts: \(stats.gated), complete \(stats.gatedComplete)")
         // Bounded: the writers run flat out here (~20,000 frames/s), so the WAL grows while a
         // restart is prepared (10 ms passes, the database syncs) and past a restart a reader
-        // made fail; still far below the 16,000+ frames written.
+        // made fail; still well below the 16,000+ frames written. On a loaded machine (two
+        // cores shared with builds) the checkpointer thread is starved and the WAL reached
+        // ~10,100 frames, so the bound is 12,000: a WAL that never restarts passes 16,000.
         let frame = 4096 + 24
-        #expect(maxWal < 6400 * frame, "largest WAL \(maxWal) bytes")
+        #expect(maxWal < 12000 * frame, "largest WAL \(maxWal) bytes")
         // Crash image: the files as they are now (the process's writes are in the page
         // cache, as after kill -9), opened elsewhere: everything acknowledged, in order.
         let copy = TestEnv.tempDir("ckpt-restart-copy")
