@@ -6,13 +6,12 @@ extension AdminServer {
         try call.only([])
         let since = activeSinceMs
         let counts = try store.activeSessionCounts(sinceMs: since)
-        let states = try store.agentStates()
         return .object([("agents", .array(router.agents.map { a in
             let w = a.health.window.snapshot()
-            var state = states[a.name] ?? "active"
-            if state == "active" && !a.health.inRotation { state = "out_of_rotation" }
+            var state = a.state.rawValue
+            if a.state == .active && (!a.health.inRotation || a.heartbeatLapsed.load(ordering: .acquiring)) { state = "out_of_rotation" }
             return .object([
-                ("name", .string(a.name)), ("transport", .string(a.entry.transport)), ("source", .string("config")),
+                ("name", .string(a.name)), ("transport", .string(a.entry.transport)), ("source", .string(a.source.rawValue)),
                 ("state", .string(state)), ("health", .number(Double(a.health.score))), ("breaker", .string(a.health.breaker.rawValue)),
                 ("sessions", .number(Double(counts[a.name] ?? 0))), ("max_sessions", AdminJSON.num(a.entry.maxSessions)),
                 ("account", AdminJSON.str(a.entry.account)),

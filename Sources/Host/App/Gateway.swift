@@ -83,7 +83,8 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
                                    metrics: runtime.metrics, logger: logger)
             bus.start()
             events = bus
-            let conv = ConversationRouter(store: store, agents: set.agents, config: config, metrics: runtime.metrics, logger: logger)
+            let conv = ConversationRouter(store: store, agents: set.agents, config: config, metrics: runtime.metrics, logger: logger,
+                                          closeAgent: { [set] h in set.closeAgent(h) })
             conv.events = bus
             try startBilling(store: store, plugins: set, router: conv, events: bus)
             conversations = conv

@@ -19,15 +19,20 @@ public final class RouterJobs: @unchecked Sendable {
     }
 
     public func start() {
-        let agents = router.agents, interval = routing.probeInterval, logger = logger
+        let roster = router.roster, interval = routing.probeInterval, logger = logger
         let minHealth = routing.minHealth, events = router.events
         tasks.append(Task.detached {
             // Per agent: (in rotation, breaker, eligible by score) as last reported.
             var last: [String: String] = [:]
             while !Task.isCancelled {
+                // The agents now: the roster changes at runtime (admin API, reload).
+                let agents = roster.all
                 await withTaskGroup(of: Void.self) { g in
                     for a in agents {
+                        // A probe holds the handle like a call: a removed agent's is not closed under it.
+                        guard a.pin() else { continue }
                         g.addTask {
+                            defer { a.unpin() }
                             let o = await a.handle.transport.probe(a.handle, timeoutMs: UInt32(min(interval, 10) * 1000))
                             a.health.recordProbe(ok: o.ok)
                             if !o.ok { logger.warning("probe of agent \(a.name) failed: \(o.status) \(o.error)") }

@@ -3,13 +3,17 @@ import Foundation
 import Logging
 
 /// Every plugin instance and agent the configuration asks for, created and opened.
-/// Built once at start-up on the main thread; immutable afterwards.
+/// Built once at start-up on the main thread; the instances are immutable afterwards.
+/// Agents may be opened and closed later (runtime agents, `openAgent` / `closeAgent`,
+/// thread-safe under `agentLock`); `shutdown` closes those still open.
 public final class PluginSet: @unchecked Sendable {
     public private(set) var channels: [ChannelInstance] = []
     public private(set) var transports: [String: AgentTransportInstance] = [:]
     public private(set) var billing: [BillingInstance] = []
     public private(set) var sinks: [LogSinkInstance] = []
     public private(set) var agents: [AgentHandle] = []
+    /// Guards `agents` after start-up, and a close against `shutdown`.
+    private let agentLock = NSLock()
     public let loader: PluginLoader
     let runtime: HostRuntime
 
@@ -131,14 +135,51 @@ public final class PluginSet: @unchecked Sendable {
         }
     }
 
+    /// Problems of an agent to open at runtime (unknown transport, config against the
+    /// transport's agent schema and validate_agent_config), one message each; empty: it
+    /// may be opened. Threading: any thread.
+    public func agentProblems(_ a: AgentEntry) -> [String] {
+        guard let t = transports[a.transport] else {
+            let offered = transports.keys.sorted()
+            return ["transport '\(a.transport)' is not a plugin offering \(DS_AGENT_TRANSPORT_V1) (offered by: \(offered.isEmpty ? "none" : offered.joined(separator: ", ")))"]
+        }
+        return checkAgentProblems(a, t.library)
+    }
+
+    /// Opens an agent after start-up (runtime agents); throws `StartupErrors` with its
+    /// problems (see `agentProblems`) or the transport's refusal. Threading: any thread;
+    /// the transport's `open` may block.
+    public func openAgent(_ a: AgentEntry) throws -> AgentHandle {
+        let problems = agentProblems(a)
+        guard problems.isEmpty, let t = transports[a.transport] else { throw StartupErrors(problems: problems) }
+        let h: AgentHandle
+        do { h = try t.open(name: a.name, configJSON: t.library.agentWithDefaults(a.configJSON)) } catch let e as PluginLoadError {
+            throw StartupErrors(problems: [e.message])
+        }
+        agentLock.withLock { agents.append(h) }
+        return h
+    }
+
+    /// Closes one agent (removed or replaced, once no call holds it); nothing if it is not
+    /// open (already closed, or after `shutdown`). Threading: any thread.
+    public func closeAgent(_ h: AgentHandle) {
+        agentLock.withLock {
+            guard let i = agents.firstIndex(where: { $0 === h }) else { return }
+            agents.remove(at: i)
+            h.transport.close(h)
+        }
+    }
+
     private func missing(_ who: String, _ iface: String) -> PluginLoadError {
         PluginLoadError(message: "\(who): lists \(iface) but get_interface returned NULL")
     }
 
     /// Closes agents and destroys instances (reverse order of creation).
     public func shutdown() {
-        for a in agents.reversed() { a.transport.close(a) }
-        agents.removeAll()
+        agentLock.withLock {
+            for a in agents.reversed() { a.transport.close(a) }
+            agents.removeAll()
+        }
         for s in sinks.reversed() { s.destroy() }
         for b in billing.reversed() { b.destroy() }
         for t in transports.values { t.destroy() }

@@ -50,7 +50,9 @@ extension ConversationRouter {
     func attempt(_ t: Turn) {
         let agent: RoutedAgent = t.agent
         // A call slot first: `allowCall` may hand out a half-open breaker's one trial.
-        guard agent.reserveCall() else { return failOver(t, reason: "busy: \(agent.maxInFlight) calls in flight") }
+        guard agent.reserveCall() else {
+            return failOver(t, reason: agent.isRetired ? "agent removed" : "busy: \(agent.maxInFlight) calls in flight")
+        }
         guard agent.health.allowCall() else {
             agent.endCall()
             return failOver(t, reason: "breaker open")

@@ -11,7 +11,7 @@ extension ConversationRouter {
         var next = t
         next.tried.insert(from.name)
         do {
-            guard let to = try failoverTarget(next, from: from, reason: reason, excluding: next.tried) else {
+            guard let to = try failoverTarget(next, from: from.name, reason: reason, excluding: next.tried) else {
                 logger.error("session \(t.session.id): no agent left after \(from.name) failed (\(reason))")
                 return try noAgentInSession(t)
             }
@@ -35,14 +35,14 @@ extension ConversationRouter {
     /// route pool not in `excluding`; if there is one, the session moves to it (a
     /// `failovers` row, `agent.failed_over`). Nil: nobody is left in the pool (the caller
     /// answers `no_agent_reply`). Runs on a `work` thread (store calls).
-    func failoverTarget(_ t: Turn, from: RoutedAgent, reason: String, excluding: Set<String>) throws -> RoutedAgent? {
+    func failoverTarget(_ t: Turn, from: String, reason: String, excluding: Set<String>) throws -> RoutedAgent? {
         let s: SessionRecord = t.session
         guard let next = try choose(for: t.inbound, excluding: excluding, pool: sessionPool(t.inbound, agent: s.agent)) else { return nil }
-        try store.failover(sessionId: s.id, from: from.name, to: next.name, reason: reason, nowMs: nowMillis())
+        try store.failover(sessionId: s.id, from: from, to: next.name, reason: reason, nowMs: nowMillis())
         emit("agent.failed_over", t.inbound, session: s.id, agent: next.name,
-             fields: [("from_agent", .string(from.name)), ("reason", .string(reason))])
+             fields: [("from_agent", .string(from)), ("reason", .string(reason))])
         mFailovers.increment()
-        logger.warning("session \(s.id): failover \(from.name) -> \(next.name) (\(reason))")
+        logger.warning("session \(s.id): failover \(from) -> \(next.name) (\(reason))")
         return next
     }
 

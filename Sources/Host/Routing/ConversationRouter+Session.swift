@@ -13,11 +13,21 @@ extension ConversationRouter {
             try heldTurn(t.inbound, session: s, now: t.now, reply: t.reply, finish: t.finish)
             return nil
         }
+        if let s = ctx.session, agent(named: s.agent) == nil {
+            // Its agent was removed (admin API, reload): the session moves on with its history.
+            t.session = s
+            guard let next = try failoverTarget(t, from: s.agent, reason: "agent removed", excluding: [s.agent]) else {
+                try noAgent(t)
+                return nil
+            }
+            t.agent = next
+            return try store.history(sessionId: s.id, limit: depth(next))
+        }
         if let s = ctx.session, let current = agent(named: s.agent) {
             t.session = s
             t.agent = current
             guard let reason = unusableReason(current) else { return ctx.history }
-            guard let next = try failoverTarget(t, from: current, reason: reason, excluding: [current.name]) else {
+            guard let next = try failoverTarget(t, from: current.name, reason: reason, excluding: [current.name]) else {
                 try noAgent(t)
                 return nil
             }
@@ -33,7 +43,11 @@ extension ConversationRouter {
     }
 
     /// Why the session's agent must not take this message, or nil if it can.
+    /// A draining agent keeps its sessions; a disabled, lapsed or removed one does not.
     func unusableReason(_ a: RoutedAgent) -> String? {
+        if a.isRetired { return "agent removed" }
+        if a.state == .disabled { return "agent disabled" }
+        if a.heartbeatLapsed.load(ordering: .acquiring) { return "missed heartbeats" }
         let breaker = a.health.breaker
         if breaker == .open { return "breaker open" }
         if !a.health.inRotation { return "failed probes" }

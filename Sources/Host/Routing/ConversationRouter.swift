@@ -10,8 +10,9 @@ import Synchronization
 /// One message is one `Turn`; its steps are functions over it, one file each:
 /// `+Dedupe`, `+Compliance`, `+Session` (which agent takes it: the one place that decides
 /// whether a session's agent is called), `+Admission`, `+Call`, `+Failover`, `+Reply`.
-/// `turnLocked` below runs them in order. The agent list is `agents` / `byName`, read
-/// nowhere else than through `agent(named:)` and `candidates(_:)`.
+/// `turnLocked` below runs them in order. The agents are `roster` (changeable at runtime,
+/// see `AgentRoster` and +Agents), read on the message path only through `agent(named:)`
+/// and `candidates(_:)`.
 ///
 /// Threading: `submit` may be called from any thread; it never blocks. Each message
 /// becomes a job of `ConversationQueues` (one turn per conversation at a time, a global
@@ -23,8 +24,15 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     let store: any Store
     let routing: RoutingConfig
     let routes: [RouteEntry]
-    public let agents: [RoutedAgent]
-    let byName: [String: RoutedAgent]
+    /// The agents now (add, replace, remove, state: +Agents).
+    public let roster: AgentRoster
+    /// Every agent now, `agents:` first.
+    public var agents: [RoutedAgent] { roster.all }
+    /// Makes runtime agents like the configured ones (+Agents).
+    let gatewayConfig: GatewayConfig
+    let metrics: MetricsRegistry
+    /// Closes a retired agent's transport handle (nil: never closed by the router).
+    let closeAgent: (@Sendable (AgentHandle) -> Void)?
     let selector: AgentSelector
     let queues: ConversationQueues
     /// Where turns run (store calls block). Threads = the global limit plus a few for
@@ -55,8 +63,12 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
 
     let mMessages: Metric, mFailovers: Metric, mDeferred: Metric, mNoAgent: Metric, mDedupe: Metric, mTurnSeconds: Metric
 
-    public init(store: any Store, agents: [AgentHandle], config: GatewayConfig, metrics: MetricsRegistry, logger: Logger) {
+    public init(store: any Store, agents: [AgentHandle], config: GatewayConfig, metrics: MetricsRegistry, logger: Logger,
+                closeAgent: (@Sendable (AgentHandle) -> Void)? = nil) {
         self.store = store
+        self.gatewayConfig = config
+        self.metrics = metrics
+        self.closeAgent = closeAgent
         self.routing = config.routing
         self.routes = config.routes
         self.logger = logger
@@ -67,10 +79,9 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
                                     health: AgentHealth(name: entry.name, cooldown: config.routing.breakerCooldown,
                                                         slowMs: config.routing.agentTimeout * 1000), index: i,
                                     maxInFlight: Self.maxInFlight(entry, routing: config.routing, agentCount: config.agents.count),
-                                    metrics: AgentMetrics(agent: entry.name, metrics: metrics)))
+                                    metrics: AgentMetrics(agent: entry.name, metrics: metrics), closer: closeAgent))
         }
-        self.agents = list
-        byName = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
+        roster = AgentRoster(list)
         selector = AgentSelector(minHealth: config.routing.minHealth)
         // PostgreSQL reads this much history with a turn's context (one round trip).
         store.setHistoryDepthBound(list.map { $0.entry.historyDepth ?? config.routing.historyDepth }.max() ?? 0)
@@ -83,9 +94,9 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         mNoAgent = metrics.counter("darkspere_router_no_agent_total", help: "Messages answered with no_agent_reply")
         mDedupe = metrics.counter("darkspere_router_duplicates_total", help: "Repeated channel message ids answered from the dedupe key")
         mTurnSeconds = metrics.histogram("darkspere_router_turn_seconds", help: "Time from submit to reply")
-        metrics.addCollector { [list, capacity = self.capacity] in
+        metrics.addCollector { [roster, capacity = self.capacity] in
             let sessions = capacity.snapshot
-            for a in list { a.metrics.refresh(a, activeSessions: sessions.map { $0[a.name] ?? 0 }) }
+            for a in roster.all { a.metrics.refresh(a, activeSessions: sessions.map { $0[a.name] ?? 0 }) }
         }
     }
 
@@ -184,7 +195,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         let m = t.inbound
         let ctx = try store.turnContext(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to,
                                         sinceMs: sessionsSince(t.now), under: lock,
-                                        historyDepth: { [byName, routing] in byName[$0]?.entry.historyDepth ?? routing.historyDepth })
+                                        historyDepth: { [roster, routing] in roster.named($0)?.entry.historyDepth ?? routing.historyDepth })
         if try dedupe(t, ctx) { return }
         if try compliance(t, optedOut: ctx.optedOut) { return }
         guard let history = try session(&t, ctx) else { return }
@@ -198,9 +209,9 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     /// The history depth of an agent's calls.
     func depth(_ a: RoutedAgent) -> Int { a.entry.historyDepth ?? routing.historyDepth }
 
-    /// The configured agent called `name`, if any.
-    func agent(named name: String) -> RoutedAgent? { byName[name] }
+    /// The agent called `name` now, if any (a removed agent's sessions find none).
+    func agent(named name: String) -> RoutedAgent? { roster.named(name) }
 
-    /// The agents a pool names (nil: every agent), in `agents:` order.
-    func candidates(_ pool: [String]?) -> [RoutedAgent] { pool.map { $0.compactMap { byName[$0] } } ?? agents }
+    /// The agents a pool names (nil: every agent), in roster order.
+    func candidates(_ pool: [String]?) -> [RoutedAgent] { roster.candidates(pool) }
 }
