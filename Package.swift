@@ -71,6 +71,7 @@ let package = Package(
             name: "Host",
             dependencies: [
                 pluginAPI, "CSQLite", "CCurl", "CLibPQ", "SMSText",  // SMSText: SMS segment counting for usage
+                "Digests",  // SHA-256 of agent keys
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -25,6 +25,8 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
     let logger: Logger
     let work: BlockingThreadPool
     let openAPI: [UInt8]
+    /// Applies agent changes here at once (set by the gateway before the listener starts; nil: no SQL agents table).
+    var agentSync: AgentSync?
 
     init(config: AdminConfig, gateway: GatewayConfig, runtime: HostRuntime, store: SQLStore, router: ConversationRouter, events: EventBus,
          channels: [String], metricsText: @escaping @Sendable () -> String, kickOutbox: @escaping @Sendable () -> Void, logger: Logger) {
@@ -64,6 +66,10 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
 
     public func handle(_ request: HTTPRequest, _ response: HTTPResponder) {
         do {
+            // An agent's own endpoints take its agent key, not an admin token (+Agents).
+            if request.path.hasPrefix("/api/v1/agents/"), let s = try? Self.segments(request.path), Self.isAgentKeyEndpoint(s) {
+                return agentKeyCall(request, s, response)
+            }
             let token = try authenticate(request)
             let path = request.path
             if path == "/metrics" && config.metrics {
@@ -71,10 +77,7 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
                 return response.respond(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(metricsText().utf8))
             }
             guard path.hasPrefix("/api/v1/") else { throw AdminError.notFound("no such path: \(path.prefix(200)) (the API is under /api/v1/)") }
-            let segments = try path.dropFirst("/api/v1/".count).split(separator: "/", omittingEmptySubsequences: false).map { s -> String in
-                guard let d = String(s).removingPercentEncoding else { throw AdminError.badRequest("the path is not valid percent-encoding") }
-                return d
-            }
+            let segments = try Self.segments(path)
             let call = try AdminRequest(http: request, token: token, segments: segments)
             let route = try self.route(call)
             if route.changes && token.role != .operator { throw AdminError.forbidden(token.name) }
@@ -86,6 +89,35 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
             Self.send(response, e)
         } catch {
             Self.send(response, AdminError.badRequest("\(error)"))
+        }
+    }
+
+    /// The decoded path segments after /api/v1/.
+    static func segments(_ path: String) throws -> [String] {
+        try path.dropFirst("/api/v1/".count).split(separator: "/", omittingEmptySubsequences: false).map { s -> String in
+            guard let d = String(s).removingPercentEncoding else { throw AdminError.badRequest("the path is not valid percent-encoding") }
+            return d
+        }
+    }
+
+    /// register / heartbeat: POST only, authenticated by the agent key (a store lookup, on `work`).
+    func agentKeyCall(_ request: HTTPRequest, _ segments: [String], _ response: HTTPResponder) {
+        guard request.method == "POST" else {
+            return Self.send(response, AdminError(405, "method_not_allowed", "\(request.method) is not allowed here (allowed: POST)", headers: [("Allow", "POST")]))
+        }
+        work.async { [self] in
+            do {
+                let agent = try authenticateAgent(request)
+                let call = try AdminRequest(http: request, token: AdminToken(name: "agent \(agent)", token: "", role: .viewer), segments: segments)
+                let body: (AdminRequest) throws -> JSONValue = segments.count == 2 ? { try self.registerAgent($0, agent: agent) }
+                                                                                   : { try self.heartbeat($0, agent: agent) }
+                json(body)(call, response)
+            } catch let e as AdminError {
+                Self.send(response, e)
+            } catch {
+                logger.error("admin: agent key lookup: \(error)")
+                Self.send(response, AdminError.unavailable("the store"))
+            }
         }
     }
 
@@ -147,8 +179,23 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
                 } catch let e as AdminError { Self.send(response, e) } catch {}
             })
         case ("agents", 1):
-            try allow(["GET"])
+            try allow(["GET", "POST"])
+            if m == "POST" { return Route(changes: true, run: json(status: 201, addAgent)) }
             return Route(run: json(listAgents))
+        case ("agents", 2):
+            try allow(["GET", "PATCH", "DELETE"])
+            switch m {
+            case "GET": return Route(run: json(showAgent))
+            case "PATCH": return Route(changes: true, run: json(patchAgent))
+            default: return Route(changes: true, run: json(deleteAgent))
+            }
+        case ("agent-keys", 1):
+            try allow(["GET", "POST"])
+            if m == "POST" { return Route(changes: true, run: json(status: 201, createAgentKey)) }
+            return Route(run: json(listAgentKeys))
+        case ("agent-keys", 2):
+            try allow(["DELETE"])
+            return Route(changes: true, run: json(revokeAgentKey))
         case ("sessions", 1):
             try allow(["GET"])
             return Route(run: json(listSessions))

@@ -14,6 +14,7 @@ extension Gateway {
                                  channels: plugins.channels.map(\.instanceId), metricsText: { [runtime] in runtime.metrics.render() },
                                  kickOutbox: { [outbox] in outbox?.kick() }, logger: logger)
         conversations.handoffReply = cfg.waitingReply
+        server.agentSync = agentSync
         do { _ = try await server.start() } catch {
             await server.shutdown(grace: 0)
             throw StartupErrors(problems: ["admin.listen \(cfg.host):\(cfg.port): cannot listen: \(error)"])

@@ -29,6 +29,9 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     private(set) var jobs: RouterJobs?
     /// Reports the usage ledger to the billing plugin (nil without one).
     private(set) var usageReporter: UsageReporter?
+    /// Keeps the router's agents in step with the store's agents table (runtime agents,
+    /// operator state, heartbeats). See Gateway+Agents.swift.
+    public internal(set) var agentSync: AgentSync?
     /// The admin listener (`admin:`; nil without it). See Gateway+Admin.swift.
     public internal(set) var admin: AdminServer?
     let logger: Logger
@@ -98,6 +101,7 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
             runtime.router = conv
             outbox.start()
             jobs?.start()
+            try await startAgentSync()
             try await startAdmin()
         } catch {
             await admin?.shutdown(grace: 0)
@@ -118,7 +122,8 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     private func startBilling(store: any Store, plugins: PluginSet, router: ConversationRouter, events: EventBus) throws {
         guard let accounts else { return }
         do { try accounts.attach(store) } catch { throw StartupErrors(problems: ["store: cannot read account state: \(error)"]) }
-        if config.agents.contains(where: { $0.account != nil }) {
+        // With accounts: configured, runtime agents may name one too (admin API).
+        if config.agents.contains(where: { $0.account != nil }) || !config.accounts.isEmpty {
             let meter = UsageMeter(store: store, accounts: accounts, billing: config.billing, metrics: runtime.metrics, logger: logger)
             meter.events = events
             router.usage = meter
@@ -155,6 +160,7 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
         await admin?.shutdown(grace: 0)
         await server.shutdown(grace: config.server.shutdownGrace)
         jobs?.stop()
+        agentSync?.stop()
         outbox?.stop()
         usageReporter?.stop()
         conversations?.shutdown()

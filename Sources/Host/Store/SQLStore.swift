@@ -104,7 +104,7 @@ public final class SQLStore: Store, @unchecked Sendable {
                     try c.query("""
                         INSERT INTO agents (name, transport, max_sessions, history_depth, updated_ms) VALUES (?, ?, ?, ?, ?)
                         ON CONFLICT (name) DO UPDATE SET transport = excluded.transport, max_sessions = excluded.max_sessions,
-                        history_depth = excluded.history_depth, updated_ms = excluded.updated_ms
+                        history_depth = excluded.history_depth, updated_ms = excluded.updated_ms, source = 'config'
                         """, [.text(a.name), .text(a.transport), .int(Int64(a.maxSessions ?? 0)),
                               a.historyDepth.map { .int(Int64($0)) } ?? .null, .int(nowMillis())])
                 }
