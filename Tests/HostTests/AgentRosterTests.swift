@@ -70,6 +70,23 @@ import Testing
         await g.stop()
     }
 
+    /// A message stored but never answered (its turn died) whose session's agent was then
+    /// removed: the repeated webhook resumes it with another agent, with the history.
+    @Test func unansweredMessageOfARemovedAgentResumesElsewhere() async throws {
+        let dir = TestEnv.tempDir("roster-resume")
+        let g = try await TestGateway(yaml: Self.twoAgents(dir), dir: dir)
+        #expect(await g.reply(from: "+15557770041", id: "u1", text: "one") == "a: one (history: 0)")
+        let sid = try g.scalar("SELECT id FROM sessions")
+        // The turn of u2 stored its message and died before the agent answered.
+        _ = try g.store.beginTurn(TurnStart(channel: "test", channelMessageId: "u2", remote: "+15557770041", local: "+15550000001",
+                                            text: "two", nowMs: nowMillis(), sessionId: sid, newAgent: nil))
+        #expect(g.router.removeAgent("a"))
+        // The channel retries the webhook: b answers it, with the history before it.
+        #expect(await g.reply(from: "+15557770041", id: "u2", text: "two") == "b: two (history: 2)")
+        #expect(try failoverReasons(g) == ["a>b:agent removed"])
+        await g.stop()
+    }
+
     @Test func runtimeAgentsCanBeAddedAndReplaced() async throws {
         let dir = TestEnv.tempDir("roster-add")
         let g = try await TestGateway(yaml: Self.twoAgents(dir), dir: dir)

@@ -5,7 +5,8 @@ import Foundation
 public struct Event: Sendable {
     /// e.g. message.received, message.rejected, message.sent, message.status, session.started,
     /// session.expired, agent.called, agent.failed, agent.failed_over, agent.health_changed,
-    /// usage.recorded, plugin.error.
+    /// agent.added, agent.registered, agent.removed, agent.state_changed, agent.key_created,
+    /// agent.key_revoked, usage.recorded, plugin.error.
     public var type: String
     public var correlationId: String?
     public var session: String?

@@ -16,7 +16,7 @@ extension ConversationRouter {
             // We hold the conversation's lock, so no turn for it is running: the attempt
             // that stored this message died before answering (a crash). Resume it.
             if let (s, inboundId) = try store.unansweredInbound(channel: m.channel, channelMessageId: m.channelMessageId),
-               !s.held, let agent = self.agent(named: s.agent) {
+               !s.held, let agent = try resumingAgent(t, s) {
                 logger.warning("resuming unanswered message \(m.channel)/\(m.channelMessageId) of session \(s.id)")
                 var h = try store.history(sessionId: s.id, limit: depth(agent) + 1)
                 if let i = h.lastIndex(where: { $0.role == "user" && $0.text == m.text }) { h.remove(at: i) }
@@ -32,5 +32,17 @@ extension ConversationRouter {
         }
         t.finish()
         return true
+    }
+
+    /// The agent that resumes an unanswered message of session `s`: its own, unless it was
+    /// removed, disabled or missed its heartbeats (then the session fails over, as its next
+    /// message would: +Session); nil if nobody can take it (the message stays unanswered
+    /// for a later recovery sweep). Breaker and call slots are left to `attempt`.
+    func resumingAgent(_ t: Turn, _ s: SessionRecord) throws -> RoutedAgent? {
+        let own = agent(named: s.agent)
+        guard let reason = own == nil ? "agent removed" : rosterReason(own!) else { return own }
+        var r = t
+        r.session = s
+        return try failoverTarget(r, from: s.agent, reason: reason, excluding: [s.agent])
     }
 }

@@ -45,15 +45,21 @@ extension ConversationRouter {
     /// Why the session's agent must not take this message, or nil if it can.
     /// A draining agent keeps its sessions; a disabled, lapsed or removed one does not.
     func unusableReason(_ a: RoutedAgent) -> String? {
-        if a.isRetired { return "agent removed" }
-        if a.state == .disabled { return "agent disabled" }
-        if a.heartbeatLapsed.load(ordering: .acquiring) { return "missed heartbeats" }
+        if let reason = rosterReason(a) { return reason }
         let breaker = a.health.breaker
         if breaker == .open { return "breaker open" }
         if !a.health.inRotation { return "failed probes" }
         if a.isSaturated { return "busy: \(a.maxInFlight) calls in flight" }
         if breaker == .halfOpen { return nil }   // the trial call
         if a.health.score < 40 { return "health \(a.health.score) < 40" }
+        return nil
+    }
+
+    /// Why the roster keeps `a` from its sessions (removed, disabled, missed heartbeats), or nil.
+    func rosterReason(_ a: RoutedAgent) -> String? {
+        if a.isRetired { return "agent removed" }
+        if a.state == .disabled { return "agent disabled" }
+        if a.heartbeatLapsed.load(ordering: .acquiring) { return "missed heartbeats" }
         return nil
     }
 
