@@ -246,7 +246,8 @@ extension AdminServer {
         guard try store.agentBeat(name, nowMs: nowMillis()) else {
             throw AdminError.notFound("no agent '\(name.prefix(64))': register it first (POST /api/v1/agents/register)")
         }
-        try agentSync?.sync()
+        // Back in rotation here at once (the other processes at their next poll); no full sync per beat.
+        agentSync?.beat(name)
         return try agentJSON(named: name)
     }
 

@@ -42,11 +42,13 @@ public final class AgentSync: @unchecked Sendable {
     }
 
     /// Applies the agents table once. Throws only if the store cannot be read.
+    /// The table is read under the same lock as it is applied: a poll that read before an
+    /// admin change cannot apply its older rows after that change was applied.
     public func sync() throws {
-        let rows = try store.agentRows()
-        let now = nowMillis()
         let mine = Set(router.gatewayConfig.agents.map(\.name))
-        state.withLock { st in
+        try state.withLock { st in
+            let rows = try store.agentRows()
+            let now = nowMillis()
             var runtimeNames = Set<String>()
             for r in rows {
                 let existing = router.roster.named(r.name)
@@ -77,6 +79,9 @@ public final class AgentSync: @unchecked Sendable {
                 if a.heartbeatLapsed.exchange(lapsed, ordering: .acquiringAndReleasing) != lapsed {
                     if lapsed { logger.warning("agents: '\(r.name)' missed 3 heartbeats: out of rotation until it beats again") }
                     else { logger.info("agents: '\(r.name)' beats again: back in rotation") }
+                    // Like a probe-driven change (RouterJobs), reported by each process that sees it.
+                    events?.emit(Event("agent.health_changed", agent: r.name, fields: [
+                        ("in_rotation", .bool(!lapsed && a.health.inRotation)), ("reason", .string(lapsed ? "missed heartbeats" : "heartbeat"))]))
                 }
             }
             // Runtime agents whose row is gone (deleted on any process).
@@ -86,6 +91,17 @@ public final class AgentSync: @unchecked Sendable {
                 logger.info("agents: runtime agent '\(a.name)' removed")
             }
             for name in st.failed.keys where !runtimeNames.contains(name) { st.failed[name] = nil }
+        }
+    }
+
+    /// A heartbeat of `name` was just stored: back in rotation here at once, without reading
+    /// the table (under the sync lock, so a poll that read before the beat cannot undo it).
+    public func beat(_ name: String) {
+        state.withLock { _ in
+            guard let a = router.agent(named: name), a.heartbeatLapsed.exchange(false, ordering: .acquiringAndReleasing) else { return }
+            logger.info("agents: '\(name)' beats again: back in rotation")
+            events?.emit(Event("agent.health_changed", agent: name, fields: [
+                ("in_rotation", .bool(a.health.inRotation)), ("reason", .string("heartbeat"))]))
         }
     }
 
