@@ -104,6 +104,10 @@ import Testing
         #expect(g.router.agents.map(\.name) == ["a", "b", "c"])
         #expect(g.router.agent(named: "c")?.index == old.index)
         #expect(await g.reply(from: "+15557770031", id: "n2", text: "again") == "c2: again (history: 2)")
+        // Putting the running agent again changes nothing (it is not retired).
+        let current = try #require(g.router.agent(named: "c"))
+        #expect(g.router.roster.put(current) == .replaced)
+        #expect(!current.isRetired)
         // A transport that is not one, or a config the agent schema refuses: clear errors, nothing opened.
         #expect(throws: StartupErrors.self) { try g.gateway.plugins.openAgent(AgentEntry(name: "d", transport: "nope")) }
         #expect(g.gateway.plugins.agentProblems(AgentEntry(name: "d", transport: "nope")).first?.contains("not a plugin offering") == true)

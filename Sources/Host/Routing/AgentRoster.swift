@@ -76,7 +76,7 @@ public final class AgentRoster: @unchecked Sendable {
             swap(Snapshot(list))
             return old
         }
-        old?.retire()
+        if let old, old !== agent { old.retire() }
         return old == nil ? .added : .replaced
     }
 
@@ -102,16 +102,6 @@ public final class AgentRoster: @unchecked Sendable {
             generation.add(1, ordering: .acquiringAndReleasing)
         }
         return true
-    }
-
-    /// Retires every agent (gateway shutdown): their handles close once idle.
-    func retireAll() {
-        let list: [RoutedAgent] = writers.withLock { _ in
-            let l = snapshot.list
-            swap(Snapshot([]))
-            return l
-        }
-        for a in list { a.retire() }
     }
 
     private func swap(_ next: Snapshot) {
