@@ -99,11 +99,13 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
             self.outbox = outbox
             jobs = RouterJobs(router: conv, store: store, routing: config.routing, logger: logger)
             runtime.router = conv
+            // Stored agent states and runtime agents before the recovery sweep and the probes.
+            try await startAgentSync()
             outbox.start()
             jobs?.start()
-            try await startAgentSync()
             try await startAdmin()
         } catch {
+            agentSync?.stop()
             await admin?.shutdown(grace: 0)
             await server.shutdown(grace: 0)
             plugins?.shutdown()
