@@ -46,6 +46,8 @@ let package = Package(
         .library(name: "fixture-abi11", type: .dynamic, targets: ["FixtureABI11"]),
         .library(name: "fixture-abi12", type: .dynamic, targets: ["FixtureABI12"]),
         .library(name: "fixture-null-entry", type: .dynamic, targets: ["FixtureNullEntry"]),
+        // plugin-check: breaks one contract rule, chosen by DS_CHECK_BREAKER.
+        .library(name: "fixture-check-breaker", type: .dynamic, targets: ["FixtureCheckBreaker"]),
         // Router tests and bench: a channel that submits from an HTTP route and records sends,
         // plus an agent transport whose failures are switched by a file.
         .library(name: "fixture-test-channel", type: .dynamic, targets: ["FixtureTestChannel"]),
@@ -126,6 +128,7 @@ let package = Package(
         .target(name: "FixtureABI11", path: "Tests/Fixtures/abi11", publicHeadersPath: ".", cSettings: fixtureHeader),
         .target(name: "FixtureABI12", path: "Tests/Fixtures/abi12", publicHeadersPath: ".", cSettings: fixtureHeader),
         .target(name: "FixtureNullEntry", path: "Tests/Fixtures/null-entry", publicHeadersPath: ".", cSettings: fixtureHeader),
+        .target(name: "FixtureCheckBreaker", path: "Tests/Fixtures/check-breaker", publicHeadersPath: ".", cSettings: fixtureHeader),
 
         // Benchmarks.
         .executableTarget(name: "darkspere-router-bench", dependencies: ["Host"], path: "bench/router/lookup"),

@@ -14,12 +14,13 @@ struct DarkSpere: AsyncParsableCommand {
           darkspere run --config prod.yaml       serve with another config
           darkspere check                        list every problem in ./plugins.yaml (exit 1 if any)
           darkspere plugins                      list the plugin libraries found, with ids, kinds and ABI
+          darkspere plugin-check libds-x.so      check a plugin library against the ABI contract (exit 1 on a break)
           darkspere sms --from +15551234567 "hi" post a signed test SMS to the running gateway, print the reply
           darkspere usage --account acme         this month's usage of an account against its tier's limits
           darkspere sessions list                sessions through the admin API (also: agents, optouts)
         """,
         version: DarkSpereVersion.current,
-        subcommands: [Run.self, Check.self, Plugins.self, SMS.self, Usage.self, Agents.self, Sessions.self, OptOuts.self],
+        subcommands: [Run.self, Check.self, Plugins.self, PluginCheckCommand.self, PluginCheckCaseCommand.self, SMS.self, Usage.self, Agents.self, Sessions.self, OptOuts.self],
         defaultSubcommand: nil
     )
 }

@@ -1,0 +1,1 @@
+/* Fixture: see check_breaker.c. No public declarations. */
