@@ -4,14 +4,17 @@ import PluginKit
 import Glibc
 #endif
 
-/// MCP over stdio: the agent runs as a child process; newline-delimited JSON-RPC on its
-/// stdin/stdout; each line of its stderr goes to the host log. If the child exits it is
-/// started again after a backoff (100 ms doubling to 10 s; reset after 30 s of uptime),
-/// and `generation` changes so the client runs the handshake again. `close` stops it:
-/// SIGTERM, then SIGKILL after 2 s.
+/// MCP over stdio: the agent runs as a child process started through the host's process
+/// service (ABI 1.2 `process_spawn`: pipes, no inherited host descriptors, exit
+/// notification); newline-delimited JSON-RPC on its stdin/stdout; each line of its stderr
+/// goes to the host log. If the child exits it is started again after a backoff (100 ms
+/// doubling to 10 s; reset after 30 s of uptime), and `generation` changes so the client
+/// runs the handshake again. `close` stops it: stdin closed, then SIGTERM after 1 s, then
+/// SIGKILL after 2 s more.
 ///
-/// Ownership and threading: owns the child and two reader threads (stdout, stderr).
-/// All mutable state is behind `lock`; writes to stdin are serialised by `writeLock`.
+/// Ownership and threading: owns the child (through its `ChildProcess` handle). The host
+/// delivers the child's output and exit on one host thread per child, in order; all mutable
+/// state is behind `lock`; writes to stdin are serialised by the host (per child).
 /// Every public method may be called from any thread or task.
 final class StdioConnection: MCPConnection, @unchecked Sendable {
     private struct Pending {
@@ -28,11 +31,7 @@ final class StdioConnection: MCPConnection, @unchecked Sendable {
     let cwd: String?
 
     private let lock = NSLock()
-    private let writeLock = NSLock()
-    private var process: Process?
-    /// Guarded by `writeLock`.
-    private var stdinFD: Int32 = -1
-    private var stdinHandle: FileHandle?
+    private var process: PluginHost.ChildProcess?
     private var pending: [Int: Pending] = [:]
     private var nextId = 0
     private var gen = 0
@@ -50,73 +49,39 @@ final class StdioConnection: MCPConnection, @unchecked Sendable {
     var generation: Int { lock.withLock { gen } }
     func setProtocol(version: String?, perRequest: Bool) {}
 
-    /// The child's pid, or nil when it is not running.
-    var pid: Int32? { lock.withLock { process?.processIdentifier } }
-
     /// Starts the child. Throws `.config` if it cannot be launched.
     func start() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = args
-        var environment = ProcessInfo.processInfo.environment
-        for (k, v) in env { environment[k] = v }
-        p.environment = environment
-        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd, isDirectory: true) }
-        let inPipe = Pipe(), outPipe = Pipe(), errPipe = Pipe()
-        p.standardInput = inPipe
-        p.standardOutput = outPipe
-        p.standardError = errPipe
         let myGen: Int = lock.withLock { gen += 1; return gen }
-        p.terminationHandler = { [weak self] proc in self?.exited(proc, generation: myGen) }
-        do { try p.run() } catch {
-            throw PluginError.config("command: could not start '\(executable)': \(error.localizedDescription)")
+        // The child's output arrives in chunks: split stdout and stderr into lines here.
+        let lines = LineSplitter()
+        let child: PluginHost.ChildProcess
+        do {
+            child = try host.spawn([executable] + args, env: env.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, cwd: cwd) { [weak self, host, agentName] event in
+                switch event {
+                case .stdout(let bytes): lines.out(bytes) { self?.received($0) }
+                case .stderr(let bytes):
+                    lines.err(bytes) { host.log(.info, "agent '\(agentName)' stderr: \(String(decoding: $0, as: UTF8.self))") }
+                case .exit(let status):
+                    lines.flush(out: { self?.received($0) },
+                                err: { host.log(.info, "agent '\(agentName)' stderr: \(String(decoding: $0, as: UTF8.self))") })
+                    self?.exited(status: status, generation: myGen)
+                }
+            }
+        } catch {
+            throw PluginError.config("command: could not start '\(executable)': \(PluginError.from(error).message)")
         }
         lock.withLock {
-            process = p
-            writeLock.withLock { stdinHandle = inPipe.fileHandleForWriting; stdinFD = inPipe.fileHandleForWriting.fileDescriptor }
+            process = child
             startedAt = Date()
             starts += 1
         }
-        host.log(.info, "agent '\(agentName)': started \(executable) (pid \(p.processIdentifier))")
-        let out = outPipe.fileHandleForReading, err = errPipe.fileHandleForReading
-        Thread.detachNewThread { [weak self] in
-            Self.readLines(out.fileDescriptor) { self?.received($0) }
-            withExtendedLifetime(out) {}
-        }
-        Thread.detachNewThread { [weak self, host, agentName] in
-            Self.readLines(err.fileDescriptor) { line in
-                _ = self
-                host.log(.info, "agent '\(agentName)' stderr: \(String(decoding: line, as: UTF8.self))")
-            }
-            withExtendedLifetime(err) {}
-        }
+        host.log(.info, "agent '\(agentName)': started \(executable)")
     }
 
-    /// Reads `fd` until EOF, calling `line` for each non-empty line (without the newline).
-    private static func readLines(_ fd: Int32, _ line: ([UInt8]) -> Void) {
-        var buf = [UInt8](repeating: 0, count: 65_536)
-        var partial: [UInt8] = []
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            var start = 0
-            for i in 0..<n where buf[i] == 10 {
-                partial.append(contentsOf: buf[start..<i])
-                if !partial.isEmpty { line(partial) }
-                partial.removeAll(keepingCapacity: true)
-                start = i + 1
-            }
-            partial.append(contentsOf: buf[start..<n])
-        }
-        if !partial.isEmpty { line(partial) }
-    }
-
-    private func exited(_ proc: Process, generation g: Int) {
+    private func exited(status: Int32, generation g: Int) {
         let (failed, restartIn): ([Pending], Int?) = lock.withLock {
             guard g == gen else { return ([], nil) }
             process = nil
-            writeLock.withLock { stdinFD = -1; stdinHandle = nil }
             let f = Array(pending.values)
             pending.removeAll()
             if closed { return (f, nil) }
@@ -125,12 +90,13 @@ final class StdioConnection: MCPConnection, @unchecked Sendable {
             backoffMs = min(backoffMs * 2, 10_000)
             return (f, delay)
         }
+        let how = status < 0 ? "killed by signal \(-status)" : "status \(status)"
         for p in failed {
             p.deadline.cancel()
-            p.continuation.resume(throwing: PluginError.unavailable("agent process exited (status \(proc.terminationStatus)) during \(p.method)"))
+            p.continuation.resume(throwing: PluginError.unavailable("agent process exited (\(how)) during \(p.method)"))
         }
         guard let delay = restartIn else { return }
-        host.log(.warn, "agent '\(agentName)': process exited with status \(proc.terminationStatus); restarting in \(delay) ms")
+        host.log(.warn, "agent '\(agentName)': process exited (\(how)); restarting in \(delay) ms")
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(delay)) { [weak self] in self?.restart() }
     }
 
@@ -176,19 +142,10 @@ final class StdioConnection: MCPConnection, @unchecked Sendable {
     /// Writes one line to the child's stdin. False if it is not running or the pipe broke.
     @discardableResult
     private func write(_ data: Data) -> Bool {
-        writeLock.lock(); defer { writeLock.unlock() }
-        let fd = stdinFD   // guarded by writeLock (never take `lock` here: exited() nests lock → writeLock)
-        guard fd >= 0 else { return false }
+        guard let p = lock.withLock({ process }) else { return false }
         var bytes = [UInt8](data)
         bytes.append(10)
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return false }
-            off += n
-        }
-        return true
+        return p.write(bytes)
     }
 
     func request(_ method: String, _ params: [String: Any]?, timeoutMs: UInt32) async throws -> JSONObject {
@@ -234,22 +191,45 @@ final class StdioConnection: MCPConnection, @unchecked Sendable {
     /// Stops the child the way the MCP spec asks: close its stdin, wait for it to exit
     /// (1 s), then SIGTERM (2 s), then SIGKILL. Blocks the calling (host) thread.
     func close() {
-        let p: Process? = lock.withLock { closed = true; return process }
+        let p: PluginHost.ChildProcess? = lock.withLock { closed = true; return process }
         guard let p else { return }
-        let pid = p.processIdentifier
         func waitExit(_ seconds: Double) -> Bool {
             let until = Date().addingTimeInterval(seconds)
-            while lock.withLock({ process != nil }) && p.isRunning && Date() < until { usleep(5_000) }
-            return !(lock.withLock({ process != nil }) && p.isRunning)
+            while lock.withLock({ process != nil }) && Date() < until { usleep(5_000) }
+            return lock.withLock { process == nil }
         }
-        writeLock.withLock {
-            if stdinFD >= 0 { try? stdinHandle?.close() }
-            stdinFD = -1; stdinHandle = nil
-        }
+        p.closeStdin()
         if !waitExit(1) {
-            kill(pid, SIGTERM)
-            if !waitExit(2) { kill(pid, SIGKILL) }
+            p.kill(SIGTERM)
+            if !waitExit(2) { p.kill(SIGKILL); _ = waitExit(2) }
         }
-        host.log(.info, "agent '\(agentName)': stopped process \(pid)")
+        host.log(.info, "agent '\(agentName)': stopped its process")
+    }
+}
+
+/// Splits a child's stdout and stderr chunks into lines (without the newline; empty lines
+/// skipped). Used from the host's one thread per child, so it needs no lock.
+final class LineSplitter: @unchecked Sendable {
+    private var outPartial: [UInt8] = []
+    private var errPartial: [UInt8] = []
+
+    func out(_ bytes: [UInt8], _ line: ([UInt8]) -> Void) { Self.split(bytes, &outPartial, line) }
+    func err(_ bytes: [UInt8], _ line: ([UInt8]) -> Void) { Self.split(bytes, &errPartial, line) }
+
+    /// Hands over unterminated last lines (at exit).
+    func flush(out: ([UInt8]) -> Void, err: ([UInt8]) -> Void) {
+        if !outPartial.isEmpty { out(outPartial); outPartial = [] }
+        if !errPartial.isEmpty { err(errPartial); errPartial = [] }
+    }
+
+    private static func split(_ bytes: [UInt8], _ partial: inout [UInt8], _ line: ([UInt8]) -> Void) {
+        var start = 0
+        for i in bytes.indices where bytes[i] == 10 {
+            partial.append(contentsOf: bytes[start..<i])
+            if !partial.isEmpty { line(partial) }
+            partial.removeAll(keepingCapacity: true)
+            start = i + 1
+        }
+        partial.append(contentsOf: bytes[start...])
     }
 }

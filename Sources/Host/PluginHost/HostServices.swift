@@ -53,7 +53,12 @@ final class InstanceHandle: @unchecked Sendable {
             return UnsafePointer(made)
         }
     }
-    func markDestroyed() { destroyed.store(true, ordering: .releasing) }
+    /// After destroy() returned: later completions are violations, and (1.2) children the
+    /// instance left running are killed.
+    func markDestroyed() {
+        destroyed.store(true, ordering: .releasing)
+        PluginProcess.killAll(owner: self)
+    }
 
     var pointer: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
     static func from(_ p: OpaquePointer?) -> InstanceHandle? {
@@ -326,6 +331,32 @@ enum HostTable {
             http_cancel: { call in
                 guard let call else { return }
                 PluginHTTPCall.cancel(call)
+            },
+            process_spawn: { h, spec, cb, user, out, err in
+                out?.pointee = nil
+                guard let h = InstanceHandle.from(h), let spec, let cb else {
+                    "process_spawn: handle, spec and callback are required".withCString { ds_error_set(err, $0) }
+                    return DS_ERR_INVALID
+                }
+                guard !h.isDestroyed else { h.violated(.serviceAfterDestroy); return DS_ERR_UNAVAILABLE }
+                do { try PluginProcess.spawn(owner: h, spec: spec, callback: cb, user: user, out: out) } catch let e as PluginProcess.SpawnError {
+                    e.message.withCString { ds_error_set(err, $0) }
+                    return e.status
+                } catch { return DS_ERR_FAILED }
+                return DS_OK
+            },
+            process_write: { p, data in
+                guard let p, let process = PluginProcess.table.get(HandleTable<PluginProcess>.id(p)) else { return DS_ERR_NOT_FOUND }
+                guard data.len > 0, let ptr = data.ptr else { return DS_OK }
+                return process.write(UnsafeRawBufferPointer(start: ptr, count: data.len))
+            },
+            process_close_stdin: { p in
+                guard let p else { return }
+                PluginProcess.table.get(HandleTable<PluginProcess>.id(p))?.closeStdin()
+            },
+            process_kill: { p, sig in
+                guard let p, let process = PluginProcess.table.get(HandleTable<PluginProcess>.id(p)) else { return DS_ERR_NOT_FOUND }
+                return process.sendSignal(sig)
             }))
         return UnsafePointer(t)
     }()

@@ -16,8 +16,9 @@
  *        end of every interface table, which `darkspere check` calls;
  *        ds_plugin_descriptor.agent_config_schema; media on ds_agent_request
  *        and ds_outbound_message; the optional exported symbol
- *        `darkspere_plugin_abi`. Every 1.1 struct keeps its layout; structs and
- *        tables only grew at their ends.
+ *        `darkspere_plugin_abi`; a child-process service (ds_host.process_spawn,
+ *        process_write, process_close_stdin, process_kill). Every 1.1 struct keeps
+ *        its layout; structs and tables only grew at their ends.
  *
  * This is the whole contract between the DarkSpere host (the gateway) and a
  * plugin (a shared library that the host loads with dlopen). A plugin needs
@@ -499,6 +500,55 @@ typedef void (*ds_submit_callback)(void *user, ds_status status, const ds_outcom
 typedef void (*ds_timer_callback)(void *user);
 
 /* ========================================================================= */
+/* Child processes (1.2)                                                     */
+/* ========================================================================= */
+
+/** (1.2) A child process started with host->process_spawn(). Owned by the host;
+ *  valid from process_spawn() until its DS_PROCESS_EXIT callback has returned.
+ *  A handle used after that is harmless: the calls return DS_ERR_NOT_FOUND or do
+ *  nothing (handles are never reused within a process). */
+typedef struct ds_process ds_process;
+
+/** (1.2) ds_process_spec.flags: start the child with ONLY spec->env, not the
+ *  host's environment plus spec->env. */
+#define DS_PROCESS_CLEAN_ENV 0x1u
+
+/**
+ * (1.2) What to start, for host->process_spawn(). Owned by the plugin; the host
+ * copies what it needs during the call.
+ */
+typedef struct ds_process_spec {
+    uint32_t      struct_size;   /**< sizeof(ds_process_spec). */
+    const ds_str *argv;          /**< The program and its arguments; argc >= 1. argv[0] is an
+                                      absolute or relative path (contains '/'), or a name looked
+                                      up in the host's PATH. No shell is involved. */
+    size_t        argc;
+    const ds_kv  *env;           /**< Variables for the child: added to (or replacing those of)
+                                      the host's environment, or the whole environment with
+                                      DS_PROCESS_CLEAN_ENV. NULL when env_count == 0. */
+    size_t        env_count;
+    ds_str        cwd;           /**< Working directory; empty = the host's. */
+    uint32_t      flags;         /**< DS_PROCESS_* flags; 0 for none. */
+} ds_process_spec;
+
+/** (1.2) Events of a child process, passed to its ds_process_callback. */
+#define DS_PROCESS_STDOUT 1   /**< `data`: bytes the child wrote to its stdout (any chunking: split lines yourself). */
+#define DS_PROCESS_STDERR 2   /**< `data`: bytes the child wrote to its stderr. */
+#define DS_PROCESS_EXIT   3   /**< The child ended and was reaped: `exit_status` is its exit code
+                                   (0..255), or -N if signal N killed it. Always the last event. */
+
+/**
+ * (1.2) Receives the events of one child process: its output as it arrives, then
+ * exactly one DS_PROCESS_EXIT (after the last output the host could read).
+ * Called on a host thread that serves only this process, in order, never
+ * concurrently with itself; do not block in it for long (the child's output waits
+ * meanwhile). `data` is owned by the host and valid during the call only
+ * (empty for DS_PROCESS_EXIT; `exit_status` is 0 for output events). Not called
+ * after the instance's destroy() has begun.
+ */
+typedef void (*ds_process_callback)(void *user, int32_t event, ds_str data, int32_t exit_status);
+
+/* ========================================================================= */
 /* Host services                                                             */
 /* ========================================================================= */
 
@@ -678,6 +728,44 @@ typedef struct ds_host {
      * has returned (a no-op then), and from inside an op's cancel().
      */
     void (*http_cancel)(ds_http_call *call);
+
+    /**
+     * (1.2) Starts a child process with pipes for its stdin, stdout and stderr.
+     * The child inherits NO descriptor of the host other than those three (the
+     * host's sockets, database and log files stay closed in it), starts with the
+     * default signal dispositions and an empty signal mask, and runs in the host's
+     * process group. Its output and its end arrive at `callback(user, ...)` (see
+     * ds_process_callback); `*out_process` is set before the first callback can
+     * run. Returns DS_OK (the callback will get DS_PROCESS_EXIT exactly once), or
+     * a negative code with `err` saying why and the callback never called:
+     * DS_ERR_NOT_FOUND (no such program), DS_ERR_INVALID (argc == 0, a bad spec),
+     * DS_ERR_UNAVAILABLE (the system refused: too many processes or files).
+     * A child still running when the instance is destroyed is killed (SIGKILL)
+     * by the host after destroy() returns; stop it yourself in destroy() (close
+     * its stdin, then process_kill) to let it exit cleanly. Any thread.
+     */
+    ds_status (*process_spawn)(ds_host_handle *h, const ds_process_spec *spec, ds_process_callback callback,
+                               void *user, ds_process **out_process, ds_error *err);
+
+    /**
+     * (1.2) Writes all of `data` to the child's stdin (copied). Blocks while the
+     * pipe is full (the child is not reading): never call it from a host callback
+     * (timer, HTTP, this process's own callback) with much data. Calls are
+     * serialised per process, so concurrent writes never interleave. Returns
+     * DS_OK; DS_ERR_UNAVAILABLE if stdin was closed or the child no longer reads
+     * (it exited); DS_ERR_NOT_FOUND for a stale handle. The host ignores SIGPIPE,
+     * so a write to a dead child is an error, never a signal. Any thread.
+     */
+    ds_status (*process_write)(ds_process *process, ds_str data);
+
+    /** (1.2) Closes the child's stdin (it reads EOF). Later writes fail; a second
+     *  call is a no-op. Any thread. */
+    void (*process_close_stdin)(ds_process *process);
+
+    /** (1.2) Sends POSIX signal `signal` (15 = SIGTERM, 9 = SIGKILL, ...) to the
+     *  child. Returns DS_OK, or DS_ERR_NOT_FOUND once the child has been reaped
+     *  (the host never signals a recycled pid). Any thread. */
+    ds_status (*process_kill)(ds_process *process, int32_t signal);
 } ds_host;
 
 struct ds_plugin_descriptor;
