@@ -133,11 +133,12 @@ enum CheckHost {
                 problem = Address.problem(field: "from", m.from.string) ?? Address.problem(field: "to", m.to.string)
             }
             let u = UnsafeSendable(user)
+            let refusal = problem
             DispatchQueue.global().async {
                 var o = ds_outcome()
                 o.struct_size = UInt32(MemoryLayout<ds_outcome>.size)
                 CheckHost.timed("submit_inbound callback") {
-                    if let problem { withDSStr(problem) { o.error = $0; cb(u.value, DS_ERR_INVALID, &o) } } else { cb(u.value, DS_DEFERRED, &o) }
+                    if let refusal { withDSStr(refusal) { o.error = $0; cb(u.value, DS_ERR_INVALID, &o) } } else { cb(u.value, DS_DEFERRED, &o) }
                 }
             }
             return DS_OK

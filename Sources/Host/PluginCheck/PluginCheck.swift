@@ -74,7 +74,7 @@ public enum PluginCheck {
         func write(_ json: String?, _ name: String) -> String? {
             guard let json else { return nil }
             let p = work + "/" + name
-            FileManager.default.createFile(atPath: p, contents: Data(json.utf8), attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: p, contents: Data(json.utf8), attributes: [.posixPermissions: 0o600])
             return p
         }
         let extra = o.caseArguments(configFile: write(o.configJSON, "config.json"), agentConfigFile: write(o.agentConfigJSON, "agent-config.json"))
@@ -141,25 +141,28 @@ public enum PluginCheck {
         p.standardOutput = out
         p.standardError = err
         p.standardInput = FileHandle.nullDevice
+        // A crash must end the case at once: Swift's backtracer would keep the process (and
+        // its pipes) alive, and on a loaded machine it can hang.
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFT_BACKTRACE"] = "enable=no"
+        p.environment = environment
         do { try p.run() } catch {
             result.failures.append(CheckFinding(kind: .crash, message: "cannot start the case process \(exe): \(error)"))
             return result
         }
-        let errLines = CheckLines()
-        let errThread = Thread {
-            let data = err.fileHandleForReading.readDataToEndOfFile()
-            errLines.set(String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init))
-        }
-        errThread.start()
+        // Both pipes are drained on their own threads; the case ends when the child exits
+        // (a grandchild the plugin started may keep a pipe open: its output is not awaited).
+        let outDrain = PipeDrain(out.fileHandleForReading), errDrain = PipeDrain(err.fileHandleForReading)
         let killed = CheckFlag()
         let pid = p.processIdentifier
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(o.caseTimeoutMs))) {
             if p.isRunning { killed.set(); kill(pid, SIGKILL) }
         }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        while !errLines.isSet { usleep(1_000) }
-        result.log = errLines.value
+        outDrain.wait(seconds: 3)
+        errDrain.wait(seconds: 1)
+        result.log = String(decoding: errDrain.data, as: UTF8.self).split(separator: "\n").map(String.init)
+        let data = outDrain.data
         var done = false
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             let f = line.split(separator: "\t", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
@@ -197,11 +200,25 @@ final class CheckFlag: @unchecked Sendable {
     var isSet: Bool { lock.lock(); defer { lock.unlock() }; return flag }
 }
 
-/// Lines read on another thread, handed over once.
-final class CheckLines: @unchecked Sendable {
+/// Reads a pipe to its end on a thread of its own; `data` is what arrived so far.
+final class PipeDrain: @unchecked Sendable {
     private let lock = NSLock()
-    private var lines: [String]?
-    func set(_ l: [String]) { lock.lock(); lines = l; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return lines != nil }
-    var value: [String] { lock.lock(); defer { lock.unlock() }; return lines ?? [] }
+    private var bytes = Data()
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(_ handle: FileHandle) {
+        Thread.detachNewThread { [self] in
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                lock.lock(); bytes.append(chunk); lock.unlock()
+            }
+            finished.signal()
+        }
+    }
+
+    /// Waits until the pipe reached its end, at most `seconds`.
+    func wait(seconds: Double) { _ = finished.wait(timeout: .now() + seconds) }
+
+    var data: Data { lock.lock(); defer { lock.unlock() }; return bytes }
 }
