@@ -46,6 +46,10 @@
  * 5. The host owns timeouts, retries, backoff, circuit breaking and
  *    cancellation; the plugin reports what happened with a status code.
  *
+ * Check a build against the rules below with `darkspere plugin-check libds-x.so`:
+ * it runs the plugin's operations from several threads, cancels some, and names
+ * every break (completed_twice, never_completed, blocking_callback, crash, ...).
+ *
  * ---------------------------------------------------------------------------
  * Rules that hold for every function in this file
  * ---------------------------------------------------------------------------
