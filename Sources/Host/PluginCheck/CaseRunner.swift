@@ -229,13 +229,19 @@ final class CaseRunner: @unchecked Sendable {
     /// Reports every contract break of `ops`, one finding per kind (with a count and the
     /// first example). Returns how many kinds were found.
     private func judge(_ ops: [CheckedOp]) -> Int {
-        var byKind: [CheckFinding.Kind: (count: Int, first: String)] = [:]
+        // One finding per kind and function ("send", "route POST /x"), with a count and the first example.
+        struct Key: Hashable { var kind: CheckFinding.Kind; var function: String }
+        var byKind: [Key: (count: Int, first: String)] = [:]
+        var order: [Key] = []
+        var current = ""
         func add(_ k: CheckFinding.Kind, _ m: String) {
-            if let e = byKind[k] { byKind[k] = (e.count + 1, e.first) } else { byKind[k] = (1, m) }
+            let key = Key(kind: k, function: current)
+            if let e = byKind[key] { byKind[key] = (e.count + 1, e.first) } else { byKind[key] = (1, m); order.append(key) }
         }
         let outcomeMin = UInt32(MemoryLayout<ds_outcome>.size)
         let responseMin = UInt32(MemoryLayout<ds_http_response>.size)
         for op in ops {
+            current = String(op.label.split(separator: "#").first ?? "").trimmingCharacters(in: .whitespaces)
             let s = CheckHost.state.snapshot(op)
             let fn = op.isRoute ? "route handler" : String(op.label.split(separator: " ").first ?? "op")
             guard let r = s.returned else { add(.neverCompleted, "\(op.label): the function never returned"); continue }
@@ -280,8 +286,9 @@ final class CaseRunner: @unchecked Sendable {
                 add(.completedAfterCancel, "\(op.label): completed \(first.atMs - cancelled) ms after cancel() (bound \(options.cancelBoundMs) ms): the host had given up and dropped this outcome; stop the work and complete promptly when cancelled")
             }
         }
-        for (k, v) in byKind.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            CheckHost.state.fail(k, v.count == 1 ? v.first : "\(v.count) ops, e.g. \(v.first)")
+        for key in order {
+            let v = byKind[key]!
+            CheckHost.state.fail(key.kind, v.count == 1 ? v.first : "\(v.count) \(key.function) ops, e.g. \(v.first)")
         }
         return byKind.count
     }

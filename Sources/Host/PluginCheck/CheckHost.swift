@@ -12,7 +12,8 @@ import PluginAPI
 /// - `submit_inbound` validates the message (sizes, ADDRESSES) and answers DS_DEFERRED;
 /// - `route_register` / `route_unregister` keep the routes in the checker, which calls the
 ///   handlers itself;
-/// - every callback into the plugin (HTTP, timer, submit) is timed: one that does not return
+/// - `process_spawn` is the real service (1.2), with the plugin's callback wrapped;
+/// - every callback into the plugin (HTTP, timer, submit, process) is timed: one that does not return
 ///   within `callbackBoundMs` is a `blocking_callback`.
 ///
 /// One process runs one check case (see `PluginCheck`), so this state is process-global.
@@ -143,6 +144,19 @@ enum CheckHost {
             }
             return DS_OK
         }
+        t.process_spawn = { h, spec, cb, user, out, err in
+            guard CheckHost.live(h, "process_spawn") != nil, let cb else { return DS_ERR_INVALID }
+            // The real service, with the plugin's callback timed like every other callback.
+            let box = Unmanaged.passRetained(ProcessBox(callback: cb, user: user)).toOpaque()
+            let status = HostTable.table.pointee.process_spawn(h, spec, { u, event, data, code in
+                guard let u else { return }
+                let box = Unmanaged<ProcessBox>.fromOpaque(u)
+                CheckHost.timed("process callback") { box.takeUnretainedValue().callback(box.takeUnretainedValue().user, event, data, code) }
+                if event == DS_PROCESS_EXIT { box.release() }
+            }, box, out, err)
+            if status != DS_OK { Unmanaged<ProcessBox>.fromOpaque(box).release() }
+            return status
+        }
         t.report_status = { h, _, _, _ in
             _ = CheckHost.live(h, "report_status")
             return DS_ERR_NOT_FOUND
@@ -173,6 +187,14 @@ final class TimerBox: @unchecked Sendable {
     init(callback: ds_timer_callback, user: UnsafeMutableRawPointer?, instance: CheckInstance) {
         self.callback = callback; self.user = user; self.instance = instance
     }
+}
+
+/// A plugin's child-process callback, wrapped so the checker can time it; released after
+/// the exit event.
+final class ProcessBox: @unchecked Sendable {
+    let callback: ds_process_callback
+    let user: UnsafeMutableRawPointer?
+    init(callback: @escaping ds_process_callback, user: UnsafeMutableRawPointer?) { self.callback = callback; self.user = user }
 }
 
 /// One HTTP request of the plugin, answered by the checker (503, no network) or cancelled.

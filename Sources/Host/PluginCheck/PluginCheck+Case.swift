@@ -50,15 +50,18 @@ extension PluginCheck {
             CheckHost.state.fail(.blockingCallback, "the plugin's \(what) has not returned after \(ms) ms (bound \(CheckHost.callbackBoundMs) ms): callbacks run on host threads and must not block")
         }
         // One line per kind (in order of first appearance): the first message and how many more.
-        var order: [CheckFinding.Kind] = []
-        var byKind: [CheckFinding.Kind: [String]] = [:]
+        // (Callback findings of one kind are alike: "ran for 2504 ms", "ran for 2500 ms".)
+        var order: [String] = []
+        var byKind: [String: (kind: CheckFinding.Kind, messages: [String])] = [:]
         for f in CheckHost.state.findings {
-            if byKind[f.kind] == nil { order.append(f.kind) }
-            byKind[f.kind, default: []].append(f.message)
+            let key = f.kind.rawValue + "|" + String(f.message.prefix(24))
+            if byKind[key] == nil { order.append(key); byKind[key] = (f.kind, []) }
+            byKind[key]!.messages.append(f.message)
         }
-        for k in order {
-            let all = byKind[k]!.uniqued
-            CaseLine.emit("fail", k.rawValue, all.count == 1 ? all[0] : "\(all[0]) (and \(all.count - 1) more like it)")
+        for key in order {
+            let (kind, messages) = byKind[key]!
+            let all = messages.uniqued
+            CaseLine.emit("fail", kind.rawValue, all.count == 1 ? all[0] : "\(all[0]) (and \(all.count - 1) more like it)")
         }
     }
 
