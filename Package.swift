@@ -81,8 +81,9 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            // The admin API's OpenAPI document, served at GET /api/v1/openapi.json.
-            resources: [.copy("Admin/openapi.json")]
+            // The admin API's OpenAPI document, served at GET /api/v1/openapi.json, and the
+            // operator console's static files, served at / on the admin listener.
+            resources: [.copy("Admin/openapi.json"), .copy("Admin/Console")]
         ),
         .executableTarget(
             name: "darkspere",
@@ -141,7 +142,7 @@ let package = Package(
         .executableTarget(name: "bench-admin", dependencies: ["Host", .product(name: "Logging", package: "swift-log")], path: "bench/admin"),
 
         .target(name: "TestPeers", path: "Tests/TestPeers"),
-        .testTarget(name: "HostTests", dependencies: ["TestPeers", "Host"], path: "Tests/HostTests"),
+        .testTarget(name: "HostTests", dependencies: ["TestPeers", "Host"], path: "Tests/HostTests", exclude: ["Console"]),
         .testTarget(name: "StripeTests", dependencies: ["TestPeers", "Host"], path: "Tests/StripeTests", exclude: ["fake_stripe.py", "abi10_host.c"]),
         .testTarget(name: "TwilioTests", dependencies: ["TestPeers", "TwilioCore", "SMSText", "Digests", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py"]),
         .target(name: "ChannelTestSupport", dependencies: ["Host"], path: "Tests/ChannelTestSupport"),

@@ -16,7 +16,7 @@ extension AdminServer {
     func streamEvents(_ call: AdminRequest, _ response: HTTPResponder) {
         let filter: LiveEvents.Filter
         do {
-            try call.only(["session", "type"])
+            try call.only(["session", "type", "access_token"])
             let types = try call.string("type", maxLength: 512).map { $0.split(separator: ",").map { String($0) } } ?? []
             filter = LiveEvents.Filter(types: types, session: try call.string("session", maxLength: 32))
         } catch let e as AdminError { return Self.send(response, e) } catch { return }
@@ -75,8 +75,9 @@ final class SSEWriter: @unchecked Sendable {
             return
         }
         guard dropped > 0 || !items.isEmpty else { return }
-        var text = dropped > 0 ? "event: dropped\ndata: {\"dropped\":\(dropped)}\n\n" : ""
-        for i in items { text += "id: \(i.id)\ndata: \(i.line)\n\n" }
-        stream.write(Array(text.utf8))
+        var bytes: [UInt8] = dropped > 0 ? Array("event: dropped\ndata: {\"dropped\":\(dropped)}\n\n".utf8) : []
+        // Each item's text is made once and shared by every client that gets it.
+        for i in items { bytes += i.sse }
+        stream.write(bytes)
     }
 }

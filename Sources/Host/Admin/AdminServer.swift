@@ -27,6 +27,8 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
     let openAPI: [UInt8]
     /// Applies agent changes here at once (set by the gateway before the listener starts; nil: no SQL agents table).
     var agentSync: AgentSync?
+    /// The operator console's static files (public: the page holds no data).
+    let console: AdminConsole
 
     init(config: AdminConfig, gateway: GatewayConfig, runtime: HostRuntime, store: SQLStore, router: ConversationRouter, events: EventBus,
          channels: [String], metricsText: @escaping @Sendable () -> String, kickOutbox: @escaping @Sendable () -> Void, logger: Logger) {
@@ -46,6 +48,7 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
         server = HTTPServer(runtime: runtime, config: sc, logger: logger, threads: 1)
         work = BlockingThreadPool(name: "darkspere-admin", threads: 4)
         openAPI = Array(AdminOpenAPI.document.utf8)
+        console = AdminConsole.load()
         server.handler = self
     }
 
@@ -65,6 +68,10 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
     // MARK: HTTPHandler
 
     public func handle(_ request: HTTPRequest, _ response: HTTPResponder) {
+        // The console's files are public (no data in them); everything else needs a token.
+        if request.method == "GET", let file = console.file(request.path) {
+            return response.respond(status: 200, headers: [("Content-Type", file.contentType)] + AdminConsole.securityHeaders, body: file.body)
+        }
         do {
             // An agent's own endpoints take its agent key, not an admin token (+Agents).
             if request.path.hasPrefix("/api/v1/agents/"), let s = try? Self.segments(request.path), Self.isAgentKeyEndpoint(s) {
@@ -121,14 +128,33 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
         }
     }
 
-    /// The token of `Authorization: Bearer <token>`, compared in constant time.
+    /// The token of `Authorization: Bearer <token>`, compared in constant time. The event
+    /// stream alone also takes `?access_token=<token>` (a browser's EventSource cannot send
+    /// headers); the header wins when both are given. Neither is ever logged.
     func authenticate(_ request: HTTPRequest) throws -> AdminToken {
-        guard let h = request.header("authorization"), h.count > 7, h.prefix(7).lowercased() == "bearer " else { throw AdminError.unauthorized }
-        let given = Array(h.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)
+        let given: [UInt8]
+        if let h = request.header("authorization") {
+            guard h.count > 7, h.prefix(7).lowercased() == "bearer " else { throw AdminError.unauthorized }
+            given = Array(h.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)
+        } else if request.path == Self.eventsPath, let t = Self.accessToken(request.query) {
+            given = Array(t.utf8)
+        } else {
+            throw AdminError.unauthorized
+        }
         var found: AdminToken?
         for t in config.tokens where Self.constantTimeEqual(Array(t.token.utf8), given) { found = t }
         guard let found else { throw AdminError.unauthorized }
         return found
+    }
+
+    static let eventsPath = "/api/v1/events"
+
+    /// The decoded `access_token` of a query string, if there is one.
+    static func accessToken(_ query: String) -> String? {
+        for part in query.split(separator: "&") where part.hasPrefix("access_token=") {
+            return String(part.dropFirst("access_token=".count)).removingPercentEncoding
+        }
+        return nil
     }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
@@ -222,6 +248,12 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
             case "POST": return Route(changes: true, run: json(status: 201, addOptOut))
             default: return Route(changes: true, run: json(removeOptOut))
             }
+        case ("usage", 1):
+            try allow(["GET"])
+            return Route(run: json(usage))
+        case ("me", 1):
+            try allow(["GET"])
+            return Route(run: json(me))
         case ("events", 1):
             try allow(["GET"])
             return Route(streams: true, run: streamEvents)

@@ -14,11 +14,52 @@ import Synchronization
 /// subscriber sees events in id order); it takes this hub's mutex briefly and never blocks
 /// on a client. Subscribe/unsubscribe from any thread.
 public final class LiveEvents: @unchecked Sendable {
-    public struct Item: Sendable {
-        public var id: String
-        public var type: String
-        public var session: String?
-        public var line: String
+    /// One event for watchers. Its text (`id: …` + `data: <JSON line>`) is made at most once,
+    /// by the first stream writer that needs it, and shared by every client: when no log sink
+    /// formatted the event already, formatting happens on the admin listener's thread, not on
+    /// the message path's. Immutable apart from that cache (under its own lock).
+    public final class Item: Sendable {
+        public let id: String
+        public let type: String
+        public let session: String?
+        private enum Source: Sendable {
+            case line(String)
+            case event(Event, timeMs: Int64, includeBodies: Bool, redactNumbers: Bool)
+        }
+        private let source: Source
+        private let encoded = Mutex<[UInt8]?>(nil)
+
+        /// An event whose JSON line was already made (for the log sinks).
+        public init(id: String, type: String, session: String?, line: String) {
+            self.id = id; self.type = type; self.session = session; source = .line(line)
+        }
+
+        /// An event formatted later, when a writer first needs it.
+        init(id: String, event: Event, timeMs: Int64, includeBodies: Bool, redactNumbers: Bool) {
+            self.id = id; type = event.type; session = event.session
+            source = .event(event, timeMs: timeMs, includeBodies: includeBodies, redactNumbers: redactNumbers)
+        }
+
+        /// The JSON line, as the log sinks get it.
+        public var line: String {
+            switch source {
+            case .line(let l): return l
+            case .event(let e, let t, let b, let r): return e.json(id: id, timeMs: t, includeBodies: b, redactNumbers: r)
+            }
+        }
+
+        /// `id: <id>\ndata: <line>\n\n`, made once.
+        public var sse: [UInt8] {
+            encoded.withLock { cached in
+                if let c = cached { return c }
+                var b: [UInt8] = []
+                let l = line
+                b.reserveCapacity(l.utf8.count + id.utf8.count + 14)
+                b += "id: ".utf8; b += id.utf8; b += "\ndata: ".utf8; b += l.utf8; b += "\n\n".utf8
+                cached = b
+                return b
+            }
+        }
     }
 
     /// A subscriber's filter: event types (exact, or a prefix ending in "."), session id.
