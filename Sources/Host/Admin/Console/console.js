@@ -278,16 +278,17 @@
   }
 
   function deliveryText(m) {
-    if (m.delivery) return m.delivery.status || m.delivery.state || m.status;
-    return m.status;
+    const raw = m.delivery ? m.delivery.status || m.delivery.state || m.status : m.status;
+    return raw ? String(raw).replace(/_/g, " ") : "";
   }
 
   function renderTranscript(data, first) {
     const s = data.session;
     $("#t-number").textContent = s.number;
-    $("#t-agent").textContent = "agent " + s.agent;
-    $("#t-state").textContent = s.state.replace("_", " ");
-    $("#t-badges").replaceChildren(...[badgeFor(s)].filter(Boolean));
+    $("#t-agent").textContent = "agent " + s.agent + " ·";
+    const badge = badgeFor(s);
+    $("#t-state").textContent = badge ? "" : s.state.replace("_", " ");   // the badge says it otherwise
+    $("#t-badges").replaceChildren(...[badge].filter(Boolean));
     const mine = s.operator && state.me && s.operator === state.me.name;
     const closed = s.state === "closed";
     const takeover = $("#t-takeover"), release = $("#t-release");
@@ -306,11 +307,12 @@
       const role = ["user", "agent", "operator", "system"].includes(m.role) ? m.role : "system";
       const status = deliveryText(m);
       const failed = m.delivery && m.delivery.state === "failed";
-      const who = role === "operator" && m.operator ? "operator " + m.operator : role === "agent" && m.agent ? "agent " + m.agent : role;
+      const name = role === "operator" ? m.operator : role === "agent" ? m.agent : null;
       return el("li", { class: "msg " + role, "data-id": String(m.id) },
         el("div", { class: "bubble", text: m.text }),
         el("div", { class: "info" },
-          el("span", { class: "role", text: who }),
+          el("span", { class: "role", text: role }),
+          name ? el("span", { class: "name", text: name }) : null,
           el("time", { datetime: m.time, text: whenLong(m.time) }),
           status ? el("span", { class: "status" + (failed ? " status-failed" : ""), text: status }) : null));
     });
@@ -428,6 +430,7 @@
   // ---------------------------------------------------------------- routing (#/tab[/id])
   function route() {
     if (!state.token) return;
+    $("#toast").hidden = true;
     const parts = location.hash.replace(/^#\/?/, "").split("/");
     const tab = ["conversations", "agents", "optouts", "usage"].includes(parts[0]) ? parts[0] : "conversations";
     state.tab = tab;
@@ -450,7 +453,9 @@
     $("#signout").addEventListener("click", () => signOut("Signed out."));
     $("#toast-close").addEventListener("click", () => { $("#toast").hidden = true; });
     $("#filters").addEventListener("submit", (ev) => { ev.preventDefault(); loadSessions(); });
-    $("#filter-number").addEventListener("input", debounce(() => loadSessions(), 300));
+    const filterSoon = debounce(() => loadSessions(), 300);
+    $("#filter-number").addEventListener("input", filterSoon);
+    $("#filter-number").addEventListener("change", filterSoon);
     $("#filter-agent").addEventListener("change", () => loadSessions());
     $("#more").addEventListener("click", loadMore);
     $("#t-takeover").addEventListener("click", takeOver);
