@@ -202,7 +202,8 @@ try:
     d.get(ADMIN + "/#/agents")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#agents tbody tr")) > 0)
     out["agents"] = d.find_element(By.CSS_SELECTOR, "#agents tbody").text
-    out["agent_buttons"] = [b.text for b in d.find_elements(By.CSS_SELECTOR, "#agents tbody tr:first-child button") if b.is_displayed()]
+    out["agent_buttons"] = d.execute_script("""return Array.from(document.querySelectorAll('#agents tbody tr:first-child button'))
+        .filter(b => b.offsetParent !== null).map(b => b.textContent)""")
     # Drain: PATCH /api/v1/agents/{name}. Either the agent drains or the API's error shows.
     # (by script: the table is redrawn every few seconds, an element found earlier may be gone)
     d.execute_script("document.querySelector('#agents tbody tr:first-child button').click()")
@@ -261,7 +262,8 @@ try:
     out["viewer_readonly_note"] = v.find_element(By.CSS_SELECTOR, ".readonly-note").text if visible(v, ".readonly-note") else ""
     v.get(ADMIN + "/#/agents")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#agents tbody tr")) > 0)
-    out["viewer_agent_buttons"] = [b.text for b in v.find_elements(By.CSS_SELECTOR, "#agents button") if b.is_displayed()]
+    out["viewer_agent_buttons"] = v.execute_script("""return Array.from(document.querySelectorAll('#agents button'))
+        .filter(b => b.offsetParent !== null).map(b => b.textContent)""")
     v.get(ADMIN + "/#/optouts")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#optouts tbody tr")) > 0)
     out["viewer_optout_form_visible"] = visible(v, "#optout-add")

@@ -361,12 +361,13 @@
     select.value = chosen;
     const rows = data.agents.map((a) => {
       const lat = a.latency_ms || {};
-      const ms = (v) => (v === null || v === undefined ? "–" : Math.round(v) + " ms");
+      const ms = (v) => (v === null || v === undefined ? "–" : (v < 10 ? v.toFixed(1) : Math.round(v)) + " ms");
       const rate = a.calls_5m > 0 ? (100 * a.errors_5m / a.calls_5m).toFixed(1) + " %" : "–";
-      const actions = el("td", { class: "actions operator-only" });
+      const buttons = el("div", { class: "actions" });
+      const actions = el("td", { class: "operator-only" }, buttons);
       const setState = (target, label, cls) => el("button", { type: "button", class: cls || null, text: label,
         onclick: () => changeAgent(a.name, target), disabled: a.state === target });
-      actions.append(setState("draining", "Drain"), setState("disabled", "Disable", "danger"), setState("active", "Enable"));
+      buttons.append(setState("draining", "Drain"), setState("disabled", "Disable", "danger"), setState("active", "Enable"));
       return el("tr", { "data-agent": a.name },
         el("td", {}, el("strong", { text: a.name }), el("span", { class: "sub", text: a.transport + (a.account ? " · " + a.account : "") })),
         el("td", {}, el("span", { class: "badge " + a.state, text: a.state.replace(/_/g, " ") })),
@@ -377,7 +378,15 @@
         el("td", { text: a.errors_5m + " of " + a.calls_5m + " (" + rate + ")" }),
         actions);
     });
+    // Redrawn every few seconds: keep the keyboard focus where it was.
+    const focused = document.activeElement, focusRow = focused && focused.closest ? focused.closest("tr[data-agent]") : null;
+    const focusKey = focusRow ? [focusRow.dataset.agent, focused.textContent] : null;
     $("#agents tbody").replaceChildren(...rows);
+    if (focusKey) {
+      const row = Array.from($("#agents tbody").children).find((r) => r.dataset.agent === focusKey[0]);
+      const b = row && Array.from(row.querySelectorAll("button")).find((x) => x.textContent === focusKey[1]);
+      if (b && !b.disabled) b.focus();
+    }
   }
 
   async function changeAgent(name, target) {
@@ -390,7 +399,7 @@
     if (!data) return;
     const rows = data.optouts.map((o) => el("tr", {},
       el("td", { text: o.number }), el("td", { text: o.channel }), el("td", { text: o.keyword }), el("td", { text: when(o.created_at) }),
-      el("td", { class: "actions operator-only" }, el("button", { type: "button", text: "Remove",
+      el("td", { class: "operator-only" }, el("button", { type: "button", text: "Remove",
         onclick: async () => {
           const q = new URLSearchParams({ number: o.number, channel: o.channel });
           if (await attempt(() => api("DELETE", "optouts?" + q.toString()))) loadOptOuts();
@@ -406,6 +415,9 @@
   }
 
   // ---------------------------------------------------------------- usage
+  const num = (n) => Number(n).toLocaleString("en-US");
+  const pct = (p) => (p > 0 && p < 0.1 ? "< 0.1 %" : p.toFixed(1) + " %");
+
   async function loadUsage() {
     const data = await attempt(() => api("GET", "usage"));
     if (!data) return;
@@ -419,7 +431,7 @@
         const cls = u.percent === null ? "" : u.percent >= 100 ? "over" : u.percent >= 80 ? "high" : "";
         return el("div", { class: "meter" },
           el("div", { class: "label" }, el("span", { text: u.kind.replace(/_/g, " ") }),
-            el("span", { text: u.used + " / " + (u.limit === null ? "unlimited" : u.limit) + (u.percent === null ? "" : "  (" + u.percent.toFixed(1) + " %)") })),
+            el("span", { text: num(u.used) + " / " + (u.limit === null ? "unlimited" : num(u.limit)) + (u.percent === null ? "" : "  (" + pct(u.percent) + ")") })),
           el("div", { class: "bar", role: "img", "aria-label": u.kind + " " + (u.percent === null ? "unlimited" : u.percent.toFixed(1) + " percent") },
             el("span", { class: cls, width: pct + "%" })));
       })));
