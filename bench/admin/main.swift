@@ -5,6 +5,13 @@
 //   bench-admin sse <dir> [messages=20000] [rounds=3] [concurrency=32]
 //       message-path throughput (router submit → store → echo agent → reply) without and with
 //       an SSE client subscribed to GET /api/v1/events, in alternating runs.
+//   bench-admin console <dir> [messages=10000] [rounds=4] [concurrency=32] [sink|nosink]
+//       the same message path without and with the operator console open: its event stream
+//       (the console's filter, ?access_token=) read to the end, and the list/transcript reads
+//       the page makes when events arrive (at most every 400 ms). Each run on a fresh gateway
+//       and store, so a "without" run is not warmed by an earlier watcher; runs alternate,
+//       starting with "without" and "with" in turn. `sink` (default) adds a file sink (as the
+//       default plugins.yaml has), `nosink` none.
 //
 // Plugins come from the build folder of this executable (fixture test channel, C echo agent).
 import Foundation
@@ -12,8 +19,8 @@ import Host
 import Logging
 
 let args = CommandLine.arguments
-guard args.count >= 3, ["sessions", "sse"].contains(args[1]) else {
-    FileHandle.standardError.write(Data("usage: bench-admin sessions|sse <dir> [...]\n".utf8))
+guard args.count >= 3, ["sessions", "sse", "console"].contains(args[1]) else {
+    FileHandle.standardError.write(Data("usage: bench-admin sessions|sse|console <dir> [...]\n".utf8))
     exit(2)
 }
 let dir = args[2]
@@ -48,9 +55,13 @@ func yaml(_ store: String) -> String {
     """
 }
 
-func startGateway(_ store: String) async throws -> Gateway {
+func startGateway(_ store: String, sink: String? = nil) async throws -> Gateway {
     let path = "\(dir)/plugins.yaml"
-    try yaml(store).write(toFile: path, atomically: true, encoding: .utf8)
+    var text = yaml(store)
+    if let sink {
+        text = text.replacingOccurrences(of: "  - id: echo\n", with: "  - id: events\n    library: file-sink\n    config: { path: \(sink), fsync: interval }\n  - id: echo\n")
+    }
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
     var logger = Logger(label: "bench")
     logger.logLevel = .error
     let g = Gateway(config: try ConfigLoader().load(path: path), logger: logger)
@@ -115,6 +126,122 @@ if args[1] == "sessions" {
         print(String(format: "  %-30@ rows=%3d  p50=%7.2f ms  p99=%7.2f ms  max=%7.2f ms", name as NSString, count, pct(lat, 0.5), pct(lat, 0.99), lat.max()!))
     }
     await g.stop()
+    exit(0)
+}
+
+/// A raw HTTP/1.1 GET on loopback (Connection: close), read to the end; returns the bytes read.
+func rawGet(_ port: Int, _ path: String) -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    guard withUnsafePointer(to: &addr, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }) == 0 else { return 0 }
+    let req = "GET \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\nConnection: close\r\n\r\n"
+    _ = req.withCString { send(fd, $0, strlen($0), 0) }
+    var buf = [UInt8](repeating: 0, count: 65536), total = 0
+    while true { let n = recv(fd, &buf, buf.count, 0); if n <= 0 { break }; total += n }
+    return total
+}
+
+/// The console as the gateway sees it: the event stream (read to the end, on its own thread)
+/// and, while events arrive, the page's reads — waiting sessions, the first page of the list,
+/// one open transcript — at most every 400 ms.
+final class ConsoleClient: @unchecked Sendable {
+    let port: Int
+    let fd: Int32
+    private let lock = NSLock()
+    private var _bytes = 0, _stopped = false
+    private(set) var reads = 0
+    var bytes: Int { lock.withLock { _bytes } }
+    var stopped: Bool { lock.withLock { _stopped } }
+
+    init(port: Int) {
+        self.port = port
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let req = "GET /api/v1/events?type=message.,session.,agent.,optout.&access_token=\(token) HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+        _ = req.withCString { send(fd, $0, strlen($0), 0) }
+        Thread { [self] in
+            var buf = [UInt8](repeating: 0, count: 65536)
+            while true { let n = recv(fd, &buf, buf.count, 0); if n <= 0 { break }; lock.withLock { _bytes += n } }
+        }.start()
+        Thread { [self] in
+            var seen = 0
+            while !stopped {
+                Thread.sleep(forTimeInterval: 0.4)
+                let now = bytes
+                guard now != seen else { continue }
+                seen = now
+                _ = rawGet(port, "/api/v1/sessions?state=waiting&limit=50")
+                _ = rawGet(port, "/api/v1/sessions?limit=50")
+                _ = rawGet(port, "/api/v1/sessions/1")
+                reads += 3
+            }
+        }.start()
+    }
+    func stop() { lock.withLock { _stopped = true }; shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+}
+
+if args[1] == "console" {
+    let messages = args.count > 3 ? Int(args[3])! : 10_000
+    let rounds = args.count > 4 ? Int(args[4])! : 4
+    let concurrency = args.count > 5 ? Int(args[5])! : 32
+    let withSink = !(args.count > 6 && args[6] == "nosink")
+    /// One run on a fresh gateway: a warm-up of 1,000 messages, then `messages` measured.
+    func run(console: Bool, _ tag: String) async throws -> (rate: Double, bytes: Int, reads: Int) {
+        let id = UUID().uuidString.prefix(8)
+        let g = try await startGateway("sqlite:\(dir)/console-\(id).sqlite", sink: withSink ? "\(dir)/events-\(id).jsonl" : nil)
+        let router = g.router!
+        func batch(_ n: Int, _ t: String) async -> Double {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            await withTaskGroup(of: Void.self) { group in
+                for w in 0..<concurrency {
+                    group.addTask {
+                        for i in stride(from: w, to: n, by: concurrency) {
+                            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                                router.submit(Inbound(channel: "test", channelMessageId: "\(t)-\(i)", from: "+1777\(String(format: "%07d", w))",
+                                                      to: "+15550000001", text: "hello \(i)")) { _ in c.resume() }
+                            }
+                        }
+                    }
+                }
+            }
+            return Double(n) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        let client = console ? ConsoleClient(port: g.adminPort!) : nil
+        try await Task.sleep(nanoseconds: 300_000_000)
+        _ = await batch(1000, "warm-\(tag)")
+        let rate = await batch(messages, tag)
+        try await Task.sleep(nanoseconds: 500_000_000)
+        let result = (rate, client?.bytes ?? 0, client?.reads ?? 0)
+        client?.stop()
+        await g.stop()
+        for f in ["console-\(id).sqlite", "console-\(id).sqlite-wal", "console-\(id).sqlite-shm", "events-\(id).jsonl"] {
+            try? FileManager.default.removeItem(atPath: "\(dir)/\(f)")
+        }
+        return result
+    }
+    print("message path, \(messages) messages over \(concurrency) conversations per run, \(withSink ? "file sink on" : "no log sink"), fresh gateway per run")
+    var without: [Double] = [], with: [Double] = []
+    for r in 0..<rounds {
+        // Alternate which half goes first, so a drift of the machine's load does not favour one.
+        let order = r % 2 == 0 ? [false, true] : [true, false]
+        for c in order {
+            let x = try await run(console: c, "\(c ? "c" : "n")\(r)")
+            if c { with.append(x.rate) } else { without.append(x.rate) }
+            if c { print(String(format: "round %d: with the console %.0f msg/s (stream %d bytes, %d page reads)", r + 1, x.rate, x.bytes, x.reads)) }
+            else { print(String(format: "round %d: without         %.0f msg/s", r + 1, x.rate)) }
+        }
+    }
+    let a = without.reduce(0, +) / Double(rounds), b = with.reduce(0, +) / Double(rounds)
+    let ma = without.sorted()[rounds / 2], mb = with.sorted()[rounds / 2]
+    print(String(format: "mean: without %.0f msg/s, with the console %.0f msg/s: %+.1f %%; median %+.1f %%", a, b, (b / a - 1) * 100, (mb / ma - 1) * 100))
     exit(0)
 }
 
