@@ -41,11 +41,6 @@ public final class EventBus: @unchecked Sendable {
         let timeMs = Int64(Date().timeIntervalSince1970 * 1000)
         order.withLock { _ in
             let id = nextId()
-            if pipelines.isEmpty {
-                // Only watchers: the line is made later by the stream's writer, off this thread.
-                live.publish(LiveEvents.Item(id: id, event: event, timeMs: timeMs, includeBodies: config.includeBodies, redactNumbers: config.redactNumbers))
-                return
-            }
             let line = event.json(id: id, timeMs: timeMs, includeBodies: config.includeBodies, redactNumbers: config.redactNumbers)
             for p in pipelines { p.enqueue(line) }
             if watched { live.publish(LiveEvents.Item(id: id, type: event.type, session: event.session, line: line)) }
