@@ -61,6 +61,8 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
     }
 
     func shutdown(grace: Double) async {
+        // Watchers first: no event may wake a stream writer on a loop that is going away.
+        events.live.unsubscribeAll()
         await server.shutdown(grace: grace)
         work.shutdown()
     }

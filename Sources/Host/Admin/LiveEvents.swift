@@ -14,38 +14,18 @@ import Synchronization
 /// subscriber sees events in id order); it takes this hub's mutex briefly and never blocks
 /// on a client. Subscribe/unsubscribe from any thread.
 public final class LiveEvents: @unchecked Sendable {
-    /// One event for watchers. Its text (`id: …` + `data: <JSON line>`) is made at most once,
-    /// by the first stream writer that needs it, and shared by every client: when no log sink
-    /// formatted the event already, formatting happens on the admin listener's thread, not on
-    /// the message path's. Immutable apart from that cache (under its own lock).
+    /// One event for watchers: its JSON line (the log sinks' line, made once by the bus) and
+    /// its SSE text (`id: …` + `data: …`), made at most once, by the first stream writer that
+    /// needs it, and shared by every client. Immutable apart from that cache (under its lock).
     public final class Item: Sendable {
         public let id: String
         public let type: String
         public let session: String?
-        private enum Source: Sendable {
-            case line(String)
-            case event(Event, timeMs: Int64, includeBodies: Bool, redactNumbers: Bool)
-        }
-        private let source: Source
+        public let line: String
         private let encoded = Mutex<[UInt8]?>(nil)
 
-        /// An event whose JSON line was already made (for the log sinks).
         public init(id: String, type: String, session: String?, line: String) {
-            self.id = id; self.type = type; self.session = session; source = .line(line)
-        }
-
-        /// An event formatted later, when a writer first needs it.
-        init(id: String, event: Event, timeMs: Int64, includeBodies: Bool, redactNumbers: Bool) {
-            self.id = id; type = event.type; session = event.session
-            source = .event(event, timeMs: timeMs, includeBodies: includeBodies, redactNumbers: redactNumbers)
-        }
-
-        /// The JSON line, as the log sinks get it.
-        public var line: String {
-            switch source {
-            case .line(let l): return l
-            case .event(let e, let t, let b, let r): return e.json(id: id, timeMs: t, includeBodies: b, redactNumbers: r)
-            }
+            self.id = id; self.type = type; self.session = session; self.line = line
         }
 
         /// `id: <id>\ndata: <line>\n\n`, made once.
@@ -53,9 +33,8 @@ public final class LiveEvents: @unchecked Sendable {
             encoded.withLock { cached in
                 if let c = cached { return c }
                 var b: [UInt8] = []
-                let l = line
-                b.reserveCapacity(l.utf8.count + id.utf8.count + 14)
-                b += "id: ".utf8; b += id.utf8; b += "\ndata: ".utf8; b += l.utf8; b += "\n\n".utf8
+                b.reserveCapacity(line.utf8.count + id.utf8.count + 14)
+                b += "id: ".utf8; b += id.utf8; b += "\ndata: ".utf8; b += line.utf8; b += "\n\n".utf8
                 cached = b
                 return b
             }
@@ -164,7 +143,18 @@ public final class LiveEvents: @unchecked Sendable {
         subscriberCount.add(-1, ordering: .relaxed)
     }
 
-    /// One event, from `EventBus.emit`.
+    /// Drops every watcher (the admin listener is stopping): nothing is pushed to them after
+    /// this returns. Their streams are closed by the listener's shutdown.
+    public func unsubscribeAll() {
+        let n = hub.withLock { h in
+            let n = h.subscribers.count
+            h.subscribers.removeAll()
+            return n
+        }
+        subscriberCount.add(-n, ordering: .relaxed)
+    }
+
+        /// One event, from `EventBus.emit`.
     func publish(_ item: Item) {
         hub.withLock { h in
             if h.replay.count < replayCapacity { h.replay.append(item) } else {
