@@ -207,12 +207,12 @@ try:
     # Drain: PATCH /api/v1/agents/{name}. Either the agent drains or the API's error shows.
     # (by script: the table is redrawn every few seconds, an element found earlier may be gone)
     d.execute_script("document.querySelector('#agents tbody tr:first-child button').click()")
-    wait.until(lambda d: visible(d, "#toast") or "draining" in d.find_element(By.CSS_SELECTOR, "#agents tbody tr:first-child").text)
+    wait.until(lambda d: visible(d, "#toast") or "draining" in d.execute_script("return document.querySelector('#agents tbody tr:first-child').textContent"))
     out["drain_result"] = d.find_element(By.ID, "toast-text").text if visible(d, "#toast") else "draining"
     d.save_screenshot(SHOTS + "/console-agents.png")
     if out["drain_result"] == "draining":
         d.execute_script("document.querySelectorAll('#agents tbody tr:first-child button')[2].click()")   # Enable again
-        wait.until(lambda d: "draining" not in d.find_element(By.CSS_SELECTOR, "#agents tbody tr:first-child").text)
+        wait.until(lambda d: "draining" not in d.execute_script("return document.querySelector('#agents tbody tr:first-child').textContent"))
     step("agents")
 
     d.get(ADMIN + "/#/usage")

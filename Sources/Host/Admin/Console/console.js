@@ -427,13 +427,13 @@
       el("div", { class: "tier", text: "tier " + a.tier + " · " + a.status.replace("_", " ") + (a.overage ? " · overage " + a.overage : "")
         + (a.per_minute ? " · " + a.per_minute + "/min" : "") }),
       ...a.usage.map((u) => {
-        const pct = u.percent === null ? 0 : Math.min(100, u.percent);
+        const fill = u.percent === null ? 0 : Math.min(100, u.percent);
         const cls = u.percent === null ? "" : u.percent >= 100 ? "over" : u.percent >= 80 ? "high" : "";
         return el("div", { class: "meter" },
           el("div", { class: "label" }, el("span", { text: u.kind.replace(/_/g, " ") }),
             el("span", { text: num(u.used) + " / " + (u.limit === null ? "unlimited" : num(u.limit)) + (u.percent === null ? "" : "  (" + pct(u.percent) + ")") })),
           el("div", { class: "bar", role: "img", "aria-label": u.kind + " " + (u.percent === null ? "unlimited" : u.percent.toFixed(1) + " percent") },
-            el("span", { class: cls, width: pct + "%" })));
+            el("span", { class: cls, width: fill + "%" })));
       })));
     if (cards.length === 0) cards.push(el("p", { class: "empty", text: "No accounts are configured (accounts: in plugins.yaml)." }));
     $("#usage").replaceChildren(...cards);
