@@ -54,12 +54,13 @@ extension SQLStore: AbuseStore {
             let sets: [[[SQLValue]]]
             if let pg = c as? PostgresConnection { sets = try pg.queries(statements) } else { sets = try statements.map { try c.query($0.sql, $0.params) } }
             var tally = AbuseTally(version: sets[0].first?[0].int ?? 0, burst: sets[1].first?[0].int ?? 0, repeats: sets[2].first?[0].int ?? 0)
-            let results = sets.dropFirst(3)
+            let results = Array(sets.dropFirst(3))
             guard let refusedAt = results.firstIndex(where: { $0.isEmpty }) else { return tally }
-            let refused = limits[refusedAt - 3]
+            let refused = limits[refusedAt]
             tally.refused = refused.scope
-            // Take back the limits counted before the one that refused (nothing past a refusal counts).
-            for (i, l) in limits.enumerated() where i < refusedAt - 3 {
+            // A refused message counts against no limit: take back the ones that counted it
+            // (all ran, in one round trip; the refusing ones counted nothing).
+            for (i, l) in limits.enumerated() where !results[i].isEmpty {
                 try c.query("UPDATE abuse_counters SET count = count - 1 WHERE scope = ? AND key = ? AND window_ms = ?", Array(l.params.prefix(3)))
             }
             tally.replyDue = try !c.query("""
