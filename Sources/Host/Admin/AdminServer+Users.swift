@@ -12,11 +12,11 @@ extension AdminServer {
 
     func listUsers(_ call: AdminRequest) throws -> JSONValue {
         try call.only(["number", "limit", "offset"])
+        let limit = try call.int("limit", in: 1...1000, default: 100)
+        let offset = try call.int("offset", in: 0...10_000_000, default: 0)
         if let n = try call.string("number", maxLength: 64) {
             return .object([("users", .array(try store.knownUser(n).map { [Self.userJSON($0)] } ?? []))])
         }
-        let limit = try call.int("limit", in: 1...1000, default: 100)
-        let offset = try call.int("offset", in: 0...10_000_000, default: 0)
         return .object([("users", .array(try store.knownUsers(offset: offset, limit: limit).map(Self.userJSON)))])
     }
 
