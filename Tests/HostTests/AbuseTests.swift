@@ -70,6 +70,14 @@ import Testing
         #expect(events.map { $0["scope"]?.stringValue } == ["sender", "sender"])
         #expect(events.map { $0["replied"]?.boolValue } == [true, false])
         #expect(events.first?["limit"]?.intValue == 3)
+        // Retention: burst and repeat windows go after two hours, rate windows after 25.
+        let now = nowMillis()
+        #expect(try g.scalar("SELECT COUNT(*) FROM abuse_counters WHERE scope IN ('burst', 'repeat')") > 0)
+        _ = try g.store.purgeAbuseCounters(beforeMs: now + 3 * 3_600_000)
+        #expect(try g.scalar("SELECT COUNT(*) FROM abuse_counters WHERE scope IN ('burst', 'repeat')") == 0)
+        #expect(try g.scalar("SELECT count FROM abuse_counters WHERE scope = 'rate_sender' AND key = ?", [.text(a)]) == 3)
+        _ = try g.store.purgeAbuseCounters(beforeMs: now + 26 * 3_600_000)
+        #expect(try g.scalar("SELECT COUNT(*) FROM abuse_counters") == 0)
     }
 
     @Test func globalLimitAndKnownUsersWithAccountLimit() async throws {

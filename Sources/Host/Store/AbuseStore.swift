@@ -95,6 +95,7 @@ public protocol AbuseStore: AnyObject, Sendable {
     /// Adds or updates a user; `created` false for an update.
     func saveKnownUser(_ u: KnownUser, nowMs: Int64) throws -> (user: KnownUser, created: Bool)
     func removeKnownUser(_ number: String) throws -> Bool
-    /// Drops counters of windows that ended before `beforeMs`.
+    /// Drops the counters of windows long over at `beforeMs` (now): burst and repeat
+    /// windows after two hours, rate windows (at most 24 h) after 25 hours.
     func purgeAbuseCounters(beforeMs: Int64) throws -> Int
 }

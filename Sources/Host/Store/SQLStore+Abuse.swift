@@ -169,8 +169,13 @@ extension SQLStore: AbuseStore {
         }
     }
 
+    /// Burst (10 s) and repeat (1 h) windows are dropped two hours after they began; rate
+    /// windows (at most 24 h, `abuse.window`) 25 hours after.
     public func purgeAbuseCounters(beforeMs: Int64) throws -> Int {
-        // A window ends at most `repeat` (1 h) after its start: keep an hour more.
-        try pool.with { try $0.query("DELETE FROM abuse_counters WHERE window_ms < ? RETURNING count", [.int(beforeMs - 3_600_000)]).count }
+        try pool.with {
+            try $0.query("""
+                DELETE FROM abuse_counters WHERE window_ms < ? OR (scope IN ('burst', 'repeat') AND window_ms < ?) RETURNING count
+                """, [.int(beforeMs - 25 * 3_600_000), .int(beforeMs - 2 * 3_600_000)]).count
+        }
     }
 }
