@@ -97,7 +97,8 @@ import Testing
         let u1 = "+15557100001", u2 = "+15557100002", u3 = "+15557100003", stranger = "+15557199999"
 
         #expect(await send(g, stranger, "k0", "hello") == "Who are you?")
-        #expect(try status(g, "k0") == "unknown_user")
+        #expect(await send(g, stranger, "k0b", "hello??") == "")
+        #expect(try status(g, "k0") == "unknown_user" && status(g, "k0b") == "unknown_user")
         // Users through the admin API (viewer may read, not change; accounts must exist).
         #expect(try await viewer.call("POST", "/api/v1/users", body: #"{"number":"\#(u1)"}"#).status == 403)
         let bad = try await admin.call("POST", "/api/v1/users", body: #"{"number":"\#(u1)","account":"nope"}"#)
@@ -124,7 +125,7 @@ import Testing
         #expect(try await admin.call("DELETE", "/api/v1/users/%2B15557100003").status == 200)
         #expect(try await admin.call("DELETE", "/api/v1/users/%2B15557100003").status == 404)
         #expect(await send(g, u3, "k7", "seven") == "Who are you?")
-        _ = try await rejected(g, reason: "unknown_user", count: 2)
+        _ = try await rejected(g, reason: "unknown_user", count: 3)
     }
 
     @Test func allowAndBlockListsByNumberPrefixAndCountry() async throws {
@@ -153,11 +154,13 @@ import Testing
         #expect(await send(g, "+2348012345678", "b1", "hello") == "Blocked.")
         #expect(await send(g, "+15559990000", "b2", "hello") == "Blocked.")
         #expect(await send(g, "+15557200001", "b3", "hello") == "Blocked.")
+        #expect(await send(g, "+2348012345678", "b1b", "hello?") == "")   // one reply per window: a flood costs one SMS
         #expect(await send(g, "+2348011111111", "b4", "hello") == "alpha: hello (history: 0)")   // allowed past the country block
         #expect(await send(g, "+15557200002", "b5", "hello") == "alpha: hello (history: 0)")
         #expect(try status(g, "b1") == "blocked" && status(g, "b2") == "blocked")
-        let events = try await rejected(g, reason: "blocked", count: 3)
-        #expect(events.map { $0["rule"]?.stringValue } == ["country +234", "prefix +1555999", "number +15557200001"])
+        let events = try await rejected(g, reason: "blocked", count: 4)
+        #expect(events.map { $0["rule"]?.stringValue } == ["country +234", "prefix +1555999", "number +15557200001", "country +234"])
+        #expect(events.map { $0["replied"]?.boolValue } == [true, true, true, false])
 
         // Removing the country rule lets the number through on its next message.
         let id = try #require(country.json?["id"]?.intValue)

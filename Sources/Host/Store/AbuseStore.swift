@@ -81,6 +81,10 @@ public protocol AbuseStore: AnyObject, Sendable {
     /// Takes back a message counted by `countForAbuse` that was refused for another reason
     /// afterwards (its list decision changed with a newer version).
     func uncountAbuse(_ c: AbuseCount) throws
+    /// Claims the one reply of a refusal kind (`reason`) for `sender` in the window holding
+    /// `nowMs`: true the first time in the window, false after (then nothing is sent). A
+    /// refused number never costs more than one reply per window and reason.
+    func claimRefusalReply(reason: String, sender: String, nowMs: Int64, windowMs: Int64) throws -> Bool
     /// The access version alone (before refusing by a cached list).
     func accessVersion() throws -> Int64
     /// All rules, and the version they belong to (one transaction).

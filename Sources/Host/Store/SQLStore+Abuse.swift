@@ -79,6 +79,15 @@ extension SQLStore: AbuseStore {
         }
     }
 
+    public func claimRefusalReply(reason: String, sender: String, nowMs: Int64, windowMs: Int64) throws -> Bool {
+        try writer.write { c in
+            try !c.query("""
+                INSERT INTO abuse_counters (scope, key, window_ms, count, replied) VALUES (?, ?, ?, 1, 1)
+                ON CONFLICT (scope, key, window_ms) DO NOTHING RETURNING count
+                """, [.text("reply_\(reason)"), .text(sender), .int(Self.window(nowMs, windowMs))]).isEmpty
+        }
+    }
+
     public func accessVersion() throws -> Int64 {
         try readPool.with { try $0.one(Self.versionSQL, [])?[0].int ?? 0 }
     }

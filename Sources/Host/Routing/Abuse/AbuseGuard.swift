@@ -103,7 +103,7 @@ final class AbuseGuard: @unchecked Sendable {
             // Refusing by the cache: make sure it is current (a rule may be gone elsewhere).
             list = try refresh(seen: try store.accessVersion())
             d = try decide(m.from, list)
-            if let r = d.refusal { return counted(r) }
+            if let r = d.refusal { return try counted(r, m: m, nowMs: nowMs) }
         }
         let count = AbuseCount(sender: m.from, account: d.user?.account ?? agentAccount, textHash: SpamScorer.textHash(m.text), nowMs: nowMs,
                                windowMs: Int64(config.window * 1000), limits: config.limits)
@@ -113,12 +113,12 @@ final class AbuseGuard: @unchecked Sendable {
             d = try decide(m.from, list)
             if let r = d.refusal {
                 if tally.refused == nil { try store.uncountAbuse(count) }
-                return counted(r)
+                return try counted(r, m: m, nowMs: nowMs)
             }
         }
         if let scope = tally.refused {
             let limit = config.limits[scope] ?? 0
-            return counted(.refuse(reason: "rate_limited", status: "rate_limited", reply: tally.replyDue ? config.rateLimitReply : "",
+            return try counted(.refuse(reason: "rate_limited", status: "rate_limited", reply: tally.replyDue ? config.rateLimitReply : "",
                                    fields: [("scope", .string(scope.rawValue)), ("limit", .number(Double(limit))),
                                             ("window_seconds", .number(config.window)), ("replied", .bool(tally.replyDue))]))
         }
@@ -126,17 +126,24 @@ final class AbuseGuard: @unchecked Sendable {
             let v = scorer.score(m.text, burst: tally.burst, repeats: tally.repeats,
                                  blocked: { n in list.match(n, .block).map(AccessList.describe) })
             if v.score >= config.spamThreshold {
-                return counted(.refuse(reason: "spam", status: "spam", reply: config.spamReply, fields: [
+                return try counted(.refuse(reason: "spam", status: "spam", reply: config.spamReply, fields: [
                     ("score", .number(v.score)), ("threshold", .number(config.spamThreshold)),
                     ("signals", .array(v.signals.map { .object([("name", .string($0.name)), ("weight", .number($0.weight)),
-                                                                ("detail", .string($0.detail))]) }))]))
+                                                                ("detail", .string($0.detail))]) }))]), m: m, nowMs: nowMs)
             }
         }
         return .pass
     }
 
-    private func counted(_ v: Verdict) -> Verdict {
-        if case .refuse(let reason, _, _, _) = v { mRejected[reason]?.increment() }
-        return v
+    /// Counts the refusal; a blocked, unknown or spam refusal with a reply gets it once per
+    /// window and reason (one write: a flood of them costs one SMS, not one per message).
+    /// Rate-limit refusals claim theirs with the counters.
+    private func counted(_ v: Verdict, m: Inbound? = nil, nowMs: Int64 = 0) throws -> Verdict {
+        guard case .refuse(let reason, let status, let reply, var fields) = v else { return v }
+        mRejected[reason]?.increment()
+        guard let m, !reply.isEmpty else { return v }
+        let due = try store.claimRefusalReply(reason: reason, sender: m.from, nowMs: nowMs, windowMs: Int64(config.window * 1000))
+        fields.append(("replied", .bool(due)))
+        return .refuse(reason: reason, status: status, reply: due ? reply : "", fields: fields)
     }
 }
