@@ -20,7 +20,7 @@ struct DarkSpere: AsyncParsableCommand {
           darkspere sessions list                sessions through the admin API (also: agents, optouts)
         """,
         version: DarkSpereVersion.current,
-        subcommands: [Run.self, Check.self, Plugins.self, PluginCheckCommand.self, PluginCheckCaseCommand.self, SMS.self, Usage.self, Agents.self, Sessions.self, OptOuts.self],
+        subcommands: [Run.self, Check.self, Plugins.self, PluginCheckCommand.self, PluginCheckCaseCommand.self, SMS.self, Usage.self, Agents.self, Sessions.self, OptOuts.self, Access.self, Users.self],
         defaultSubcommand: nil
     )
 }

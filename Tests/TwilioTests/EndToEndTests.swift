@@ -122,8 +122,11 @@ final class RecordingRouter: InboundRouter, @unchecked Sendable {
         }
     }
 
+    /// The per-number limit is the host's (`abuse.per_sender`, counted in the store): the
+    /// plugin submits every signed message; the old plugin keys load but are ignored.
     @Test func perNumberRateLimitGetsOnePoliteReply() async throws {
-        try await Support.withGateway(Support.gatewayYAML(twilio: "rate_limit_per_minute: 2\nrate_limit_text: Slow down please.")) { g, port in
+        let yaml = Support.gatewayYAML(twilio: "rate_limit_per_minute: 1") + "\nabuse:\n  per_sender: 2\n  rate_limit_reply: Slow down please.\n"
+        try await Support.withGateway(yaml) { g, port in
             let rec = RecordingRouter(g.router!); g.runtime.router = rec
             var answers: [[String]] = []
             for i in 0..<4 { answers.append(TwiML.messages(in: try await post(port, Support.smsParams(from: "+15552220000", body: "m\(i)")).body)) }
@@ -132,7 +135,7 @@ final class RecordingRouter: InboundRouter, @unchecked Sendable {
             #expect(answers[3] == [])
             // Another number is not affected.
             #expect(TwiML.messages(in: try await post(port, Support.smsParams(from: "+15553330000", body: "x")).body) == ["echo: x (history: 0)"])
-            #expect(rec.submittedTexts == ["m0", "m1", "x"])
+            #expect(rec.submittedTexts == ["m0", "m1", "m2", "m3", "x"])
         }
     }
 

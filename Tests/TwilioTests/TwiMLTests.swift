@@ -143,19 +143,6 @@ import TwilioCore
         #expect(throws: TwilioWebhook.Rejection.self) { try TwilioWebhook.statusUpdate([("MessageStatus", "sent")]) }
     }
 
-    @Test func rateLimiter() {
-        let l = InboundRateLimiter(limit: 3, window: 60)
-        #expect((0..<3).map { l.check("+1", now: 100 + Double($0)) } == [.allow, .allow, .allow])
-        #expect(l.check("+1", now: 104) == .limitedNotify)
-        #expect(l.check("+1", now: 105) == .limitedSilent)
-        #expect(l.check("+2", now: 105) == .allow)
-        #expect(l.check("+1", now: 161) == .allow)   // 100 and 101 left the window: [102, 161]
-        #expect(l.check("+1", now: 161.5) == .allow)
-        #expect(l.check("+1", now: 161.7) == .limitedNotify)
-        #expect(l.check("+1", now: 161.8) == .limitedSilent)
-        #expect(InboundRateLimiter(limit: 0).check("+1") == .allow)
-    }
-
     @Test func restOutcomes() {
         func o(_ status: Int, _ body: String, _ headers: [(String, String)] = []) -> TwilioMessagesAPI.Outcome {
             TwilioMessagesAPI.outcome(status: status, headers: headers, body: Array(body.utf8))
@@ -176,7 +163,10 @@ import TwilioCore
         let ok = #"{"account_sid":"\#(Support.accountSid)","auth_token":"s3cret-token","from":"+15557654321"}"#
         let c = try TwilioConfig.parse(json: ok)
         #expect(c.webhookPath == "/twilio/sms" && c.statusPath == "/twilio/status" && c.apiBase == "https://api.twilio.com")
-        #expect(c.rateLimitPerMinute == 10)
+        #expect(c.deprecatedKeys.isEmpty)
+        // The removed limiter's keys still load (ignored with a warning at start-up), but must be well-typed.
+        let old = try TwilioConfig.parse(json: ok.replacingOccurrences(of: "\"from\"", with: "\"rate_limit_per_minute\":10,\"rate_limit_text\":\"x\",\"from\""))
+        #expect(old.deprecatedKeys.sorted() == ["rate_limit_per_minute", "rate_limit_text"])
         #expect(!c.description.contains("s3cret"))
         func problem(_ json: String) -> String {
             do { _ = try TwilioConfig.parse(json: json); return "" } catch { return "\(error)" }
@@ -185,7 +175,7 @@ import TwilioCore
         #expect(problem(#"{"account_sid":"\#(Support.accountSid)","auth_token":"s3cret-token"}"#).hasPrefix("from or messaging_service_sid"))
         #expect(problem(#"{"account_sid":"XX","auth_token":"s3cret-token","from":"+1555"}"#).hasPrefix("account_sid"))
         #expect(problem(#"{"account_sid":"\#(Support.accountSid)","auth_token":"s3cret-token","from":"+15557654321","webhook_path":"x"}"#).hasPrefix("webhook_path"))
-        for json in [#"{"account_sid":"\#(Support.accountSid)","auth_token":"s3cret-token","from":"nope"}"#, ok.replacingOccurrences(of: "\"from\"", with: "\"rate_limit_per_minute\":-1,\"from\"")] {
+        for json in [#"{"account_sid":"\#(Support.accountSid)","auth_token":"s3cret-token","from":"nope"}"#, ok.replacingOccurrences(of: "\"from\"", with: "\"rate_limit_per_minute\":\"ten\",\"from\"")] {
             #expect(!problem(json).isEmpty && !problem(json).contains("s3cret"))
         }
     }

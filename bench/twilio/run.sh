@@ -8,6 +8,7 @@
 #   DURATION=15s CONNS=64 bench/twilio/run.sh
 #   HALF_RATE=5000 PACED_CONNS=32 (the paced run: requests/s offered on a fixed schedule)
 #   SENDERS=10000 (request i from sender i % SENDERS; 0 = a new sender every request)
+#   CONFIG=bench/twilio/bench-abuse.yaml (the same gateway with the abuse: checks on)
 #
 # Every request is a new message: the file holds WARMUP + 2 x PER_RUN signed requests and
 # each run takes its own range (warm-up and saturated: PER_RUN each; light and the paced
@@ -17,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-15s}
+CONFIG=${CONFIG:-bench/twilio/bench.yaml}
 WARMUP=${WARMUP:-50000}
 PER_RUN=${PER_RUN:-300000}
 N=$((WARMUP + 2 * PER_RUN))
@@ -39,7 +41,7 @@ REQS="$OUT/requests-$N.tsv"; [ "$SENDERS" -gt 0 ] && REQS="$OUT/requests-$N-send
 [ -s "$REQS" ] || python3 bench/twilio/make_requests.py "$N" "$REQS" https://sms.bench.example bench-auth-token-0123456789abcdef "$SENDERS"
 
 rm -f "$OUT"/bench.sqlite*
-.build/release/darkspere run --config bench/twilio/bench.yaml --log-level warning >"$OUT/gateway.log" 2>&1 &
+.build/release/darkspere run --config "$CONFIG" --log-level warning >"$OUT/gateway.log" 2>&1 &
 GW=$!
 trap 'kill $GW 2>/dev/null; wait $GW 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

@@ -17,10 +17,11 @@ public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
     /// is learned from the first webhook (ds_route_request.public_url) or read from
     /// DARKSPERE_PUBLIC_URL. (The ABI gives a channel no other way to know it.)
     public var publicURL: String?
-    public var rateLimitText: String
-    /// Inbound messages per number per `rateLimitWindow` seconds; 0 disables the limit.
-    public var rateLimitPerMinute: Int
-    public var rateLimitWindow: Double
+    /// The keys of the removed per-number limiter found in the block (`rate_limit_text`,
+    /// `rate_limit_per_minute`, `rate_limit_window_seconds`): still accepted so an old
+    /// plugins.yaml loads, but ignored with a warning; rate limits are the host's
+    /// `abuse:` section now (in the store, across processes).
+    public var deprecatedKeys: [String]
     /// Timeout of one REST call, milliseconds.
     public var requestTimeoutMs: UInt32
     /// Whether the webhook must carry a valid signature. Only for local experiments.
@@ -34,8 +35,6 @@ public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
         case requestTimeoutMs = "request_timeout_ms", validateSignatures = "validate_signatures"
     }
 
-    public static let defaultRateLimit = "You are sending messages faster than we can answer. Please wait a minute and try again."
-
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         accountSid = try c.decode(String.self, forKey: .accountSid)
@@ -46,9 +45,10 @@ public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
         statusPath = try c.decodeIfPresent(String.self, forKey: .statusPath) ?? "/twilio/status"
         apiBase = try c.decodeIfPresent(String.self, forKey: .apiBase) ?? "https://api.twilio.com"
         publicURL = try c.decodeIfPresent(String.self, forKey: .publicURL)
-        rateLimitText = try c.decodeIfPresent(String.self, forKey: .rateLimitText) ?? Self.defaultRateLimit
-        rateLimitPerMinute = try c.decodeIfPresent(Int.self, forKey: .rateLimitPerMinute) ?? 10
-        rateLimitWindow = try c.decodeIfPresent(Double.self, forKey: .rateLimitWindow) ?? 60
+        _ = try c.decodeIfPresent(String.self, forKey: .rateLimitText)
+        _ = try c.decodeIfPresent(Int.self, forKey: .rateLimitPerMinute)
+        _ = try c.decodeIfPresent(Double.self, forKey: .rateLimitWindow)
+        deprecatedKeys = [CodingKeys.rateLimitText, .rateLimitPerMinute, .rateLimitWindow].filter { c.contains($0) }.map(\.stringValue)
         requestTimeoutMs = try c.decodeIfPresent(UInt32.self, forKey: .requestTimeoutMs) ?? 15_000
         validateSignatures = try c.decodeIfPresent(Bool.self, forKey: .validateSignatures) ?? true
     }
@@ -87,8 +87,6 @@ public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
         }
         guard webhookPath != statusPath else { throw TwilioConfigError("status_path: must differ from webhook_path") }
         guard apiBase.hasPrefix("http://") || apiBase.hasPrefix("https://") else { throw TwilioConfigError("api_base: must be an http:// or https:// URL") }
-        guard rateLimitPerMinute >= 0 else { throw TwilioConfigError("rate_limit_per_minute: must be >= 0") }
-        guard rateLimitWindow > 0 else { throw TwilioConfigError("rate_limit_window_seconds: must be > 0") }
     }
 
     /// The sender as E.164 (or short code), if configured.
@@ -110,9 +108,9 @@ public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
     "status_path":{"type":"string","pattern":"^/"},
     "api_base":{"type":"string","pattern":"^https?://"},
     "public_url":{"type":"string","pattern":"^https?://"},
-    "rate_limit_text":{"type":"string"},
-    "rate_limit_per_minute":{"type":"integer","minimum":0},
-    "rate_limit_window_seconds":{"type":"number","minimum":1},
+    "rate_limit_text":{"type":"string","description":"deprecated, ignored: use abuse.rate_limit_reply"},
+    "rate_limit_per_minute":{"type":"integer","minimum":0,"description":"deprecated, ignored: use abuse.per_sender"},
+    "rate_limit_window_seconds":{"type":"number","minimum":1,"description":"deprecated, ignored: use abuse.window"},
     "request_timeout_ms":{"type":"integer","minimum":100,"maximum":300000},
     "validate_signatures":{"type":"boolean"}}}
     """#

@@ -20,7 +20,6 @@ final class TwilioChannel: ChannelPlugin {
     let config: TwilioConfig
     let signer: TwilioSignature
     let api: TwilioMessagesAPI
-    let limiter: InboundRateLimiter
     let sentParts = SentPartsLedger()
     /// The gateway's public base URL (scheme://host[:port]), from config, env or the first webhook.
     let publicBase: Mutex<String?>
@@ -31,10 +30,12 @@ final class TwilioChannel: ChannelPlugin {
         do { config = try TwilioConfig.parse(json: raw.json) } catch let e as TwilioConfigError { throw PluginError.config(e.description) }
         signer = TwilioSignature(authToken: config.authToken)
         api = TwilioMessagesAPI(config: config)
-        limiter = InboundRateLimiter(limit: config.rateLimitPerMinute, window: config.rateLimitWindow)
         let base = config.publicURL ?? host.env("DARKSPERE_PUBLIC_URL")
         publicBase = Mutex(base.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 })
         metrics = TwilioMetrics(host)
+        if !config.deprecatedKeys.isEmpty {
+            host.log(.warn, "\(config.deprecatedKeys.joined(separator: ", ")): deprecated and ignored; the per-number rate limit moved to the host's abuse: section (abuse.per_sender, abuse.rate_limit_reply, abuse.window)")
+        }
         if !config.validateSignatures { host.log(.warn, "validate_signatures is false: webhooks are NOT authenticated") }
 
         try host.route("POST", config.webhookPath) { [weak self] req in
@@ -88,17 +89,6 @@ final class TwilioChannel: ChannelPlugin {
         }
         learnPublicBase(req)
         metrics.inbound.record(1)
-
-        switch limiter.check(msg.from) {
-        case .allow: break
-        case .limitedNotify:
-            metrics.rateLimited.record(1)
-            host.log(.info, "rate limit: \(PhoneNumber.masked(msg.from)) sent more than \(config.rateLimitPerMinute) messages in \(Int(config.rateLimitWindow))s")
-            return twiml(reply: config.rateLimitText)
-        case .limitedSilent:
-            metrics.rateLimited.record(1)
-            return twiml([])
-        }
 
         let inbound = InboundMessage(channelMessageId: msg.messageSid, from: msg.from, to: msg.to, text: msg.body,
                                      media: msg.media.map { .init(url: $0.url, contentType: $0.contentType) },

@@ -4,7 +4,7 @@ import TwilioCore
 /// The channel's Prometheus metrics (the host adds plugin="<instance id>").
 /// Registered once in init; recording is lock-free and thread-safe.
 struct TwilioMetrics: Sendable {
-    let inbound, rateLimited, sentMessages, sentSegments: Counter
+    let inbound, sentMessages, sentSegments: Counter
     let host: PluginHost
 
     /// A counter that may be missing (invalid name): recording on it does nothing.
@@ -17,7 +17,6 @@ struct TwilioMetrics: Sendable {
         self.host = host
         func c(_ name: String, _ help: String) -> Counter { Counter(metric: host.metric(.counter, name, help: help)) }
         inbound = c("darkspere_twilio_inbound_total", "Signed, well-formed inbound webhooks")
-        rateLimited = c("darkspere_twilio_rate_limited_total", "Inbound messages over the per-number limit")
         sentMessages = c("darkspere_twilio_sent_messages_total", "Messages accepted by Twilio (parts)")
         sentSegments = c("darkspere_twilio_sent_segments_total", "SMS segments of accepted messages")
     }

@@ -256,6 +256,18 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
         case ("me", 1):
             try allow(["GET"])
             return Route(run: json(me))
+        case ("access-rules", 1):
+            try allow(["GET", "POST"])
+            return m == "GET" ? Route(run: json(listAccessRules)) : Route(changes: true, run: json(status: 201, addAccessRule))
+        case ("access-rules", 2):
+            try allow(["DELETE"])
+            return Route(changes: true, run: json(removeAccessRule))
+        case ("users", 1):
+            try allow(["GET", "POST"])
+            return m == "GET" ? Route(run: json(listUsers)) : Route(changes: true, run: json(status: 201, saveUser))
+        case ("users", 2):
+            try allow(["DELETE"])
+            return Route(changes: true, run: json(removeUser))
         case ("events", 1):
             try allow(["GET"])
             return Route(streams: true, run: streamEvents)

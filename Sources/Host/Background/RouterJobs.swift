@@ -61,6 +61,7 @@ public final class RouterJobs: @unchecked Sendable {
                 do {
                     let n = try store.purge(beforeMs: nowMillis() - Int64(retention * 1000))
                         + store.purgeUsage(beforeMs: nowMillis() - Int64(retention * 1000))
+                        + store.purgeAbuseCounters(beforeMs: nowMillis())
                     if n > 0 { logger.info("retention: purged \(n) row(s) older than \(retention)s") }
                 } catch { logger.error("retention purge failed: \(error)") }
             }

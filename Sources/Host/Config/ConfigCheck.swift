@@ -86,6 +86,14 @@ public enum ConfigCheck {
             let limits = UsageKind.allCases.map { "\($0.rawValue): \(lim(t.limit($0)))" }.joined(separator: ", ")
             out += "  \(t.name): {\(limits), per_minute: \(lim(t.perMinute)), overage: \(t.overage.rawValue)}\n"
         }
+        if let a = c.abuse {
+            func n(_ v: Int) -> String { v > 0 ? String(v) : "off" }
+            out += "abuse:\n  window: \(a.window)s\n  per_sender: \(n(a.perSender))\n  per_account: \(n(a.perAccount))\n  global: \(n(a.global))\n"
+            out += "  known_users: \(a.knownUsers)\n  spam_filter: \(a.spamFilter)\n  spam_threshold: \(a.spamThreshold)\n"
+            out += "  spam_phrases: \(a.spamPhrases.count) phrases\n"
+        } else {
+            out += "abuse: off (no rate limits, lists or spam filter)\n"
+        }
         return out
     }
 }

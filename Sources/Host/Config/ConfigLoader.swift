@@ -96,7 +96,8 @@ struct Reader {
             case "tiers": config.tiers = readTiers(value)
             case "billing": readBilling(value, &config.billing)
             case "admin": config.admin = readAdmin(value)
-            default: unknown(key, "", value, ["server", "store", "routing", "events", "plugin_path", "plugins", "agents", "routes", "accounts", "tiers", "billing", "admin"])
+            case "abuse": config.abuse = readAbuse(value)
+            default: unknown(key, "", value, ["server", "store", "routing", "events", "plugin_path", "plugins", "agents", "routes", "accounts", "tiers", "billing", "admin", "abuse"])
             }
         }
         crossCheck(&config)

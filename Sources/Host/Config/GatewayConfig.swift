@@ -21,6 +21,8 @@ public struct GatewayConfig: Sendable {
     public var billing = BillingConfig()
     /// `admin:`: the admin listener; nil = none.
     public var admin: AdminConfig?
+    /// `abuse:` (rate limits, access lists, known users, spam filter); nil: none of it runs.
+    public var abuse: AbuseConfig?
     /// The file it was read from, for messages.
     public var sourcePath: String = "plugins.yaml"
 

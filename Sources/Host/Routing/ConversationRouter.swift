@@ -9,7 +9,7 @@ import Synchronization
 ///
 /// One message is one `Turn`; its steps are functions over it, one file each:
 /// `+Dedupe`, `+Compliance`, `+Session` (which agent takes it: the one place that decides
-/// whether a session's agent is called), `+Admission`, `+Call`, `+Failover`, `+Reply`.
+/// whether a session's agent is called), `+Abuse`, `+Admission`, `+Call`, `+Failover`, `+Reply`.
 /// `turnLocked` below runs them in order. The agents are `roster` (changeable at runtime,
 /// see `AgentRoster` and +Agents), read on the message path only through `agent(named:)`
 /// and `candidates(_:)`.
@@ -49,6 +49,8 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     var usage: UsageMeter?
     /// `takeover.waiting_reply` when an admin listener is configured (see +Takeover); nil: agents' handoff requests are ignored.
     var handoffReply: String?
+    /// The abuse and cost checks (`abuse:`, see +Abuse); nil without an `abuse:` section.
+    let abuseGuard: AbuseGuard?
 
     /// The correlation id of an inbound message: stable across webhook retries, carried by
     /// its agent call, reply, send, usage and events.
@@ -72,6 +74,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         self.routing = config.routing
         self.routes = config.routes
         self.logger = logger
+        abuseGuard = config.abuse.map { AbuseGuard(config: $0, store: store, metrics: metrics, logger: logger) }
         var list: [RoutedAgent] = []
         for (i, entry) in config.agents.enumerated() {
             guard let h = agents.first(where: { $0.name == entry.name }) else { continue }
@@ -199,6 +202,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         if try dedupe(t, ctx) { return }
         if try compliance(t, optedOut: ctx.optedOut) { return }
         guard let history = try session(&t, ctx) else { return }
+        if try abuse(t) { return }
         if try admission(t) { return }
         try call(t, history: history)
     }

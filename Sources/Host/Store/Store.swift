@@ -89,13 +89,14 @@ public struct TurnFinish: Sendable {
 
 /// The gateway's persistent state: one store, split by concern into the protocols it
 /// composes (`ConversationStore` for turns, `ComplianceStore` for opt-outs, `OutboxStore`
-/// for deferred sends, `UsageStore` for billing, `RecoveryStore` for the recovery sweep),
+/// for deferred sends, `UsageStore` for billing, `RecoveryStore` for the recovery sweep,
+/// `AbuseStore` for rate limits, access lists and known users),
 /// plus what keeps it running (health, agents table, retention). Two backends
 /// (`SQLStore` over SQLite or PostgreSQL), chosen by `store.url`.
 ///
 /// Threading: every method is synchronous, may block on I/O, and is safe to call from any
 /// thread concurrently (backends use connection pools). Call it off the NIO event loops.
-public protocol Store: ConversationStore, ComplianceStore, OutboxStore, UsageStore, RecoveryStore {
+public protocol Store: ConversationStore, ComplianceStore, OutboxStore, UsageStore, RecoveryStore, AbuseStore {
     /// "sqlite" or "postgres".
     var backend: String { get }
     /// True if the database answers a trivial query.

@@ -113,6 +113,30 @@ enum StoreMigrations {
                 revoked_ms BIGINT)
             """,
         ]),
+        (5, [
+            // Abuse and cost control (issue 15). Rate and spam counters per scope ('rate_sender',
+            // 'rate_account', 'rate_global', 'burst', 'repeat'), key and window start; `replied`:
+            // the refusal reply of that window was sent (at most one per window).
+            """
+            CREATE TABLE abuse_counters (scope TEXT NOT NULL, key TEXT NOT NULL, window_ms BIGINT NOT NULL,
+                count BIGINT NOT NULL, replied INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (scope, key, window_ms))
+            """,
+            "CREATE INDEX abuse_counters_window ON abuse_counters (window_ms)",
+            // Allow and block rules by number, prefix or country calling code.
+            """
+            CREATE TABLE access_rules (id {ID}, list TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
+                note TEXT NOT NULL DEFAULT '', created_by TEXT NOT NULL DEFAULT '', created_ms BIGINT NOT NULL,
+                UNIQUE (list, kind, value))
+            """,
+            // Known-users mode: the numbers that may reach an agent.
+            """
+            CREATE TABLE known_users (number TEXT PRIMARY KEY, display_name TEXT NOT NULL DEFAULT '', account TEXT,
+                created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL)
+            """,
+            // One row: bumped with every change of access_rules or known_users (caches poll it).
+            "CREATE TABLE abuse_version (id INTEGER PRIMARY KEY, version BIGINT NOT NULL)",
+            "INSERT INTO abuse_version (id, version) VALUES (1, 0)",
+        ]),
     ]
 
     static func sql(_ s: String, _ d: SQLDialect) -> String {
