@@ -54,8 +54,9 @@ final class TwilioChannel: ChannelPlugin {
         HTTPResponse(status: 200, contentType: TwiML.contentType, body: TwiML.response(messages: messages))
     }
 
-    func twiml(reply text: String) -> HTTPResponse {
-        twiml(text.isEmpty ? [] : MessageSplitter.split(text))
+    func twiml(reply text: String, media: [MediaAttachment] = []) -> HTTPResponse {
+        HTTPResponse(status: 200, contentType: TwiML.contentType,
+                     body: TwiML.response(messages: text.isEmpty ? [] : MessageSplitter.split(text), media: media.map(\.url)))
     }
 
     func refuse(_ r: TwilioWebhook.Rejection, _ req: RouteRequest, route: String) -> HTTPResponse {
@@ -104,8 +105,9 @@ final class TwilioChannel: ChannelPlugin {
                                      media: msg.media.map { .init(url: $0.url, contentType: $0.contentType) },
                                      metadata: msg.metadataJSON)
         do {
-            switch try await host.submit(inbound) {
-            case .reply(let text): return twiml(reply: text)
+            let answer = try await host.submitWithMedia(inbound)
+            switch answer.result {
+            case .reply(let text): return twiml(reply: text, media: answer.media)
             case .deferred: return twiml([])
             }
         } catch {
@@ -141,13 +143,15 @@ final class TwilioChannel: ChannelPlugin {
 
     func send(_ m: OutboundMessage) async throws -> SendReceipt {
         guard let to = PhoneNumber.e164(m.to) else { throw PluginError.invalid("to is not an E.164 phone number") }
-        let parts = MessageSplitter.split(m.text)
+        // Media go with the first part (an MMS); a media-only message is one part with no Body.
+        let parts = m.text.isEmpty && !m.media.isEmpty ? [""] : MessageSplitter.split(m.text)
         var sids = sentParts.parts(m.messageId)
         var segments = 0
         for (i, part) in parts.enumerated() {
             segments += SMSSegments.count(part)
             if i < sids.count { continue }   // accepted on an earlier attempt of this message
-            let r = api.createRequest(to: to, from: m.from.isEmpty ? nil : m.from, body: part, statusCallback: statusCallbackURL)
+            let r = api.createRequest(to: to, from: m.from.isEmpty ? nil : m.from, body: part, statusCallback: statusCallbackURL,
+                                      mediaURLs: i == 0 ? m.media.map(\.url) : [])
             let response = try await host.http(HTTPRequest(method: "POST", url: r.url, headers: r.headers,
                                                            body: Array(r.body.utf8), timeoutMs: config.requestTimeoutMs))
             switch TwilioMessagesAPI.outcome(status: response.status, headers: response.headers, body: response.body) {

@@ -90,7 +90,7 @@ public final class OutboxSender: @unchecked Sendable {
         inFlight.add(1, ordering: .relaxed)
         Task { [self] in
             let o = await channel.send(messageId: item.messageKey, correlationId: item.correlationId, to: item.to, from: item.from, text: item.text,
-                                       timeoutMs: UInt32(sendTimeoutMs))
+                                       media: MediaJSON.decode(item.media), timeoutMs: UInt32(sendTimeoutMs))
             queue.async { [self] in
                 inFlight.add(-1, ordering: .relaxed)
                 finished(item, o)

@@ -113,6 +113,12 @@ enum StoreMigrations {
                 revoked_ms BIGINT)
             """,
         ]),
+        (5, [
+            // Media (ABI 1.2, issue 14): a message's attachments and a deferred send's, as a
+            // JSON array [{"url", "content_type"}]; NULL = none.
+            "ALTER TABLE messages ADD COLUMN media TEXT",
+            "ALTER TABLE outbox ADD COLUMN media TEXT",
+        ]),
     ]
 
     static func sql(_ s: String, _ d: SQLDialect) -> String {
