@@ -130,9 +130,9 @@ func openAgent<T: AgentTransport>(_ t: T, _ name: String, _ config: PluginConfig
 }
 
 /// DS_HAS_FIELD in Swift: whether a struct of `size` bytes (its struct_size) holds the field.
-func hasField<T>(_ size: UInt32, _ field: PartialKeyPath<T>, _ fieldSize: Int) -> Bool {
+func hasField<T, V>(_ size: UInt32, _ field: KeyPath<T, V>) -> Bool {
     guard let offset = MemoryLayout<T>.offset(of: field) else { return false }
-    return Int(size) >= offset + fieldSize
+    return Int(size) >= offset + MemoryLayout<V>.size
 }
 
 func mediaList(_ p: UnsafePointer<ds_media>?, _ count: Int) -> [MediaAttachment] {
@@ -148,8 +148,8 @@ extension AgentRequest {
             for i in 0..<r.history_count { history.append(HistoryEntry(role: h[i].role.string, text: h[i].text.string, timeMs: h[i].time_ms)) }
         }
         var media: [MediaAttachment] = []
-        if hasField(r.struct_size, \ds_agent_request.media_count, MemoryLayout<Int>.size) { media = mediaList(r.media, r.media_count) }
-        if hasField(r.struct_size, \ds_agent_request.history_media_count, MemoryLayout<Int>.size), let hm = r.history_media {
+        if hasField(r.struct_size, \ds_agent_request.media_count) { media = mediaList(r.media, r.media_count) }
+        if hasField(r.struct_size, \ds_agent_request.history_media_count), let hm = r.history_media {
             for i in 0..<r.history_media_count where hm[i].entry < history.count {
                 history[hm[i].entry].media.append(MediaAttachment(url: hm[i].media.url.string, contentType: hm[i].media.content_type.string))
             }
@@ -178,10 +178,11 @@ enum Tables {
             send: { p, m, op in
                 let box = InstanceBox.from(p)
                 guard let channel = box.instance as? any ChannelPlugin, let m = m?.pointee, let op else { return DS_ERR_UNSUPPORTED }
-                let media = hasField(m.struct_size, \ds_outbound_message.media_count, MemoryLayout<Int>.size)
+                let media = hasField(m.struct_size, \ds_outbound_message.media_count)
                     ? mediaList(m.media, m.media_count) : []
+                let metadata = hasField(m.struct_size, \ds_outbound_message.metadata) ? m.metadata.string : ""
                 let msg = OutboundMessage(messageId: m.message_id.string, correlationId: m.correlation_id.string,
-                                          to: m.to.string, from: m.from.string, text: m.text.string, media: media)
+                                          to: m.to.string, from: m.from.string, text: m.text.string, media: media, metadata: metadata)
                 return box.run(op) {
                     let r = try await channel.send(msg)
                     return OpResult(text: r.providerMessageId, data: "{\"segments\":\(r.segments)}")

@@ -68,10 +68,12 @@ public struct OutboundMessage: Sendable {
     public var text: String
     /// (ABI 1.2) Attachments to send with it (MMS MediaUrl, a photo); empty for text only.
     public var media: [MediaAttachment]
+    /// (ABI 1.2) JSON object of extras ("agent", "template"), or "".
+    public var metadata: String
     public init(messageId: String, correlationId: String = "", to: String, from: String = "", text: String,
-                media: [MediaAttachment] = []) {
+                media: [MediaAttachment] = [], metadata: String = "") {
         self.messageId = messageId; self.correlationId = correlationId; self.to = to; self.from = from; self.text = text
-        self.media = media
+        self.media = media; self.metadata = metadata
     }
 }
 

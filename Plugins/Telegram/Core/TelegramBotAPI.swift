@@ -42,12 +42,14 @@ public struct TelegramBotAPI: Sendable {
     public static func replyCalls(chat: Int64, text: String, media: [(url: String, contentType: String)]) -> [(method: String, params: [String: Any])] {
         var calls: [(method: String, params: [String: Any])] = []
         let captioned = !media.isEmpty && !text.isEmpty && text.count <= 1024
-        if !captioned && !text.isEmpty { calls += split(text).map { ("sendMessage", ["chat_id": chat, "text": $0] as [String: Any]) } }
+        if !captioned && !text.isEmpty {
+            for part in split(text) { calls.append((method: "sendMessage", params: ["chat_id": chat, "text": part])) }
+        }
         for (i, m) in media.enumerated() {
             let photo = m.contentType.isEmpty || m.contentType.hasPrefix("image/")
             var p: [String: Any] = ["chat_id": chat, photo ? "photo" : "document": m.url]
             if captioned && i == 0 { p["caption"] = text }
-            calls.append((photo ? "sendPhoto" : "sendDocument", p))
+            calls.append((method: photo ? "sendPhoto" : "sendDocument", params: p))
         }
         return calls
     }

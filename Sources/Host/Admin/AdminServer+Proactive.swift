@@ -7,7 +7,8 @@ import Foundation
 extension AdminServer {
     func sendProactive(_ call: AdminRequest) throws -> JSONValue {
         try call.only([])
-        let b = try call.body(["channel": "string", "to": "string", "from": "string", "text": "string", "media": "array", "agent": "string"],
+        let b = try call.body(["channel": "string", "to": "string", "from": "string", "text": "string", "media": "array", "agent": "string",
+                                             "template": "object"],
                               required: ["to"])
         // The channel: as given, or the only one configured.
         let channel: String
@@ -30,7 +31,8 @@ extension AdminServer {
             from = f
         } else if let entry = gatewayConfig.plugins.first(where: { $0.id == channel }),
                   let f = (try? JSONValue.parse(entry.configJSON))?["from"]?.stringValue, !f.isEmpty {
-            from = f
+            // A scheme:id recipient (whatsapp:+1555…) is written to from the same scheme.
+            if let colon = to.firstIndex(of: ":"), f.hasPrefix("+") { from = String(to[...colon]) + f } else { from = f }
         } else {
             throw AdminError.invalid("from", "required: channel '\(channel)' has no configured sender (its config has no 'from')")
         }
@@ -45,13 +47,32 @@ extension AdminServer {
             throw AdminError.invalid("text", "must not be empty (unless media is given)")
         }
         let agent = b["agent"]?.stringValue
+        // An approved template (WhatsApp outside the 24-hour window): {"content_sid", "content_variables"?}.
+        var template: JSONValue?
+        if let t = b["template"] {
+            guard let fields = t.objectValue, let sid = t["content_sid"]?.stringValue else {
+                throw AdminError.invalid("template", "expected {\"content_sid\": \"HX…\", \"content_variables\": {…}}")
+            }
+            if let k = fields.first(where: { $0.0 != "content_sid" && $0.0 != "content_variables" })?.0 {
+                throw AdminError.invalid("template", "unknown field '\(k.prefix(40))' (allowed: content_sid, content_variables)")
+            }
+            guard sid.utf8.count == 34, sid.hasPrefix("HX"), sid.dropFirst(2).allSatisfy(\.isHexDigit) else {
+                throw AdminError.invalid("template.content_sid", "must be HX followed by 32 hex digits (an approved Content SID)")
+            }
+            if let v = t["content_variables"] {
+                guard let vars = v.objectValue, vars.allSatisfy({ $0.1.stringValue != nil }) else {
+                    throw AdminError.invalid("template.content_variables", "must be an object of strings, e.g. {\"1\": \"Ada\"}")
+                }
+            }
+            template = t
+        }
         // A repeated request with the same Idempotency-Key queues nothing twice.
         let idem = call.http.header("idempotency-key").map { String($0.prefix(128)) }
         let key = "proactive-" + (idem.map { "k:" + $0 } ?? UUID().uuidString.lowercased())
         let queued: ConversationRouter.ProactiveQueued
         do {
             queued = try router.queueProactive(.init(channel: channel, to: to, from: from, text: text, media: MediaJSON.encode(media),
-                                                     agent: agent, key: key), store: store)
+                                                     agent: agent, key: key, template: template), store: store)
         } catch let r as ConversationRouter.ProactiveRefusal {
             switch r {
             case .optedOut:

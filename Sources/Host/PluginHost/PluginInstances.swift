@@ -75,7 +75,7 @@ public final class ChannelInstance: PluginInstanceBase, @unchecked Sendable {
     }
 
     public func send(messageId: String, correlationId: String, to: String, from: String, text: String,
-                     media: [(url: String, contentType: String)] = [], timeoutMs: UInt32 = 30_000) async -> OpOutcome {
+                     media: [(url: String, contentType: String)] = [], metadata: String = "", timeoutMs: UInt32 = 30_000) async -> OpOutcome {
         let arena = CArena()
         defer { withExtendedLifetime(arena) {} }
         var m = ds_outbound_message()
@@ -90,6 +90,7 @@ public final class ChannelInstance: PluginInstanceBase, @unchecked Sendable {
         for (i, x) in media.enumerated() { (mediaBuffer + i).initialize(to: ds_media(url: arena.str(x.url), content_type: arena.str(x.contentType))) }
         m.media = media.isEmpty ? nil : UnsafePointer(mediaBuffer)
         m.media_count = media.count
+        m.metadata = arena.str(metadata)
         let t = table, inst = instance
         return await op(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }) { t.pointee.send(inst, &m, $0) }
     }

@@ -23,8 +23,13 @@ extension ConversationRouter {
         public var agent: String?
         /// Outbox message key (idempotency).
         public var key: String
-        public init(channel: String, to: String, from: String, text: String, media: String?, agent: String?, key: String) {
+        /// An approved template for channels that need one (WhatsApp outside its window):
+        /// `{"content_sid", "content_variables"}`, passed in the send's metadata.
+        public var template: JSONValue?
+        public init(channel: String, to: String, from: String, text: String, media: String?, agent: String?, key: String,
+                    template: JSONValue? = nil) {
             self.channel = channel; self.to = to; self.from = from; self.text = text; self.media = media; self.agent = agent; self.key = key
+            self.template = template
         }
     }
 
@@ -99,8 +104,10 @@ extension ConversationRouter {
             guard let chosen = try choose(for: probe, excluding: [], pool: pool) else { throw ProactiveRefusal.noAgent }
             agentName = chosen.name
         }
+        let metadata = JSONValue.object([("agent", .string(agentName))] + (p.template.map { [("template", $0)] } ?? [])).text
         let w = try sql.writeProactive(channel: p.channel, remote: p.to, local: p.from, agent: agentName, sessionId: sessionId,
-                                       text: p.text, media: p.media, key: p.key, correlationId: correlation, nowMs: nowMillis())
+                                       text: p.text, media: p.media, metadata: metadata, key: p.key, correlationId: correlation,
+                                       nowMs: nowMillis())
         if w.created {
             if w.newSession { emit("session.started", probe, session: w.sessionId, agent: agentName, fields: [("proactive", .bool(true))]) }
             var fields: [(String, JSONValue)] = [("proactive", .bool(true))]

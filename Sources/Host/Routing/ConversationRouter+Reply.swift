@@ -118,7 +118,8 @@ extension ConversationRouter {
         guard t.reply.commit() == .deferred, !text.isEmpty || media != nil else { return nil }
         let m = t.inbound
         return OutboxItem(id: 0, messageKey: "reply:\(m.channel):\(m.channelMessageId)", channel: m.channel, to: m.from, from: m.to,
-                          text: text, correlationId: Self.correlation(m), attempts: 0, media: media)
+                          text: text, correlationId: Self.correlation(m), attempts: 0, media: media,
+                          metadata: t.agent.map { JSONValue.object([("agent", .string($0.name))]).text })
     }
 
     /// Answers inline if the reply was committed inline, else wakes the outbox sender.

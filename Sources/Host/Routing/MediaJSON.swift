@@ -28,6 +28,11 @@ public enum MediaJSON {
         guard let list = v.arrayValue else { throw MediaError("media must be a list of {\"url\", \"content_type\"}") }
         guard list.count <= maxItems else { throw MediaError("media: at most \(maxItems) attachments") }
         return try list.enumerated().map { i, e in
+            guard let fields = e.objectValue else { throw MediaError("media[\(i)] must be an object {\"url\", \"content_type\"}") }
+            if let k = fields.first(where: { $0.0 != "url" && $0.0 != "content_type" })?.0 {
+                throw MediaError("media[\(i)]: unknown field '\(k.prefix(40))' (allowed: url, content_type)")
+            }
+            if let t = e["content_type"], t.stringValue == nil { throw MediaError("media[\(i)].content_type must be a string") }
             guard let url = e["url"]?.stringValue, url.hasPrefix("https://") || url.hasPrefix("http://"), url.count <= 2048 else {
                 throw MediaError("media[\(i)].url must be an absolute http(s) URL")
             }

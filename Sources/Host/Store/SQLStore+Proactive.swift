@@ -20,7 +20,8 @@ extension SQLStore {
     /// `key` is the outbox message key (also kept as the row's channel_message_id): a second
     /// call with the same key writes nothing and returns the first message.
     public func writeProactive(channel: String, remote: String, local: String, agent: String, sessionId: Int64?,
-                               text: String, media: String?, key: String, correlationId: String, nowMs: Int64) throws -> ProactiveWrite {
+                               text: String, media: String?, metadata: String? = nil, key: String, correlationId: String,
+                               nowMs: Int64) throws -> ProactiveWrite {
         defer { if let sessionId { historyCache?.invalidate(sessionId) } }
         return try pool.with { c in
             try c.transaction {
@@ -47,10 +48,11 @@ extension SQLStore {
                     """, [.int(sid), .text(text), .text(channel), .text(key), .text(agent), .int(nowMs), .text(remote), .text(local),
                           Self.media(media)])?[0].int else { throw StoreError("message insert returned nothing") }
                 try c.query("""
-                    INSERT INTO outbox (message_key, channel, to_number, from_number, body, correlation_id, state, attempts, next_ms, created_ms, media)
-                    VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?) ON CONFLICT (message_key) DO NOTHING
+                    INSERT INTO outbox (message_key, channel, to_number, from_number, body, correlation_id, state, attempts, next_ms, created_ms,
+                        media, metadata)
+                    VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?) ON CONFLICT (message_key) DO NOTHING
                     """, [.text(key), .text(channel), .text(remote), .text(local), .text(text), .text(correlationId), .int(nowMs), .int(nowMs),
-                          Self.media(media)])
+                          Self.media(media), Self.media(metadata)])
                 return ProactiveWrite(sessionId: sid, messageId: mid, created: true, newSession: sessionId == nil)
             }
         }

@@ -590,10 +590,10 @@ public final class SQLStore: Store, @unchecked Sendable {
 
     private func insertOutbox(_ c: any SQLConnection, _ o: OutboxItem, _ nowMs: Int64) throws {
         try c.query("""
-            INSERT INTO outbox (message_key, channel, to_number, from_number, body, correlation_id, state, attempts, next_ms, created_ms, media)
-            VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?) ON CONFLICT (message_key) DO NOTHING
+            INSERT INTO outbox (message_key, channel, to_number, from_number, body, correlation_id, state, attempts, next_ms, created_ms, media, metadata)
+            VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?) ON CONFLICT (message_key) DO NOTHING
             """, [.text(o.messageKey), .text(o.channel), .text(o.to), .text(o.from), .text(o.text), .text(o.correlationId),
-                  .int(nowMs), .int(nowMs), Self.media(o.media)])
+                  .int(nowMs), .int(nowMs), Self.media(o.media), Self.media(o.metadata)])
     }
 
     public func enqueueOutbox(_ item: OutboxItem, nowMs: Int64) throws {
@@ -607,11 +607,11 @@ public final class SQLStore: Store, @unchecked Sendable {
                 try c.query("""
                     UPDATE outbox SET lease_until_ms = ? WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_ms <= ?
                     AND lease_until_ms <= ? ORDER BY id LIMIT ?\(skip))
-                    RETURNING id, message_key, channel, to_number, from_number, body, correlation_id, attempts, media
+                    RETURNING id, message_key, channel, to_number, from_number, body, correlation_id, attempts, media, metadata
                     """, [.int(nowMs + leaseMs), .int(nowMs), .int(nowMs), .int(Int64(limit))])
                 .map { OutboxItem(id: $0[0].int ?? 0, messageKey: $0[1].text ?? "", channel: $0[2].text ?? "", to: $0[3].text ?? "",
                                   from: $0[4].text ?? "", text: $0[5].text ?? "", correlationId: $0[6].text ?? "", attempts: Int($0[7].int ?? 0),
-                                  media: $0[8].text) }
+                                  media: $0[8].text, metadata: $0[9].text) }
                 .sorted { $0.id < $1.id }
             }
         }

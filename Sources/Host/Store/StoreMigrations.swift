@@ -118,6 +118,8 @@ enum StoreMigrations {
             // JSON array [{"url", "content_type"}]; NULL = none.
             "ALTER TABLE messages ADD COLUMN media TEXT",
             "ALTER TABLE outbox ADD COLUMN media TEXT",
+            // Extras for the channel's send (ds_outbound_message.metadata): the agent, a template.
+            "ALTER TABLE outbox ADD COLUMN metadata TEXT",
         ]),
     ]
 

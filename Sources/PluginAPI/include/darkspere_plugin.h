@@ -363,6 +363,10 @@ typedef struct ds_outbound_message {
     /* ---- 1.2 ---- */
     const ds_media *media;     /**< Attachments to send (e.g. MMS MediaUrl); NULL when media_count == 0. */
     size_t          media_count;
+    /* ---- 1.2: test with DS_HAS_FIELD(ds_outbound_message, msg, metadata) ---- */
+    ds_str          metadata;  /**< JSON object of extras for the channel, or empty: "agent" (the agent whose reply
+                                    or conversation it is), "template" ({"content_sid", "content_variables"}: an
+                                    approved template a channel such as WhatsApp needs outside its service window). */
 } ds_outbound_message;
 
 /** (1.2) An attachment of one history entry (see ds_agent_request.history_media). */
