@@ -8,7 +8,7 @@ import Glibc
 /// Pure functions; any thread.
 enum ChatEnvelope {
 
-    /// `{"type":"chat.request","message_id","timestamp","session_id","phone_number","message",
+    /// `{"type":"chat.request","message_id","timestamp","session_id","phone_number","message","media",
     ///   "context":{"conversation_history":[…],"session_state":{…}},"metadata":{"platform":"sms","channel":…}}`
     static func request(_ r: AgentRequest) -> [UInt8] {
         var state: Any = [String: Any]()
@@ -23,8 +23,11 @@ enum ChatEnvelope {
             "session_id": r.sessionId,
             "phone_number": r.from,
             "message": r.text,
+            "media": MediaAttachment.jsonArray(r.media),
             "context": [
-                "conversation_history": r.history.map { ["role": $0.role, "content": $0.text, "timestamp": $0.isoTime] },
+                "conversation_history": r.history.map { h -> [String: Any] in
+                    ["role": h.role, "content": h.text, "timestamp": h.isoTime, "media": MediaAttachment.jsonArray(h.media)]
+                },
                 "session_state": state,
             ],
             "metadata": ["platform": "sms", "channel": r.channel, "to": r.to, "correlation_id": r.correlationId],
@@ -57,6 +60,14 @@ enum ChatEnvelope {
         case let h as [String: Any]: handoff = h["reason"] as? String ?? ""
         default: break
         }
-        return AgentReply(text: message, sessionState: state, handoff: handoff)
+        // "media": [{"url": "https://…", "content_type": "image/png"}]: attachments to send with the reply.
+        var media: [MediaAttachment] = []
+        if let m = o["media"], !(m is NSNull) {
+            guard let list = MediaAttachment.parse(m) else {
+                throw PluginError.failed("agent answer: media must be a list of {\"url\": absolute http(s) URL, \"content_type\"}")
+            }
+            media = list
+        }
+        return AgentReply(text: message, sessionState: state, handoff: handoff, media: media)
     }
 }

@@ -192,7 +192,8 @@ final class MCPClient: @unchecked Sendable {
                 let args = try await ready(timeoutMs: deadline)
                 let m = lock.withLock { meta }
                 let result = try await connection.request("tools/call", enveloped(["name": config.tool, "arguments": args.build(request)], m), timeoutMs: deadline)
-                return AgentReply(text: try ToolArguments.reply(from: result, tool: config.tool), handoff: ToolArguments.handoff(from: result))
+                return AgentReply(text: try ToolArguments.reply(from: result, tool: config.tool), handoff: ToolArguments.handoff(from: result),
+                                  media: ToolArguments.media(from: result))
             } catch is MCPSessionLost where attempt == 0 {
                 continue
             } catch is MCPSessionLost {

@@ -33,15 +33,57 @@ final class OpenAITransport: AgentTransport {
         ] as [String: Any],
     ]
 
+    /// A user message's `content`: the text alone, or with attachments content parts —
+    /// `{"type":"text"}` then one `{"type":"image_url","image_url":{"url"}}` per image (or
+    /// attachment of unknown type); other attachments are named in a text part.
+    static func content(_ text: String, _ media: [MediaAttachment]) -> Any {
+        guard !media.isEmpty else { return text }
+        var parts: [[String: Any]] = []
+        if !text.isEmpty { parts.append(["type": "text", "text": text]) }
+        for m in media {
+            if m.contentType.isEmpty || m.contentType.hasPrefix("image/") {
+                parts.append(["type": "image_url", "image_url": ["url": m.url]])
+            } else {
+                parts.append(["type": "text", "text": "[attachment \(m.contentType): \(m.url)]"])
+            }
+        }
+        return parts
+    }
+
+    /// An assistant message's text with its attachments named (the API takes no image
+    /// parts in assistant messages).
+    static func noted(_ text: String, _ media: [MediaAttachment]) -> String {
+        media.reduce(text) { t, m in (t.isEmpty ? "" : t + "\n") + "[attachment\(m.contentType.isEmpty ? "" : " " + m.contentType): \(m.url)]" }
+    }
+
+    /// A reply's `content`: a string, or a list of parts — `text` parts joined, `image_url`
+    /// parts (`image_url.url`, absolute http(s)) as attachments.
+    static func reply(_ content: Any?) -> (text: String, media: [MediaAttachment])? {
+        if let s = content as? String { return (s, []) }
+        guard let parts = content as? [[String: Any]] else { return nil }
+        var texts: [String] = [], media: [MediaAttachment] = []
+        for p in parts {
+            switch p["type"] as? String {
+            case "text": if let t = p["text"] as? String { texts.append(t) }
+            case "image_url":
+                let url = (p["image_url"] as? [String: Any])?["url"] as? String ?? p["image_url"] as? String
+                if let u = url, u.hasPrefix("https://") || u.hasPrefix("http://") { media.append(MediaAttachment(url: u, contentType: "")) }
+            default: continue
+            }
+        }
+        return (texts.joined(separator: "\n"), Array(media.prefix(10)))
+    }
+
     /// The request body for one turn.
     static func body(_ c: OpenAIConfig, _ r: AgentRequest) -> [UInt8] {
         var messages: [[String: Any]] = []
         if let s = c.systemPrompt { messages.append(["role": "system", "content": s]) }
         for h in r.history {
             // An operator's message (takeover) is said by our side: "assistant" (the API has no operator role).
-            messages.append(["role": h.role == "user" ? "user" : "assistant", "content": h.text])
+            let user = h.role == "user"
+            messages.append(["role": user ? "user" : "assistant", "content": user ? content(h.text, h.media) : noted(h.text, h.media)])
         }
-        messages.append(["role": "user", "content": r.text])
+        messages.append(["role": "user", "content": content(r.text, r.media)])
         var o: [String: Any] = ["model": c.model, "messages": messages]
         if let t = c.temperature { o["temperature"] = t }
         if let n = c.maxTokens { o["max_tokens"] = n }
@@ -72,10 +114,10 @@ final class OpenAITransport: AgentTransport {
             return AgentReply(text: text, handoff: args?["reason"] as? String ?? "")
         }
         guard let choices = o["choices"] as? [[String: Any]], let first = choices.first,
-              let message = first["message"] as? [String: Any], let content = message["content"] as? String else {
+              let message = first["message"] as? [String: Any], let content = Self.reply(message["content"]) else {
             throw PluginError.failed("agent '\(agent.name)': answer has no choices[0].message.content")
         }
-        return AgentReply(text: content.trimmingCharacters(in: .whitespacesAndNewlines))
+        return AgentReply(text: content.text.trimmingCharacters(in: .whitespacesAndNewlines), media: content.media)
     }
 
     /// Classifies an HTTP status: 429 rate limited, 408 timeout, 5xx unavailable,

@@ -55,8 +55,8 @@ struct AdminAPIClient {
         return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
     }
 
-    func call(_ method: String, _ path: String, body: JSONValue? = nil) async throws -> JSONValue {
-        var headers = [("Authorization", "Bearer \(token)"), ("Accept", "application/json")]
+    func call(_ method: String, _ path: String, body: JSONValue? = nil, headers extra: [(String, String)] = []) async throws -> JSONValue {
+        var headers = [("Authorization", "Bearer \(token)"), ("Accept", "application/json")] + extra
         if body != nil { headers.append(("Content-Type", "application/json")) }
         let r: ClientResponse
         do {

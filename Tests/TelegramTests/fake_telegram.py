@@ -5,7 +5,8 @@ Follows https://core.telegram.org/bots/api#making-requests: POST /bot<token>/<me
 with a JSON (or form) body; answers {"ok": true, "result": ...} or {"ok": false,
 "error_code": N, "description": "...", "parameters": {"retry_after": S}}.
 
-Methods: getMe, setWebhook, deleteWebhook, sendMessage, sendChatAction, getFile,
+Methods: getMe, setWebhook, deleteWebhook, sendMessage, sendPhoto and sendDocument (by
+URL; caption up to 1024 characters), sendChatAction, getFile,
 getUpdates (long poll over the queued updates; `offset` confirms earlier ones).
 GET /file/bot<token>/<file_path> serves a small JPEG-like body.
 sendMessage by chat_id:
@@ -114,6 +115,18 @@ class Handler(BaseHTTPRequestHandler):
             if not text or utf16_len(text) > 4096:
                 return self.err(400, "Bad Request: message is too long" if text else "Bad Request: message text is empty")
             return self.ok({"message_id": mid, "chat": {"id": chat, "type": "private"}, "date": int(time.time()), "text": text})
+        if method in ("sendPhoto", "sendDocument"):
+            # By URL only (what the plugin sends): photo/document must be an http(s) URL.
+            what = params.get("photo" if method == "sendPhoto" else "document", "")
+            if not str(what).startswith(("http://", "https://")):
+                return self.err(400, "Bad Request: wrong remote file identifier specified")
+            if len(params.get("caption", "")) > 1024:
+                return self.err(400, "Bad Request: message caption is too long")
+            with lock:
+                state["message_id"] += 1
+                mid = state["message_id"]
+            return self.ok({"message_id": mid, "chat": {"id": int(params.get("chat_id", 0)), "type": "private"},
+                            "date": int(time.time()), "photo": [{"file_id": "p1", "file_unique_id": "u1", "width": 1, "height": 1}]})
         if method == "getUpdates":
             offset, timeout = int(params.get("offset", 0) or 0), float(params.get("timeout", 0) or 0)
             deadline = time.time() + timeout

@@ -9,7 +9,8 @@ POST /2010-04-01/Accounts/{sid}/Messages.json answers by the recipient number:
   +15550000777  503 for the 2nd request only (a multi-part send failing half-way)
   anything else 201 with a fresh SM sid
 Wrong Basic auth: 401 code 20003. GET /requests returns every request received as
-JSON (method, path, auth ok, form). Prints the bound port on stdout, then serves
+JSON (method, path, auth ok, form with each parameter's first value, media_urls: every
+MediaUrl value in order). Prints the bound port on stdout, then serves
 until stdin closes or it is killed. Loopback only.
 """
 import base64, json, sys, threading
@@ -44,11 +45,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(n).decode()
-        form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+        multi = parse_qs(raw, keep_blank_values=True)
+        form = {k: v[0] for k, v in multi.items()}
         expected = "Basic " + base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
         auth_ok = self.headers.get("Authorization") == expected
         with lock:
             requests.append({"method": "POST", "path": self.path, "auth_ok": auth_ok, "form": form,
+                             "media_urls": multi.get("MediaUrl", []),
                              "content_type": self.headers.get("Content-Type", "")})
             to = form.get("To", "")
             seen[to] = seen.get(to, 0) + 1

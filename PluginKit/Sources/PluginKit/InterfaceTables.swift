@@ -129,6 +129,17 @@ func openAgent<T: AgentTransport>(_ t: T, _ name: String, _ config: PluginConfig
     AgentBox(t, try t.open(name: name, config: config))
 }
 
+/// DS_HAS_FIELD in Swift: whether a struct of `size` bytes (its struct_size) holds the field.
+func hasField<T, V>(_ size: UInt32, _ field: KeyPath<T, V>) -> Bool {
+    guard let offset = MemoryLayout<T>.offset(of: field) else { return false }
+    return Int(size) >= offset + MemoryLayout<V>.size
+}
+
+func mediaList(_ p: UnsafePointer<ds_media>?, _ count: Int) -> [MediaAttachment] {
+    guard let p, count > 0 else { return [] }
+    return (0..<count).map { MediaAttachment(url: p[$0].url.string, contentType: p[$0].content_type.string) }
+}
+
 extension AgentRequest {
     init(_ r: ds_agent_request) {
         var history: [HistoryEntry] = []
@@ -136,9 +147,16 @@ extension AgentRequest {
             history.reserveCapacity(r.history_count)
             for i in 0..<r.history_count { history.append(HistoryEntry(role: h[i].role.string, text: h[i].text.string, timeMs: h[i].time_ms)) }
         }
+        var media: [MediaAttachment] = []
+        if hasField(r.struct_size, \ds_agent_request.media_count) { media = mediaList(r.media, r.media_count) }
+        if hasField(r.struct_size, \ds_agent_request.history_media_count), let hm = r.history_media {
+            for i in 0..<r.history_media_count where hm[i].entry < history.count {
+                history[hm[i].entry].media.append(MediaAttachment(url: hm[i].media.url.string, contentType: hm[i].media.content_type.string))
+            }
+        }
         self.init(messageId: r.message_id.string, correlationId: r.correlation_id.string, sessionId: r.session_id.string,
                   channel: r.channel.string, from: r.from.string, to: r.to.string, text: r.text.string, history: history,
-                  sessionState: r.session_state.string, timeoutMs: r.timeout_ms, timeMs: r.time_ms)
+                  sessionState: r.session_state.string, timeoutMs: r.timeout_ms, timeMs: r.time_ms, media: media)
     }
 }
 
@@ -160,8 +178,11 @@ enum Tables {
             send: { p, m, op in
                 let box = InstanceBox.from(p)
                 guard let channel = box.instance as? any ChannelPlugin, let m = m?.pointee, let op else { return DS_ERR_UNSUPPORTED }
+                let media = hasField(m.struct_size, \ds_outbound_message.media_count)
+                    ? mediaList(m.media, m.media_count) : []
+                let metadata = hasField(m.struct_size, \ds_outbound_message.metadata) ? m.metadata.string : ""
                 let msg = OutboundMessage(messageId: m.message_id.string, correlationId: m.correlation_id.string,
-                                          to: m.to.string, from: m.from.string, text: m.text.string)
+                                          to: m.to.string, from: m.from.string, text: m.text.string, media: media, metadata: metadata)
                 return box.run(op) {
                     let r = try await channel.send(msg)
                     return OpResult(text: r.providerMessageId, data: "{\"segments\":\(r.segments)}")
@@ -202,6 +223,10 @@ enum Tables {
                     if let s = reply.sessionState { fields.append("\"session_state\":\(s)") }
                     if let h = reply.handoff, let reason = try? JSONSerialization.data(withJSONObject: [h], options: [.fragmentsAllowed]) {
                         fields.append("\"handoff\":{\"reason\":\(String(decoding: reason.dropFirst().dropLast(), as: UTF8.self))}")
+                    }
+                    if !reply.media.isEmpty, let m = try? JSONSerialization.data(withJSONObject: MediaAttachment.jsonArray(reply.media),
+                                                                                  options: [.withoutEscapingSlashes]) {
+                        fields.append("\"media\":" + String(decoding: m, as: UTF8.self))
                     }
                     let data = fields.isEmpty ? "" : "{" + fields.joined(separator: ",") + "}"
                     return OpResult(text: reply.text, data: data)

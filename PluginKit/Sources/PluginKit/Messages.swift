@@ -33,6 +33,32 @@ public struct PluginConfig: Sendable {
     }
 }
 
+/// An attachment (ABI 1.2 ds_media): where it can be fetched, and its MIME type ("" if unknown).
+public struct MediaAttachment: Sendable, Equatable, Hashable {
+    public var url: String
+    public var contentType: String
+    public init(url: String, contentType: String = "") { self.url = url; self.contentType = contentType }
+
+    /// `[{"url": …, "content_type": …}]`, the form attachments take in JSON (outcome data,
+    /// the http-agent envelope).
+    public static func jsonArray(_ media: [MediaAttachment]) -> [[String: String]] {
+        media.map { ["url": $0.url, "content_type": $0.contentType] }
+    }
+
+    /// Reads `[{"url": …, "content_type": …}]` (a parsed JSON value); nil if it is not such a
+    /// list or an entry has no absolute http(s) url.
+    public static func parse(_ value: Any?) -> [MediaAttachment]? {
+        guard let list = value as? [Any] else { return nil }
+        var out: [MediaAttachment] = []
+        for item in list {
+            guard let o = item as? [String: Any], let url = o["url"] as? String,
+                  url.hasPrefix("https://") || url.hasPrefix("http://") else { return nil }
+            out.append(MediaAttachment(url: url, contentType: o["content_type"] as? String ?? ""))
+        }
+        return out
+    }
+}
+
 /// A message the host asks a channel to send. See ds_outbound_message.
 public struct OutboundMessage: Sendable {
     public var messageId: String
@@ -40,8 +66,14 @@ public struct OutboundMessage: Sendable {
     public var to: String
     public var from: String
     public var text: String
-    public init(messageId: String, correlationId: String = "", to: String, from: String = "", text: String) {
+    /// (ABI 1.2) Attachments to send with it (MMS MediaUrl, a photo); empty for text only.
+    public var media: [MediaAttachment]
+    /// (ABI 1.2) JSON object of extras ("agent", "template"), or "".
+    public var metadata: String
+    public init(messageId: String, correlationId: String = "", to: String, from: String = "", text: String,
+                media: [MediaAttachment] = [], metadata: String = "") {
         self.messageId = messageId; self.correlationId = correlationId; self.to = to; self.from = from; self.text = text
+        self.media = media; self.metadata = metadata
     }
 }
 
@@ -61,7 +93,11 @@ public struct HistoryEntry: Sendable, Equatable {
     public var role: String
     public var text: String
     public var timeMs: Int64
-    public init(role: String, text: String, timeMs: Int64) { self.role = role; self.text = text; self.timeMs = timeMs }
+    /// (ABI 1.2) The entry's attachments (ds_agent_request.history_media).
+    public var media: [MediaAttachment]
+    public init(role: String, text: String, timeMs: Int64, media: [MediaAttachment] = []) {
+        self.role = role; self.text = text; self.timeMs = timeMs; self.media = media
+    }
 }
 
 /// One turn of a conversation for an agent. See ds_agent_request.
@@ -78,12 +114,14 @@ public struct AgentRequest: Sendable {
     public var sessionState: String
     public var timeoutMs: UInt32
     public var timeMs: Int64
+    /// (ABI 1.2) Attachments of the new message.
+    public var media: [MediaAttachment]
     public init(messageId: String = "", correlationId: String = "", sessionId: String = "", channel: String = "",
                 from: String = "", to: String = "", text: String, history: [HistoryEntry] = [],
-                sessionState: String = "", timeoutMs: UInt32 = 30_000, timeMs: Int64 = 0) {
+                sessionState: String = "", timeoutMs: UInt32 = 30_000, timeMs: Int64 = 0, media: [MediaAttachment] = []) {
         self.messageId = messageId; self.correlationId = correlationId; self.sessionId = sessionId
         self.channel = channel; self.from = from; self.to = to; self.text = text; self.history = history
-        self.sessionState = sessionState; self.timeoutMs = timeoutMs; self.timeMs = timeMs
+        self.sessionState = sessionState; self.timeoutMs = timeoutMs; self.timeMs = timeMs; self.media = media
     }
 }
 
@@ -94,8 +132,10 @@ public struct AgentReply: Sendable {
     public var sessionState: String?
     /// The agent asks for a human (the host's takeover): the reason ("" if none given), or nil.
     public var handoff: String?
-    public init(text: String, sessionState: String? = nil, handoff: String? = nil) {
-        self.text = text; self.sessionState = sessionState; self.handoff = handoff
+    /// (ABI 1.2) Attachments to send with the reply (the outcome's `{"media": […]}`).
+    public var media: [MediaAttachment]
+    public init(text: String, sessionState: String? = nil, handoff: String? = nil, media: [MediaAttachment] = []) {
+        self.text = text; self.sessionState = sessionState; self.handoff = handoff; self.media = media
     }
 }
 
@@ -131,8 +171,7 @@ public enum SinkResult: Sendable, Equatable {
 
 /// An inbound message a channel submits to the router.
 public struct InboundMessage: Sendable {
-    public struct Media: Sendable { public var url: String; public var contentType: String
-        public init(url: String, contentType: String) { self.url = url; self.contentType = contentType } }
+    public typealias Media = MediaAttachment
     public var channelMessageId: String
     public var from: String
     public var to: String
@@ -143,6 +182,15 @@ public struct InboundMessage: Sendable {
         self.channelMessageId = channelMessageId; self.from = from; self.to = to; self.text = text
         self.media = media; self.metadata = metadata
     }
+}
+
+/// What the router did with a submitted message, with the reply's attachments (ABI 1.2:
+/// the submit callback's `{"media": […]}`); see `PluginHost.submitWithMedia`.
+public struct SubmitAnswer: Sendable, Equatable {
+    public var result: SubmitResult
+    /// Attachments of a `.reply` (empty otherwise).
+    public var media: [MediaAttachment]
+    public init(result: SubmitResult, media: [MediaAttachment] = []) { self.result = result; self.media = media }
 }
 
 /// What the router did with a submitted message.

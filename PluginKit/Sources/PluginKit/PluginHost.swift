@@ -128,7 +128,13 @@ public final class PluginHost: @unchecked Sendable {
 
     /// Hands a received message to the router and waits for its verdict.
     public func submit(_ message: InboundMessage) async throws -> SubmitResult {
-        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<SubmitResult, any Error>) in
+        try await submitWithMedia(message).result
+    }
+
+    /// `submit`, with the attachments of an inline reply (ABI 1.2; a channel that can send
+    /// media inline, like TwiML `<Media>`, uses this).
+    public func submitWithMedia(_ message: InboundMessage) async throws -> SubmitAnswer {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<SubmitAnswer, any Error>) in
             let box = Unmanaged.passRetained(SubmitBox(cont)).toOpaque()
             let arena = CArena()
             defer { withExtendedLifetime(arena) {} }
@@ -245,15 +251,22 @@ let pluginKitTimerCallback: ds_timer_callback = { user in
 }
 
 final class SubmitBox {
-    let cont: CheckedContinuation<SubmitResult, any Error>
-    init(_ c: CheckedContinuation<SubmitResult, any Error>) { cont = c }
+    let cont: CheckedContinuation<SubmitAnswer, any Error>
+    init(_ c: CheckedContinuation<SubmitAnswer, any Error>) { cont = c }
+}
+
+/// The `{"media": […]}` of an outcome's data ([] if none or unreadable).
+func outcomeMedia(_ data: String) -> [MediaAttachment] {
+    guard data.contains("\"media\""), let o = (try? JSONSerialization.jsonObject(with: Data(data.utf8))) as? [String: Any] else { return [] }
+    return MediaAttachment.parse(o["media"]) ?? []
 }
 
 let pluginKitSubmitCallback: ds_submit_callback = { user, status, reply in
     let box = Unmanaged<SubmitBox>.fromOpaque(user!).takeRetainedValue()
     switch status {
-    case DS_OK: box.cont.resume(returning: .reply(reply?.pointee.text.string ?? ""))
-    case DS_DEFERRED: box.cont.resume(returning: .deferred)
+    case DS_OK: box.cont.resume(returning: SubmitAnswer(result: .reply(reply?.pointee.text.string ?? ""),
+                                                         media: outcomeMedia(reply?.pointee.data.string ?? "")))
+    case DS_DEFERRED: box.cont.resume(returning: SubmitAnswer(result: .deferred))
     default: box.cont.resume(throwing: PluginError(status: status, reply?.pointee.error.string ?? "rejected"))
     }
 }

@@ -34,6 +34,26 @@ public struct TelegramBotAPI: Sendable {
 
     /// Splits a reply into messages of at most 4096 UTF-16 code units, at word boundaries
     /// where possible (the SMS splitter's rules, with Telegram's limit).
+    /// The Bot API calls of one reply, in order: the text as `sendMessage` parts (see
+    /// `split`), then one `sendPhoto` per image attachment (or attachment of unknown type;
+    /// `sendDocument` for other types), by URL — Telegram fetches it. A text of at most
+    /// 1024 characters (a caption's limit) goes as the first attachment's caption instead
+    /// of a message of its own. Pure; any thread.
+    public static func replyCalls(chat: Int64, text: String, media: [(url: String, contentType: String)]) -> [(method: String, params: [String: Any])] {
+        var calls: [(method: String, params: [String: Any])] = []
+        let captioned = !media.isEmpty && !text.isEmpty && text.count <= 1024
+        if !captioned && !text.isEmpty {
+            for part in split(text) { calls.append((method: "sendMessage", params: ["chat_id": chat, "text": part])) }
+        }
+        for (i, m) in media.enumerated() {
+            let photo = m.contentType.isEmpty || m.contentType.hasPrefix("image/")
+            var p: [String: Any] = ["chat_id": chat, photo ? "photo" : "document": m.url]
+            if captioned && i == 0 { p["caption"] = text }
+            calls.append((method: photo ? "sendPhoto" : "sendDocument", params: p))
+        }
+        return calls
+    }
+
     public static func split(_ text: String) -> [String] {
         var out: [String] = []
         var pending = MessageSplitter.split(text, maxCharacters: maxMessageLength)

@@ -190,21 +190,21 @@ final class TelegramChannel: ChannelPlugin {
             metrics.inbound?.record(1)
             return await chats.with(chat) { [self] in
                 if config.typing { typing.start(chat) }
-                let result: SubmitResult
-                do { result = try await host.submit(m) } catch {
+                let answer: SubmitAnswer
+                do { answer = try await host.submitWithMedia(m) } catch {
                     typing.stop(chat)
                     return submitFailure(error, update)
                 }
-                switch result {
+                switch answer.result {
                 case .deferred: return .done   // typing goes on until the deferred reply is sent
                 case .reply(let text):
                     typing.stop(chat)
-                    if text.isEmpty { return .done }
-                    if replyInWebhook, case let parts = TelegramBotAPI.split(text), parts.count == 1 {
+                    if text.isEmpty && answer.media.isEmpty { return .done }
+                    if replyInWebhook, answer.media.isEmpty, case let parts = TelegramBotAPI.split(text), parts.count == 1 {
                         return .answer(["method": "sendMessage", "chat_id": chat, "text": parts[0]])
                     }
                     do {
-                        _ = try await sendText(chat: chat, text: text, key: "reply:\(update.channelMessageId)", waitOnRateLimit: true)
+                        _ = try await sendText(chat: chat, text: text, media: answer.media, key: "reply:\(update.channelMessageId)", waitOnRateLimit: true)
                         return .done
                     } catch {
                         let e = PluginError.from(error)
@@ -224,17 +224,19 @@ final class TelegramChannel: ChannelPlugin {
 
     // MARK: Sending
 
-    /// Sends `text` to a chat as one or more messages. Parts accepted on an earlier attempt
+    /// Sends `text` to a chat as one or more messages, and `media` (ABI 1.2 attachments) as
+    /// photos (`sendPhoto`; `sendDocument` for attachments that are not images), by URL:
+    /// see `TelegramBotAPI.replyCalls`. Parts accepted on an earlier attempt
     /// under the same `key` are not sent again. With `waitOnRateLimit` a 429 is waited out
     /// (up to 3 times, `retry_after` seconds each); otherwise it is thrown for the host to
     /// retry. Returns the Telegram message ids ("<chat>:<message_id>").
-    func sendText(chat: Int64, text: String, key: String, waitOnRateLimit: Bool) async throws -> [String] {
-        let parts = TelegramBotAPI.split(text)
+    func sendText(chat: Int64, text: String, media: [MediaAttachment] = [], key: String, waitOnRateLimit: Bool) async throws -> [String] {
+        let parts = TelegramBotAPI.replyCalls(chat: chat, text: text, media: media.map { ($0.url, $0.contentType) })
         var ids = sentParts.parts(key)
         var waits = 0
         var i = ids.count
         while i < parts.count {
-            switch await call("sendMessage", ["chat_id": chat, "text": parts[i]]) {
+            switch await call(parts[i].method, parts[i].params) {
             case .ok(let result):
                 let mid = ((TelegramBotAPI.decode(result) as? [String: Any])?["message_id"] as? NSNumber)?.int64Value ?? 0
                 ids.append("\(chat):\(mid)")
@@ -264,7 +266,7 @@ final class TelegramChannel: ChannelPlugin {
         guard let chat = TelegramAddress.chatId(m.to) else { throw PluginError.invalid("to: '\(m.to)' is not telegram:<chat id>") }
         let result: Result<[String], PluginError> = await chats.with(chat) { [self] in
             typing.stop(chat)
-            do { return .success(try await sendText(chat: chat, text: m.text, key: m.messageId, waitOnRateLimit: false)) } catch { return .failure(PluginError.from(error)) }
+            do { return .success(try await sendText(chat: chat, text: m.text, media: m.media, key: m.messageId, waitOnRateLimit: false)) } catch { return .failure(PluginError.from(error)) }
         }
         let ids = try result.get()
         return SendReceipt(providerMessageId: ids.first ?? "", segments: ids.count)

@@ -15,11 +15,36 @@ public enum TwiML {
     public static let empty = #"<?xml version="1.0" encoding="UTF-8"?><Response/>"#
 
     /// A `<Response>` with one `<Message>` per element of `messages` (none → empty).
-    public static func response(messages: [String]) -> String {
-        guard !messages.isEmpty else { return empty }
+    /// `media` (MMS attachment URLs, at most 10) go with the last message as `<Media>`
+    /// elements next to its `<Body>` (a message of its own when there is no text).
+    public static func response(messages: [String], media: [String] = []) -> String {
+        guard !messages.isEmpty || !media.isEmpty else { return empty }
         var out = #"<?xml version="1.0" encoding="UTF-8"?><Response>"#
-        for m in messages { out += "<Message>" + escape(m) + "</Message>" }
+        let texts = messages.isEmpty ? [""] : messages
+        for (i, m) in texts.enumerated() {
+            if i == texts.count - 1, !media.isEmpty {
+                out += "<Message>" + (m.isEmpty ? "" : "<Body>" + escape(m) + "</Body>")
+                for url in media.prefix(maxMedia) { out += "<Media>" + escape(url) + "</Media>" }
+                out += "</Message>"
+            } else {
+                out += "<Message>" + escape(m) + "</Message>"
+            }
+        }
         return out + "</Response>"
+    }
+
+    /// Twilio takes at most this many media per MMS.
+    public static let maxMedia = 10
+
+    /// The `<Media>` URLs of a TwiML document (in order). For the CLI and tests.
+    public static func mediaURLs(in document: String) -> [String] {
+        var out: [String] = []
+        var rest = Substring(document)
+        while let open = rest.range(of: "<Media>"), let close = rest[open.upperBound...].range(of: "</Media>") {
+            out.append(unescape(rest[open.upperBound..<close.lowerBound]))
+            rest = rest[close.upperBound...]
+        }
+        return out
     }
 
     /// A reply text split into ≤1600-character messages (see `MessageSplitter`).

@@ -26,6 +26,17 @@ public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
     public var requestTimeoutMs: UInt32
     /// Whether the webhook must carry a valid signature. Only for local experiments.
     public var validateSignatures: Bool
+    /// A WhatsApp instance: addresses are `whatsapp:+E164`, sends honour the 24-hour window.
+    public var whatsapp: Bool
+    /// WhatsApp: the approved template for sends outside the window (unless the message
+    /// or its agent names one).
+    public var template: WhatsApp.Template?
+    /// WhatsApp: per agent name, the template for its conversations outside the window.
+    public var agentTemplates: [String: WhatsApp.Template]
+    /// WhatsApp: the customer-service window, hours (24).
+    public var windowHours: Double
+    /// WhatsApp: where the window (each user's last message time) is kept across restarts.
+    public var windowFile: String?
 
     enum CodingKeys: String, CodingKey {
         case accountSid = "account_sid", authToken = "auth_token", from, messagingServiceSid = "messaging_service_sid"
@@ -33,6 +44,7 @@ public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
         case rateLimitText = "rate_limit_text"
         case rateLimitPerMinute = "rate_limit_per_minute", rateLimitWindow = "rate_limit_window_seconds"
         case requestTimeoutMs = "request_timeout_ms", validateSignatures = "validate_signatures"
+        case whatsapp, template, agentTemplates = "agent_templates", windowHours = "window_hours", windowFile = "window_file"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -51,6 +63,11 @@ public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
         deprecatedKeys = [CodingKeys.rateLimitText, .rateLimitPerMinute, .rateLimitWindow].filter { c.contains($0) }.map(\.stringValue)
         requestTimeoutMs = try c.decodeIfPresent(UInt32.self, forKey: .requestTimeoutMs) ?? 15_000
         validateSignatures = try c.decodeIfPresent(Bool.self, forKey: .validateSignatures) ?? true
+        whatsapp = try c.decodeIfPresent(Bool.self, forKey: .whatsapp) ?? false
+        template = try c.decodeIfPresent(WhatsApp.Template.self, forKey: .template)
+        agentTemplates = try c.decodeIfPresent([String: WhatsApp.Template].self, forKey: .agentTemplates) ?? [:]
+        windowHours = try c.decodeIfPresent(Double.self, forKey: .windowHours) ?? 24
+        windowFile = try c.decodeIfPresent(String.self, forKey: .windowFile)
     }
 
     /// Decodes and checks a config block; errors name the field and never echo secrets.
@@ -87,6 +104,12 @@ public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
         }
         guard webhookPath != statusPath else { throw TwilioConfigError("status_path: must differ from webhook_path") }
         guard apiBase.hasPrefix("http://") || apiBase.hasPrefix("https://") else { throw TwilioConfigError("api_base: must be an http:// or https:// URL") }
+        if let p = template?.problem { throw TwilioConfigError("template.\(p)") }
+        for (name, t) in agentTemplates { if let p = t.problem { throw TwilioConfigError("agent_templates.\(name).\(p)") } }
+        if !whatsapp && (template != nil || !agentTemplates.isEmpty || windowFile != nil) {
+            throw TwilioConfigError("template, agent_templates and window_file: only with whatsapp: true")
+        }
+        guard windowHours > 0 else { throw TwilioConfigError("window_hours: must be > 0") }
     }
 
     /// The sender as E.164 (or short code), if configured.
@@ -112,7 +135,13 @@ public struct TwilioConfig: Decodable, Sendable, CustomStringConvertible {
     "rate_limit_per_minute":{"type":"integer","minimum":0,"description":"deprecated, ignored: use abuse.per_sender"},
     "rate_limit_window_seconds":{"type":"number","minimum":1,"description":"deprecated, ignored: use abuse.window"},
     "request_timeout_ms":{"type":"integer","minimum":100,"maximum":300000},
-    "validate_signatures":{"type":"boolean"}}}
+    "validate_signatures":{"type":"boolean"},
+    "whatsapp":{"type":"boolean","description":"a WhatsApp sender: whatsapp:+E164 addresses, 24-hour window"},
+    "template":{"type":"object","required":["content_sid"],"additionalProperties":false,"properties":{
+      "content_sid":{"type":"string","pattern":"^HX[0-9a-fA-F]{32}$"},"content_variables":{"type":"object"}}},
+    "agent_templates":{"type":"object"},
+    "window_hours":{"type":"number","minimum":1},
+    "window_file":{"type":"string","minLength":1}}}
     """#
 }
 

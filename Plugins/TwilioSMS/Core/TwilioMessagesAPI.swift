@@ -26,7 +26,9 @@ public struct TwilioMessagesAPI: Sendable {
 
     /// One create-message request: (url, headers, form body). `from` overrides the
     /// configured sender; otherwise the messaging service if configured, else `from`.
-    public func createRequest(to: String, from override: String?, body: String, statusCallback: String?) -> (url: String, headers: [(String, String)], body: String) {
+    /// `mediaURLs` become `MediaUrl` parameters (an MMS; at most 10), `body` may then be empty.
+    public func createRequest(to: String, from override: String?, body: String, statusCallback: String?,
+                              mediaURLs: [String] = [], template: WhatsApp.Template? = nil) -> (url: String, headers: [(String, String)], body: String) {
         var form: [(String, String)] = [("To", to)]
         if let o = override, !o.isEmpty {
             form.append(("From", o))
@@ -35,7 +37,14 @@ public struct TwilioMessagesAPI: Sendable {
         } else if let f = from {
             form.append(("From", f))
         }
-        form.append(("Body", body))
+        if let t = template {
+            // An approved template (WhatsApp outside the service window): no free-form Body.
+            form.append(("ContentSid", t.contentSid))
+            form.append(("ContentVariables", t.variablesJSON))
+        } else {
+            if !body.isEmpty || mediaURLs.isEmpty { form.append(("Body", body)) }
+            for u in mediaURLs.prefix(TwiML.maxMedia) { form.append(("MediaUrl", u)) }
+        }
         if let cb = statusCallback { form.append(("StatusCallback", cb)) }
         let basic = Data("\(accountSid):\(authToken)".utf8).base64EncodedString()
         let headers = [("Authorization", "Basic \(basic)"),

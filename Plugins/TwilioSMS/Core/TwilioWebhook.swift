@@ -74,7 +74,9 @@ public enum TwilioWebhook {
     static let mappedFields: Set<String> = ["Body", "From", "To", "MessageSid", "SmsMessageSid", "SmsSid", "NumMedia"]
 
     /// Normalises the parameters of an incoming-message webhook.
-    public static func inbound(_ params: [(String, String)]) throws(Rejection) -> Inbound {
+    /// `whatsapp`: a WhatsApp instance — From and To must be `whatsapp:+E164`, and stay so
+    /// (the conversation's addresses); an SMS webhook on it is refused (400).
+    public static func inbound(_ params: [(String, String)], whatsapp: Bool = false) throws(Rejection) -> Inbound {
         var p: [String: String] = [:]
         for (k, v) in params where p[k] == nil { p[k] = v }
         guard let sid = p["MessageSid"] ?? p["SmsMessageSid"] ?? p["SmsSid"], !sid.isEmpty else { throw .badRequest("missing MessageSid") }
@@ -83,8 +85,16 @@ public enum TwilioWebhook {
         }
         guard let rawFrom = p["From"], !rawFrom.isEmpty else { throw .badRequest("missing From") }
         guard let rawTo = p["To"], !rawTo.isEmpty else { throw .badRequest("missing To") }
-        guard let from = PhoneNumber.e164(rawFrom) else { throw .badRequest("From is not a phone number") }
-        guard let to = PhoneNumber.e164(rawTo) ?? PhoneNumber.shortCode(rawTo) else { throw .badRequest("To is not a phone number") }
+        let from: String, to: String
+        if whatsapp {
+            guard rawFrom.lowercased().hasPrefix("whatsapp:"), let f = WhatsApp.address(rawFrom) else { throw .badRequest("From is not whatsapp:+E164") }
+            guard rawTo.lowercased().hasPrefix("whatsapp:"), let t = WhatsApp.address(rawTo) else { throw .badRequest("To is not whatsapp:+E164") }
+            from = f; to = t
+        } else {
+            guard let f = PhoneNumber.e164(rawFrom) else { throw .badRequest("From is not a phone number") }
+            guard let t = PhoneNumber.e164(rawTo) ?? PhoneNumber.shortCode(rawTo) else { throw .badRequest("To is not a phone number") }
+            from = f; to = t
+        }
         // The whole text, however long (Twilio joins a long SMS before the webhook; the
         // request size is bounded by server.max_body_bytes): never cut a user's message.
         let body = p["Body"] ?? ""

@@ -24,6 +24,8 @@ final class TwilioChannel: ChannelPlugin {
     /// The gateway's public base URL (scheme://host[:port]), from config, env or the first webhook.
     let publicBase: Mutex<String?>
     let metrics: TwilioMetrics
+    /// WhatsApp instances: each user's customer-service window.
+    let window: ServiceWindow?
 
     init(host: PluginHost, config raw: PluginConfig) throws {
         self.host = host
@@ -36,6 +38,7 @@ final class TwilioChannel: ChannelPlugin {
         if !config.deprecatedKeys.isEmpty {
             host.log(.warn, "\(config.deprecatedKeys.joined(separator: ", ")): deprecated and ignored; the per-number rate limit moved to the host's abuse: section (abuse.per_sender, abuse.rate_limit_reply, abuse.window)")
         }
+        window = config.whatsapp ? ServiceWindow(hours: config.windowHours, file: config.windowFile) : nil
         if !config.validateSignatures { host.log(.warn, "validate_signatures is false: webhooks are NOT authenticated") }
 
         try host.route("POST", config.webhookPath) { [weak self] req in
@@ -55,8 +58,9 @@ final class TwilioChannel: ChannelPlugin {
         HTTPResponse(status: 200, contentType: TwiML.contentType, body: TwiML.response(messages: messages))
     }
 
-    func twiml(reply text: String) -> HTTPResponse {
-        twiml(text.isEmpty ? [] : MessageSplitter.split(text))
+    func twiml(reply text: String, media: [MediaAttachment] = []) -> HTTPResponse {
+        HTTPResponse(status: 200, contentType: TwiML.contentType,
+                     body: TwiML.response(messages: text.isEmpty ? [] : MessageSplitter.split(text), media: media.map(\.url)))
     }
 
     func refuse(_ r: TwilioWebhook.Rejection, _ req: RouteRequest, route: String) -> HTTPResponse {
@@ -83,19 +87,21 @@ final class TwilioChannel: ChannelPlugin {
         do {
             params = try TwilioWebhook.verifiedParams(signature: signer, headers: req.headers, body: req.body,
                                                       publicURL: req.publicURL, validate: config.validateSignatures)
-            msg = try TwilioWebhook.inbound(params)
+            msg = try TwilioWebhook.inbound(params, whatsapp: config.whatsapp)
         } catch {
             return refuse(error, req, route: config.webhookPath)
         }
         learnPublicBase(req)
         metrics.inbound.record(1)
+        window?.inbound(msg.from)   // WhatsApp: the user's 24-hour window opens (or restarts) now
 
         let inbound = InboundMessage(channelMessageId: msg.messageSid, from: msg.from, to: msg.to, text: msg.body,
                                      media: msg.media.map { .init(url: $0.url, contentType: $0.contentType) },
                                      metadata: msg.metadataJSON)
         do {
-            switch try await host.submit(inbound) {
-            case .reply(let text): return twiml(reply: text)
+            let answer = try await host.submitWithMedia(inbound)
+            switch answer.result {
+            case .reply(let text): return twiml(reply: text, media: answer.media)
             case .deferred: return twiml([])
             }
         } catch {
@@ -130,20 +136,63 @@ final class TwilioChannel: ChannelPlugin {
     // MARK: Sending
 
     func send(_ m: OutboundMessage) async throws -> SendReceipt {
-        guard let to = PhoneNumber.e164(m.to) else { throw PluginError.invalid("to is not an E.164 phone number") }
-        let parts = MessageSplitter.split(m.text)
+        var template: WhatsApp.Template?
+        let to: String, from: String?
+        if let window {
+            guard let t = WhatsApp.address(m.to) else { throw PluginError.invalid("to is not whatsapp:+E164") }
+            to = t
+            from = m.from.isEmpty ? config.senderNumber.map { "whatsapp:" + $0 } : WhatsApp.address(m.from)
+            if !window.isOpen(to) {
+                // Outside the customer-service window: only an approved template may go.
+                let meta = (try? JSONSerialization.jsonObject(with: Data(m.metadata.utf8))) as? [String: Any] ?? [:]
+                let agent = meta["agent"] as? String
+                template = WhatsApp.Template.parse(meta["template"]) ?? agent.flatMap { config.agentTemplates[$0] } ?? config.template
+                guard let t = template else {
+                    metrics.sendFailed("whatsapp_window")
+                    throw PluginError(status: DS_ERR_INVALID,
+                                      "WhatsApp: \(PhoneNumber.masked(String(to.dropFirst("whatsapp:".count)))) has not written in the last \(Int(config.windowHours)) hours (outside the 24-hour customer-service window): free-form messages are refused there; give the message a template (content_sid), or configure template or agent_templates\(agent.map { " for agent '\($0)'" } ?? "")",
+                                      detailCode: 63016)
+                }
+                if let p = t.problem { throw PluginError.invalid("template: \(p)") }
+            }
+        } else {
+            guard let t = PhoneNumber.e164(m.to) else { throw PluginError.invalid("to is not an E.164 phone number") }
+            to = t
+            from = m.from.isEmpty ? nil : m.from
+        }
+        if let template {
+            // One templated message (ContentSid + ContentVariables); text and media belong to the template.
+            let r = api.createRequest(to: to, from: from, body: "", statusCallback: statusCallbackURL, template: template)
+            let response = try await host.http(HTTPRequest(method: "POST", url: r.url, headers: r.headers,
+                                                           body: Array(r.body.utf8), timeoutMs: config.requestTimeoutMs))
+            let sid = try sent(TwilioMessagesAPI.outcome(status: response.status, headers: response.headers, body: response.body))
+            metrics.sent(parts: 1, segments: 1)
+            return SendReceipt(providerMessageId: sid, segments: 1)
+        }
+        // Media go with the first part (an MMS); a media-only message is one part with no Body.
+        let parts = m.text.isEmpty && !m.media.isEmpty ? [""] : MessageSplitter.split(m.text)
         var sids = sentParts.parts(m.messageId)
         var segments = 0
         for (i, part) in parts.enumerated() {
             segments += SMSSegments.count(part)
             if i < sids.count { continue }   // accepted on an earlier attempt of this message
-            let r = api.createRequest(to: to, from: m.from.isEmpty ? nil : m.from, body: part, statusCallback: statusCallbackURL)
+            let r = api.createRequest(to: to, from: from, body: part, statusCallback: statusCallbackURL,
+                                      mediaURLs: i == 0 ? m.media.map(\.url) : [])
             let response = try await host.http(HTTPRequest(method: "POST", url: r.url, headers: r.headers,
                                                            body: Array(r.body.utf8), timeoutMs: config.requestTimeoutMs))
-            switch TwilioMessagesAPI.outcome(status: response.status, headers: response.headers, body: response.body) {
+            sids.append(try sent(TwilioMessagesAPI.outcome(status: response.status, headers: response.headers, body: response.body)))
+            if parts.count > 1 { sentParts.record(m.messageId, sids: sids) }
+        }
+        sentParts.forget(m.messageId)
+        metrics.sent(parts: parts.count, segments: segments)
+        return SendReceipt(providerMessageId: sids.first ?? "", segments: segments)
+    }
+
+    /// The message sid of an accepted create-message call, or the error for the host.
+    func sent(_ outcome: TwilioMessagesAPI.Outcome) throws -> String {
+            switch outcome {
             case .sent(let sid, _):
-                sids.append(sid)
-                if parts.count > 1 { sentParts.record(m.messageId, sids: sids) }
+                return sid
             case .rateLimited(let code, let message, let after):
                 metrics.sendFailed("rate_limited")
                 throw PluginError.rateLimited("Twilio rate limit: \(message)", retryAfterMs: after, detailCode: code)
@@ -161,9 +210,5 @@ final class TwilioChannel: ChannelPlugin {
                 throw PluginError(status: status == 400 ? DS_ERR_INVALID : DS_ERR_FAILED,
                                   "Twilio HTTP \(status) code \(code): \(message)", detailCode: code)
             }
-        }
-        sentParts.forget(m.messageId)
-        metrics.sent(parts: parts.count, segments: segments)
-        return SendReceipt(providerMessageId: sids.first ?? "", segments: segments)
     }
 }

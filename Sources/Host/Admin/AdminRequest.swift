@@ -133,6 +133,7 @@ enum AdminJSON {
         return .object([("id", .number(Double(m.id))), ("session_id", num(m.sessionId)), ("direction", .string(m.direction)),
                         ("role", .string(m.role)), ("text", .string(m.text)), ("time", time(m.createdMs)), ("channel", .string(m.channel)),
                         ("number", .string(m.remote)), ("local", .string(m.local)), ("agent", str(m.agent)), ("operator", str(m.operatorName)), ("status", .string(m.status)),
-                        ("correlation_id", str(m.correlationId)), ("delivery", delivery)])
+                        ("correlation_id", str(m.correlationId)), ("delivery", delivery),
+                        ("media", .array(MediaJSON.decode(m.media).map { .object([("url", .string($0.url)), ("content_type", .string($0.contentType))]) }))])
     }
 }

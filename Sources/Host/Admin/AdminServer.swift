@@ -241,8 +241,8 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
             default: throw AdminError.notFound("no such endpoint: \(call.http.path.prefix(200)) (see GET /api/v1/openapi.json)")
             }
         case ("messages", 1):
-            try allow(["GET"])
-            return Route(run: json(findMessages))
+            try allow(["GET", "POST"])
+            return m == "GET" ? Route(run: json(findMessages)) : Route(changes: true, run: json(status: 202, sendProactive))
         case ("optouts", 1):
             try allow(["GET", "POST", "DELETE"])
             switch m {

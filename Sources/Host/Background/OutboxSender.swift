@@ -90,7 +90,7 @@ public final class OutboxSender: @unchecked Sendable {
         inFlight.add(1, ordering: .relaxed)
         Task { [self] in
             let o = await channel.send(messageId: item.messageKey, correlationId: item.correlationId, to: item.to, from: item.from, text: item.text,
-                                       timeoutMs: UInt32(sendTimeoutMs))
+                                       media: MediaJSON.decode(item.media), metadata: item.metadata ?? "", timeoutMs: UInt32(sendTimeoutMs))
             queue.async { [self] in
                 inFlight.add(-1, ordering: .relaxed)
                 finished(item, o)
@@ -119,6 +119,11 @@ public final class OutboxSender: @unchecked Sendable {
                     ("plugin", .string(item.channel)), ("operation", .string("send")), ("status", .number(Double(o.status))),
                     ("error", .string(o.error)), ("detail_code", .number(Double(o.detailCode))), ("attempts", .number(Double(attempts))),
                     ("message_key", .string(item.messageKey))]))
+                // The message itself was refused (e.g. WhatsApp outside its window without a template).
+                events?.emit(Event("message.rejected", correlationId: item.correlationId, channel: item.channel, from: item.from, to: item.to,
+                                   fields: [("reason", .string(o.isRetryable ? "send_retries_exhausted" : "refused_by_channel")),
+                                            ("error", .string(o.error)), ("status", .number(Double(o.status))),
+                                            ("detail_code", .number(Double(o.detailCode))), ("message_key", .string(item.messageKey))]))
                 try store.outboxFailed(id: item.id, error: "\(o.status): \(o.error)", nowMs: nowMillis())
                 mFailed.increment()
             }

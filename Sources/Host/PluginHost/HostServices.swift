@@ -266,6 +266,8 @@ enum HostTable {
                     o.struct_size = UInt32(MemoryLayout<ds_outcome>.size)
                     switch outcome {
                     case .reply(let text): withDSStr(text) { o.text = $0; cb(u.value, DS_OK, &o) }
+                    case .replyWithMedia(let text, let media):
+                        withDSStr(text) { t in withDSStr(MediaJSON.outcomeData(media)) { d in o.text = t; o.data = d; cb(u.value, DS_OK, &o) } }
                     case .deferred: cb(u.value, DS_DEFERRED, &o)
                     case .rejected(let status, let why): withDSStr(why) { o.error = $0; cb(u.value, status, &o) }
                     }

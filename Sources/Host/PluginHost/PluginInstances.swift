@@ -75,7 +75,7 @@ public final class ChannelInstance: PluginInstanceBase, @unchecked Sendable {
     }
 
     public func send(messageId: String, correlationId: String, to: String, from: String, text: String,
-                     media: [(url: String, contentType: String)] = [], timeoutMs: UInt32 = 30_000) async -> OpOutcome {
+                     media: [(url: String, contentType: String)] = [], metadata: String = "", timeoutMs: UInt32 = 30_000) async -> OpOutcome {
         let arena = CArena()
         defer { withExtendedLifetime(arena) {} }
         var m = ds_outbound_message()
@@ -90,6 +90,7 @@ public final class ChannelInstance: PluginInstanceBase, @unchecked Sendable {
         for (i, x) in media.enumerated() { (mediaBuffer + i).initialize(to: ds_media(url: arena.str(x.url), content_type: arena.str(x.contentType))) }
         m.media = media.isEmpty ? nil : UnsafePointer(mediaBuffer)
         m.media_count = media.count
+        m.metadata = arena.str(metadata)
         let t = table, inst = instance
         return await op(timeoutMs: timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }) { t.pointee.send(inst, &m, $0) }
     }
@@ -122,6 +123,8 @@ public struct AgentCall: Sendable {
     public var timeMs: Int64 = 0
     /// (ABI 1.2) Attachments of the new message.
     public var media: [(url: String, contentType: String)] = []
+    /// (ABI 1.2) Attachments of history entries: the entry's index in `history`, ordered by it.
+    public var historyMedia: [(entry: Int, url: String, contentType: String)] = []
     public init() {}
 }
 
@@ -154,10 +157,12 @@ public final class AgentTransportInstance: PluginInstanceBase, @unchecked Sendab
         total += c.from.utf8.count + c.to.utf8.count + c.text.utf8.count + c.sessionState.utf8.count
         for h in c.history { total += h.role.utf8.count + h.text.utf8.count }
         for m in c.media { total += m.url.utf8.count + m.contentType.utf8.count }
+        for m in c.historyMedia { total += m.url.utf8.count + m.contentType.utf8.count }
         let t = table, inst = instance, a = agent.pointer
         withUnsafeTemporaryAllocation(of: CChar.self, capacity: max(total, 1)) { buf in
             withUnsafeTemporaryAllocation(of: ds_history_entry.self, capacity: max(c.history.count, 1)) { hist in
             withUnsafeTemporaryAllocation(of: ds_media.self, capacity: max(c.media.count, 1)) { media in
+            withUnsafeTemporaryAllocation(of: ds_history_media.self, capacity: max(c.historyMedia.count, 1)) { historyMedia in
                 var packer = StringPacker(buffer: buf)
                 var r = ds_agent_request()
                 r.struct_size = UInt32(MemoryLayout<ds_agent_request>.size)
@@ -181,7 +186,14 @@ public final class AgentTransportInstance: PluginInstanceBase, @unchecked Sendab
                 }
                 r.media = c.media.isEmpty ? nil : UnsafePointer(media.baseAddress)
                 r.media_count = c.media.count
+                for (i, m) in c.historyMedia.enumerated() {
+                    historyMedia.initializeElement(at: i, to: ds_history_media(entry: m.entry, media: ds_media(url: packer.add(m.url),
+                                                                                                             content_type: packer.add(m.contentType))))
+                }
+                r.history_media = c.historyMedia.isEmpty ? nil : UnsafePointer(historyMedia.baseAddress)
+                r.history_media_count = c.historyMedia.count
                 runOp(timeoutMs: c.timeoutMs, cancel: { t.pointee.cancel?(inst, $0) }, { t.pointee.call(inst, a, &r, $0) }, completion: completion)
+            }
             }
             }
         }

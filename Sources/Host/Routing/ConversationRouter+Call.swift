@@ -11,7 +11,7 @@ extension ConversationRouter {
         let m = t.inbound
         let start = TurnStart(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from,
                               local: m.to, text: m.text, nowMs: t.now, sessionId: t.session?.id,
-                              newAgent: t.session == nil ? t.agent.name : nil)
+                              newAgent: t.session == nil ? t.agent.name : nil, media: MediaJSON.encode(m.media))
         if let existing = t.session, existing.agent == t.agent.name, t.agent.answersInline.load(ordering: .relaxed),
            t.agent.health.breaker == .closed {
             // An agent that answers synchronously: call it first, then write the turn once
@@ -43,6 +43,10 @@ extension ConversationRouter {
         call.timeoutMs = UInt32(routing.agentTimeout * 1000)
         call.timeMs = t.arrived
         call.history = history.map { ($0.role, $0.text, $0.timeMs) }
+        call.media = m.media
+        for (i, h) in history.enumerated() where h.media != nil {
+            for x in MediaJSON.decode(h.media) { call.historyMedia.append((i, x.url, x.contentType)) }
+        }
         return call
     }
 
@@ -164,6 +168,14 @@ extension ConversationRouter {
         if let outcome = gate.begun(written.0, written.messageId) {
             settle(stored(written.0, written.messageId), outcome)
         }
+    }
+
+    /// The attachments of the agent's answer (`{"media": […]}` in its data) as `MediaJSON`
+    /// text, nil if none; a malformed list is logged and dropped (the text still goes out).
+    func replyMedia(_ t: Turn, _ outcome: OpOutcome) -> String? {
+        let (media, problem) = MediaJSON.fromOutcome(outcome.data)
+        if let problem { logger.warning("agent \(t.agent.name): media of the answer to \(t.correlationId) dropped: \(problem)") }
+        return MediaJSON.encode(media)
     }
 
     /// The agent's `session_state`, if its answer carried one.

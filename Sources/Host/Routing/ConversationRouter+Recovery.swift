@@ -7,8 +7,8 @@ extension ConversationRouter {
     /// key is found pending and, holding the conversation (also across processes), the
     /// turn resumes with the session's history; the reply goes out through the outbox
     /// (nobody waits for it inline any more). Messages answered meanwhile by another
-    /// process are found answered and left alone. Media of the original message is not
-    /// stored, so a resumed turn carries text only.
+    /// process are found answered and left alone. The message's media (stored with it)
+    /// goes with it again.
     ///
     /// Threading: blocks on one store read; call off the event loops. Returns how many
     /// messages were resubmitted.

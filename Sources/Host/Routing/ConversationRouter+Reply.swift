@@ -8,11 +8,12 @@ extension ConversationRouter {
         let m = t.inbound
         do {
             let used = replyUsage(t, text: outcome.text)
+            let media = replyMedia(t, outcome)
             try store.finishTurn(TurnFinish(sessionId: t.session.id, inboundMessageId: t.inboundId, channel: m.channel,
                                             channelMessageId: m.channelMessageId, agent: t.agent.name, reply: outcome.text,
                                             sessionState: sessionState(outcome), processingMs: nowMillis() - t.arrived, nowMs: nowMillis(),
-                                            outbox: outboxItem(t, outcome.text), usage: used))
-            sent(t, text: outcome.text, usage: used)
+                                            outbox: outboxItem(t, outcome.text, media: media), usage: used, replyMedia: media))
+            sent(t, text: outcome.text, media: media, usage: used)
         } catch {
             logger.error("store error saving reply: \(error)")
             t.reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
@@ -29,14 +30,16 @@ extension ConversationRouter {
         let m = t.inbound
         let state = sessionState(outcome)
         let used = replyUsage(t, text: outcome.text)
+        let media = replyMedia(t, outcome)
         store.writeAnsweredTurn(start, finish: { [self] in
             TurnFinish(sessionId: t.session.id, inboundMessageId: 0, channel: m.channel, channelMessageId: m.channelMessageId,
                        agent: t.agent.name, reply: outcome.text, sessionState: state,
-                       processingMs: nowMillis() - t.arrived, nowMs: nowMillis(), outbox: outboxItem(t, outcome.text), usage: used)
+                       processingMs: nowMillis() - t.arrived, nowMs: nowMillis(), outbox: outboxItem(t, outcome.text, media: media),
+                       usage: used, replyMedia: media)
         }, completion: { [self] result in
             switch result {
             case .success:
-                sent(t, text: outcome.text, usage: used)
+                sent(t, text: outcome.text, media: media, usage: used)
             case .failure(let error):
                 logger.error("store error saving turn: \(error)")
                 t.reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
@@ -47,10 +50,11 @@ extension ConversationRouter {
     }
 
     /// The reply is durable: `message.sent`, the answer (inline or deferred), the usage events.
-    func sent(_ t: Turn, text: String, usage used: [UsageEntry]) {
-        emit("message.sent", t.inbound, session: t.session.id, agent: t.agent.name, body: text,
-             fields: [("processing_ms", .number(Double(nowMillis() - t.arrived)))])
-        deliver(text, t.reply)
+    func sent(_ t: Turn, text: String, media: String? = nil, usage used: [UsageEntry]) {
+        var fields: [(String, JSONValue)] = [("processing_ms", .number(Double(nowMillis() - t.arrived)))]
+        if let media { fields.append(("media", .number(Double(MediaJSON.decode(media).count)))) }
+        emit("message.sent", t.inbound, session: t.session.id, agent: t.agent.name, body: text, fields: fields)
+        deliver(text, media: media, t.reply)
         usage?.announce(used, channel: t.inbound.channel)
     }
 
@@ -110,15 +114,19 @@ extension ConversationRouter {
 
     /// Decides inline vs deferred for good (under the TurnReply's lock): the outbox row
     /// exists iff the reply was deferred.
-    func outboxItem(_ t: Turn, _ text: String) -> OutboxItem? {
-        guard t.reply.commit() == .deferred, !text.isEmpty else { return nil }
+    func outboxItem(_ t: Turn, _ text: String, media: String? = nil) -> OutboxItem? {
+        guard t.reply.commit() == .deferred, !text.isEmpty || media != nil else { return nil }
         let m = t.inbound
         return OutboxItem(id: 0, messageKey: "reply:\(m.channel):\(m.channelMessageId)", channel: m.channel, to: m.from, from: m.to,
-                          text: text, correlationId: Self.correlation(m), attempts: 0)
+                          text: text, correlationId: Self.correlation(m), attempts: 0, media: media,
+                          metadata: t.agent.map { JSONValue.object([("agent", .string($0.name))]).text })
     }
 
     /// Answers inline if the reply was committed inline, else wakes the outbox sender.
-    func deliver(_ text: String, _ reply: TurnReply) {
-        if reply.committed == .inline { reply.answer(.reply(text)) } else { onOutbox?() }
+    /// `media`: the reply's attachments (`MediaJSON` text), nil for none.
+    func deliver(_ text: String, media: String? = nil, _ reply: TurnReply) {
+        if reply.committed == .inline {
+            reply.answer(media.map { .replyWithMedia(text, mediaJSON: $0) } ?? .reply(text))
+        } else { onOutbox?() }
     }
 }

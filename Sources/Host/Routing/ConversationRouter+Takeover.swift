@@ -13,7 +13,7 @@ extension ConversationRouter {
     /// Step 4 for a held session. Runs on `work`, holding the conversation.
     func heldTurn(_ m: Inbound, session: SessionRecord, now: Int64, reply: TurnReply, finish: @escaping @Sendable () -> Void) throws {
         let start = TurnStart(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from, local: m.to, text: m.text,
-                              nowMs: now, sessionId: session.id, newAgent: nil)
+                              nowMs: now, sessionId: session.id, newAgent: nil, media: MediaJSON.encode(m.media))
         let (s, inboundId) = try store.beginTurn(start)
         try store.markInbound(messageId: inboundId, status: "held")
         events?.emit(Event("message.held", correlationId: Self.correlation(m), session: String(s.id), agent: s.agent, channel: m.channel,

@@ -18,6 +18,9 @@ public struct Inbound: Sendable {
 public enum SubmitOutcome: Sendable, Equatable {
     /// Reply now with this text ("" = nothing to send).
     case reply(String)
+    /// Reply now with this text and these attachments (`MediaJSON` text; ABI 1.2: the
+    /// submit callback's data `{"media": […]}`).
+    case replyWithMedia(String, mediaJSON: String)
     /// Stored; the reply goes out later through the channel's send.
     case deferred
     /// Refused: a DS_ERR_* status and why.

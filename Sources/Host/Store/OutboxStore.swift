@@ -11,6 +11,10 @@ public struct OutboxItem: Sendable, Equatable {
     public var text: String
     public var correlationId: String
     public var attempts: Int
+    /// Attachments to send with it (`MediaJSON` text); nil = none.
+    public var media: String? = nil
+    /// Extras for the channel (ds_outbound_message.metadata: {"agent", "template"}); nil = none.
+    public var metadata: String? = nil
 
     /// The message key prefix of a deferred opt-out confirmation: the one message the
     /// outbox sends to a number that opted out (the confirmation carriers require).

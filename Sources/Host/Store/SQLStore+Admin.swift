@@ -53,6 +53,8 @@ public struct AdminMessage: Sendable, Equatable {
     public var deliveryErrorCode: Int?
     /// The correlation id of the inbound message this one belongs to ("channel:message id").
     public var correlationId: String?
+    /// Its attachments (`MediaJSON` text); nil = none.
+    public var media: String? = nil
 }
 
 /// One opt-out ledger entry.
@@ -124,7 +126,7 @@ extension SQLStore {
         try readPool.with { try $0.one("SELECT \(Self.adminSessionColumns) FROM sessions WHERE id = ?", [.int(id)]).map(Self.adminSession) }
     }
 
-    static let adminMessageColumns = "id, session_id, direction, body, status, channel, channel_message_id, agent, created_ms, remote, local, role"
+    static let adminMessageColumns = "id, session_id, direction, body, status, channel, channel_message_id, agent, created_ms, remote, local, role, media"
 
     /// The session's last `limit` messages, oldest first, with delivery of deferred sends.
     public func transcript(sessionId: Int64, limit: Int) throws -> [AdminMessage] {
@@ -197,7 +199,8 @@ extension SQLStore {
             return AdminMessage(id: r[0].int ?? 0, sessionId: r[1].int, direction: dir, role: role, text: r[3].text ?? "", status: r[4].text ?? "",
                                 channel: channel, channelMessageId: cmid, agent: byOperator ? nil : agent,
                                 operatorName: byOperator ? agent : nil, createdMs: r[8].int ?? 0, remote: r[9].text ?? "",
-                                local: r[10].text ?? "", correlationId: dir == "in" ? cmid.map { "\(channel):\($0)" } : nil)
+                                local: r[10].text ?? "", correlationId: dir == "in" ? cmid.map { "\(channel):\($0)" } : nil,
+                                media: r.count > 12 ? r[12].text : nil)
         }
         let order = list.indices.sorted { list[$0].id < list[$1].id }
         var lastIn: [Int64: String] = [:]   // per session: the latest inbound correlation id

@@ -276,7 +276,7 @@ public final class SQLStore: Store, @unchecked Sendable {
     /// The history of the session `contextSQL` finds (channel, remote, local, since), newest
     /// first, with each row's session id, up to a limit.
     static let conversationHistorySQL = """
-        SELECT session_id, direction, body, created_ms, role FROM messages
+        SELECT session_id, direction, body, created_ms, role, media FROM messages
         WHERE session_id = (SELECT id FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND \(activeCondition)
                             ORDER BY last_ms DESC LIMIT 1)
         ORDER BY id DESC LIMIT ?
@@ -344,9 +344,9 @@ public final class SQLStore: Store, @unchecked Sendable {
                 }
                 guard let mid = try c.one("""
                     INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
-                        created_ms, remote, local) VALUES (?, 'in', ?, 'received', ?, ?, 1, ?, ?, ?, ?) RETURNING id
+                        created_ms, remote, local, media) VALUES (?, 'in', ?, 'received', ?, ?, 1, ?, ?, ?, ?, ?) RETURNING id
                     """, [.int(session.id), .text(t.text), .text(t.channel), .text(t.channelMessageId), .text(session.agent),
-                          .int(t.nowMs), .text(t.remote), .text(t.local)])?[0].int else { throw StoreError("message insert returned nothing") }
+                          .int(t.nowMs), .text(t.remote), .text(t.local), Self.media(t.media)])?[0].int else { throw StoreError("message insert returned nothing") }
                 try c.query("INSERT INTO dedupe_keys (channel, channel_message_id, message_id, created_ms) VALUES (?, ?, ?, ?)",
                             [.text(t.channel), .text(t.channelMessageId), .int(mid), .int(t.nowMs)])
                 return (session, mid)
@@ -368,7 +368,7 @@ public final class SQLStore: Store, @unchecked Sendable {
             sessionParams = [.text(t.channel), .text(t.remote), .text(t.local), .text(agent), .int(t.nowMs), .int(t.nowMs)]
         }
         guard let r = try c.one(sql, sessionParams + [.text(t.text), .text(t.channel), .text(t.channelMessageId), .int(t.nowMs),
-                                                      .text(t.remote), .text(t.local),
+                                                      .text(t.remote), .text(t.local), media(t.media),
                                                       .text(t.channel), .text(t.channelMessageId), .int(t.nowMs)]) else {
             throw StoreError(t.sessionId.map { "session \($0) vanished" } ?? "session insert returned nothing")
         }
@@ -379,8 +379,8 @@ public final class SQLStore: Store, @unchecked Sendable {
         """
         WITH s AS (\(session)),
         m AS (INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
-                  created_ms, remote, local)
-              SELECT s.id, 'in', ?, 'received', ?, ?, 1, s.agent, ?, ?, ? FROM s RETURNING id),
+                  created_ms, remote, local, media)
+              SELECT s.id, 'in', ?, 'received', ?, ?, 1, s.agent, ?, ?, ?, ? FROM s RETURNING id),
         d AS (INSERT INTO dedupe_keys (channel, channel_message_id, message_id, created_ms) SELECT ?, ?, m.id, ? FROM m)
         SELECT \(sessionColumnsOfS), m.id
         FROM s, m
@@ -399,10 +399,10 @@ public final class SQLStore: Store, @unchecked Sendable {
             try {
                 try c.send("""
                     INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
-                        processing_ms, created_ms, remote, local)
-                    SELECT ?, 'out', ?, ?, channel, NULL, 1, ?, ?, ?, remote, local FROM sessions WHERE id = ?
+                        processing_ms, created_ms, remote, local, media)
+                    SELECT ?, 'out', ?, ?, channel, NULL, 1, ?, ?, ?, remote, local, ? FROM sessions WHERE id = ?
                     """, [.int(t.sessionId), .text(t.reply), .text(t.outbox == nil ? "replied_inline" : "queued"), .text(t.agent),
-                          .int(t.processingMs), .int(t.nowMs), .int(t.sessionId)])
+                          .int(t.processingMs), .int(t.nowMs), Self.media(t.replyMedia), .int(t.sessionId)])
                 try c.send("UPDATE messages SET status = 'answered', processing_ms = ? WHERE id = ?",
                             [.int(t.processingMs), .int(t.inboundMessageId)])
                 try c.send("UPDATE dedupe_keys SET reply = ? WHERE channel = ? AND channel_message_id = ?",
@@ -438,8 +438,8 @@ public final class SQLStore: Store, @unchecked Sendable {
             // After the commit, before the conversation's next turn can read.
             switch r {
             case .success(let f):
-                cache.append(sessionId, [HistoryEntry(role: "user", text: t.text, timeMs: t.nowMs),
-                                         HistoryEntry(role: "assistant", text: f.reply, timeMs: f.nowMs)])
+                cache.append(sessionId, [HistoryEntry(role: "user", text: t.text, timeMs: t.nowMs, media: t.media),
+                                         HistoryEntry(role: "assistant", text: f.reply, timeMs: f.nowMs, media: f.replyMedia)])
                 completion(.success(()))
             case .failure(let e):
                 cache.invalidate(sessionId)
@@ -450,13 +450,14 @@ public final class SQLStore: Store, @unchecked Sendable {
 
     private func answeredTurn(_ c: any SQLConnection, _ t: TurnStart, sessionId: Int64, _ f: TurnFinish) throws {
         let inboundParams: [SQLValue] = [.text(t.text), .text(t.channel), .text(t.channelMessageId), .text(f.agent),
-                                         .int(f.processingMs), .int(t.nowMs), .text(t.remote), .text(t.local)]
+                                         .int(f.processingMs), .int(t.nowMs), .text(t.remote), .text(t.local), Self.media(t.media)]
         let sessionParams: [SQLValue] = [.int(f.nowMs), f.sessionState.map { .text($0) } ?? .null, .int(sessionId)]
         let outbound: [SQLValue] = [.int(sessionId), .text(f.reply), .text(f.outbox == nil ? "replied_inline" : "queued"), .text(t.channel),
-                                    .text(f.agent), .int(f.processingMs), .int(f.nowMs), .text(t.remote), .text(t.local)]
+                                    .text(f.agent), .int(f.processingMs), .int(f.nowMs), .text(t.remote), .text(t.local),
+                                    Self.media(f.replyMedia)]
         let outboundSQL = """
             INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
-                processing_ms, created_ms, remote, local) VALUES (?, 'out', ?, ?, ?, NULL, 1, ?, ?, ?, ?, ?)
+                processing_ms, created_ms, remote, local, media) VALUES (?, 'out', ?, ?, ?, NULL, 1, ?, ?, ?, ?, ?, ?)
             """
         if dialect == .postgres {
             // One statement, deferred: it goes to the server with the batch's COMMIT
@@ -474,7 +475,7 @@ public final class SQLStore: Store, @unchecked Sendable {
                             sessionParams) != nil else { throw StoreError("session \(sessionId) vanished") }
             guard let inbound = try c.one("""
                 INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
-                    processing_ms, created_ms, remote, local) VALUES (?, 'in', ?, 'answered', ?, ?, 1, ?, ?, ?, ?, ?) RETURNING id
+                    processing_ms, created_ms, remote, local, media) VALUES (?, 'in', ?, 'answered', ?, ?, 1, ?, ?, ?, ?, ?, ?) RETURNING id
                 """, [.int(sessionId)] + inboundParams)?[0].int else { throw StoreError("message insert returned nothing") }
             try c.query("INSERT INTO dedupe_keys (channel, channel_message_id, message_id, reply, created_ms) VALUES (?, ?, ?, ?, ?)",
                         [.text(t.channel), .text(t.channelMessageId), .int(inbound), .text(f.reply), .int(t.nowMs)])
@@ -489,13 +490,13 @@ public final class SQLStore: Store, @unchecked Sendable {
         WITH s AS (UPDATE sessions SET last_ms = ?, message_count = message_count + 2, state = COALESCE(?, state)
                    WHERE id = ? RETURNING id),
         m AS (INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
-                  processing_ms, created_ms, remote, local)
-              SELECT s.id, 'in', ?, 'answered', ?, ?, 1, ?, ?, ?, ?, ? FROM s RETURNING id, session_id),
+                  processing_ms, created_ms, remote, local, media)
+              SELECT s.id, 'in', ?, 'answered', ?, ?, 1, ?, ?, ?, ?, ?, ? FROM s RETURNING id, session_id),
         d AS (INSERT INTO dedupe_keys (channel, channel_message_id, message_id, reply, created_ms)
               SELECT ?, ?, m.id, ?, ? FROM m),
         o AS (INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
-                  processing_ms, created_ms, remote, local)
-              SELECT m.session_id, 'out', ?, ?, ?, NULL, 1, ?, ?, ?, ?, ? FROM m)
+                  processing_ms, created_ms, remote, local, media)
+              SELECT m.session_id, 'out', ?, ?, ?, NULL, 1, ?, ?, ?, ?, ?, ? FROM m)
         SELECT 1 / COUNT(*) FROM m
         """
 
@@ -520,18 +521,21 @@ public final class SQLStore: Store, @unchecked Sendable {
 
     private static func history(_ c: any SQLConnection, sessionId: Int64, limit: Int) throws -> [HistoryEntry] {
         guard limit > 0 else { return [] }
-        return historyEntries(try c.query("SELECT direction, body, created_ms, role FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
+        return historyEntries(try c.query("SELECT direction, body, created_ms, role, media FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
                                           [.int(sessionId), .int(Int64(limit))]))
     }
 
-    /// Rows of (direction, body, created_ms, role), newest first → entries, oldest first.
+    /// Rows of (direction, body, created_ms, role, media), newest first → entries, oldest first.
     /// An operator's message (takeover) keeps its role; every other outbound one is the assistant's.
     private static func historyEntries(_ rows: [[SQLValue]]) -> [HistoryEntry] {
         rows.reversed().map {
             HistoryEntry(role: $0[0].text == "in" ? "user" : ($0.count > 3 && $0[3].text == "operator" ? "operator" : "assistant"),
-                         text: $0[1].text ?? "", timeMs: $0[2].int ?? 0)
+                         text: $0[1].text ?? "", timeMs: $0[2].int ?? 0, media: $0.count > 4 ? $0[4].text : nil)
         }
     }
+
+    /// A `MediaJSON` column value: NULL for none.
+    static func media(_ json: String?) -> SQLValue { json.map { .text($0) } ?? .null }
 
     public func failover(sessionId: Int64, from: String, to: String, reason: String, nowMs: Int64) throws {
         try pool.with { c in
@@ -586,10 +590,10 @@ public final class SQLStore: Store, @unchecked Sendable {
 
     private func insertOutbox(_ c: any SQLConnection, _ o: OutboxItem, _ nowMs: Int64) throws {
         try c.query("""
-            INSERT INTO outbox (message_key, channel, to_number, from_number, body, correlation_id, state, attempts, next_ms, created_ms)
-            VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (message_key) DO NOTHING
+            INSERT INTO outbox (message_key, channel, to_number, from_number, body, correlation_id, state, attempts, next_ms, created_ms, media, metadata)
+            VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?) ON CONFLICT (message_key) DO NOTHING
             """, [.text(o.messageKey), .text(o.channel), .text(o.to), .text(o.from), .text(o.text), .text(o.correlationId),
-                  .int(nowMs), .int(nowMs)])
+                  .int(nowMs), .int(nowMs), Self.media(o.media), Self.media(o.metadata)])
     }
 
     public func enqueueOutbox(_ item: OutboxItem, nowMs: Int64) throws {
@@ -603,10 +607,11 @@ public final class SQLStore: Store, @unchecked Sendable {
                 try c.query("""
                     UPDATE outbox SET lease_until_ms = ? WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_ms <= ?
                     AND lease_until_ms <= ? ORDER BY id LIMIT ?\(skip))
-                    RETURNING id, message_key, channel, to_number, from_number, body, correlation_id, attempts
+                    RETURNING id, message_key, channel, to_number, from_number, body, correlation_id, attempts, media, metadata
                     """, [.int(nowMs + leaseMs), .int(nowMs), .int(nowMs), .int(Int64(limit))])
                 .map { OutboxItem(id: $0[0].int ?? 0, messageKey: $0[1].text ?? "", channel: $0[2].text ?? "", to: $0[3].text ?? "",
-                                  from: $0[4].text ?? "", text: $0[5].text ?? "", correlationId: $0[6].text ?? "", attempts: Int($0[7].int ?? 0)) }
+                                  from: $0[4].text ?? "", text: $0[5].text ?? "", correlationId: $0[6].text ?? "", attempts: Int($0[7].int ?? 0),
+                                  media: $0[8].text, metadata: $0[9].text) }
                 .sorted { $0.id < $1.id }
             }
         }

@@ -21,6 +21,11 @@ public struct HistoryEntry: Sendable, Equatable {
     public var role: String   // "user", "assistant" or "operator" (a person's message during a takeover)
     public var text: String
     public var timeMs: Int64
+    /// Its attachments as `MediaJSON` text; nil = none.
+    public var media: String?
+    public init(role: String, text: String, timeMs: Int64, media: String? = nil) {
+        self.role = role; self.text = text; self.timeMs = timeMs; self.media = media
+    }
 }
 
 /// What a dedupe key says about an earlier submission of the same channel message id.
@@ -53,11 +58,13 @@ public struct TurnStart: Sendable {
     /// Use this session (sticky); nil = create one for `newAgent`.
     public var sessionId: Int64?
     public var newAgent: String?
+    /// The inbound message's attachments (`MediaJSON` text); nil = none.
+    public var media: String?
 
     public init(channel: String, channelMessageId: String, remote: String, local: String, text: String, nowMs: Int64,
-                sessionId: Int64?, newAgent: String?) {
+                sessionId: Int64?, newAgent: String?, media: String? = nil) {
         self.channel = channel; self.channelMessageId = channelMessageId; self.remote = remote; self.local = local
-        self.text = text; self.nowMs = nowMs; self.sessionId = sessionId; self.newAgent = newAgent
+        self.text = text; self.nowMs = nowMs; self.sessionId = sessionId; self.newAgent = newAgent; self.media = media
     }
 }
 
@@ -77,13 +84,15 @@ public struct TurnFinish: Sendable {
     public var outbox: OutboxItem?
     /// Billable usage of the reply (its outbound segments), written to the ledger with it.
     public var usage: [UsageEntry] = []
+    /// The reply's attachments (`MediaJSON` text); nil = none.
+    public var replyMedia: String?
 
     public init(sessionId: Int64, inboundMessageId: Int64, channel: String, channelMessageId: String, agent: String,
                 reply: String, sessionState: String?, processingMs: Int64, nowMs: Int64, outbox: OutboxItem?,
-                usage: [UsageEntry] = []) {
+                usage: [UsageEntry] = [], replyMedia: String? = nil) {
         self.sessionId = sessionId; self.inboundMessageId = inboundMessageId; self.channel = channel
         self.channelMessageId = channelMessageId; self.agent = agent; self.reply = reply; self.sessionState = sessionState
-        self.processingMs = processingMs; self.nowMs = nowMs; self.outbox = outbox; self.usage = usage
+        self.processingMs = processingMs; self.nowMs = nowMs; self.outbox = outbox; self.usage = usage; self.replyMedia = replyMedia
     }
 }
 

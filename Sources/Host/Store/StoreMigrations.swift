@@ -137,6 +137,14 @@ enum StoreMigrations {
             "CREATE TABLE abuse_version (id INTEGER PRIMARY KEY, version BIGINT NOT NULL)",
             "INSERT INTO abuse_version (id, version) VALUES (1, 0)",
         ]),
+        (6, [
+            // Media (ABI 1.2, issue 14): a message's attachments and a deferred send's, as a
+            // JSON array [{"url", "content_type"}]; NULL = none.
+            "ALTER TABLE messages ADD COLUMN media TEXT",
+            "ALTER TABLE outbox ADD COLUMN media TEXT",
+            // Extras for the channel's send (ds_outbound_message.metadata): the agent, a template.
+            "ALTER TABLE outbox ADD COLUMN metadata TEXT",
+        ]),
     ]
 
     static func sql(_ s: String, _ d: SQLDialect) -> String {

@@ -363,7 +363,17 @@ typedef struct ds_outbound_message {
     /* ---- 1.2 ---- */
     const ds_media *media;     /**< Attachments to send (e.g. MMS MediaUrl); NULL when media_count == 0. */
     size_t          media_count;
+    /* ---- 1.2: test with DS_HAS_FIELD(ds_outbound_message, msg, metadata) ---- */
+    ds_str          metadata;  /**< JSON object of extras for the channel, or empty: "agent" (the agent whose reply
+                                    or conversation it is), "template" ({"content_sid", "content_variables"}: an
+                                    approved template a channel such as WhatsApp needs outside its service window). */
 } ds_outbound_message;
+
+/** (1.2) An attachment of one history entry (see ds_agent_request.history_media). */
+typedef struct ds_history_media {
+    size_t   entry;        /**< Index into ds_agent_request.history of the entry it belongs to. */
+    ds_media media;
+} ds_history_media;
 
 /** One earlier message of a conversation, oldest first in arrays. */
 typedef struct ds_history_entry {
@@ -393,6 +403,10 @@ typedef struct ds_agent_request {
     /* ---- 1.2: test with DS_HAS_FIELD(ds_agent_request, req, media_count) ---- */
     const ds_media         *media;           /**< Attachments of the new message; NULL when media_count == 0. */
     size_t                  media_count;
+    /* ---- 1.2: test with DS_HAS_FIELD(ds_agent_request, req, history_media_count) ---- */
+    const ds_history_media *history_media;   /**< Attachments of history entries (ds_history_entry has no room
+                                                  for them), ordered by entry; NULL when history_media_count == 0. */
+    size_t                  history_media_count;
 } ds_agent_request;
 
 /** A unit of billable usage. Owned by the host; valid during the call only. */
@@ -491,6 +505,8 @@ typedef void (*ds_http_callback)(void *user, ds_status status, const ds_http_res
  * Result of host->submit_inbound(). Called exactly once, on a host thread,
  * possibly before submit_inbound() returns. `status`:
  *   DS_OK          the reply is ready: reply->text (empty means "send nothing");
+ *                  (1.2) reply->data may be {"media":[{"url","content_type"}]}:
+ *                  attachments to send with it (e.g. TwiML <Media>);
  *   DS_DEFERRED    the message is stored; the reply will come later through the
  *                  channel's send();
  *   DS_ERR_INVALID the message was malformed (reply->error says why);
@@ -863,7 +879,9 @@ typedef struct ds_agent_transport_v1 {
                       void **out_agent, ds_error *err);
     /**
      * Sends one turn to the agent. Complete with DS_OK and outcome.text = the
-     * reply (data may carry {"session_state":{...}}), or an error: retryable
+     * reply (data may carry {"session_state":{...}} and, 1.2, attachments to send
+     * with it: {"media":[{"url":"https://...","content_type":"image/png"}]};
+     * url must be absolute http(s), content_type may be omitted), or an error: retryable
      * (TIMEOUT, UNAVAILABLE, RATE_LIMITED) lets the host retry or fail over;
      * others are permanent. The host never has two calls in flight for one
      * session, but may for different sessions on one agent.

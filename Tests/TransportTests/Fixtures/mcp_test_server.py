@@ -33,6 +33,15 @@ def chat(message: str, session_id: str = "", to: str = "", channel: str = "",
                        "channel": channel, "history": history})
 
 
+@server.tool(structured_output=False)
+def picture(message: str, media: list[dict] = [], history: list[dict] = []):
+    """Counts the attachments it got and answers with a picture (a resource link)."""
+    from mcp.types import TextContent, ResourceLink
+    hm = sum(len(h.get("media", [])) for h in history)
+    return [TextContent(type="text", text="media=%d history_media=%d first=%s" % (len(media), hm, media[0]["url"] if media else "-")),
+            ResourceLink(type="resource_link", uri="https://cdn.example.com/cat.png", name="cat", mimeType="image/png")]
+
+
 class Reply(TypedDict):
     reply: str
 
