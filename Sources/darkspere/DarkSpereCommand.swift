@@ -18,9 +18,10 @@ struct DarkSpere: AsyncParsableCommand {
           darkspere sms --from +15551234567 "hi" post a signed test SMS to the running gateway, print the reply
           darkspere usage --account acme         this month's usage of an account against its tier's limits
           darkspere sessions list                sessions through the admin API (also: agents, optouts)
+          darkspere reload                       apply an edited plugins.yaml to the running gateway (admin API, else SIGHUP)
         """,
         version: DarkSpereVersion.current,
-        subcommands: [Run.self, Check.self, Plugins.self, PluginCheckCommand.self, PluginCheckCaseCommand.self, SMS.self, Usage.self, Agents.self, Sessions.self, OptOuts.self],
+        subcommands: [Run.self, Check.self, Plugins.self, PluginCheckCommand.self, PluginCheckCaseCommand.self, SMS.self, Usage.self, Agents.self, Sessions.self, OptOuts.self, Reload.self],
         defaultSubcommand: nil
     )
 }
