@@ -32,18 +32,38 @@ struct Reload: AsyncParsableCommand {
     var wait: Double = 30
 
     func run() async throws {
+        // Read leniently: the file may well be the broken one the gateway is about to refuse,
+        // and the refusal's text comes from the gateway; only the listeners are needed here.
         var cfg: GatewayConfig?
-        if FileManager.default.fileExists(atPath: admin.config) { cfg = try? ConfigLoader().load(path: admin.config) }
+        if let data = FileManager.default.contents(atPath: admin.config) {
+            cfg = ConfigLoader().inspect(yaml: String(decoding: data, as: UTF8.self)).0
+            cfg?.sourcePath = admin.config
+        }
         if !signal && (cfg?.admin != nil || admin.adminURL != nil) {
-            return try await viaAdmin()
+            return try await viaAdmin(cfg)
         }
         try await viaSignal(cfg)
     }
 
-    private func viaAdmin() async throws {
+    /// The admin client as `AdminOptions.client()` makes it, from the leniently read config.
+    private func client(_ cfg: GatewayConfig?) throws -> AdminAPIClient {
+        var base = admin.adminURL
+        var token = ProcessInfo.processInfo.environment["DARKSPERE_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        if let a = cfg?.admin {
+            let host = a.host == "0.0.0.0" || a.host == "::" ? "127.0.0.1" : (a.host.contains(":") ? "[\(a.host)]" : a.host)
+            if base == nil { base = "http://\(host):\(a.port)" }
+            if token == nil { token = (a.tokens.first { $0.role == .operator } ?? a.tokens.first)?.token }
+        }
+        guard let token else { throw ValidationError("no admin token: set DARKSPERE_ADMIN_TOKEN, or admin.tokens in \(admin.config)") }
+        var url = base ?? "http://127.0.0.1:8081"
+        while url.hasSuffix("/") { url.removeLast() }
+        return AdminAPIClient(base: url, token: token, json: admin.json)
+    }
+
+    private func viaAdmin(_ cfg: GatewayConfig?) async throws {
         var response: ClientResponse?
         try await AdminAPIClient.run("reload") {
-            let c = try admin.client()
+            let c = try client(cfg)
             do {
                 response = try await AdminAPIClient.http.send(method: "POST", url: c.base + "/api/v1/reload",
                                                               headers: [("Authorization", "Bearer \(c.token)"), ("Accept", "application/json")],
