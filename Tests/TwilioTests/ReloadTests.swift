@@ -1,8 +1,12 @@
 import Digests
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 @testable import Host
 import Logging
 import Synchronization
+import TestPeers
 import Testing
 import TwilioCore
 
@@ -70,6 +74,7 @@ import TwilioCore
         struct Answer { var conversation: Int; var text: String; var status: Int; var messages: [String] }
         let port: Int
         let path: String
+        var to = "+15557654321"
         let stopFlag = Atomic<Bool>(false)
         let answers = Mutex<[Answer]>([])
         init(port: Int, path: String = "/twilio/sms") { self.port = port; self.path = path }
@@ -81,7 +86,7 @@ import TwilioCore
                         var j = 0
                         while j < max && (j < min || !stopFlag.load(ordering: .relaxed)) {
                             let text = "\(tag)\(c)-m\(j)"
-                            let params = Support.smsParams(from: "+1555800\(String(format: "%04d", c))", body: text)
+                            let params = Support.smsParams(from: "+1555800\(String(format: "%04d", c))", to: to, body: text)
                             let signed = Support.signedForm(params, path: path)
                             let r = try? await Support.post(port: port, path: path, body: signed.body, headers: ["X-Twilio-Signature": signed.signature])
                             answers.withLock { $0.append(Answer(conversation: c, text: text, status: r?.status ?? -1, messages: r.map { TwiML.messages(in: $0.body) } ?? [])) }
@@ -206,6 +211,103 @@ import TwilioCore
             let n = answers.filter { $0.conversation == c }.count
             let history = answers.filter { $0.conversation == c }.last?.messages.first ?? ""
             #expect(history.hasSuffix("(history: \(min(2 * (n - 1), 20)))"), "\(history) after \(n) messages")
+        }
+    }
+
+    /// A local HTTP agent (Tests/TransportTests/Fixtures/agent_http_server.py): "got: <text> (history N)".
+    final class HTTPAgent: @unchecked Sendable {
+        let process = Process()
+        let port = TestPeers.freePort()
+        init() async throws {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", Support.repoRoot.appendingPathComponent("Tests/TransportTests/Fixtures/agent_http_server.py").path, "\(port)"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let until = Date().addingTimeInterval(20)
+            while Date() < until {
+                if let (_, r) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/health")!),
+                   (r as? HTTPURLResponse)?.statusCode == 200 { return }
+                try await Task.sleep(nanoseconds: 100_000_000)
+            }
+            stop()
+            throw Support.ProcessFailure(description: "agent_http_server.py did not answer on \(port)")
+        }
+        /// SIGKILL and waitpid (Foundation's exit monitoring can miss a child inside a test task).
+        func stop() {
+            let pid = process.processIdentifier
+            guard pid > 0 else { return }
+            kill(pid, SIGKILL)
+            var st: Int32 = 0
+            _ = waitpid(pid, &st, 0)
+        }
+    }
+
+    @Test func agentsAddedRemovedAndSwitchedFromMCPToHTTPUnderTraffic() async throws {
+        let mcpAgent = Support.buildDir + "/darkspere-example-agent"
+        try #require(FileManager.default.fileExists(atPath: mcpAgent), "run swift build first")
+        let http = try await HTTPAgent()
+        defer { http.stop() }
+        let file = ConfigFile()
+        let plugins = "  - id: mcp\n    library: mcp\n  - id: http\n    library: http-agent\n"
+        func agents(_ traffic: [String], assistant: String) -> String {
+            var s = ""
+            for name in traffic { s += "  - name: \(name)\n    transport: c-echo\n    config:\n      prefix: \(name)\n" }
+            s += "  - name: assistant\n" + assistant
+            s += "routes:\n  - to: \"+15557654321\"\n    pool: [\(traffic.joined(separator: ", "))]\n  - to: \"+15550009999\"\n    agent: assistant\n"
+            return s
+        }
+        let viaMCP = "    transport: mcp\n    config:\n      command: \(mcpAgent)\n"
+        let viaHTTP = "    transport: http\n    config:\n      url: http://127.0.0.1:\(http.port)/chat\n"
+        try file.write(Self.yaml(dir: file.dir, agents: agents(["echo"], assistant: viaMCP), extraPlugins: plugins))
+        let g = Gateway(config: try ConfigLoader().load(path: file.path), logger: Logger(label: "reload-test"))
+        let port = try await g.start()
+        func ask(_ text: String) async throws -> [String] {
+            let p = Support.smsParams(from: "+15559990000", to: "+15550009999", body: text)
+            let signed = Support.signedForm(p)
+            return TwiML.messages(in: try await Support.post(port: port, path: "/twilio/sms", body: signed.body,
+                                                             headers: ["X-Twilio-Signature": signed.signature]).body)
+        }
+        #expect(try await ask("reverse abc") == ["cba"])
+        #expect(try await ask("count") == ["We have exchanged 2 earlier message(s); you sent 1 before this one."])
+
+        let traffic = Traffic(port: port)
+        let loop = Task { await traffic.run(conversations: 4, min: 16, max: 80) }
+        _ = await Self.waitFor { traffic.count >= 8 }
+
+        // An agent added to the traffic's pool, then the first one removed: its sessions move to the other, with history.
+        try file.write(Self.yaml(dir: file.dir, agents: agents(["echo", "echo2"], assistant: viaMCP), extraPlugins: plugins))
+        let r1 = await g.reload()
+        #expect(r1.ok && r1.diff?.agentsAdded == ["echo2"], "\(r1.text)")
+        _ = await Self.waitFor { traffic.count >= 24 }
+        try file.write(Self.yaml(dir: file.dir, agents: agents(["echo2"], assistant: viaMCP), extraPlugins: plugins))
+        let r2 = await g.reload()
+        #expect(r2.ok && r2.diff?.agentsRemoved == ["echo"], "\(r2.text)")
+        #expect(g.conversations.agents.map(\.name).sorted() == ["assistant", "echo2"])
+        let mark = traffic.count
+        _ = await Self.waitFor { traffic.count >= mark + 12 }
+
+        // The assistant moves from MCP to the HTTP agent: its next call goes there, with the conversation's history.
+        try file.write(Self.yaml(dir: file.dir, agents: agents(["echo2"], assistant: viaHTTP), extraPlugins: plugins))
+        let r3 = await g.reload()
+        #expect(r3.ok && r3.diff?.agentsChanged == ["assistant"], "\(r3.text)")
+        #expect(try await ask("after the switch") == ["got: after the switch (history 4)"])
+        #expect(g.conversations.agent(named: "assistant")?.entry.transport == "http")
+
+        traffic.stop()
+        await loop.value
+        await g.stop()
+        let answers = traffic.answers.withLock { $0 }
+        var seen = Set<String>()
+        for a in answers {
+            let m = a.messages.first ?? ""
+            #expect(a.status == 200 && a.messages.count == 1 && (m.hasPrefix("echo: \(a.text) (history: ") || m.hasPrefix("echo2: \(a.text) (history: ")), "\(a)")
+            #expect(seen.insert(a.text).inserted)
+        }
+        for c in 0..<4 {
+            let mine = answers.filter { $0.conversation == c }
+            let last = mine.last?.messages.first ?? ""
+            #expect(last.hasPrefix("echo2: ") && last.hasSuffix("(history: \(min(2 * (mine.count - 1), 20)))"), "\(last) after \(mine.count)")
         }
     }
 }

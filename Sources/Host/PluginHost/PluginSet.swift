@@ -23,9 +23,9 @@ public final class PluginSet: @unchecked Sendable {
     public var transports: [String: AgentTransportInstance] { lists.withLock { $0.transports } }
     public var billing: [BillingInstance] { lists.withLock { $0.billing } }
     public var sinks: [LogSinkInstance] { lists.withLock { $0.sinks } }
-    public private(set) var agents: [AgentHandle] = []
+    public internal(set) var agents: [AgentHandle] = []
     /// Guards `agents` after start-up, and a close against `shutdown`.
-    private let agentLock = NSLock()
+    let agentLock = NSLock()
     public let loader: PluginLoader
     let runtime: HostRuntime
 

@@ -198,7 +198,7 @@ extension Gateway {
             _ = reporter.replaceBilling(chosenBilling)
         }
         conversations.settings.withLock { $0 = (routing: new.routing, routes: new.routes) }
-        agentPlan.commit(opened, router: conversations, set: plugins)
+        agentPlan.commit(opened, new: new, router: conversations, set: plugins)
         if conversations.usage == nil, new.agents.contains(where: { $0.account != nil }), let accounts {
             let meter = UsageMeter(store: store, accounts: accounts, billing: new.billing, metrics: runtime.metrics, logger: logger)
             meter.events = events
