@@ -186,7 +186,7 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
         let pid = PidFile(config: config)
         pid.write(logger: logger)
         try? await gracefulShutdown()
-        hup.cancel()
+        hup.stop()
         pid.remove()
         logger.info("shutting down: draining in-flight requests")
         await stop()

@@ -219,14 +219,11 @@ extension Gateway {
         return ReloadOutcome(ok: true, path: path, hash: hash, problems: [], diff: diff)
     }
 
-    /// Reloads on SIGHUP until the returned source is cancelled (`darkspere run`).
-    func watchReloadSignal() -> DispatchSourceSignal {
-        signal(SIGHUP, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "darkspere.sighup"))
-        source.setEventHandler { [self] in
-            Task { await reload(trigger: "SIGHUP") }
+    /// Reloads on SIGHUP until the returned watcher is stopped (`darkspere run`).
+    func watchReloadSignal() -> ReloadSignal {
+        ReloadSignal { [weak self] in
+            guard let self else { return }
+            Task { await self.reload(trigger: "SIGHUP") }
         }
-        source.resume()
-        return source
     }
 }
