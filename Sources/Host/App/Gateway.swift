@@ -22,6 +22,8 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     let reloads = ReloadQueue()
     /// The SHA-256 of the config file as last loaded (the `darkspere_config_info` label).
     let configHash = Mutex("")
+    /// True under `darkspere run` (SIGHUP reloads): a reload re-asserts the host's handler.
+    let signalWatched = Atomic<Bool>(false)
     public let runtime: HostRuntime
     public let server: HTTPServer
     public private(set) var plugins: PluginSet!

@@ -206,6 +206,7 @@ extension Gateway {
         }
         configBox.withLock { $0 = new }
         recordLoadedConfig(hash: hash)
+        if signalWatched.load(ordering: .relaxed) { ReloadSignal.reassert() }   // a new instance may have taken SIGHUP
         let agents = new.agents
         do { try await Self.offPool { try store.syncAgents(agents) } } catch { logger.error("reload: store: cannot record the agents: \(error)") }
 
@@ -221,7 +222,8 @@ extension Gateway {
 
     /// Reloads on SIGHUP until the returned watcher is stopped (`darkspere run`).
     func watchReloadSignal() -> ReloadSignal {
-        ReloadSignal { [weak self] in
+        signalWatched.store(true, ordering: .relaxed)
+        return ReloadSignal { [weak self] in
             guard let self else { return }
             Task { await self.reload(trigger: "SIGHUP") }
         }
