@@ -73,7 +73,7 @@ let package = Package(
             name: "Host",
             dependencies: [
                 pluginAPI, "CSQLite", "CCurl", "CLibPQ", "SMSText",  // SMSText: SMS segment counting for usage
-                "Digests",  // SHA-256 of agent keys
+                "Digests",  // SHA-256 of agent keys and of the config file (reload, darkspere_config_info)
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -19,9 +19,10 @@ struct DarkSpere: AsyncParsableCommand {
           darkspere usage --account acme         this month's usage of an account against its tier's limits
           darkspere sessions list                sessions through the admin API (also: agents, optouts)
           darkspere send --to +15551234567 "hi"  start a conversation from our side (proactive message)
+          darkspere reload                       apply an edited plugins.yaml to the running gateway (admin API, else SIGHUP)
         """,
         version: DarkSpereVersion.current,
-        subcommands: [Run.self, Check.self, Plugins.self, PluginCheckCommand.self, PluginCheckCaseCommand.self, SMS.self, Usage.self, Agents.self, Sessions.self, OptOuts.self, Access.self, Users.self, Send.self],
+        subcommands: [Run.self, Check.self, Plugins.self, PluginCheckCommand.self, PluginCheckCaseCommand.self, SMS.self, Usage.self, Agents.self, Sessions.self, OptOuts.self, Access.self, Users.self, Send.self, Reload.self],
         defaultSubcommand: nil
     )
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import Synchronization
 
 /// The admin listener (`admin:`): a second `HTTPServer` whose every request is served here —
 /// bearer-token auth, then the JSON API under /api/v1/ (see openapi.json), the event stream,
@@ -17,8 +18,13 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
     let router: ConversationRouter
     let events: EventBus
     let gatewayConfig: GatewayConfig
-    /// Channel instance ids (the opt-out ledger is per channel).
-    let channels: [String]
+    /// Channel instance ids (the opt-out ledger is per channel); a reload updates them.
+    private let channelsBox: Mutex<[String]>
+    var channels: [String] { channelsBox.withLock { $0 } }
+    /// A reload changed the channel instances.
+    func setChannels(_ ids: [String]) { channelsBox.withLock { $0 = ids } }
+    /// Runs a reload (set by the gateway): POST /api/v1/reload. See AdminServer+Reload.swift.
+    var reloader: (@Sendable (String) async -> ReloadOutcome)?
     let metricsText: @Sendable () -> String
     /// Wakes the outbox sender (operator messages go out through the outbox).
     let kickOutbox: @Sendable () -> Void
@@ -38,7 +44,7 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
         self.store = store
         self.router = router
         self.events = events
-        self.channels = channels
+        channelsBox = Mutex(channels)
         self.metricsText = metricsText
         self.logger = logger
         var sc = gateway.server   // the same limits as the public listener
@@ -271,6 +277,9 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
         case ("events", 1):
             try allow(["GET"])
             return Route(streams: true, run: streamEvents)
+        case ("reload", 1):
+            try allow(["POST"])
+            return Route(changes: true, streams: true, run: reload)
         default:
             throw AdminError.notFound("no such endpoint: \(call.http.path.prefix(200)) (see GET /api/v1/openapi.json)")
         }

@@ -15,6 +15,10 @@ extension Gateway {
                                  kickOutbox: { [outbox] in outbox?.kick() }, logger: logger)
         conversations.handoffReply = cfg.waitingReply
         server.agentSync = agentSync
+        server.reloader = { [weak self] trigger in
+            guard let self else { return ReloadOutcome(ok: false, path: "", hash: "", problems: ["the gateway stopped"]) }
+            return await self.reload(trigger: trigger)
+        }
         do { _ = try await server.start() } catch {
             await server.shutdown(grace: 0)
             throw StartupErrors(problems: ["admin.listen \(cfg.host):\(cfg.port): cannot listen: \(error)"])

@@ -15,7 +15,15 @@ import Synchronization
 /// `start()` are implicitly unwrapped: they exist once `start()` has returned.
 /// Threading: start/stop from one task; the rest is thread-safe.
 public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
-    public let config: GatewayConfig
+    /// The running configuration: the one started with, then the last one a reload applied.
+    public var config: GatewayConfig { configBox.withLock { $0 } }
+    let configBox: Mutex<GatewayConfig>
+    /// Reloads (SIGHUP, the admin API, `reload()`), one at a time. See Reload/Gateway+Reload.swift.
+    let reloads = ReloadQueue()
+    /// The SHA-256 of the config file as last loaded (the `darkspere_config_info` label).
+    let configHash = Mutex("")
+    /// True under `darkspere run` (SIGHUP reloads): a reload re-asserts the host's handler.
+    let signalWatched = Atomic<Bool>(false)
     public let runtime: HostRuntime
     public let server: HTTPServer
     public private(set) var plugins: PluginSet!
@@ -38,7 +46,7 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     private let ready = Atomic<Bool>(false)
 
     public init(config: GatewayConfig, logger: Logger, runtime: HostRuntime = HostRuntime()) {
-        self.config = config
+        configBox = Mutex(config)
         self.logger = logger
         self.runtime = runtime
         server = HTTPServer(runtime: runtime, config: config.server, logger: logger, routesOpen: false)
@@ -114,6 +122,7 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
             throw error
         }
         server.openRoutes()
+        recordLoadedConfig()
         ready.store(true, ordering: .releasing)
         logger.info("ready: \(plugins.channels.count) channel(s), \(plugins.agents.count) agent(s), routes \(runtime.routePaths)")
         return server.boundPort
@@ -174,7 +183,13 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
 
     public func run() async throws {
         try await start()
+        // `darkspere run`: SIGHUP reloads, and the pid file lets `darkspere reload` find us.
+        let hup = watchReloadSignal()
+        let pid = PidFile(config: config)
+        pid.write(logger: logger)
         try? await gracefulShutdown()
+        hup.stop()
+        pid.remove()
         logger.info("shutting down: draining in-flight requests")
         await stop()
     }

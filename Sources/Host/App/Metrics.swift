@@ -95,6 +95,12 @@ public final class MetricsRegistry: @unchecked Sendable {
         }
     }
 
+    /// Removes a metric (an info metric whose label value changed); nothing if unknown.
+    public func remove(_ name: String, labels: [(String, String)] = []) {
+        let key = name + Metric.labelText(labels)
+        _ = lock.withLock { $0.removeValue(forKey: key) }
+    }
+
     public func counter(_ name: String, help: String = "", labels: [(String, String)] = []) -> Metric {
         metric(.counter, name, help: help, labels: labels)!
     }

@@ -15,7 +15,9 @@ import Synchronization
 public final class OutboxSender: @unchecked Sendable {
     /// Only the outbox and the opt-out ledger of the store.
     let store: any OutboxStore & ComplianceStore
-    let channels: [String: ChannelInstance]
+    /// Channel instances by id; a reload swaps in the new set (`setChannels`).
+    private let channelsBox: Mutex<[String: ChannelInstance]>
+    var channels: [String: ChannelInstance] { channelsBox.withLock { $0 } }
     let maxAttempts: Int
     let logger: Logger
     let interval: Double
@@ -34,7 +36,7 @@ public final class OutboxSender: @unchecked Sendable {
     public init(store: any OutboxStore & ComplianceStore, channels: [ChannelInstance], maxAttempts: Int, metrics: MetricsRegistry, logger: Logger,
                 interval: Double = 0.25, baseDelay: Double = 0.5) {
         self.store = store
-        self.channels = Dictionary(channels.map { ($0.instanceId, $0) }, uniquingKeysWith: { a, _ in a })
+        channelsBox = Mutex(Dictionary(channels.map { ($0.instanceId, $0) }, uniquingKeysWith: { a, _ in a }))
         self.maxAttempts = maxAttempts
         self.logger = logger
         self.interval = interval
@@ -72,11 +74,18 @@ public final class OutboxSender: @unchecked Sendable {
         for item in items { send(item) }
     }
 
+    /// Sends through these channel instances from now on (a reload); sends in flight finish
+    /// on the instance they started on.
+    func setChannels(_ list: [ChannelInstance]) {
+        let d = Dictionary(list.map { ($0.instanceId, $0) }, uniquingKeysWith: { a, _ in a })
+        channelsBox.withLock { $0 = d }
+    }
+
     /// Where `plugin.error` events go (set by the gateway); nil emits nothing.
     var events: EventBus?
 
     private func send(_ item: OutboxItem) {
-        guard let channel = channels[item.channel] else {
+        guard let channel = channelsBox.withLock({ $0[item.channel] }) else {
             try? store.outboxFailed(id: item.id, error: "no channel '\(item.channel)' is configured", nowMs: nowMillis())
             mFailed.increment()
             return

@@ -9,24 +9,50 @@ import Synchronization
 /// sharing PostgreSQL apply a change at once too.
 ///
 /// Threading: every method may be called from any thread, concurrently; one mutex
-/// guards the table, so a change is visible to every reader once `update` returns.
+/// guards the table, so a change is visible to every reader once `update` returns. A
+/// reload replaces accounts and tiers in one step (`replace`).
 public final class ConfiguredAccounts: AccountDirectory, @unchecked Sendable {
-    public let tiers: [String: TierConfig]
+    private let tiersBox: Mutex<[String: TierConfig]>
+    public var tiers: [String: TierConfig] { tiersBox.withLock { $0 } }
     private let state: Mutex<[String: AccountEntry]>
     private let persistence = Mutex<(any UsageStore)?>(nil)
     /// customer id → account id.
-    private let byCustomer: [String: String]
+    private let customers: Mutex<[String: String]>
+    private var byCustomer: [String: String] { customers.withLock { $0 } }
 
     public init(accounts: [AccountEntry], tiers: [String: TierConfig]) {
-        self.tiers = tiers
+        tiersBox = Mutex(tiers)
+        let (table, byCustomer) = Self.tables(accounts)
+        state = Mutex(table)
+        customers = Mutex(byCustomer)
+    }
+
+    private static func tables(_ accounts: [AccountEntry]) -> ([String: AccountEntry], [String: String]) {
         var table: [String: AccountEntry] = [:]
         var customers: [String: String] = [:]
         for a in accounts {
             table[a.id] = a
             if let c = a.stripeCustomerId, !c.isEmpty { customers[c] = a.id }
         }
-        state = Mutex(table)
-        byCustomer = customers
+        return (table, customers)
+    }
+
+    /// A reload's new `accounts:` and `tiers:`; stored states (Stripe's changes) still
+    /// override the file, as at start-up. Throws if the stored states cannot be read
+    /// (nothing changes then).
+    public func replace(accounts: [AccountEntry], tiers: [String: TierConfig]) throws {
+        var (table, byCustomer) = Self.tables(accounts)
+        if let store = persistence.withLock({ $0 }) {
+            for (id, s) in try store.accountStates() {
+                guard var a = table[id] else { continue }
+                if let tier = s.tier, tiers[tier] != nil { a.tier = tier }
+                if let status = s.status { a.status = status }
+                table[id] = a
+            }
+        }
+        tiersBox.withLock { $0 = tiers }
+        customers.withLock { $0 = byCustomer }
+        state.withLock { $0 = table }
     }
 
     public convenience init(config: GatewayConfig) {

@@ -20,7 +20,9 @@ import Synchronization
 /// calls run as tasks and hop back to that queue.
 final class UsageReporter: @unchecked Sendable {
     let store: any Store
-    let billing: BillingInstance
+    /// The billing instance reported to; a reload may replace it (`replaceBilling`).
+    private let billingBox: Mutex<BillingInstance>
+    var billing: BillingInstance { billingBox.withLock { $0 } }
     let accounts: ConfiguredAccounts
     let intervalMs: Int64
     let logger: Logger
@@ -35,8 +37,12 @@ final class UsageReporter: @unchecked Sendable {
     private let inFlight = Atomic<Int>(0)
     let mReported: Metric, mRetried: Metric, mFailed: Metric, mUnits: Metric
 
+    /// Reports to `new` from the next report on (a reload changed the billing plugin);
+    /// returns the instance replaced.
+    func replaceBilling(_ new: BillingInstance) -> BillingInstance { billingBox.withLock { b in let old = b; b = new; return old } }
+
     init(store: any Store, billing: BillingInstance, accounts: ConfiguredAccounts, config: BillingConfig, metrics: MetricsRegistry, logger: Logger) {
-        self.store = store; self.billing = billing; self.accounts = accounts; self.logger = logger
+        self.store = store; billingBox = Mutex(billing); self.accounts = accounts; self.logger = logger
         intervalMs = Int64(config.reportInterval * 1000)
         mReported = metrics.counter("darkspere_usage_reports_total", help: "Usage reports accepted by the billing provider")
         mRetried = metrics.counter("darkspere_usage_report_retries_total", help: "Usage reports retried")

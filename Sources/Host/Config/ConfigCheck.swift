@@ -13,10 +13,25 @@ public enum ConfigCheck {
     /// plugin's validate_config) and each agent's (agent schema, validate_agent_config),
     /// even when the file has problems too.
     public static func run(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> Report {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            return Report(ok: false, text: "\(path): 1 problem:\n  - cannot read the file")
-        }
-        var (config, configProblems) = ConfigLoader(environment: environment).inspect(yaml: String(decoding: data, as: UTF8.self))
+        let (config, problems) = inspect(path: path, environment: environment)
+        guard let config, problems.isEmpty else { return Report(ok: false, text: text(path: path, problems: problems)) }
+        return Report(ok: true, text: "\(path): OK\n" + effective(config))
+    }
+
+    /// The problems list as `check` prints it: "<path>: N problem(s):" and one "  - " line each.
+    public static func text(path: String, problems: [String]) -> String {
+        "\(path): \(problems.count) problem\(problems.count == 1 ? "" : "s"):\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+
+    /// What `run` finds: the config as read (nil if the file cannot be read) and every problem.
+    /// A reload refuses a config with any problem, with exactly these messages.
+    public static func inspect(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> (GatewayConfig?, [String]) {
+        guard let data = FileManager.default.contents(atPath: path) else { return (nil, ["cannot read the file"]) }
+        return inspect(path: path, yaml: String(decoding: data, as: UTF8.self), environment: environment)
+    }
+
+    static func inspect(path: String, yaml: String, environment: [String: String]) -> (GatewayConfig?, [String]) {
+        var (config, configProblems) = ConfigLoader(environment: environment).inspect(yaml: yaml)
         config.sourcePath = path
         var problems = configProblems.map(\.description)
         let set = PluginSet(runtime: HostRuntime.forInspection)
@@ -38,10 +53,7 @@ public enum ConfigCheck {
             if let lib = libraries[a.transport], lib.interfaces.contains(DS_AGENT_TRANSPORT_V1) { problems += set.checkAgentProblems(a, lib) }
         }
         problems += SecureDefaults.problems(config)
-        if !problems.isEmpty {
-            return Report(ok: false, text: "\(path): \(problems.count) problem\(problems.count == 1 ? "" : "s"):\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
-        }
-        return Report(ok: true, text: "\(path): OK\n" + effective(config))
+        return (config, problems)
     }
 
     /// The effective configuration as YAML-ish text, secrets shown as ***.

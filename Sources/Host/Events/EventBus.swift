@@ -5,24 +5,35 @@ import Synchronization
 /// Fans events out to every enabled log sink (one SinkPipeline each).
 ///
 /// `emit` formats the event once and hands the line to each pipeline; it never waits
-/// for a sink. Thread safety: `emit` from any thread; start/stop from the gateway.
+/// for a sink. Thread safety: `emit` from any thread; start/stop and the reload's
+/// `add`/`remove`/`handOver` from the gateway (one at a time).
 public final class EventBus: @unchecked Sendable {
     let config: EventsConfig
-    let pipelines: [SinkPipeline]
+    /// The pipelines, under the same lock that orders events (a reload's change of the
+    /// list falls between two events, never inside one).
+    private let order: Mutex<[SinkPipeline]>
+    private let pipelineCount = Atomic<Int>(0)
+    var pipelines: [SinkPipeline] { order.withLock { $0 } }
+    let spoolDir: String
+    let metrics: MetricsRegistry
+    let logger: Logger
     private let emitted: Metric
     private let sequence = Atomic<UInt64>(0)
-    /// Makes "take an id, enqueue everywhere" one step, so every sink sees events in id order.
-    private let order = Mutex<Void>(())
     private let instanceTag: String
     /// Live watchers (the admin API's event stream): the same lines as the sinks.
     public let live = LiveEvents()
 
     init(config: EventsConfig, sinks: [LogSinkInstance], spoolDir: String, metrics: MetricsRegistry, logger: Logger) throws {
         self.config = config
-        pipelines = try sinks.map {
+        self.spoolDir = spoolDir
+        self.metrics = metrics
+        self.logger = logger
+        let made = try sinks.map {
             try SinkPipeline(sink: $0, config: config, spoolPath: (spoolDir as NSString).appendingPathComponent("\($0.instanceId).jsonl"),
                              metrics: metrics, logger: logger)
         }
+        order = Mutex(made)
+        pipelineCount.store(made.count, ordering: .relaxed)
         emitted = metrics.counter("darkspere_events_emitted_total", help: "Events emitted by the gateway")
         // Unique across processes and restarts: random per process + a sequence number.
         instanceTag = String(UInt64.random(in: 0..<UInt64.max), radix: 36)
@@ -37,9 +48,9 @@ public final class EventBus: @unchecked Sendable {
     public func emit(_ event: Event) {
         emitted.increment()
         let watched = live.isWatched
-        guard !pipelines.isEmpty || watched else { return }
+        guard pipelineCount.load(ordering: .relaxed) > 0 || watched else { return }
         let timeMs = Int64(Date().timeIntervalSince1970 * 1000)
-        order.withLock { _ in
+        order.withLock { pipelines in
             let id = nextId()
             let line = event.json(id: id, timeMs: timeMs, includeBodies: config.includeBodies, redactNumbers: config.redactNumbers)
             for p in pipelines { p.enqueue(line) }
@@ -51,8 +62,39 @@ public final class EventBus: @unchecked Sendable {
     public func correlationId() -> String { "c-" + nextId() }
 
     func stop(grace: Double) async {
+        let all = pipelines
         await withTaskGroup(of: Void.self) { g in
-            for p in pipelines { g.addTask { await p.stop(grace: grace) } }
+            for p in all { g.addTask { await p.stop(grace: grace) } }
         }
+    }
+
+    // MARK: reload
+
+    /// Starts delivering to a new sink (its spool file, if one is left from an earlier run
+    /// under the same id, is delivered first).
+    func add(_ sink: LogSinkInstance) throws {
+        let p = try SinkPipeline(sink: sink, config: config, spoolPath: (spoolDir as NSString).appendingPathComponent("\(sink.instanceId).jsonl"),
+                                 metrics: metrics, logger: logger)
+        p.start()
+        order.withLock { $0.append(p); pipelineCount.store($0.count, ordering: .relaxed) }
+    }
+
+    /// Stops delivering to the sink with this id: later events no longer go to it; the
+    /// events it holds are delivered within `grace` seconds, the rest stay in its spool file.
+    func remove(sinkId: String, grace: Double) async {
+        let gone = order.withLock { list -> [SinkPipeline] in
+            let out = list.filter { $0.sinkId == sinkId }
+            list.removeAll { $0.sinkId == sinkId }
+            pipelineCount.store(list.count, ordering: .relaxed)
+            return out
+        }
+        for p in gone { await p.stop(grace: grace) }
+    }
+
+    /// Makes the pipeline of `sink`'s id write to `sink` from its next batch on (a changed
+    /// sink: same queue and spool file, new instance). Returns the instance it replaced,
+    /// whose current write, if any, finishes first (the pipeline's one worker awaits it).
+    func handOver(to sink: LogSinkInstance) -> LogSinkInstance? {
+        pipelines.first { $0.sinkId == sink.instanceId }?.replaceSink(sink)
     }
 }

@@ -19,7 +19,11 @@ final class SinkPipeline: @unchecked Sendable {
         var count: Int { queue.count - head }
     }
 
-    let sink: LogSinkInstance
+    /// The instance written to; a reload may replace it between two batches (`replaceSink`).
+    private let sinkBox: Mutex<LogSinkInstance>
+    var sink: LogSinkInstance { sinkBox.withLock { $0 } }
+    /// The `plugins:` id of the sink (the same across a replacement).
+    let sinkId: String
     let config: EventsConfig
     let logger: Logger
     private let state: Mutex<State>
@@ -29,7 +33,8 @@ final class SinkPipeline: @unchecked Sendable {
     let written: Metric, retried: Metric, spooled: Metric, lost: Metric, depth: Metric
 
     init(sink: LogSinkInstance, config: EventsConfig, spoolPath: String, metrics: MetricsRegistry, logger: Logger) throws {
-        self.sink = sink
+        sinkBox = Mutex(sink)
+        sinkId = sink.instanceId
         self.config = config
         self.logger = logger
         spool = try SpoolFile(path: spoolPath)
@@ -105,7 +110,8 @@ final class SinkPipeline: @unchecked Sendable {
             }
             // Deliver this batch, retrying until it is taken (or we are told to stop).
             while true {
-                let outcome = await sink.write(batch, timeoutMs: UInt32(config.writeTimeout * 1000))
+                let target = sink
+                let outcome = await target.write(batch, timeoutMs: UInt32(config.writeTimeout * 1000))
                 if outcome.status == DS_OK {
                     written.record(Double(batch.count))
                     if let spoolNext { state.withLock { _ in try? spool.commit(spoolNext) } }
@@ -113,7 +119,7 @@ final class SinkPipeline: @unchecked Sendable {
                     break
                 }
                 retried.record(Double(batch.count))
-                logger.warning("sink '\(sink.instanceId)' did not take \(batch.count) event(s) (status \(outcome.status): \(outcome.error)); retrying in \(backoffMs) ms")
+                logger.warning("sink '\(sinkId)' did not take \(batch.count) event(s) (status \(outcome.status): \(outcome.error)); retrying in \(backoffMs) ms")
                 if stopping.load(ordering: .acquiring) {
                     // Keep the batch for the next start: it goes back in front of the queue.
                     if spoolNext == nil { state.withLock { s in s.queue.insert(contentsOf: batch, at: s.head) } }
@@ -123,6 +129,11 @@ final class SinkPipeline: @unchecked Sendable {
                 backoffMs = min(backoffMs * 2, 30_000)
             }
         }
+    }
+
+    /// Writes to `new` from the next batch on; returns the instance replaced.
+    func replaceSink(_ new: LogSinkInstance) -> LogSinkInstance {
+        sinkBox.withLock { s in let old = s; s = new; return old }
     }
 
     /// Stops the worker after it has delivered what it can within `grace` seconds; what is

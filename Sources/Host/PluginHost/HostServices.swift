@@ -22,6 +22,12 @@ final class InstanceHandle: @unchecked Sendable {
     private let destroyed = Atomic<Bool>(false)
     /// This handle's number in op and timer ids (see HandleTable); 0 if the process ran out.
     private(set) var index: UInt16 = 0
+    /// Operations of this instance (calls, sends, route requests) the plugin has not
+    /// finished: a reload destroys a replaced instance only once this is 0.
+    let pending = Atomic<Int>(0)
+    /// True while the instance is being created by a reload that has not committed: the
+    /// routes it registers wait in the runtime's staging area (see HostRuntime+Staging).
+    let staged = Atomic<Bool>(false)
 
     init(instanceId: String, interfaceId: String = "", runtime: HostRuntime) {
         self.instanceId = instanceId
@@ -89,7 +95,9 @@ public final class HostRuntime: @unchecked Sendable {
     let timerLoop: EventLoop
     let timerGroup: MultiThreadedEventLoopGroup
     let logLevel: Logger.Level
-    private let routeTable = Mutex<RouteTable>(RouteTable())
+    let routeTable = Mutex<RouteTable>(RouteTable())
+    /// Routes of staged instances and the handles a reload replaces (HostRuntime+Staging).
+    let staging = Mutex<RouteStaging?>(nil)
     private let publicURLBox = Mutex("")
     private let routerBox = Mutex<(any InboundRouter)?>(nil)
     private let accountsBox = Mutex<(any AccountDirectory)?>(nil)
@@ -133,6 +141,7 @@ public final class HostRuntime: @unchecked Sendable {
     func makeHandle(_ instanceId: String, interfaceId: String = "") -> InstanceHandle {
         let h = InstanceHandle(instanceId: instanceId, interfaceId: interfaceId, runtime: self)
         handlesLock.lock(); handles.append(h); handlesLock.unlock()
+        if isStaging { h.staged.store(true, ordering: .releasing) }
         return h
     }
 
@@ -142,10 +151,14 @@ public final class HostRuntime: @unchecked Sendable {
         set { publicURLBox.withLock { $0 = newValue } }
     }
 
-    func addRoute(_ r: PluginRoute) -> String? { routeTable.withLock { $0.add(r) } }
+    func addRoute(_ r: PluginRoute) -> String? {
+        if let h = r.handle, h.staged.load(ordering: .acquiring) { return addStagedRoute(r) }
+        return routeTable.withLock { $0.add(r) }
+    }
 
     func removeRoute(method: String, path: String, owner: InstanceHandle) -> Bool {
-        routeTable.withLock { $0.remove(method: method, path: path, owner: owner) }
+        if owner.staged.load(ordering: .acquiring) { return removeStagedRoute(method: method, path: path, owner: owner) }
+        return routeTable.withLock { $0.remove(method: method, path: path, owner: owner) }
     }
 
     /// The route for a request (with its path parameters), and whether any route has the path.

@@ -64,6 +64,7 @@ final class PluginOperation: @unchecked Sendable {
     /// Registers the operation and returns the `ds_op *` to hand to the plugin.
     func retainedPointer(owner: InstanceHandle? = nil) -> OpaquePointer {
         self.owner = owner
+        owner?.pending.add(1, ordering: .relaxed)
         return HandleTable<PluginOperation>.pointer(Self.table.insert(self, owner: owner?.index ?? 0))
     }
 
@@ -71,7 +72,9 @@ final class PluginOperation: @unchecked Sendable {
     /// complete it now: not registered any more, or its instance was destroyed.
     private static func claim(_ op: OpaquePointer, _ kind: ContractViolation) -> PluginOperation? {
         let id = HandleTable<PluginOperation>.id(op)
-        guard let me = table.take(id) else {
+        let taken = table.take(id)
+        taken?.owner?.pending.subtract(1, ordering: .relaxed)
+        guard let me = taken else {
             let owner = InstanceHandle.registered(HandleTable<PluginOperation>.owner(of: id))
             if let owner, owner.isDestroyed {
                 owner.violated(.completedAfterDestroy)

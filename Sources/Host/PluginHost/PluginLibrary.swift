@@ -84,11 +84,14 @@ public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Finds and loads plugin libraries (dlopen RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE).
-/// Thread safety: used from the main thread at start-up; `shared` caches by real path.
+/// Thread safety: any thread; the cache is locked. It keys a library by its real path and
+/// remembers the file's identity (device, inode) at load time: loading the same path again
+/// returns the cached library while the file is the same, and loads the new file (never
+/// unloading the old one) once it was replaced by rename (a reload picks up a new build).
 public final class PluginLoader: @unchecked Sendable {
     public static let hostABI = "\(DS_ABI_MAJOR).\(DS_ABI_MINOR)"
     private let lock = NSLock()
-    private var loaded: [String: PluginLibrary] = [:]
+    private var loaded: [String: (lib: PluginLibrary, identity: FileIdentity?)] = [:]
     let hostTable: UnsafePointer<ds_host>
 
     init(hostTable: UnsafePointer<ds_host>) { self.hostTable = hostTable }
@@ -131,9 +134,16 @@ public final class PluginLoader: @unchecked Sendable {
     public func load(path: String, expectedBy entryId: String? = nil) throws -> PluginLibrary {
         let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
         lock.lock(); defer { lock.unlock() }
-        if let lib = loaded[real] { return lib }
+        let identity = FileIdentity(path: real)
+        if let cached = loaded[real], cached.identity == identity { return cached.lib }
         let who = entryId.map { "plugin '\($0)'" } ?? "library"
-        guard let handle = dlopen(real, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
+        // The dynamic loader reuses a loaded object by name: a file replaced at the same path
+        // is opened through a name unique to its identity (a symlink), so it is mapped anew.
+        var openName = real
+        if loaded[real] != nil, let identity {
+            openName = try FileIdentity.uniqueName(for: real, identity)
+        }
+        guard let handle = dlopen(openName, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             let why = dlerror().map { String(cString: $0) } ?? "unknown error"
             throw PluginLoadError(message: "\(who): cannot load \(real): \(why) (host ABI \(Self.hostABI))")
         }
@@ -160,8 +170,14 @@ public final class PluginLoader: @unchecked Sendable {
         guard !lib.id.isEmpty else {
             throw PluginLoadError(message: "\(who): \(real) has an empty plugin id (plugin ABI \(lib.abiVersion), host ABI \(Self.hostABI))")
         }
-        loaded[real] = lib
+        loaded[real] = (lib, identity)
         return lib
+    }
+
+    /// The identity (device, inode) of the file a cached library was loaded from (tests, reload).
+    func loadedIdentity(_ path: String) -> FileIdentity? {
+        let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        return lock.withLock { loaded[real]?.identity }
     }
 
     /// Every plugin library found in the given folders (files named libds-*.so), loaded,
@@ -179,5 +195,34 @@ public final class PluginLoader: @unchecked Sendable {
             }
         }
         return out
+    }
+}
+
+/// A file's identity: device and inode. A file replaced by rename has a new one; a file
+/// rewritten in place keeps it (and must not be: see REPLACING in darkspere_plugin.h).
+struct FileIdentity: Equatable, Sendable, CustomStringConvertible {
+    var device: UInt64
+    var inode: UInt64
+
+    init?(path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        device = UInt64(st.st_dev); inode = UInt64(st.st_ino)
+    }
+
+    var description: String { "\(device):\(inode)" }
+
+    /// A symlink to `real` named after its identity, in a folder private to this process:
+    /// opening it maps the new file although an older one of the same path is loaded.
+    static func uniqueName(for real: String, _ id: FileIdentity) throws -> String {
+        let dir = NSTemporaryDirectory() + "darkspere-libs-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let link = "\(dir)/\(id.device)-\(id.inode)-\((real as NSString).lastPathComponent)"
+        if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == nil {
+            do { try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: real) } catch {
+                throw PluginLoadError(message: "cannot load the new \(real): cannot make \(link): \(error)")
+            }
+        }
+        return link
     }
 }

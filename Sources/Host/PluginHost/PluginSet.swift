@@ -1,25 +1,42 @@
 import PluginAPI
 import Foundation
 import Logging
+import Synchronization
 
 /// Every plugin instance and agent the configuration asks for, created and opened.
-/// Built once at start-up on the main thread; the instances are immutable afterwards.
-/// Agents may be opened and closed later (runtime agents, `openAgent` / `closeAgent`,
-/// thread-safe under `agentLock`); `shutdown` closes those still open.
+/// Built at start-up; a reload builds the instances it adds in a second set sharing this
+/// one's loader (`stage`) and then moves them in (`adopt`). Agents may be opened and
+/// closed later (runtime agents and reload, `openAgent` / `closeAgent`, thread-safe under
+/// `agentLock`); `shutdown` closes those still open.
+///
+/// Threading: the lists are read from any thread (each read is a consistent snapshot);
+/// only the gateway's start-up and its reload (one at a time) change the instances.
 public final class PluginSet: @unchecked Sendable {
-    public private(set) var channels: [ChannelInstance] = []
-    public private(set) var transports: [String: AgentTransportInstance] = [:]
-    public private(set) var billing: [BillingInstance] = []
-    public private(set) var sinks: [LogSinkInstance] = []
-    public private(set) var agents: [AgentHandle] = []
+    struct Lists {
+        var channels: [ChannelInstance] = []
+        var transports: [String: AgentTransportInstance] = [:]
+        var billing: [BillingInstance] = []
+        var sinks: [LogSinkInstance] = []
+    }
+    let lists = Mutex(Lists())
+    public var channels: [ChannelInstance] { lists.withLock { $0.channels } }
+    public var transports: [String: AgentTransportInstance] { lists.withLock { $0.transports } }
+    public var billing: [BillingInstance] { lists.withLock { $0.billing } }
+    public var sinks: [LogSinkInstance] { lists.withLock { $0.sinks } }
+    public internal(set) var agents: [AgentHandle] = []
     /// Guards `agents` after start-up, and a close against `shutdown`.
-    private let agentLock = NSLock()
+    let agentLock = NSLock()
     public let loader: PluginLoader
     let runtime: HostRuntime
 
-    init(runtime: HostRuntime) {
+    init(runtime: HostRuntime, loader: PluginLoader? = nil) {
         self.runtime = runtime
-        loader = PluginLoader(hostTable: runtime.table)
+        self.loader = loader ?? PluginLoader(hostTable: runtime.table)
+    }
+
+    /// Every instance of every interface, in creation order (channels, transports, billing, sinks).
+    var instances: [PluginInstanceBase] {
+        lists.withLock { l in l.channels + Array(l.transports.values) + l.billing + l.sinks }
     }
 
     public func channel(_ id: String) -> ChannelInstance? { channels.first { $0.instanceId == id } }
@@ -101,7 +118,7 @@ public final class PluginSet: @unchecked Sendable {
         }
     }
 
-    private func create(_ entry: PluginEntry, _ lib: PluginLibrary) throws {
+    func create(_ entry: PluginEntry, _ lib: PluginLibrary) throws {
         let who = lib.who(entry.id)
         for iface in lib.interfaces {
             let handle = runtime.makeHandle(entry.id, interfaceId: iface)
@@ -118,16 +135,20 @@ public final class PluginSet: @unchecked Sendable {
                 switch iface {
                 case DS_CHANNEL_V1:
                     guard let t = lib.table(iface, as: ds_channel_v1.self) else { throw missing(who, iface) }
-                    channels.append(ChannelInstance(base: try created(t.pointee.create(lib.descriptor, handle.pointer, cfg, &out, &err)), table: t))
+                    let made = ChannelInstance(base: try created(t.pointee.create(lib.descriptor, handle.pointer, cfg, &out, &err)), table: t)
+                    lists.withLock { $0.channels.append(made) }
                 case DS_AGENT_TRANSPORT_V1:
                     guard let t = lib.table(iface, as: ds_agent_transport_v1.self) else { throw missing(who, iface) }
-                    transports[entry.id] = AgentTransportInstance(base: try created(t.pointee.create(lib.descriptor, handle.pointer, cfg, &out, &err)), table: t)
+                    let made = AgentTransportInstance(base: try created(t.pointee.create(lib.descriptor, handle.pointer, cfg, &out, &err)), table: t)
+                    lists.withLock { $0.transports[entry.id] = made }
                 case DS_BILLING_V1:
                     guard let t = lib.table(iface, as: ds_billing_v1.self) else { throw missing(who, iface) }
-                    billing.append(BillingInstance(base: try created(t.pointee.create(lib.descriptor, handle.pointer, cfg, &out, &err)), table: t))
+                    let made = BillingInstance(base: try created(t.pointee.create(lib.descriptor, handle.pointer, cfg, &out, &err)), table: t)
+                    lists.withLock { $0.billing.append(made) }
                 case DS_LOG_SINK_V1:
                     guard let t = lib.table(iface, as: ds_log_sink_v1.self) else { throw missing(who, iface) }
-                    sinks.append(LogSinkInstance(base: try created(t.pointee.create(lib.descriptor, handle.pointer, cfg, &out, &err)), table: t))
+                    let made = LogSinkInstance(base: try created(t.pointee.create(lib.descriptor, handle.pointer, cfg, &out, &err)), table: t)
+                    lists.withLock { $0.sinks.append(made) }
                 default:
                     break   // an interface this host does not serve: ignored
                 }
@@ -180,11 +201,11 @@ public final class PluginSet: @unchecked Sendable {
             for a in agents.reversed() { a.transport.close(a) }
             agents.removeAll()
         }
-        for s in sinks.reversed() { s.destroy() }
-        for b in billing.reversed() { b.destroy() }
-        for t in transports.values { t.destroy() }
-        for c in channels.reversed() { c.destroy() }
-        sinks.removeAll(); billing.removeAll(); transports.removeAll(); channels.removeAll()
+        let l = lists.withLock { l -> Lists in let all = l; l = Lists(); return all }
+        for s in l.sinks.reversed() { s.destroy() }
+        for b in l.billing.reversed() { b.destroy() }
+        for t in l.transports.values { t.destroy() }
+        for c in l.channels.reversed() { c.destroy() }
     }
 }
 

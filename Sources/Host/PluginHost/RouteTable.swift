@@ -66,6 +66,37 @@ struct RouteTable {
         return Array(Set(exactOnes + patternOnes)).sorted()
     }
 
+    /// A copy without the routes of `owners` (what a reload's new instances may clash with).
+    func without(owners: Set<ObjectIdentifier>) -> RouteTable {
+        var t = RouteTable()
+        t.exact = exact.filter { r in r.value.handle.map { !owners.contains(ObjectIdentifier($0)) } ?? true }
+        t.patterns = patterns.filter { r in r.handle.map { !owners.contains(ObjectIdentifier($0)) } ?? true }
+        return t
+    }
+
+    /// Removes every route of `owner`; returns how many.
+    @discardableResult
+    mutating func removeAll(owner: InstanceHandle) -> Int {
+        let before = exact.count + patterns.count
+        exact = exact.filter { $0.value.handle !== owner }
+        patterns.removeAll { $0.handle === owner }
+        return before - exact.count - patterns.count
+    }
+
+    /// Adds `r`, first removing the routes of `owners` it clashes with (a reload's new
+    /// instance takes a path over from one being retired). Nil, or why it still clashes.
+    mutating func add(_ r: PluginRoute, displacing owners: Set<ObjectIdentifier>) -> String? {
+        guard add(r) != nil else { return nil }
+        let clashes: (PluginRoute) -> Bool = { p in
+            guard let h = p.handle, owners.contains(ObjectIdentifier(h)) else { return false }
+            guard p.method == r.method || p.method == "*" || r.method == "*" else { return false }
+            return p.path == r.path || p.pattern.overlaps(r.pattern)
+        }
+        exact = exact.filter { !clashes($0.value) }
+        patterns.removeAll(where: clashes)
+        return add(r)
+    }
+
     /// "METHOD path" of every route, sorted (logs).
     var keys: [String] { (Array(exact.keys) + patterns.map { "\($0.method) \($0.path)" }).sorted() }
 }

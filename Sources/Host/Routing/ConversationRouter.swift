@@ -22,8 +22,11 @@ import Synchronization
 /// budget of every message is one entry of `budgets` (one timer thread for all).
 public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     let store: any Store
-    let routing: RoutingConfig
-    let routes: [RouteEntry]
+    /// `routing:` and `routes:`, replaced together by a reload (see Reload/); a turn reads
+    /// them as they are when it needs them.
+    let settings: Mutex<(routing: RoutingConfig, routes: [RouteEntry])>
+    var routing: RoutingConfig { settings.withLock { $0.routing } }
+    var routes: [RouteEntry] { settings.withLock { $0.routes } }
     /// The agents now (add, replace, remove, state: +Agents).
     public let roster: AgentRoster
     /// Every agent now, `agents:` first.
@@ -71,8 +74,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         self.gatewayConfig = config
         self.metrics = metrics
         self.closeAgent = closeAgent
-        self.routing = config.routing
-        self.routes = config.routes
+        settings = Mutex((routing: config.routing, routes: config.routes))
         self.logger = logger
         abuseGuard = config.abuse.map { AbuseGuard(config: $0, store: store, metrics: metrics, logger: logger) }
         var list: [RoutedAgent] = []
