@@ -222,6 +222,9 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
             case "POST": return Route(changes: true, run: json(status: 201, addOptOut))
             default: return Route(changes: true, run: json(removeOptOut))
             }
+        case ("forget", 1):
+            try allow(["POST"])
+            return Route(changes: true, run: json(forgetNumber))
         case ("events", 1):
             try allow(["GET"])
             return Route(streams: true, run: streamEvents)
