@@ -18,10 +18,11 @@ struct DarkSpere: AsyncParsableCommand {
           darkspere sms --from +15551234567 "hi" post a signed test SMS to the running gateway, print the reply
           darkspere usage --account acme         this month's usage of an account against its tier's limits
           darkspere sessions list                sessions through the admin API (also: agents, optouts)
+          darkspere backup /var/backups/ds.sqlite a consistent copy of the SQLite store while it runs
+          darkspere forget +15551234567          erase a number's messages and sessions (admin API)
         """,
         version: DarkSpereVersion.current,
-        subcommands: [Run.self, Check.self, Plugins.self, PluginCheckCommand.self, PluginCheckCaseCommand.self, SMS.self, Usage.self, Agents.self, Sessions.self, OptOuts.self],
-        defaultSubcommand: nil
+        subcommands: [Run.self, Check.self, Plugins.self, PluginCheckCommand.self, PluginCheckCaseCommand.self, SMS.self, Usage.self, Agents.self, Sessions.self, OptOuts.self, Forget.self, Backup.self],        defaultSubcommand: nil
     )
 }
 
