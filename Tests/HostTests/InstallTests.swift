@@ -53,10 +53,10 @@ import Testing
         let (vrc, vout) = sh("SYSTEMD_LOG_LEVEL=err systemd-analyze verify \(l.units)/darkspere.service")
         #expect(vrc == 0, "systemd-analyze verify: \(vout)")
         // And rates its sandboxing well (0 = fully locked down, 10 = none; a plain unit scores 9.6).
-        let (src, sout) = sh("systemd-analyze security --offline=yes \(l.units)/darkspere.service")
-        let exposure = sout.split(separator: "\n").first { $0.contains("Overall exposure level for darkspere.service:") }
+        let (secRC, secOut) = sh("systemd-analyze security --offline=yes \(l.units)/darkspere.service")
+        let exposure = secOut.split(separator: "\n").first { $0.contains("Overall exposure level for darkspere.service:") }
             .flatMap { $0.split(separator: ":").last?.split(separator: " ").first }.flatMap { Double($0) }
-        #expect(src == 0 && exposure != nil && exposure! <= 2.5, "systemd-analyze security: \(sout.suffix(1500))")
+        #expect(secRC == 0 && exposure != nil && exposure! <= 2.5, "systemd-analyze security: \(secOut.suffix(1500))")
 
         // A second install keeps an edited config and writes the new default beside it.
         try (config + "\n# edited by the operator\n").write(toFile: l.etc + "/darkspere/plugins.yaml", atomically: true, encoding: .utf8)
