@@ -129,14 +129,15 @@ import TwilioCore
         gw.standardOutput = gwHandle
         gw.standardError = gwHandle
         try gw.run()
-        defer { if gw.isRunning { gw.terminate(); gw.waitUntilExit() } }
+        // Stopped by signal without waiting: Foundation's exit monitoring can miss a child here.
+        defer { kill(gw.processIdentifier, SIGKILL) }
         let px = Process()
         px.executableURL = URL(fileURLWithPath: nginx)
         px.arguments = ["-c", "\(dir)/nginx.conf", "-p", dir]
         px.standardOutput = FileHandle.nullDevice
         px.standardError = FileHandle.nullDevice
         try px.run()
-        defer { if px.isRunning { px.terminate(); px.waitUntilExit() } }
+        defer { kill(px.processIdentifier, SIGKILL) }
         try #require(await Self.waitForPort(gatewayPort, seconds: 30), "gateway: \((try? String(contentsOfFile: gwLog, encoding: .utf8)) ?? "")")
         try #require(await Self.waitForPort(tlsPort, seconds: 10), "nginx: \((try? String(contentsOfFile: "\(dir)/nginx-error.log", encoding: .utf8)) ?? "")")
         var ready = false
