@@ -22,7 +22,8 @@ struct DarkSpere: AsyncParsableCommand {
           darkspere forget +15551234567          erase a number's messages and sessions (admin API)
         """,
         version: DarkSpereVersion.current,
-        subcommands: [Run.self, Check.self, Plugins.self, PluginCheckCommand.self, PluginCheckCaseCommand.self, SMS.self, Usage.self, Agents.self, Sessions.self, OptOuts.self, Forget.self, Backup.self],        defaultSubcommand: nil
+        subcommands: [Run.self, Check.self, Plugins.self, PluginCheckCommand.self, PluginCheckCaseCommand.self, SMS.self, Usage.self, Agents.self, Sessions.self, OptOuts.self, Forget.self, Backup.self],
+        defaultSubcommand: nil
     )
 }
 
