@@ -7,6 +7,8 @@ packages=(libpq-dev libssl-dev libcurl4-openssl-dev libyaml-dev libsqlite3-dev)
 if [[ "${1:-}" == "--test" ]]; then
     packages+=(postgresql binutils gcc g++ python3 python3-pip sqlite3)
     packages+=(prometheus)   # promtool: RouterMetricsTests checks /metrics with it
+    packages+=(systemd)      # systemd-analyze: InstallTests verifies the unit
+    packages+=(nginx openssl curl)   # ReverseProxyTests: TLS through nginx, self-signed cert, curl
 fi
 
 missing=()

@@ -20,9 +20,11 @@ struct DarkSpere: AsyncParsableCommand {
           darkspere sessions list                sessions through the admin API (also: agents, optouts)
           darkspere send --to +15551234567 "hi"  start a conversation from our side (proactive message)
           darkspere reload                       apply an edited plugins.yaml to the running gateway (admin API, else SIGHUP)
+          darkspere backup /var/backups/ds.sqlite a consistent copy of the SQLite store while it runs
+          darkspere forget +15551234567          erase a number's messages and sessions (admin API)
         """,
         version: DarkSpereVersion.current,
-        subcommands: [Run.self, Check.self, Plugins.self, PluginCheckCommand.self, PluginCheckCaseCommand.self, SMS.self, Usage.self, Agents.self, Sessions.self, OptOuts.self, Access.self, Users.self, Send.self, Reload.self],
+        subcommands: [Run.self, Check.self, Plugins.self, PluginCheckCommand.self, PluginCheckCaseCommand.self, SMS.self, Usage.self, Agents.self, Sessions.self, OptOuts.self, Access.self, Users.self, Send.self, Reload.self, Forget.self, Backup.self],
         defaultSubcommand: nil
     )
 }

@@ -274,6 +274,9 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
         case ("users", 2):
             try allow(["DELETE"])
             return Route(changes: true, run: json(removeUser))
+        case ("forget", 1):
+            try allow(["POST"])
+            return Route(changes: true, run: json(forgetNumber))
         case ("events", 1):
             try allow(["GET"])
             return Route(streams: true, run: streamEvents)

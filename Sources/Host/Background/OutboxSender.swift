@@ -32,6 +32,10 @@ public final class OutboxSender: @unchecked Sendable {
     private let polling = Atomic<Bool>(false)
     private let inFlight = Atomic<Int>(0)
     let mSent: Metric, mRetried: Metric, mFailed: Metric
+    /// Backlog gauges, refreshed every `backlogInterval` seconds by the poll loop.
+    let mPending: Metric, mOldestAge: Metric
+    let backlogInterval: Double = 2
+    private var lastBacklog: DispatchTime = .init(uptimeNanoseconds: 0)
 
     public init(store: any OutboxStore & ComplianceStore, channels: [ChannelInstance], maxAttempts: Int, metrics: MetricsRegistry, logger: Logger,
                 interval: Double = 0.25, baseDelay: Double = 0.5) {
@@ -44,6 +48,8 @@ public final class OutboxSender: @unchecked Sendable {
         mSent = metrics.counter("darkspere_outbox_sent_total", help: "Deferred replies sent")
         mRetried = metrics.counter("darkspere_outbox_retries_total", help: "Deferred sends retried")
         mFailed = metrics.counter("darkspere_outbox_failed_total", help: "Deferred sends given up")
+        mPending = metrics.gauge("darkspere_outbox_pending", help: "Deferred replies waiting in the outbox (all processes on the store)")
+        mOldestAge = metrics.gauge("darkspere_outbox_oldest_pending_age_seconds", help: "Age of the oldest deferred reply still waiting (0: none)")
     }
 
     public func start() {
@@ -65,7 +71,9 @@ public final class OutboxSender: @unchecked Sendable {
     }
 
     private func poll() {
-        guard running.load(ordering: .acquiring), inFlight.load(ordering: .acquiring) < 64 else { return }
+        guard running.load(ordering: .acquiring) else { return }
+        refreshBacklog()
+        guard inFlight.load(ordering: .acquiring) < 64 else { return }
         let items: [OutboxItem]
         do { items = try store.claimOutbox(nowMs: nowMillis(), limit: 32, leaseMs: leaseMs) } catch {
             logger.error("outbox: cannot claim: \(error)")
@@ -79,6 +87,16 @@ public final class OutboxSender: @unchecked Sendable {
     func setChannels(_ list: [ChannelInstance]) {
         let d = Dictionary(list.map { ($0.instanceId, $0) }, uniquingKeysWith: { a, _ in a })
         channelsBox.withLock { $0 = d }
+    }
+
+    /// On the outbox queue: the backlog gauges, at most every `backlogInterval` seconds.
+    private func refreshBacklog() {
+        let now = DispatchTime.now()
+        guard now.uptimeNanoseconds &- lastBacklog.uptimeNanoseconds >= UInt64(backlogInterval * 1e9) else { return }
+        lastBacklog = now
+        guard let b = try? store.outboxBacklog() else { return }
+        mPending.record(Double(b.pending))
+        mOldestAge.record(b.oldestCreatedMs.map { max(0, Double(nowMillis() - $0) / 1000) } ?? 0)
     }
 
     /// Where `plugin.error` events go (set by the gateway); nil emits nothing.

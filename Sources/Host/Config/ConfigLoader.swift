@@ -129,8 +129,17 @@ struct Reader {
             case "read_timeout": if let d = duration(v, p) { s.readTimeout = d }
             case "max_connections": if let n = int(v, p, min: 1) { s.maxConnections = n }
             case "ready_timeout": if let d = duration(v, p) { s.readyTimeout = d }
+            case "trusted_proxies":
+                guard let list = sequence(v, p) else { continue }
+                var proxies: [String] = []
+                for (i, n) in list.enumerated() {
+                    guard let a = string(n, "\(p)[\(i)]") else { continue }
+                    if ForwardedFor.isIPAddress(a) { proxies.append(a) } else { problem("\(p)[\(i)]", n, "expected an IP address, got '\(a)'") }
+                }
+                s.trustedProxies = proxies
             default: unknown(key, "server.", v, ["listen", "public_url", "max_body_bytes", "request_timeout", "shutdown_grace", "max_header_bytes",
-                                                  "max_headers", "idle_timeout", "read_timeout", "max_connections", "ready_timeout"])
+                                                  "max_headers", "idle_timeout", "read_timeout", "max_connections", "ready_timeout",
+                                                  "trusted_proxies"])
             }
         }
     }

@@ -55,6 +55,11 @@ public struct ServerConfig: Sendable {
     public var maxConnections = 4096
     /// /readyz answers 503 when the store does not answer within this.
     public var readyTimeout: Double = 2
+    /// Reverse proxies (IP addresses) whose `X-Forwarded-For` names the client: a request
+    /// from one of them gets the client's address as its remote address (plugins' logs,
+    /// per-address limits). Empty: the header is ignored. `public_url` stays the URL that
+    /// signatures are checked against; X-Forwarded-Proto/Host are never trusted for it.
+    public var trustedProxies: [String] = []
     public init() {}
 }
 

@@ -41,6 +41,9 @@ public final class EventBus: @unchecked Sendable {
 
     func start() { for p in pipelines { p.start() } }
 
+    /// An erasure: drops the queued and spooled events that `drop` matches from every sink.
+    func forget(where drop: (String) -> Bool) -> Int { pipelines.reduce(0) { $0 + $1.forget(where: drop) } }
+
     /// A unique event id.
     func nextId() -> String { "\(instanceTag)-\(sequence.add(1, ordering: .relaxed).newValue)" }
 

@@ -15,6 +15,8 @@ final class SinkPipeline: @unchecked Sendable {
         var queue: [String] = []
         var head = 0
         var spooling = false
+        /// The end offset of the spooled batch being delivered (moved by `forget`).
+        var spoolInFlight: UInt64?
         var waiter: CheckedContinuation<Void, Never>?
         var count: Int { queue.count - head }
     }
@@ -45,6 +47,12 @@ final class SinkPipeline: @unchecked Sendable {
         spooled = metrics.counter("darkspere_events_spooled_total", help: "Events spilled to the spool file while a sink lagged", labels: l)
         lost = metrics.counter("darkspere_events_lost_total", help: "Events that could not even be spooled (disk error)", labels: l)
         depth = metrics.gauge("darkspere_events_queue_depth", help: "Events waiting in memory for a sink", labels: l)
+        let spoolBytes = metrics.gauge("darkspere_events_spool_bytes", help: "Bytes of the sink's spool file not yet delivered", labels: l)
+        metrics.addCollector { [weak self] in
+            guard let self else { return }
+            let spool = self.spool
+            spoolBytes.record(Double(self.state.withLock { _ in spool.size - min(spool.size, spool.readOffset) }))
+        }
     }
 
     func start() {
@@ -81,10 +89,32 @@ final class SinkPipeline: @unchecked Sendable {
                 return (batch, nil)
             }
             if s.spooling {
-                if let (events, next) = try? spool.read(max: config.batchSize), !events.isEmpty { return (events, next) }
+                if let (events, next) = try? spool.read(max: config.batchSize), !events.isEmpty {
+                    s.spoolInFlight = next
+                    return (events, next)
+                }
                 if !spool.hasPending { s.spooling = false }
             }
             return ([], nil)
+        }
+    }
+
+    /// An erasure: drops the events `drop` matches from the memory queue and the spool file
+    /// (whose delivered part goes too). A batch already handed to the sink is not recalled.
+    /// Returns how many events were dropped.
+    func forget(where drop: (String) -> Bool) -> Int {
+        state.withLock { s in
+            let before = s.count
+            let kept = s.queue[s.head...].filter { !drop($0) }
+            s.queue = Array(kept)
+            s.head = 0
+            var dropped = before - s.count
+            if let r = try? spool.remove(where: drop, mapping: s.spoolInFlight) {
+                dropped += r.dropped
+                if s.spoolInFlight != nil { s.spoolInFlight = r.mapped }
+            }
+            depth.record(Double(s.count))
+            return dropped
         }
     }
 
@@ -114,7 +144,12 @@ final class SinkPipeline: @unchecked Sendable {
                 let outcome = await target.write(batch, timeoutMs: UInt32(config.writeTimeout * 1000))
                 if outcome.status == DS_OK {
                     written.record(Double(batch.count))
-                    if let spoolNext { state.withLock { _ in try? spool.commit(spoolNext) } }
+                    if spoolNext != nil {
+                        state.withLock { s in
+                            if let n = s.spoolInFlight { try? spool.commit(n) }
+                            s.spoolInFlight = nil
+                        }
+                    }
                     backoffMs = 100
                     break
                 }

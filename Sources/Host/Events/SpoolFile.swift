@@ -73,6 +73,33 @@ final class SpoolFile {
         }
     }
 
+    /// Rewrites the file with only the undelivered events that `drop` keeps (an erasure):
+    /// delivered bytes go too. `mapping` is an offset of the old file at an event boundary
+    /// at or after the delivery offset (the end of a batch being delivered); returns where
+    /// that point is in the new file. Returns also how many events were dropped.
+    func remove(where drop: (String) -> Bool, mapping: UInt64?) throws -> (dropped: Int, mapped: UInt64?) {
+        var kept: [String] = []
+        var dropped = 0
+        var newSize: UInt64 = 0
+        var mapped: UInt64? = mapping.map { $0 <= readOffset ? 0 : $0 }
+        while hasPending {
+            let (e, next) = try read(max: 1)
+            guard let line = e.first else { break }
+            if drop(line) { dropped += 1 } else { kept.append(line); newSize += UInt64(line.utf8.count + 1) }
+            readOffset = next
+            if let m = mapping, m == next { mapped = newSize }
+        }
+        try writer?.close()
+        writer = nil
+        let text = kept.map { $0 + "\n" }.joined()
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try PrivateFiles.prepare(path)
+        size = UInt64(text.utf8.count)
+        readOffset = 0
+        try? FileManager.default.removeItem(atPath: offsetPath)
+        return (dropped, mapped)
+    }
+
     /// Rewrites the file as `first` followed by what is still undelivered (used at shutdown
     /// to keep older in-memory events ahead of newer spooled ones).
     func prepend(_ first: [String]) throws {

@@ -142,6 +142,7 @@ extension HTTPRequestHandler {
     func startStream(_ context: ChannelHandlerContext, _ h: HTTPRequestHead, _ status: Int, _ headers: [(String, String)]) -> HTTPStream {
         server.inFlight.add(-1, ordering: .relaxed)
         server.requestsTotal.increment()
+        server.countResponse(status)
         var hs = HTTPHeaders()
         for (k, v) in headers where k.lowercased() != "content-length" { hs.add(name: k, value: v) }
         let head = HTTPResponseHead(version: h.version, status: HTTPResponseStatus(statusCode: status), headers: hs)

@@ -49,6 +49,8 @@ public final class HTTPServer: @unchecked Sendable {
     let readiness = ReadinessProbe()
     let requestsTotal: Metric
     let requestSeconds: Metric
+    /// Responses by status class (1xx..5xx), index 0...4: the alert rules' error rate.
+    let responsesByClass: [Metric]
 
     /// - Parameter routesOpen: false to answer plugin routes 503 until `openRoutes()` (the
     ///   gateway opens them once every plugin and the router are in place).
@@ -60,7 +62,11 @@ public final class HTTPServer: @unchecked Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         requestsTotal = runtime.metrics.counter("darkspere_http_requests_total", help: "HTTP requests served")
         requestSeconds = runtime.metrics.histogram("darkspere_http_request_seconds", help: "HTTP request handling time")
+        responsesByClass = (1...5).map { runtime.metrics.counter("darkspere_http_responses_total", help: "HTTP responses by status class", labels: [("code", "\($0)xx")]) }
     }
+
+    /// Counts one response of `status` in its class.
+    func countResponse(_ status: Int) { responsesByClass[min(4, max(0, status / 100 - 1))].increment() }
 
     /// The bound port (useful when listening on port 0).
     public private(set) var boundPort: Int = 0
@@ -232,7 +238,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
         var bodyBytes = body
         let bytes = bodyBytes.readBytes(length: bodyBytes.readableBytes) ?? []
         let publicURL = server.config.publicURL + uri
-        let remote = context.remoteAddress.map { "\($0.ipAddress ?? ""):\($0.port ?? 0)" } ?? ""
+        let remote = ForwardedFor.remote(peerIP: context.remoteAddress?.ipAddress, peerPort: context.remoteAddress?.port,
+                                         headers: headers, trusted: server.config.trustedProxies)
         let arena = CArena()
         defer { withExtendedLifetime(arena) {} }
         var req = ds_route_request()
@@ -278,6 +285,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
     func respond(_ context: ChannelHandlerContext, _ h: HTTPRequestHead, _ status: Int, _ headers: [(String, String)], _ body: [UInt8], close: Bool = false) {
         server.inFlight.add(-1, ordering: .relaxed)
         server.requestsTotal.increment()
+        server.countResponse(status)
         server.requestSeconds.record(Double(DispatchTime.now().uptimeNanoseconds &- started) / 1e9)
         var hs = HTTPHeaders()
         for (k, v) in headers where k.lowercased() != "content-length" && k.lowercased() != "connection" { hs.add(name: k, value: v) }

@@ -6,7 +6,7 @@ import Foundation
 /// rendered). Owned by the agent's `RoutedAgent`. Threading: thread-safe (atomics).
 final class AgentMetrics: Sendable {
     let calls: Metric, errors: Metric, callSeconds: Metric
-    let health: Metric, breaker: Metric, inRotation: Metric, inFlight: Metric, activeSessions: Metric
+    let health: Metric, breaker: Metric, inRotation: Metric, inFlight: Metric, activeSessions: Metric, maxSessions: Metric
 
     init(agent: String, metrics: MetricsRegistry) {
         let l = [("agent", agent)]
@@ -19,6 +19,7 @@ final class AgentMetrics: Sendable {
         inFlight = metrics.gauge("darkspere_agent_calls_in_flight", help: "Agent calls in flight", labels: l)
         activeSessions = metrics.gauge("darkspere_agent_active_sessions",
                                        help: "Sessions of the agent active within routing.session_timeout (as last counted)", labels: l)
+        maxSessions = metrics.gauge("darkspere_agent_max_sessions", help: "The agent's max_sessions (0: no limit)", labels: l)
     }
 
     /// A call completed after `seconds`.
@@ -36,5 +37,6 @@ final class AgentMetrics: Sendable {
         inRotation.record(a.health.inRotation ? 1 : 0)
         inFlight.record(Double(a.callsInFlight))
         if let sessions { activeSessions.record(Double(sessions)) }
+        maxSessions.record(Double(a.entry.maxSessions ?? 0))
     }
 }

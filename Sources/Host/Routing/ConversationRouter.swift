@@ -99,6 +99,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
         mNoAgent = metrics.counter("darkspere_router_no_agent_total", help: "Messages answered with no_agent_reply")
         mDedupe = metrics.counter("darkspere_router_duplicates_total", help: "Repeated channel message ids answered from the dedupe key")
         mTurnSeconds = metrics.histogram("darkspere_router_turn_seconds", help: "Time from submit to reply")
+        metrics.gauge("darkspere_routing_min_health", help: "routing.min_health: agents below it get no new sessions").record(Double(config.routing.minHealth))
         metrics.addCollector { [roster, capacity = self.capacity] in
             let sessions = capacity.snapshot
             for a in roster.all { a.metrics.refresh(a, activeSessions: sessions.map { $0[a.name] ?? 0 }) }

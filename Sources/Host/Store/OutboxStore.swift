@@ -33,6 +33,8 @@ public protocol OutboxStore: AnyObject, Sendable {
     func outboxRetry(id: Int64, attempts: Int, nextMs: Int64, error: String) throws
     func outboxFailed(id: Int64, error: String, nowMs: Int64) throws
     func pendingOutboxCount() throws -> Int
+    /// The pending rows and the creation time of the oldest (nil when there is none): the backlog gauges.
+    func outboxBacklog() throws -> (pending: Int, oldestCreatedMs: Int64?)
     /// Records a channel's delivery report for a sent outbox row; false if no row has that provider id.
     func recordDelivery(channel: String, providerId: String, status: String, errorCode: Int32) throws -> Bool
 }

@@ -632,6 +632,13 @@ public final class SQLStore: Store, @unchecked Sendable {
                                      [.text(error), .int(nowMs), .int(id)]) }
     }
 
+    public func outboxBacklog() throws -> (pending: Int, oldestCreatedMs: Int64?) {
+        try pool.with {
+            let r = try $0.one("SELECT COUNT(*), MIN(created_ms) FROM outbox WHERE state = 'pending'", [])
+            return (Int(r?[0].int ?? 0), r?[1].int)
+        }
+    }
+
     public func pendingOutboxCount() throws -> Int {
         try pool.with { Int(try $0.one("SELECT COUNT(*) FROM outbox WHERE state = 'pending'", [])?[0].int ?? 0) }
     }
