@@ -27,7 +27,7 @@ import Testing
         #expect(try JSONValue.parse(#""\udc00x""#) == .string("\u{FFFD}x"))
     }
 
-    @Test func numbersTooLargeForADoubleAreRefused() {
+    @Test func numbersTooLargeForADoubleAreRefused() throws {
         // 1e999 read as infinity, which `text` wrote as "inf": not JSON.
         #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse("1e999") }
         #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(#"{"a":-1e400}"#) }
