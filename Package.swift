@@ -51,6 +51,10 @@ let package = Package(
         // Router tests and bench: a channel that submits from an HTTP route and records sends,
         // plus an agent transport whose failures are switched by a file.
         .library(name: "fixture-test-channel", type: .dynamic, targets: ["FixtureTestChannel"]),
+        // libFuzzer targets (fuzz/, scripts/fuzz.sh); the plain build makes replay drivers.
+        .executable(name: "fuzz-http", targets: ["FuzzHTTP"]),
+        .executable(name: "fuzz-form", targets: ["FuzzForm"]),
+        .executable(name: "fuzz-json", targets: ["FuzzJSON"]),
     ],
     dependencies: [
         .package(path: "PluginKit"),
@@ -140,6 +144,14 @@ let package = Package(
         .executableTarget(name: "bench-abi", dependencies: ["Host"], path: "bench/abi"),
         .executableTarget(name: "bench-sinks", dependencies: ["Host"], path: "bench/sinks"),
         .executableTarget(name: "bench-admin", dependencies: ["Host", .product(name: "Logging", package: "swift-log")], path: "bench/admin"),
+
+        // Fuzz targets: `swift build --sanitize=fuzzer -Xswiftc -DFUZZING` makes libFuzzer
+        // binaries of them; the plain build, replay drivers for their corpora (see fuzz/).
+        .executableTarget(name: "FuzzHTTP", dependencies: ["Host", .product(name: "NIOEmbedded", package: "swift-nio")],
+                          path: "fuzz/http", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzForm", dependencies: ["TwilioCore"], path: "fuzz/form", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzJSON", dependencies: ["Host", "TelegramCore", "TwilioCore", "WebChatCore", "ChannelSupport"],
+                          path: "fuzz/json", exclude: ["corpus"]),
 
         .target(name: "TestPeers", path: "Tests/TestPeers"),
         .testTarget(name: "HostTests", dependencies: ["TestPeers", "Host"], path: "Tests/HostTests", exclude: ["Console"]),

@@ -16,6 +16,24 @@ import Testing
         #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(#"{"a":1} x"#) }
     }
 
+    /// Found while fuzzing the JSON path (inputs kept in fuzz/json/corpus/regression-*).
+    @Test func unpairedSurrogatesBecomeReplacementCharacters() throws {
+        // A high surrogate followed by an escape that is not a low surrogate used to trap
+        // (UInt32 overflow) in the parser: a crash from any admin API or config body.
+        #expect(try JSONValue.parse(#""\ud800\u0041""#) == .string("\u{FFFD}A"))
+        #expect(try JSONValue.parse(#""\ud800\ud800\udc00""#) == .string("\u{FFFD}\u{10000}"))
+        #expect(try JSONValue.parse(#""\udbff\udfff""#) == .string("\u{10FFFF}"))
+        #expect(try JSONValue.parse(#""\ud800""#) == .string("\u{FFFD}"))
+        #expect(try JSONValue.parse(#""\udc00x""#) == .string("\u{FFFD}x"))
+    }
+
+    @Test func numbersTooLargeForADoubleAreRefused() throws {
+        // 1e999 read as infinity, which `text` wrote as "inf": not JSON.
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse("1e999") }
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(#"{"a":-1e400}"#) }
+        #expect(try JSONValue.parse("1e308") == .number(1e308))
+    }
+
     @Test func schemaViolationsNameTheField() throws {
         let s = try JSONSchema(json: #"""
             {"type":"object","required":["token"],"additionalProperties":false,

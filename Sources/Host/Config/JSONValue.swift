@@ -114,6 +114,8 @@ public enum JSONValue: Sendable, Equatable {
                 let start = i
                 while i < bytes.count, "+-0123456789.eE".utf8.contains(bytes[i]) { i += 1 }
                 guard i > start, let d = Double(String(decoding: bytes[start..<i], as: UTF8.self)) else { throw fail("unexpected character") }
+                // 1e999 reads as infinity, which JSON cannot write back (`text` would say "inf").
+                guard d.isFinite else { i = start; throw fail("number out of range") }
                 return .number(d)
             }
         }
@@ -145,10 +147,14 @@ public enum JSONValue: Sendable, Equatable {
                     case UInt8(ascii: "f"): out.append(0x0C)
                     case UInt8(ascii: "u"):
                         var cp = try hex4()
-                        if (0xD800..<0xDC00).contains(cp), i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
+                        // A high surrogate combines only with a low one (DC00-DFFF) that
+                        // follows; otherwise it is U+FFFD and the next escape stands alone
+                        // ("\uD800\u0041" used to overflow and trap: fuzz/json/corpus/regression-*).
+                        if (0xD800..<0xDC00).contains(cp), i + 5 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
+                            let save = i
                             i += 2
                             let lo = try hex4()
-                            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo &- 0xDC00)
+                            if (0xDC00..<0xE000).contains(lo) { cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00) } else { i = save }
                         }
                         out.append(contentsOf: Array(String(Unicode.Scalar(cp).map(Character.init) ?? "\u{FFFD}").utf8))
                     default: out.append(e)

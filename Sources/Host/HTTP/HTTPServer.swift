@@ -84,13 +84,6 @@ public final class HTTPServer: @unchecked Sendable {
         }
         let registry = ConnectionRegistry(capacity: capacity, metrics: runtime.metrics)
         self.registry = registry
-        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-        decoderLimits.maxHeaderListSize = config.maxHeaderBytes
-        decoderLimits.maxHeaderFieldSize = config.maxHeaderBytes
-        decoderLimits.maxHeaderFieldCount = config.maxHeaders
-        let limits = ConnectionGuard.Limits(idleTimeout: .milliseconds(Int64(config.idleTimeout * 1000)),
-                                            readTimeout: .milliseconds(Int64(config.readTimeout * 1000)),
-                                            maxHeadBytes: config.maxHeaderBytes + 8192 + 4 * config.maxHeaders)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -104,20 +97,32 @@ public final class HTTPServer: @unchecked Sendable {
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let guardian = ConnectionGuard(channel: channel, limits: limits, registry: registry)
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(guardian)
-                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false,
-                                                         withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
-                    try sync.addHandler(HTTPErrorResponder())
-                    try sync.addHandler(HTTPRequestHandler(server: self, guardian: guardian))
-                }
+                channel.eventLoop.makeCompletedFuture { try configureConnection(channel, registry: registry) }
             }
         let ch = try await bootstrap.bind(host: config.host, port: config.port).get()
         serverChannel = ch
         boundPort = ch.localAddress?.port ?? config.port
         logger.info("listening on http://\(config.host):\(boundPort)")
+    }
+
+    /// Sets up the pipeline of one accepted connection, on its event loop: the byte-level
+    /// guard, NIO's HTTP/1.1 decoder and encoder with this config's limits, the error
+    /// responder and the request handler. Also used by fuzz/http over an EmbeddedChannel.
+    func configureConnection(_ channel: any Channel, registry: ConnectionRegistry) throws {
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderListSize = config.maxHeaderBytes
+        decoderLimits.maxHeaderFieldSize = config.maxHeaderBytes
+        decoderLimits.maxHeaderFieldCount = config.maxHeaders
+        let limits = ConnectionGuard.Limits(idleTimeout: .milliseconds(Int64(config.idleTimeout * 1000)),
+                                            readTimeout: .milliseconds(Int64(config.readTimeout * 1000)),
+                                            maxHeadBytes: config.maxHeaderBytes + 8192 + 4 * config.maxHeaders)
+        let guardian = ConnectionGuard(channel: channel, limits: limits, registry: registry)
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(guardian)
+        try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false,
+                                             withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
+        try sync.addHandler(HTTPErrorResponder())
+        try sync.addHandler(HTTPRequestHandler(server: self, guardian: guardian))
     }
 
     /// Stops accepting, lets in-flight requests finish (up to `grace` seconds), closes connections.

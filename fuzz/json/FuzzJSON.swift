@@ -1,0 +1,68 @@
+// libFuzzer target over the JSON parsers of the request path: the host's JSONValue (config,
+// admin API), Telegram's update parsing, the Twilio JSON (bodySHA256) webhook variant and
+// the web chat's token and query checks.
+//
+// Input: JSON text (any bytes). Properties checked:
+// - no crash;
+// - what JSONValue parses, its `text` parses back to the same value;
+// - a web chat token made up by the fuzzer is never valid.
+//
+// Built with `swift build --sanitize=fuzzer -Xswiftc -DFUZZING` (scripts/fuzz.sh); the plain
+// build makes a replay driver: `fuzz-json FILE|DIR...` runs each input once.
+import Host
+import TelegramCore
+import TwilioCore
+import WebChatCore
+import ChannelSupport
+
+enum JSONTarget {
+    static let tokens = VisitorToken(secret: "fuzz-secret")
+
+    static func run(_ input: [UInt8]) {
+        let text = String(decoding: input, as: UTF8.self)
+        if let v = try? JSONValue.parse(text) {
+            let out = v.text
+            guard let again = try? JSONValue.parse(out) else { fatalError("JSONValue.text wrote invalid JSON: \(out.prefix(200))") }
+            guard again == v else { fatalError("JSONValue round trip changed the value: \(out.prefix(200))") }
+            _ = v.typeName
+        }
+        if let u = try? TelegramUpdate.parse(json: input) {
+            _ = u.chatId
+            _ = u.channelMessageId
+        }
+        _ = try? TwilioWebhook.verifiedParams(signature: TwilioSignature(authToken: "t"), headers: [], body: input,
+                                             publicURL: "https://gw.example/twilio/sms?bodySHA256=x", validate: false)
+        if case .valid = tokens.verify(text, now: 0) { fatalError("a made-up web chat token was accepted") }
+        _ = QueryString.value(text, "visitor")
+        _ = QueryString.encode(text)
+    }
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    JSONTarget.run(Array(UnsafeBufferPointer(start: data, count: size)))
+    return 0
+}
+
+#if !FUZZING
+import Foundation
+
+/// Replay driver (the plain build): runs every input file given, or every file in a folder.
+@main enum Replay {
+    static func main() {
+        var count = 0
+        for arg in CommandLine.arguments.dropFirst() {
+            var dir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: arg, isDirectory: &dir) else {
+                FileHandle.standardError.write(Data("no such file: \(arg)\n".utf8)); exit(2)
+            }
+            let files = dir.boolValue ? ((try? FileManager.default.contentsOfDirectory(atPath: arg)) ?? []).sorted().map { arg + "/" + $0 } : [arg]
+            for f in files {
+                JSONTarget.run(Array(FileManager.default.contents(atPath: f) ?? Data()))
+                count += 1
+            }
+        }
+        print("ran \(count) inputs")
+    }
+}
+#endif
