@@ -25,6 +25,15 @@ import TwilioCore
         }
     }
 
+    /// Found by fuzzing: a reply starting with a combining mark (U+0745) formed one Character
+    /// with the tag's `>`, and the reader (used by `darkspere sms`) found no message.
+    @Test func aReplyStartingWithACombiningMarkIsRead() {
+        for text in ["\u{0745}abc", "\u{0301}", "x\u{0301}", "\u{0745}<b>"] {
+            #expect(TwiML.messages(in: TwiML.response(messages: [text])) == [text], "\(text.debugDescription)")
+        }
+        #expect(TwiML.messages(in: TwiML.response(messages: ["a", "\u{0745}b"])) == ["a", "\u{0745}b"])
+    }
+
     @Test func charactersXMLForbidsAreReplaced() throws {
         #expect(TwiML.escape("a\u{FFFE}b\u{FFFF}c\u{F000}d\u{FFFD}") == "a\u{FFFD}b\u{FFFD}c\u{F000}d\u{FFFD}")
         #expect(try Support.etreeMessages(TwiML.response(messages: ["x\u{FFFE}\u{1B}y"])) == ["x\u{FFFD}\u{FFFD}y"])

@@ -112,16 +112,26 @@ public enum TwiML {
     /// The texts of the `<Message>` elements of a TwiML document this module wrote
     /// (or any TwiML with plain-text `<Message>` bodies). For the CLI and tests.
     public static func messages(in document: String) -> [String] {
+        // Searched as UTF-8 bytes, not Characters: a reply starting with a combining mark forms
+        // one Character with the tag's `>` (found by fuzzing), and the markers are all ASCII.
+        let b = Array(document.utf8)
+        func find(_ s: String, from: Int, to end: Int? = nil) -> Int? {
+            let p = Array(s.utf8), last = (end ?? b.count) - p.count
+            guard from <= last else { return nil }
+            for i in from...last where b[i] == p[0] && Array(b[i..<(i + p.count)]) == p { return i }
+            return nil
+        }
+        func text(_ r: Range<Int>) -> String { String(decoding: b[r], as: UTF8.self) }
         var out: [String] = []
-        var rest = Substring(document)
-        while let open = rest.range(of: "<Message") {
-            guard let gt = rest[open.upperBound...].firstIndex(of: ">") else { break }
-            if rest[rest.index(before: gt)] == "/" { out.append(""); rest = rest[rest.index(after: gt)...]; continue }
-            guard let close = rest[gt...].range(of: "</Message>") else { break }
-            var body = rest[rest.index(after: gt)..<close.lowerBound]
-            if let b = body.range(of: "<Body>"), let e = body.range(of: "</Body>") { body = body[b.upperBound..<e.lowerBound] }
-            out.append(unescape(body))
-            rest = rest[close.upperBound...]
+        var at = 0
+        while let open = find("<Message", from: at) {
+            guard let gt = b[(open + 8)...].firstIndex(of: UInt8(ascii: ">")) else { break }
+            if b[gt - 1] == UInt8(ascii: "/") { out.append(""); at = gt + 1; continue }
+            guard let close = find("</Message>", from: gt) else { break }
+            var body = (gt + 1)..<close
+            if let s = find("<Body>", from: body.lowerBound, to: close), let e = find("</Body>", from: s + 6, to: close) { body = (s + 6)..<e }
+            out.append(unescape(Substring(text(body))))
+            at = close + 10
         }
         return out
     }
