@@ -3,10 +3,10 @@ import Foundation
 /// POST /api/v1/reload (operator): re-reads the gateway's config file and applies it, or
 /// refuses it as a whole. 200 with what changed; 422 `config_refused` with every problem
 /// (`problems`, and `text` exactly as `darkspere check` prints them); the running config
-/// stays. Runs the reload on a task of its own (it may wait for plugins' create()).
+/// stays. The body, if any, must be an empty JSON object (400 otherwise). Runs the reload on a task of its own (it may wait for plugins' create()).
 extension AdminServer {
     func reload(_ call: AdminRequest, _ response: HTTPResponder) {
-        do { try call.only([]) } catch let e as AdminError { return Self.send(response, e) } catch { return }
+        do { try call.only([]); _ = try call.body([:], required: []) } catch let e as AdminError { return Self.send(response, e) } catch { return }
         guard let reloader else { return Self.send(response, AdminError.unavailable("reload")) }
         let trigger = "admin:\(call.token.name)"
         Task {
