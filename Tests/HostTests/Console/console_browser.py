@@ -20,10 +20,28 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
+from selenium.common.exceptions import StaleElementReferenceException
 
 args = json.loads(sys.argv[1])
 ADMIN, TWILIO, SHOTS = args["admin"], args["twilio"], args["shots"]
 out = {"steps": []}
+
+
+def click(d, by, selector, match=None, timeout=10):
+    """Finds and clicks an element, again if the live page re-rendered it in between
+    (the session list redraws as events arrive: a found element can go stale)."""
+    end = time.time() + timeout
+    while True:
+        try:
+            els = d.find_elements(by, selector)
+            el = next(e for e in els if match is None or match in e.text)
+            data_id = el.get_attribute("data-id")
+            el.click()
+            return data_id
+        except (StaleElementReferenceException, StopIteration):
+            if time.time() > end:
+                raise
+            time.sleep(0.1)
 
 
 def step(name):
@@ -110,14 +128,12 @@ try:
     out["no_reload"] = d.execute_script("return window.__noReload")
     step("message appeared without reload")
 
-    row = next(a for a in d.find_elements(By.CSS_SELECTOR, "#sessions a.session") if number in a.text)
-    sid = row.get_attribute("data-id")
-    row.click()
+    sid = click(d, By.CSS_SELECTOR, "#sessions a.session", match=number)
     wait.until(lambda d: len(messages(d)) >= 2)
     out["transcript_first"] = messages(d)
     step("opened")
 
-    d.find_element(By.ID, "t-takeover").click()
+    click(d, By.ID, "t-takeover")
     wait.until(lambda d: visible(d, "#t-release"))
     wait.until(lambda d: "taken over by olivia" in d.find_element(By.ID, "t-badges").text)
     wait.until(lambda d: "taken over by olivia" in next((r["text"] for r in rows(d) if r["id"] == sid), ""))
@@ -127,7 +143,7 @@ try:
     reply = "Hi, this is Olivia from support. I'm sorry about that, a replacement is on its way."
     box = d.find_element(By.ID, "reply-text")
     box.send_keys(reply)
-    d.find_element(By.ID, "reply-send").click()
+    click(d, By.ID, "reply-send")
     wait.until(lambda d: any(m["role"] == "operator" and m["text"] == reply for m in messages(d)))
     deadline = time.time() + 20
     while time.time() < deadline and reply not in twilio_bodies(number):
@@ -147,7 +163,7 @@ try:
     time.sleep(1)
     d.save_screenshot(SHOTS + "/console-laptop.png")
 
-    d.find_element(By.ID, "t-release").click()
+    click(d, By.ID, "t-release")
     wait.until(lambda d: visible(d, "#t-takeover"))
     step("released")
 
@@ -159,7 +175,7 @@ try:
     step("agent answered after release")
 
     # Keyboard: from the number filter, Tab reaches the conversation rows.
-    d.find_element(By.ID, "filter-number").click()
+    click(d, By.ID, "filter-number")
     reached = None
     for i in range(6):
         d.switch_to.active_element.send_keys(Keys.TAB)
@@ -186,14 +202,14 @@ try:
     d.get(ADMIN + "/#/optouts")
     wait.until(lambda d: visible(d, "#optout-number"))
     d.find_element(By.ID, "optout-number").send_keys("not a number")
-    d.find_element(By.CSS_SELECTOR, "#optout-add button").click()
+    click(d, By.CSS_SELECTOR, "#optout-add button")
     wait.until(lambda d: visible(d, "#toast"))
     out["bad_input_toast"] = d.find_element(By.ID, "toast-text").text
-    d.find_element(By.ID, "toast-close").click()
+    click(d, By.ID, "toast-close")
     field = d.find_element(By.ID, "optout-number")
     field.clear()
     field.send_keys("+15550009999")
-    d.find_element(By.CSS_SELECTOR, "#optout-add button").click()
+    click(d, By.CSS_SELECTOR, "#optout-add button")
     wait.until(lambda d: "+15550009999" in d.find_element(By.ID, "optouts").text)
     out["optouts"] = d.find_element(By.CSS_SELECTOR, "#optouts tbody").text
     d.save_screenshot(SHOTS + "/console-optouts.png")
@@ -255,7 +271,7 @@ try:
     wait.until(lambda d: visible(d, "#app"))
     out["viewer_whoami"] = v.find_element(By.ID, "whoami").text
     wait.until(lambda d: len(rows(d)) >= 3)
-    v.find_element(By.CSS_SELECTOR, "#sessions a.session").click()
+    click(v, By.CSS_SELECTOR, "#sessions a.session")
     wait.until(lambda d: len(messages(d)) >= 2)
     out["viewer_takeover_visible"] = visible(v, "#t-takeover")
     out["viewer_reply_visible"] = visible(v, "#reply")
