@@ -13,6 +13,10 @@
 //
 // Built with `swift build --sanitize=fuzzer -Xswiftc -DFUZZING` (scripts/fuzz.sh); the plain
 // build makes a replay driver: `fuzz-http FILE|DIR...` runs each input once.
+#if DEBUG
+// The harness reaches the server's internal pipeline, so it needs `@testable`, which only a
+// debug build allows; a release build (`swift build -c release`, scripts/run.sh) gets the
+// stub at the end of this file instead of failing the whole build.
 @testable import Host
 import Logging
 import NIOCore
@@ -97,6 +101,16 @@ import Foundation
             }
         }
         print("ran \(count) inputs")
+    }
+}
+#endif
+#else
+import Foundation
+
+@main enum ReleaseStub {
+    static func main() {
+        FileHandle.standardError.write(Data("fuzz-http needs a debug build: swift build --product fuzz-http, or scripts/fuzz.sh\n".utf8))
+        exit(2)
     }
 }
 #endif
