@@ -17,7 +17,11 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
     let store: SQLStore
     let router: ConversationRouter
     let events: EventBus
-    let gatewayConfig: GatewayConfig
+    /// The running configuration (accounts, plugins, agents): a reload replaces it.
+    private let gatewayConfigBox: Mutex<GatewayConfig>
+    var gatewayConfig: GatewayConfig { gatewayConfigBox.withLock { $0 } }
+    /// A reload applied a new configuration.
+    func setGatewayConfig(_ config: GatewayConfig) { gatewayConfigBox.withLock { $0 = config } }
     /// Channel instance ids (the opt-out ledger is per channel); a reload updates them.
     private let channelsBox: Mutex<[String]>
     var channels: [String] { channelsBox.withLock { $0 } }
@@ -40,7 +44,7 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
          channels: [String], metricsText: @escaping @Sendable () -> String, kickOutbox: @escaping @Sendable () -> Void, logger: Logger) {
         self.kickOutbox = kickOutbox
         self.config = config
-        self.gatewayConfig = gateway
+        gatewayConfigBox = Mutex(gateway)
         self.store = store
         self.router = router
         self.events = events

@@ -197,7 +197,8 @@ extension Gateway {
         if let reporter = usageReporter, let chosenBilling, reporter.billing !== chosenBilling {
             _ = reporter.replaceBilling(chosenBilling)
         }
-        conversations.settings.withLock { $0 = (routing: new.routing, routes: new.routes) }
+        conversations.configReloaded(new)
+        admin?.setGatewayConfig(new)
         agentPlan.commit(opened, new: new, router: conversations, set: plugins)
         if conversations.usage == nil, new.agents.contains(where: { $0.account != nil }), let accounts {
             let meter = UsageMeter(store: store, accounts: accounts, billing: new.billing, metrics: runtime.metrics, logger: logger)

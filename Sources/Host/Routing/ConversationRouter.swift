@@ -31,8 +31,17 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     public let roster: AgentRoster
     /// Every agent now, `agents:` first.
     public var agents: [RoutedAgent] { roster.all }
-    /// Makes runtime agents like the configured ones (+Agents).
-    let gatewayConfig: GatewayConfig
+    /// The running configuration (its `agents:` tell configured agents from runtime ones):
+    /// a reload replaces it together with `settings`.
+    private let gatewayConfigBox: Mutex<GatewayConfig>
+    var gatewayConfig: GatewayConfig { gatewayConfigBox.withLock { $0 } }
+
+    /// A reload applied `config`: its routing settings, routes and agent list hold from the
+    /// next turn on (turns in flight keep what they read).
+    func configReloaded(_ config: GatewayConfig) {
+        settings.withLock { $0 = (routing: config.routing, routes: config.routes) }
+        gatewayConfigBox.withLock { $0 = config }
+    }
     let metrics: MetricsRegistry
     /// Closes a retired agent's transport handle (nil: never closed by the router).
     let closeAgent: (@Sendable (AgentHandle) -> Void)?
@@ -71,7 +80,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     public init(store: any Store, agents: [AgentHandle], config: GatewayConfig, metrics: MetricsRegistry, logger: Logger,
                 closeAgent: (@Sendable (AgentHandle) -> Void)? = nil) {
         self.store = store
-        self.gatewayConfig = config
+        gatewayConfigBox = Mutex(config)
         self.metrics = metrics
         self.closeAgent = closeAgent
         settings = Mutex((routing: config.routing, routes: config.routes))
