@@ -130,7 +130,7 @@ if args[1] == "sessions" {
 }
 
 /// A raw HTTP/1.1 GET on loopback (Connection: close), read to the end; returns the bytes read.
-func rawGet(_ port: Int, _ path: String) -> Int {
+@Sendable func rawGet(_ port: Int, _ path: String) -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var addr = sockaddr_in()
@@ -143,6 +143,13 @@ func rawGet(_ port: Int, _ path: String) -> Int {
     var buf = [UInt8](repeating: 0, count: 65536), total = 0
     while true { let n = recv(fd, &buf, buf.count, 0); if n <= 0 { break }; total += n }
     return total
+}
+
+/// User + system CPU time of this process so far, in microseconds.
+func processCPUMicros() -> Int64 {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Int64(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1_000_000 + Int64(u.ru_utime.tv_usec + u.ru_stime.tv_usec)
 }
 
 /// The console as the gateway sees it: the event stream (read to the end, on its own thread)
@@ -194,7 +201,7 @@ if args[1] == "console" {
     let concurrency = args.count > 5 ? Int(args[5])! : 32
     let withSink = !(args.count > 6 && args[6] == "nosink")
     /// One run on a fresh gateway: a warm-up of 1,000 messages, then `messages` measured.
-    func run(console: Bool, _ tag: String) async throws -> (rate: Double, bytes: Int, reads: Int) {
+    func run(console: Bool, _ tag: String) async throws -> (rate: Double, cpu: Double, bytes: Int, reads: Int) {
         let id = UUID().uuidString.prefix(8)
         let g = try await startGateway("sqlite:\(dir)/console-\(id).sqlite", sink: withSink ? "\(dir)/events-\(id).jsonl" : nil)
         let router = g.router!
@@ -217,9 +224,13 @@ if args[1] == "console" {
         let client = console ? ConsoleClient(port: g.adminPort!) : nil
         try await Task.sleep(nanoseconds: 300_000_000)
         _ = await batch(1000, "warm-\(tag)")
+        let cpu0 = processCPUMicros()
         let rate = await batch(messages, tag)
+        // CPU of the whole process (gateway, load generator and, with the console, its
+        // reader threads too: an upper bound on what the console costs the gateway) per message.
+        let cpu = Double(processCPUMicros() - cpu0) / Double(messages)
         try await Task.sleep(nanoseconds: 500_000_000)
-        let result = (rate, client?.bytes ?? 0, client?.reads ?? 0)
+        let result = (rate, cpu, client?.bytes ?? 0, client?.reads ?? 0)
         client?.stop()
         await g.stop()
         for f in ["console-\(id).sqlite", "console-\(id).sqlite-wal", "console-\(id).sqlite-shm", "events-\(id).jsonl"] {
@@ -228,20 +239,23 @@ if args[1] == "console" {
         return result
     }
     print("message path, \(messages) messages over \(concurrency) conversations per run, \(withSink ? "file sink on" : "no log sink"), fresh gateway per run")
-    var without: [Double] = [], with: [Double] = []
+    var without: [Double] = [], with: [Double] = [], cpuWithout: [Double] = [], cpuWith: [Double] = []
     for r in 0..<rounds {
         // Alternate which half goes first, so a drift of the machine's load does not favour one.
         let order = r % 2 == 0 ? [false, true] : [true, false]
         for c in order {
             let x = try await run(console: c, "\(c ? "c" : "n")\(r)")
-            if c { with.append(x.rate) } else { without.append(x.rate) }
-            if c { print(String(format: "round %d: with the console %.0f msg/s (stream %d bytes, %d page reads)", r + 1, x.rate, x.bytes, x.reads)) }
-            else { print(String(format: "round %d: without         %.0f msg/s", r + 1, x.rate)) }
+            if c { with.append(x.rate); cpuWith.append(x.cpu) } else { without.append(x.rate); cpuWithout.append(x.cpu) }
+            if c { print(String(format: "round %d: with the console %.0f msg/s, %.0f us CPU/msg (stream %d bytes, %d page reads)", r + 1, x.rate, x.cpu, x.bytes, x.reads)) }
+            else { print(String(format: "round %d: without         %.0f msg/s, %.0f us CPU/msg", r + 1, x.rate, x.cpu)) }
         }
     }
-    let a = without.reduce(0, +) / Double(rounds), b = with.reduce(0, +) / Double(rounds)
-    let ma = without.sorted()[rounds / 2], mb = with.sorted()[rounds / 2]
-    print(String(format: "mean: without %.0f msg/s, with the console %.0f msg/s: %+.1f %%; median %+.1f %%", a, b, (b / a - 1) * 100, (mb / ma - 1) * 100))
+    func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(xs.count) }
+    func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+    let a = mean(without), b = mean(with), ma = median(without), mb = median(with)
+    print(String(format: "throughput: mean without %.0f msg/s, with the console %.0f msg/s: %+.1f %%; median %+.1f %%", a, b, (b / a - 1) * 100, (mb / ma - 1) * 100))
+    let ca = mean(cpuWithout), cb = mean(cpuWith), mca = median(cpuWithout), mcb = median(cpuWith)
+    print(String(format: "CPU per message: mean without %.1f us, with the console %.1f us: %+.1f %%; median %+.1f %%", ca, cb, (cb / ca - 1) * 100, (mcb / mca - 1) * 100))
     exit(0)
 }
 
