@@ -14,6 +14,58 @@ import Testing
         let full = try JSONValue.parse(e.json(id: "y", timeMs: 0, includeBodies: true, redactNumbers: false))
         #expect(full["from"] == .string("+15551234567") && full["body"] == .string("secret text"))
     }
+
+    /// The event line is written straight into one buffer (the hot path); it must be the same
+    /// text as the generic serializer makes of the same object, escapes and all.
+    @Test func eventLineIsTheGenericSerializationByteForByte() throws {
+        let odd = "quote \" back\\slash \n\r\t bell\u{07} nul\u{00} é 日本 😀 \u{2028}"
+        let events = [
+            Event("message.received", correlationId: "c-1", session: "42", agent: "alpha", channel: "twilio",
+                  from: "+15551234567", to: "whatsapp:+15557654321", body: odd,
+                  fields: [("segments", .number(2)), ("ok", .bool(true)), ("none", .null), ("ratio", .number(0.25)),
+                           ("media", .array([.object([("url", .string("https://x/y?a=1&b=\"2\"")), ("n", .number(-3))])])),
+                           (odd, .string(odd))]),
+            Event("config.reloaded"),
+            Event("message.sent", from: "telegram:123", to: "+1", body: ""),
+        ]
+        for e in events {
+            for (bodies, redact) in [(false, false), (true, true), (true, false)] {
+                var o: [(String, JSONValue)] = [("v", .number(1)), ("id", .string("i-\"7")), ("type", .string(e.type)),
+                                                 ("time", .string(Event.iso8601(ms: 1_790_000_000_123)))]
+                func add(_ k: String, _ v: String?) { if let v { o.append((k, .string(v))) } }
+                add("correlation_id", e.correlationId); add("session", e.session); add("agent", e.agent); add("channel", e.channel)
+                add("from", e.from.map { redact ? Event.redactNumber($0) : $0 })
+                add("to", e.to.map { redact ? Event.redactNumber($0) : $0 })
+                if bodies { add("body", e.body) }
+                o.append(contentsOf: e.fields)
+                let line = e.json(id: "i-\"7", timeMs: 1_790_000_000_123, includeBodies: bodies, redactNumbers: redact)
+                #expect(line == JSONValue.object(o).text)
+                #expect(try JSONValue.parse(line) == JSONValue.object(o))
+            }
+        }
+        #expect(JSONText.quote("a\u{01}\u{1f}b") == "\"a\\u0001\\u001fb\"")
+        #expect(Event.redactNumber("+15551234567") == "+*******4567")
+        #expect(Event.redactNumber("+1234") == "+1234")
+        #expect(Event.redactNumber("123") == "***")
+        #expect(Event.redactNumber("tél:😀12345") == "******2345")
+    }
+
+    /// The hand-written timestamp is the text `String(format:)` made before (the reference
+    /// below is the old implementation).
+    @Test func eventTimeIsISO8601WithMilliseconds() {
+        func reference(_ ms: Int64) -> String {
+            var t = time_t(ms / 1000)
+            var tmv = tm()
+            gmtime_r(&t, &tmv)
+            return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1, Int(tmv.tm_mday),
+                          Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), Int(ms % 1000))
+        }
+        var rng = SystemRandomNumberGenerator()
+        let samples: [Int64] = [0, 999, 1000, 951_782_400_000, 4_102_444_799_999, 1_790_000_000_123] + (0..<500).map { _ in Int64.random(in: 0...4_102_444_799_999, using: &rng) }
+        for ms in samples {
+            #expect(Event.iso8601(ms: ms) == reference(ms), "\(ms)")
+        }
+    }
 }
 
 /// The JSON Lines file sink, driven through the ABI.

@@ -521,20 +521,38 @@ struct Reader {
 /// JSON string quoting without Foundation's encoder (fast, exact).
 public enum JSONText {
     public static func quote(_ s: String) -> String {
-        var out = "\""
+        var out = ""
         out.reserveCapacity(s.utf8.count + 2)
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+        appendQuoted(s, to: &out)
+        return out
+    }
+
+    /// Appends `s` as a JSON string. Most strings the gateway writes (ids, numbers, types,
+    /// ASCII text) need no escape: those are appended whole after one scan of their bytes.
+    public static func appendQuoted(_ s: String, to out: inout String) {
+        out.append("\"")
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out.append(s)
+        } else {
+            for u in s.unicodeScalars {
+                switch u {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                default:
+                    if u.value < 0x20 {
+                        let hex: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"]
+                        out += "\\u00"
+                        out.append(hex[Int(u.value >> 4)])
+                        out.append(hex[Int(u.value & 0xF)])
+                    } else {
+                        out.unicodeScalars.append(u)
+                    }
+                }
             }
         }
-        out += "\""
-        return out
+        out.append("\"")
     }
 }

@@ -44,13 +44,34 @@ public enum JSONValue: Sendable, Equatable {
 
     /// Compact JSON text.
     public var text: String {
+        var out = ""
+        write(to: &out)
+        return out
+    }
+
+    /// Appends the compact JSON text to `out` (one buffer for the whole value).
+    public func write(to out: inout String) {
         switch self {
-        case .null: return "null"
-        case .bool(let b): return b ? "true" : "false"
-        case .number(let n): return n == n.rounded() && abs(n) < 9e15 ? String(Int(n)) : String(n)
-        case .string(let s): return JSONText.quote(s)
-        case .array(let a): return "[" + a.map(\.text).joined(separator: ",") + "]"
-        case .object(let o): return "{" + o.map { JSONText.quote($0.0) + ":" + $0.1.text }.joined(separator: ",") + "}"
+        case .null: out.append("null")
+        case .bool(let b): out.append(b ? "true" : "false")
+        case .number(let n): out.append(n == n.rounded() && abs(n) < 9e15 ? String(Int(n)) : String(n))
+        case .string(let s): JSONText.appendQuoted(s, to: &out)
+        case .array(let a):
+            out.append("[")
+            for (i, v) in a.enumerated() {
+                if i > 0 { out.append(",") }
+                v.write(to: &out)
+            }
+            out.append("]")
+        case .object(let o):
+            out.append("{")
+            for (i, (k, v)) in o.enumerated() {
+                if i > 0 { out.append(",") }
+                JSONText.appendQuoted(k, to: &out)
+                out.append(":")
+                v.write(to: &out)
+            }
+            out.append("}")
         }
     }
 

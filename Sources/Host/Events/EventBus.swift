@@ -53,9 +53,13 @@ public final class EventBus: @unchecked Sendable {
         let watched = live.isWatched
         guard pipelineCount.load(ordering: .relaxed) > 0 || watched else { return }
         let timeMs = Int64(Date().timeIntervalSince1970 * 1000)
+        // Formatted outside the lock (it is most of an event's cost, and every turn emits
+        // several from many threads); only numbering and handing over happen under it, so
+        // ids are in the order the sinks and watchers receive the lines.
+        let rest = event.jsonAfterId(timeMs: timeMs, includeBodies: config.includeBodies, redactNumbers: config.redactNumbers)
         order.withLock { pipelines in
             let id = nextId()
-            let line = event.json(id: id, timeMs: timeMs, includeBodies: config.includeBodies, redactNumbers: config.redactNumbers)
+            let line = Event.line(id: id, rest: rest)
             for p in pipelines { p.enqueue(line) }
             if watched { live.publish(LiveEvents.Item(id: id, type: event.type, session: event.session, line: line)) }
         }
