@@ -7,7 +7,6 @@ import Foundation
 extension AdminServer {
     func reload(_ call: AdminRequest, _ response: HTTPResponder) {
         do { try call.only([]); _ = try call.body([:], required: []) } catch let e as AdminError { return Self.send(response, e) } catch { return }
-        guard let reloader else { return Self.send(response, AdminError.unavailable("reload")) }
         let trigger = "admin:\(call.token.name)"
         Task {
             let outcome = await reloader(trigger)

@@ -1,17 +1,20 @@
 import Foundation
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// The admin listener (`admin:`): a second `HTTPServer` whose every request is served here —
 /// bearer-token auth, then the JSON API under /api/v1/ (see openapi.json), the event stream,
 /// and /metrics when `admin.metrics` is on.
 ///
-/// Ownership: made and started by the `Gateway` once its store, router and event bus exist;
-/// it holds them strongly until `shutdown`. Threading: `handle` runs on the listener's event
+/// Ownership: made and bound by the `Gateway` once its store, router and event bus exist;
+/// it holds them strongly until `shutdown`. A swift-service-lifecycle `Service`: `run()`
+/// serves until graceful shutdown or cancellation (the first service stopped, see
+/// `Gateway.shutdownOrder`), then ends the event streams and closes at once. Threading: `handle` runs on the listener's event
 /// loops and never blocks there: store work runs on `work`, a small pool of its own, so the
 /// message path's threads never wait for an operator's query.
-public final class AdminServer: HTTPHandler, @unchecked Sendable {
+public final class AdminServer: HTTPHandler, Service, @unchecked Sendable {
     let config: AdminConfig
     let server: HTTPServer
     let store: SQLStore
@@ -27,22 +30,25 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
     var channels: [String] { channelsBox.withLock { $0 } }
     /// A reload changed the channel instances.
     func setChannels(_ ids: [String]) { channelsBox.withLock { $0 = ids } }
-    /// Runs a reload (set by the gateway): POST /api/v1/reload. See AdminServer+Reload.swift.
-    var reloader: (@Sendable (String) async -> ReloadOutcome)?
+    /// Runs a reload: POST /api/v1/reload. See AdminServer+Reload.swift.
+    let reloader: @Sendable (String) async -> ReloadOutcome
     let metricsText: @Sendable () -> String
     /// Wakes the outbox sender (operator messages go out through the outbox).
     let kickOutbox: @Sendable () -> Void
     let logger: Logger
     let work: BlockingThreadPool
     let openAPI: [UInt8]
-    /// Applies agent changes here at once (set by the gateway before the listener starts; nil: no SQL agents table).
-    var agentSync: AgentSync?
+    /// Applies agent changes here at once.
+    let agentSync: AgentSync?
     /// The operator console's static files (public: the page holds no data).
     let console: AdminConsole
 
     init(config: AdminConfig, gateway: GatewayConfig, runtime: HostRuntime, store: SQLStore, router: ConversationRouter, events: EventBus,
-         channels: [String], metricsText: @escaping @Sendable () -> String, kickOutbox: @escaping @Sendable () -> Void, logger: Logger) {
+         channels: [String], metricsText: @escaping @Sendable () -> String, kickOutbox: @escaping @Sendable () -> Void,
+         agentSync: AgentSync?, reloader: @escaping @Sendable (String) async -> ReloadOutcome, logger: Logger) {
         self.kickOutbox = kickOutbox
+        self.agentSync = agentSync
+        self.reloader = reloader
         self.config = config
         gatewayConfigBox = Mutex(gateway)
         self.store = store
@@ -68,6 +74,11 @@ public final class AdminServer: HTTPHandler, @unchecked Sendable {
         let metricsNote = config.metrics ? ", /metrics served here" : ""
         logger.info("admin: listening on http://\(config.host):\(server.boundPort) with \(config.tokens.count) token(s)\(metricsNote)")
         return server.boundPort
+    }
+
+    public func run() async {
+        try? await gracefulShutdown()
+        await shutdown(grace: 0)
     }
 
     func shutdown(grace: Double) async {

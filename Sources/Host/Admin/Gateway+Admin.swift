@@ -1,6 +1,7 @@
 import Foundation
 
-/// Starting the admin listener: the gateway's hook (one call at the end of `start()`).
+/// Binding the admin listener: the gateway's hook (one call at the end of `start()`; the
+/// service group runs and stops it).
 extension Gateway {
     /// Binds the admin listener if `admin:` is configured; says so either way.
     func startAdmin() async throws {
@@ -12,13 +13,11 @@ extension Gateway {
         if cfg.tokens.isEmpty { logger.warning("admin: no tokens configured: every admin request will get 401") }
         let server = AdminServer(config: cfg, gateway: config, runtime: runtime, store: sql, router: conversations, events: events,
                                  channels: plugins.channels.map(\.instanceId), metricsText: { [runtime] in runtime.metrics.render() },
-                                 kickOutbox: { [outbox] in outbox?.kick() }, logger: logger)
-        conversations.handoffReply = cfg.waitingReply
-        server.agentSync = agentSync
-        server.reloader = { [weak self] trigger in
-            guard let self else { return ReloadOutcome(ok: false, path: "", hash: "", problems: ["the gateway stopped"]) }
-            return await self.reload(trigger: trigger)
-        }
+                                 kickOutbox: { [outbox] in outbox?.kick() }, agentSync: agentSync,
+                                 reloader: { [weak self] trigger in
+                                     guard let self else { return ReloadOutcome(ok: false, path: "", hash: "", problems: ["the gateway stopped"]) }
+                                     return await self.reload(trigger: trigger)
+                                 }, logger: logger)
         do { _ = try await server.start() } catch {
             await server.shutdown(grace: 0)
             throw StartupErrors(problems: ["admin.listen \(cfg.host):\(cfg.port): cannot listen: \(error)"])

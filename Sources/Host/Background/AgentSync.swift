@@ -1,5 +1,8 @@
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
 import Synchronization
 
 /// Keeps the router's agents (`AgentRoster`) in step with the store's `agents` table, so
@@ -16,17 +19,23 @@ import Synchronization
 /// refuses the config) is logged once per version and skipped: the process still starts,
 /// and the other agents keep working.
 ///
-/// Ownership: made and started by the `Gateway` (one first `sync()` before traffic), stopped
-/// by it. Threading: `sync()` may be called from any thread (the poll thread, the admin API
-/// after a change, so the process that made it sees it at once); calls are serialised.
-/// It blocks on the store and on transports' `open`.
-public final class AgentSync: @unchecked Sendable {
+/// A swift-service-lifecycle `Service`: the gateway calls `sync()` once before traffic, then
+/// `run()` polls until graceful shutdown or cancellation.
+///
+/// Threading: `sync()` may be called from any thread (`run()`'s rounds on `blocking`, the
+/// admin API after a change, so the process that made it sees it at once); calls are
+/// serialised. It blocks on the store and on transports' `open`.
+/// Unchecked Sendable: the mutable state is in `state` (a Mutex); the rest is immutable.
+public final class AgentSync: Service, @unchecked Sendable {
     let store: SQLStore
     let plugins: PluginSet
     let router: ConversationRouter
     let logger: Logger
     let interval: Double
-    var events: EventBus?
+    let events: EventBus?
+    /// Where the polls run (they block).
+    let blocking: NIOThreadPool
+    let timerLoop: any EventLoop
     private struct State {
         /// Runtime agents this process opened: name -> the row's `updated_ms` then.
         var opened: [String: Int64] = [:]
@@ -34,11 +43,11 @@ public final class AgentSync: @unchecked Sendable {
         var failed: [String: (Int64, String)] = [:]
     }
     private let state = Mutex(State())
-    private let stopped = Atomic<Bool>(false)
-    private var thread: Thread?
 
-    public init(store: SQLStore, plugins: PluginSet, router: ConversationRouter, logger: Logger, interval: Double = 2) {
+    public init(store: SQLStore, plugins: PluginSet, router: ConversationRouter, events: EventBus?, blocking: NIOThreadPool,
+                timerLoop: any EventLoop, logger: Logger, interval: Double = 2) {
         self.store = store; self.plugins = plugins; self.router = router; self.logger = logger; self.interval = interval
+        self.events = events; self.blocking = blocking; self.timerLoop = timerLoop
     }
 
     /// Applies the agents table once. Throws only if the store cannot be read.
@@ -109,20 +118,15 @@ public final class AgentSync: @unchecked Sendable {
     /// was not tried).
     public func openError(_ name: String) -> String? { state.withLock { $0.failed[name]?.1 } }
 
-    /// Polls every `interval` seconds on a thread of its own.
-    public func start() {
-        let t = Thread { [self] in
-            while !stopped.load(ordering: .acquiring) {
-                var slept = 0.0
-                while slept < interval && !stopped.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.05); slept += 0.05 }
-                if stopped.load(ordering: .acquiring) { break }
-                do { try sync() } catch { logger.error("agents: cannot read the agents table: \(error)") }
+    /// Polls every `interval` seconds until graceful shutdown or cancellation.
+    public func run() async {
+        let sleeper = ServiceSleeper(loop: timerLoop)
+        await withTaskCancellationOrGracefulShutdownHandler {
+            while await sleeper.sleep(interval) {
+                _ = try? await blocking.runIfActive { [self] in
+                    do { try sync() } catch { logger.error("agents: cannot read the agents table: \(error)") }
+                }
             }
-        }
-        t.name = "darkspere-agent-sync"
-        thread = t
-        t.start()
+        } onCancelOrGracefulShutdown: { sleeper.close() }
     }
-
-    public func stop() { stopped.store(true, ordering: .releasing) }
 }

@@ -1,6 +1,9 @@
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import PluginAPI
+import ServiceLifecycle
 import Synchronization
 
 /// Sends the outbox's deferred replies through their channel's `send`: claims due rows
@@ -11,8 +14,16 @@ import Synchronization
 /// restart because the rows are durable; the row's message key is the channel's
 /// idempotency key on every attempt.
 ///
-/// Threading: polls on its own dispatch queue every `interval`, and at once after `kick()`.
-public final class OutboxSender: @unchecked Sendable {
+/// A swift-service-lifecycle `Service`: `run()` claims a round every `interval` seconds, and
+/// at once after `kick()` (a reply was just queued). On graceful shutdown (the gateway stops
+/// it after the turns drained, see `Gateway.shutdownOrder`) it claims one last round, so
+/// that replies queued by the last turns go out, and returns once every send in flight has
+/// completed and its result is recorded.
+///
+/// Threading: store calls run on `blocking` (a `NIOThreadPool`: they may block); sends are
+/// child tasks of `run()`; `kick` from any thread.
+/// Unchecked Sendable: immutable, atomic, or behind a Mutex (the channels).
+public final class OutboxSender: Service, @unchecked Sendable {
     /// Only the outbox and the opt-out ledger of the store.
     let store: any OutboxStore & ComplianceStore
     /// Channel instances by id; a reload swaps in the new set (`setChannels`).
@@ -27,21 +38,29 @@ public final class OutboxSender: @unchecked Sendable {
     /// ...and a claimed row stays invisible to other senders a little longer. A process
     /// that dies mid-send delays its claimed rows by at most this much after restart.
     let leaseMs: Int64 = 15_000
-    private let queue = DispatchQueue(label: "darkspere.outbox")
-    private let running = Atomic<Bool>(false)
-    private let polling = Atomic<Bool>(false)
+    /// Where the blocking store calls run.
+    let blocking: NIOThreadPool
+    /// Times the rounds (on the host's timer loop); `kick` wakes it.
+    private let sleeper: ServiceSleeper
     private let inFlight = Atomic<Int>(0)
     let mSent: Metric, mRetried: Metric, mFailed: Metric
-    /// Backlog gauges, refreshed every `backlogInterval` seconds by the poll loop.
+    /// Backlog gauges, refreshed at most every `backlogInterval` seconds by the rounds.
     let mPending: Metric, mOldestAge: Metric
     let backlogInterval: Double = 2
-    private var lastBacklog: DispatchTime = .init(uptimeNanoseconds: 0)
+    /// Only touched by the rounds of `run()`, one at a time.
+    private let lastBacklog = Atomic<UInt64>(0)
+    /// Where `plugin.error` and `message.rejected` events go; nil emits nothing.
+    let events: EventBus?
 
-    public init(store: any OutboxStore & ComplianceStore, channels: [ChannelInstance], maxAttempts: Int, metrics: MetricsRegistry, logger: Logger,
+    public init(store: any OutboxStore & ComplianceStore, channels: [ChannelInstance], maxAttempts: Int, events: EventBus?,
+                blocking: NIOThreadPool, timerLoop: any EventLoop, metrics: MetricsRegistry, logger: Logger,
                 interval: Double = 0.25, baseDelay: Double = 0.5) {
         self.store = store
         channelsBox = Mutex(Dictionary(channels.map { ($0.instanceId, $0) }, uniquingKeysWith: { a, _ in a }))
         self.maxAttempts = maxAttempts
+        self.events = events
+        self.blocking = blocking
+        sleeper = ServiceSleeper(loop: timerLoop)
         self.logger = logger
         self.interval = interval
         self.baseDelay = baseDelay
@@ -52,34 +71,44 @@ public final class OutboxSender: @unchecked Sendable {
         mOldestAge = metrics.gauge("darkspere_outbox_oldest_pending_age_seconds", help: "Age of the oldest deferred reply still waiting (0: none)")
     }
 
-    public func start() {
-        running.store(true, ordering: .releasing)
-        tick()
-    }
-
-    public func stop() { running.store(false, ordering: .releasing) }
-
-    /// Polls now (a reply was just queued).
-    public func kick() { queue.async { [self] in poll() } }
-
-    private func tick() {
-        guard running.load(ordering: .acquiring) else { return }
-        queue.asyncAfter(deadline: .now() + interval) { [self] in
-            poll()
-            tick()
+    /// Claims and sends until graceful shutdown or cancellation; then one last round, and
+    /// returns when the sends in flight are recorded.
+    public func run() async {
+        await withDiscardingTaskGroup { sends in
+            await withTaskCancellationOrGracefulShutdownHandler {
+                repeat { await round(sends: &sends) } while await sleeper.sleep(interval)
+            } onCancelOrGracefulShutdown: { [sleeper] in sleeper.close() }
+            // The last turns' replies (they drained before this service was told to stop).
+            if !Task.isCancelled { await round(sends: &sends) }
         }
     }
 
-    private func poll() {
-        guard running.load(ordering: .acquiring) else { return }
+    /// A round now (a reply was just queued).
+    public func kick() { sleeper.wake() }
+
+    private func round(sends: inout DiscardingTaskGroup) async {
+        let items = (try? await blocking.runIfActive { [self] in poll() }) ?? []
+        for item in items {
+            sends.addTask { [self] in
+                let o = await send(item)
+                _ = try? await blocking.runIfActive { [self] in
+                    inFlight.add(-1, ordering: .relaxed)
+                    finished(item, o)
+                }
+            }
+        }
+    }
+
+    /// On `blocking`: the backlog gauges, then the due rows claimed (each counted in flight).
+    private func poll() -> [OutboxItem] {
         refreshBacklog()
-        guard inFlight.load(ordering: .acquiring) < 64 else { return }
+        guard inFlight.load(ordering: .acquiring) < 64 else { return [] }
         let items: [OutboxItem]
         do { items = try store.claimOutbox(nowMs: nowMillis(), limit: 32, leaseMs: leaseMs) } catch {
             logger.error("outbox: cannot claim: \(error)")
-            return
+            return []
         }
-        for item in items { send(item) }
+        return items.filter(sendable)
     }
 
     /// Sends through these channel instances from now on (a reload); sends in flight finish
@@ -89,40 +118,40 @@ public final class OutboxSender: @unchecked Sendable {
         channelsBox.withLock { $0 = d }
     }
 
-    /// On the outbox queue: the backlog gauges, at most every `backlogInterval` seconds.
+    /// On `blocking`: the backlog gauges, at most every `backlogInterval` seconds.
     private func refreshBacklog() {
-        let now = DispatchTime.now()
-        guard now.uptimeNanoseconds &- lastBacklog.uptimeNanoseconds >= UInt64(backlogInterval * 1e9) else { return }
-        lastBacklog = now
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now &- lastBacklog.load(ordering: .relaxed) >= UInt64(backlogInterval * 1e9) else { return }
+        lastBacklog.store(now, ordering: .relaxed)
         guard let b = try? store.outboxBacklog() else { return }
         mPending.record(Double(b.pending))
         mOldestAge.record(b.oldestCreatedMs.map { max(0, Double(nowMillis() - $0) / 1000) } ?? 0)
     }
 
-    /// Where `plugin.error` events go (set by the gateway); nil emits nothing.
-    var events: EventBus?
-
-    private func send(_ item: OutboxItem) {
-        guard let channel = channelsBox.withLock({ $0[item.channel] }) else {
+    /// On `blocking`: false (and the row settled as failed) if the row cannot be sent at
+    /// all; true counts it in flight.
+    private func sendable(_ item: OutboxItem) -> Bool {
+        guard channelsBox.withLock({ $0[item.channel] }) != nil else {
             try? store.outboxFailed(id: item.id, error: "no channel '\(item.channel)' is configured", nowMs: nowMillis())
             mFailed.increment()
-            return
+            return false
         }
         if !item.messageKey.hasPrefix(OutboxItem.optOutConfirmationPrefix),
            (try? store.isOptedOut(channel: item.channel, remote: item.to)) == true {
             try? store.outboxFailed(id: item.id, error: "recipient opted out", nowMs: nowMillis())
             mFailed.increment()
-            return
+            return false
         }
         inFlight.add(1, ordering: .relaxed)
-        Task { [self] in
-            let o = await channel.send(messageId: item.messageKey, correlationId: item.correlationId, to: item.to, from: item.from, text: item.text,
-                                       media: MediaJSON.decode(item.media), metadata: item.metadata ?? "", timeoutMs: UInt32(sendTimeoutMs))
-            queue.async { [self] in
-                inFlight.add(-1, ordering: .relaxed)
-                finished(item, o)
-            }
+        return true
+    }
+
+    private func send(_ item: OutboxItem) async -> OpOutcome {
+        guard let channel = channelsBox.withLock({ $0[item.channel] }) else {
+            return OpOutcome(status: DS_ERR_NOT_FOUND, error: "no channel '\(item.channel)' is configured")
         }
+        return await channel.send(messageId: item.messageKey, correlationId: item.correlationId, to: item.to, from: item.from, text: item.text,
+                                  media: MediaJSON.decode(item.media), metadata: item.metadata ?? "", timeoutMs: UInt32(sendTimeoutMs))
     }
 
     private func finished(_ item: OutboxItem, _ o: OpOutcome) {

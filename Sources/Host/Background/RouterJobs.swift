@@ -1,63 +1,92 @@
 import Foundation
 import Logging
-import Synchronization
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
 
-/// The router's periodic work: active health probes of every agent, the retention purge,
-/// `session.expired` events and the recovery of turns that died. Threading: probes run in
-/// a detached task (they only await plugin operations); the others, which block on the
-/// store, each on a thread of its own. `stop()` ends them all.
-public final class RouterJobs: @unchecked Sendable {
+/// The router's periodic work, one swift-service-lifecycle `Service`: active health probes
+/// of every agent, the retention purge, `session.expired` events and the recovery of turns
+/// that died. Each is a loop of `run()`'s task group, timed by a `ServiceSleeper` on the
+/// host's timer loop; graceful shutdown or cancellation closes the sleepers and `run()`
+/// returns once the current rounds are over.
+///
+/// Threading: probes only await plugin operations (a round hung on an agent is not waited
+/// for at shutdown: it ends by its own timeout); the purge, the expiry scan and the recovery
+/// sweep block on the store and run on `blocking` (a `NIOThreadPool`).
+public final class RouterJobs: Service, Sendable {
     let router: ConversationRouter
     let store: any Store
     let routing: RoutingConfig
     let logger: Logger
-    private var tasks: [Task<Void, Never>] = []
-    private let stopped = Atomic<Bool>(false)
+    let blocking: NIOThreadPool
+    let timerLoop: any EventLoop
 
-    public init(router: ConversationRouter, store: any Store, routing: RoutingConfig, logger: Logger) {
+    public init(router: ConversationRouter, store: any Store, routing: RoutingConfig, blocking: NIOThreadPool, timerLoop: any EventLoop,
+                logger: Logger) {
         self.router = router; self.store = store; self.routing = routing; self.logger = logger
+        self.blocking = blocking; self.timerLoop = timerLoop
     }
 
-    public func start() {
+    public func run() async {
+        let sleepers = (0..<4).map { _ in ServiceSleeper(loop: timerLoop) }
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await withDiscardingTaskGroup { g in
+                g.addTask { await self.probes(sleepers[0]) }
+                g.addTask { await self.retention(sleepers[1]) }
+                g.addTask { await self.expiry(sleepers[2]) }
+                g.addTask { await self.recovery(sleepers[3]) }
+            }
+        } onCancelOrGracefulShutdown: { for s in sleepers { s.close() } }
+    }
+
+    /// Probes every agent each `probe_interval`; `agent.health_changed` when rotation,
+    /// breaker or eligibility changed (from probes or real calls).
+    private func probes(_ sleeper: ServiceSleeper) async {
         let roster = router.roster, interval = routing.probeInterval, logger = logger
         let minHealth = routing.minHealth, events = router.events
-        tasks.append(Task.detached {
-            // Per agent: (in rotation, breaker, eligible by score) as last reported.
-            var last: [String: String] = [:]
-            while !Task.isCancelled {
-                // The agents now: the roster changes at runtime (admin API, reload).
-                let agents = roster.all
+        let timeoutMs = UInt32(min(interval, 10) * 1000)
+        // Per agent: (in rotation, breaker, eligible by score) as last reported.
+        var last: [String: String] = [:]
+        repeat {
+            // The agents now: the roster changes at runtime (admin API, reload).
+            let agents = roster.all
+            // Unstructured, so that shutdown need not wait for a hung agent's probe: the round
+            // wakes the sleeper when done; a close ends the wait at once.
+            Task {
                 await withTaskGroup(of: Void.self) { g in
                     for a in agents {
                         // A probe holds the handle like a call: a removed agent's is not closed under it.
                         guard a.pin() else { continue }
                         g.addTask {
                             defer { a.unpin() }
-                            let o = await a.handle.transport.probe(a.handle, timeoutMs: UInt32(min(interval, 10) * 1000))
+                            let o = await a.handle.transport.probe(a.handle, timeoutMs: timeoutMs)
                             a.health.recordProbe(ok: o.ok)
                             if !o.ok { logger.warning("probe of agent \(a.name) failed: \(o.status) \(o.error)") }
                         }
                     }
                 }
-                // agent.health_changed when rotation, breaker or eligibility changed (from probes or real calls).
-                for a in agents {
-                    let score = a.health.score, breaker = "\(a.health.breaker)", rotation = a.health.inRotation
-                    let state = "\(rotation)|\(breaker)|\(score >= minHealth)"
-                    if let before = last[a.name], before != state {
-                        events?.emit(Event("agent.health_changed", agent: a.name, fields: [
-                            ("score", .number(Double(score))), ("breaker", .string(breaker)),
-                            ("in_rotation", .bool(rotation)), ("eligible", .bool(score >= minHealth))]))
-                    }
-                    last[a.name] = state
-                }
-                try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+                sleeper.wake()
             }
-        })
-        // The purge blocks on the store: a plain thread, not the cooperative pool.
-        let retention = routing.retention, store = store
+            guard await sleeper.sleep(Double(timeoutMs) / 1000 + 1) else { return }
+            for a in agents {
+                let score = a.health.score, breaker = "\(a.health.breaker)", rotation = a.health.inRotation
+                let state = "\(rotation)|\(breaker)|\(score >= minHealth)"
+                if let before = last[a.name], before != state {
+                    events?.emit(Event("agent.health_changed", agent: a.name, fields: [
+                        ("score", .number(Double(score))), ("breaker", .string(breaker)),
+                        ("in_rotation", .bool(rotation)), ("eligible", .bool(score >= minHealth))]))
+                }
+                last[a.name] = state
+            }
+        } while await sleeper.sleep(interval)
+    }
+
+    /// Purges rows older than `retention` every tenth of it (1 s to 1 h).
+    private func retention(_ sleeper: ServiceSleeper) async {
+        let retention = routing.retention, store = store, logger = logger
         let every = min(max(retention / 10, 1), 3600)
-        let t = Thread { [self] in
-            while nap(every) {
+        while await sleeper.sleep(every) {
+            _ = try? await blocking.runIfActive {
                 do {
                     let n = try store.purge(beforeMs: nowMillis() - Int64(retention * 1000))
                         + store.purgeUsage(beforeMs: nowMillis() - Int64(retention * 1000))
@@ -66,62 +95,50 @@ public final class RouterJobs: @unchecked Sendable {
                 } catch { logger.error("retention purge failed: \(error)") }
             }
         }
-        t.name = "darkspere-retention"
-        t.start()
+    }
 
-        // session.expired: each tick reports the sessions whose timeout passed since the last
-        // tick (a window on last activity, so nothing is reported twice by this process).
-        let timeoutMs = Int64(routing.sessionTimeout * 1000)
+    /// `session.expired`: each tick reports the sessions whose timeout passed since the last
+    /// tick (a window on last activity, so nothing is reported twice by this process).
+    private func expiry(_ sleeper: ServiceSleeper) async {
+        let timeoutMs = Int64(routing.sessionTimeout * 1000), store = store, logger = logger, events = router.events
         let tick = min(max(routing.sessionTimeout / 10, 0.05), 30)
-        let e = Thread { [self] in
-            var from = nowMillis() - timeoutMs
-            while nap(tick, step: min(0.05, tick)) {
-                let to = nowMillis() - timeoutMs
+        var from = nowMillis() - timeoutMs
+        while await sleeper.sleep(tick) {
+            let to = nowMillis() - timeoutMs
+            let scanned = (try? await blocking.runIfActive { [from] () -> Bool in
                 do {
                     for s in try store.sessionsWithLastActivity(fromMs: from, toMs: to) {
                         events?.emit(Event("session.expired", session: String(s.id), agent: s.agent,
                                            fields: [("timeout_s", .number(Double(timeoutMs / 1000)))]))
                     }
-                    from = to
-                } catch { logger.error("session expiry scan failed: \(error)") }
-            }
+                    return true
+                } catch {
+                    logger.error("session expiry scan failed: \(error)")
+                    return false
+                }
+            }) ?? false
+            if scanned { from = to }
         }
-        e.name = "darkspere-session-expiry"
-        e.start()
+    }
 
-        // Recovery: inbound messages stored but never answered (their turn died) are resumed.
-        // At start-up on SQLite (one process owns the file) everything stored before this
-        // process started is orphaned; otherwise, and every minute after, only messages
-        // older than any live turn could be (another process may still be working on newer ones).
-        let started = nowMillis(), soleOwner = store.backend == "sqlite"
+    /// Recovery: inbound messages stored but never answered (their turn died) are resumed.
+    /// At start-up on SQLite (one process owns the file) everything stored before this
+    /// process started is orphaned; otherwise, and every minute after, only messages older
+    /// than any live turn could be (another process may still be working on newer ones).
+    private func recovery(_ sleeper: ServiceSleeper) async {
+        let started = nowMillis(), soleOwner = store.backend == "sqlite", router = router, logger = logger
         let grace = Int64(max(60, 2 * routing.agentTimeout + routing.inlineReplyBudget) * 1000)
-        let r = Thread { [self] in
-            guard !stopped.load(ordering: .acquiring) else { return }
-            var first = true
-            repeat {
-                let now = nowMillis()
-                let to = first && soleOwner ? started : now - grace
+        var first = true
+        repeat {
+            let now = nowMillis()
+            let to = first && soleOwner ? started : now - grace
+            _ = try? await blocking.runIfActive {
                 do {
                     let n = try router.resumeUnanswered(fromMs: now - 86_400_000, toMs: to)
                     if n > 0 { logger.warning("recovery: resumed \(n) unanswered message(s)") }
                 } catch { logger.error("recovery sweep failed: \(error)") }
-                first = false
-            } while nap(60)
-        }
-        r.name = "darkspere-recovery"
-        r.start()
-    }
-
-    /// Sleeps `seconds` in steps of `step` on a job's thread: false as soon as `stop` was called.
-    private func nap(_ seconds: Double, step: Double = 0.1) -> Bool {
-        var slept = 0.0
-        while slept < seconds && !stopped.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: step); slept += step }
-        return !stopped.load(ordering: .acquiring)
-    }
-
-    public func stop() {
-        stopped.store(true, ordering: .releasing)
-        for t in tasks { t.cancel() }
-        tasks.removeAll()
+            }
+            first = false
+        } while await sleeper.sleep(60)
     }
 }

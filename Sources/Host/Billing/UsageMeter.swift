@@ -10,16 +10,17 @@ import SMSText
 ///
 /// Threading: thread-safe; `admit` blocks on the store (call it where the router already
 /// does blocking store work); the rest is pure or non-blocking.
+/// Unchecked Sendable: immutable after init (the store and the accounts are thread-safe).
 final class UsageMeter: @unchecked Sendable {
     let store: any Store
     let accounts: ConfiguredAccounts
     let billing: BillingConfig
     let logger: Logger
-    var events: EventBus?
+    let events: EventBus?
     let mDenied: Metric, mAdmitted: Metric
 
-    init(store: any Store, accounts: ConfiguredAccounts, billing: BillingConfig, metrics: MetricsRegistry, logger: Logger) {
-        self.store = store; self.accounts = accounts; self.billing = billing; self.logger = logger
+    init(store: any Store, accounts: ConfiguredAccounts, billing: BillingConfig, events: EventBus?, metrics: MetricsRegistry, logger: Logger) {
+        self.store = store; self.accounts = accounts; self.billing = billing; self.logger = logger; self.events = events
         mDenied = metrics.counter("darkspere_admission_denied_total", help: "Messages refused by billing admission (quota, rate limit, status)")
         mAdmitted = metrics.counter("darkspere_admission_admitted_total", help: "Messages admitted and counted against an account")
     }

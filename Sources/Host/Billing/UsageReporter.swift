@@ -1,6 +1,9 @@
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import PluginAPI
+import ServiceLifecycle
 import Synchronization
 
 /// Reports the usage ledger to the billing provider plugin (`ds.billing/1` `record`).
@@ -16,9 +19,15 @@ import Synchronization
 /// the same time. Reports of accounts without a billing customer id are settled as
 /// `unbilled` without a call.
 ///
-/// Threading: all store work and bookkeeping run on one serial dispatch queue; plugin
-/// calls run as tasks and hop back to that queue.
-final class UsageReporter: @unchecked Sendable {
+/// A swift-service-lifecycle `Service`: `run()` seals and claims a round every `tick`
+/// seconds; on graceful shutdown (after the turns drained and the outbox flushed, see
+/// `Gateway.shutdownOrder`) it stops claiming and returns once the reports in flight are
+/// recorded.
+///
+/// Threading: store work runs on `blocking` (a `NIOThreadPool`: it may block), one round at
+/// a time; plugin calls are child tasks of `run()` whose results are recorded on `blocking`.
+/// Unchecked Sendable: immutable, atomic, or behind a Mutex (the billing instance).
+final class UsageReporter: Service, @unchecked Sendable {
     let store: any Store
     /// The billing instance reported to; a reload may replace it (`replaceBilling`).
     private let billingBox: Mutex<BillingInstance>
@@ -26,14 +35,16 @@ final class UsageReporter: @unchecked Sendable {
     let accounts: ConfiguredAccounts
     let intervalMs: Int64
     let logger: Logger
-    var events: EventBus?
+    let events: EventBus?
     /// A plugin call gives up after `callTimeoutMs`; a claim outlasts it, so no two
     /// processes send one report at once. A report claimed by a process that died waits
     /// out the lease (PostgreSQL) or is released at start-up (SQLite: one process).
     let leaseMs: Int64 = 25_000
     let callTimeoutMs: UInt32 = 20_000
-    private let queue = DispatchQueue(label: "darkspere.usage-reporter")
-    private let running = Atomic<Bool>(false)
+    /// Where the blocking store calls run.
+    let blocking: NIOThreadPool
+    /// Times the rounds on the host's timer loop.
+    private let sleeper: ServiceSleeper
     private let inFlight = Atomic<Int>(0)
     let mReported: Metric, mRetried: Metric, mFailed: Metric, mUnits: Metric
 
@@ -41,8 +52,10 @@ final class UsageReporter: @unchecked Sendable {
     /// returns the instance replaced.
     func replaceBilling(_ new: BillingInstance) -> BillingInstance { billingBox.withLock { b in let old = b; b = new; return old } }
 
-    init(store: any Store, billing: BillingInstance, accounts: ConfiguredAccounts, config: BillingConfig, metrics: MetricsRegistry, logger: Logger) {
+    init(store: any Store, billing: BillingInstance, accounts: ConfiguredAccounts, config: BillingConfig, events: EventBus?,
+         blocking: NIOThreadPool, timerLoop: any EventLoop, metrics: MetricsRegistry, logger: Logger) {
         self.store = store; billingBox = Mutex(billing); self.accounts = accounts; self.logger = logger
+        self.events = events; self.blocking = blocking; sleeper = ServiceSleeper(loop: timerLoop)
         intervalMs = Int64(config.reportInterval * 1000)
         mReported = metrics.counter("darkspere_usage_reports_total", help: "Usage reports accepted by the billing provider")
         mRetried = metrics.counter("darkspere_usage_report_retries_total", help: "Usage reports retried")
@@ -53,57 +66,59 @@ final class UsageReporter: @unchecked Sendable {
     /// The tick: often enough that a closed interval is reported soon after it ends.
     var tick: Double { max(0.05, min(Double(intervalMs) / 4000, 2)) }
 
-    func start() {
+    /// Reports until graceful shutdown or cancellation; returns when the reports in flight
+    /// are recorded. On SQLite (one process owns the file) claims left by an earlier run are
+    /// released first.
+    func run() async {
         if store.backend == "sqlite" {
-            do { try store.releaseUsageReportClaims() } catch { logger.error("usage: cannot release old claims: \(error)") }
+            do { try await blocking.runIfActive { [store] in try store.releaseUsageReportClaims() } } catch {
+                logger.error("usage: cannot release old claims: \(error)")
+            }
         }
-        running.store(true, ordering: .releasing)
-        schedule()
+        await withDiscardingTaskGroup { calls in
+            await withTaskCancellationOrGracefulShutdownHandler {
+                while await sleeper.sleep(tick) {
+                    let due = (try? await blocking.runIfActive { [self] in poll() }) ?? []
+                    for (r, record) in due {
+                        calls.addTask { [self] in
+                            let o = await billing.record(record, timeoutMs: callTimeoutMs)
+                            _ = try? await blocking.runIfActive { [self] in
+                                inFlight.add(-1, ordering: .relaxed)
+                                finished(r, o)
+                            }
+                        }
+                    }
+                }
+            } onCancelOrGracefulShutdown: { [sleeper] in sleeper.close() }
+        }
     }
 
-    func stop() { running.store(false, ordering: .releasing) }
-
-    private func schedule() {
-        guard running.load(ordering: .acquiring) else { return }
-        queue.asyncAfter(deadline: .now() + tick) { [self] in
-            poll()
-            schedule()
-        }
-    }
-
-    private func poll() {
-        guard running.load(ordering: .acquiring) else { return }
+    /// On `blocking`: seals ended intervals and claims the due reports.
+    private func poll() -> [(UsageReport, UsageRecord)] {
         let now = nowMillis()
         do { _ = try store.sealUsageReports(intervalMs: intervalMs, graceMs: min(1000, intervalMs), nowMs: now) } catch {
             logger.error("usage: cannot seal reports: \(error)")
         }
         let room = 16 - inFlight.load(ordering: .acquiring)
-        guard room > 0 else { return }
-        let due: [UsageReport]
-        do { due = try store.claimUsageReports(nowMs: now, limit: room, leaseMs: leaseMs) } catch {
+        guard room > 0 else { return [] }
+        do { return try store.claimUsageReports(nowMs: now, limit: room, leaseMs: leaseMs).compactMap { r in billable(r).map { (r, $0) } } } catch {
             logger.error("usage: cannot claim reports: \(error)")
-            return
+            return []
         }
-        for r in due { send(r) }
     }
 
-    private func send(_ r: UsageReport) {
+    /// On `blocking`: the record to send for `r` (counted in flight), or nil after settling a
+    /// report of an account without a billing customer id as `unbilled`.
+    private func billable(_ r: UsageReport) -> UsageRecord? {
         guard let account = accounts.account(r.accountId), let customer = account.stripeCustomerId, !customer.isEmpty else {
             do { try store.usageReportAbandoned(id: r.id, state: "unbilled", error: "the account has no billing customer id") } catch {
                 logger.error("usage: cannot settle report \(r.identifier): \(error)")
             }
-            return
+            return nil
         }
         inFlight.add(1, ordering: .relaxed)
-        let record = UsageRecord(accountId: r.accountId, customerId: customer, kind: r.kind, quantity: r.quantity,
-                                 idempotencyKey: r.identifier, correlationId: "", timeMs: r.bucketMs)
-        Task { [self] in
-            let o = await billing.record(record, timeoutMs: callTimeoutMs)
-            queue.async { [self] in
-                inFlight.add(-1, ordering: .relaxed)
-                finished(r, o)
-            }
-        }
+        return UsageRecord(accountId: r.accountId, customerId: customer, kind: r.kind, quantity: r.quantity,
+                           idempotencyKey: r.identifier, correlationId: "", timeMs: r.bucketMs)
     }
 
     private func finished(_ r: UsageReport, _ o: OpOutcome) {

@@ -1,13 +1,25 @@
 import Foundation
 import Logging
+import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// Fans events out to every enabled log sink (one SinkPipeline each).
 ///
 /// `emit` formats the event once and hands the line to each pipeline; it never waits
-/// for a sink. Thread safety: `emit` from any thread; start/stop and the reload's
-/// `add`/`remove`/`handOver` from the gateway (one at a time).
-public final class EventBus: @unchecked Sendable {
+/// for a sink. Events emitted before `run()` wait in the pipelines' queues.
+///
+/// A swift-service-lifecycle `Service`: `run()` starts the pipelines' writers and, on
+/// graceful shutdown or cancellation (the last service stopped, after the outbox and usage
+/// reporter, see `Gateway.shutdownOrder`), delivers what the sinks take within
+/// `shutdownGrace` seconds and spools the rest; the sinks themselves are destroyed after it,
+/// with the other plugins.
+///
+/// Thread safety: `emit` from any thread; the reload's `add`/`remove`/`handOver` from the
+/// gateway (one at a time).
+/// Unchecked Sendable: immutable after init; the pipelines are behind the `order` Mutex, counters
+/// are atomics.
+public final class EventBus: Service, @unchecked Sendable {
     let config: EventsConfig
     /// The pipelines, under the same lock that orders events (a reload's change of the
     /// list falls between two events, never inside one).
@@ -17,20 +29,27 @@ public final class EventBus: @unchecked Sendable {
     let spoolDir: String
     let metrics: MetricsRegistry
     let logger: Logger
+    /// How long the sinks get to take the queued events at shutdown.
+    let shutdownGrace: Double
+    /// Times the pipelines' retries and their drain at shutdown.
+    let timerLoop: any EventLoop
     private let emitted: Metric
     private let sequence = Atomic<UInt64>(0)
     private let instanceTag: String
     /// Live watchers (the admin API's event stream): the same lines as the sinks.
     public let live = LiveEvents()
 
-    init(config: EventsConfig, sinks: [LogSinkInstance], spoolDir: String, metrics: MetricsRegistry, logger: Logger) throws {
+    init(config: EventsConfig, sinks: [LogSinkInstance], spoolDir: String, shutdownGrace: Double, timerLoop: any EventLoop,
+         metrics: MetricsRegistry, logger: Logger) throws {
         self.config = config
+        self.timerLoop = timerLoop
+        self.shutdownGrace = shutdownGrace
         self.spoolDir = spoolDir
         self.metrics = metrics
         self.logger = logger
         let made = try sinks.map {
             try SinkPipeline(sink: $0, config: config, spoolPath: (spoolDir as NSString).appendingPathComponent("\($0.instanceId).jsonl"),
-                             metrics: metrics, logger: logger)
+                             timerLoop: timerLoop, metrics: metrics, logger: logger)
         }
         order = Mutex(made)
         pipelineCount.store(made.count, ordering: .relaxed)
@@ -39,7 +58,12 @@ public final class EventBus: @unchecked Sendable {
         instanceTag = String(UInt64.random(in: 0..<UInt64.max), radix: 36)
     }
 
-    func start() { for p in pipelines { p.start() } }
+    /// Delivers until graceful shutdown or cancellation, then stops the pipelines.
+    public func run() async {
+        for p in pipelines { p.start() }
+        try? await gracefulShutdown()
+        await stop(grace: shutdownGrace)
+    }
 
     /// An erasure: drops the queued and spooled events that `drop` matches from every sink.
     func forget(where drop: (String) -> Bool) -> Int { pipelines.reduce(0) { $0 + $1.forget(where: drop) } }
@@ -81,7 +105,7 @@ public final class EventBus: @unchecked Sendable {
     /// under the same id, is delivered first).
     func add(_ sink: LogSinkInstance) throws {
         let p = try SinkPipeline(sink: sink, config: config, spoolPath: (spoolDir as NSString).appendingPathComponent("\(sink.instanceId).jsonl"),
-                                 metrics: metrics, logger: logger)
+                                 timerLoop: timerLoop, metrics: metrics, logger: logger)
         p.start()
         order.withLock { $0.append(p); pipelineCount.store($0.count, ordering: .relaxed) }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import PluginAPI
 import Synchronization
 
@@ -32,10 +33,16 @@ final class SinkPipeline: @unchecked Sendable {
     private let spool: SpoolFile
     private let stopping = Atomic<Bool>(false)
     private var worker: Task<Void, Never>?
+    /// The worker's wait before retrying a batch; `stop` ends it.
+    private let backoff: ServiceSleeper
+    /// `stop`'s wait for the queue to empty; the worker wakes it whenever it runs out of work.
+    private let drained: ServiceSleeper
     let written: Metric, retried: Metric, spooled: Metric, lost: Metric, depth: Metric
 
-    init(sink: LogSinkInstance, config: EventsConfig, spoolPath: String, metrics: MetricsRegistry, logger: Logger) throws {
+    init(sink: LogSinkInstance, config: EventsConfig, spoolPath: String, timerLoop: any EventLoop, metrics: MetricsRegistry, logger: Logger) throws {
         sinkBox = Mutex(sink)
+        backoff = ServiceSleeper(loop: timerLoop)
+        drained = ServiceSleeper(loop: timerLoop)
         sinkId = sink.instanceId
         self.config = config
         self.logger = logger
@@ -134,6 +141,7 @@ final class SinkPipeline: @unchecked Sendable {
         while true {
             let (batch, spoolNext) = nextBatch()
             if batch.isEmpty {
+                drained.wake()
                 if stopping.load(ordering: .acquiring) { return }
                 await waitForWork()
                 continue
@@ -160,7 +168,7 @@ final class SinkPipeline: @unchecked Sendable {
                     if spoolNext == nil { state.withLock { s in s.queue.insert(contentsOf: batch, at: s.head) } }
                     return
                 }
-                try? await Task.sleep(nanoseconds: backoffMs * 1_000_000)
+                _ = await backoff.sleep(Double(backoffMs) / 1000)
                 backoffMs = min(backoffMs * 2, 30_000)
             }
         }
@@ -174,13 +182,13 @@ final class SinkPipeline: @unchecked Sendable {
     /// Stops the worker after it has delivered what it can within `grace` seconds; what is
     /// left in memory is written to the spool file, ahead of older spooled events.
     func stop(grace: Double) async {
-        let deadline = Date().addingTimeInterval(grace)
-        while Date() < deadline {
-            let idle = state.withLock { $0.count == 0 && !$0.spooling }
-            if idle { break }
-            try? await Task.sleep(nanoseconds: 20_000_000)
+        let deadline = ContinuousClock.now + .milliseconds(Int64(max(0, grace) * 1000))
+        while worker != nil && !state.withLock({ $0.count == 0 && !$0.spooling }) && ContinuousClock.now < deadline {
+            let left = deadline - ContinuousClock.now
+            _ = await drained.sleep(Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
         }
         stopping.store(true, ordering: .releasing)
+        backoff.close()
         let w = state.withLock { s -> CheckedContinuation<Void, Never>? in let w = s.waiter; s.waiter = nil; return w }
         w?.resume()
         await worker?.value

@@ -140,7 +140,7 @@ extension HTTPRequestHandler {
 
     /// Writes a streamed response's head (no Content-Length: chunked) and returns its body.
     func startStream(_ context: ChannelHandlerContext, _ h: HTTPRequestHead, _ status: Int, _ headers: [(String, String)]) -> HTTPStream {
-        server.inFlight.add(-1, ordering: .relaxed)
+        server.requestDone()
         server.requestsTotal.increment()
         server.countResponse(status)
         var hs = HTTPHeaders()

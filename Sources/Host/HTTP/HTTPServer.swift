@@ -42,6 +42,8 @@ public final class HTTPServer: @unchecked Sendable {
     private var serverChannel: (any Channel)?
     let inFlight = Atomic<Int>(0)
     let draining = Atomic<Bool>(false)
+    /// Woken when the last request in flight was answered while draining (`shutdown`).
+    private let drained: ServiceSleeper
     /// The open connections; made by start() (its capacity depends on the file limit).
     private(set) var registry: ConnectionRegistry?
     /// False until `openRoutes()`: plugin routes answer 503 (starting), not 404.
@@ -60,6 +62,7 @@ public final class HTTPServer: @unchecked Sendable {
         self.config = config
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        drained = ServiceSleeper(loop: group.next())
         requestsTotal = runtime.metrics.counter("darkspere_http_requests_total", help: "HTTP requests served")
         requestSeconds = runtime.metrics.histogram("darkspere_http_request_seconds", help: "HTTP request handling time")
         responsesByClass = (1...5).map { runtime.metrics.counter("darkspere_http_responses_total", help: "HTTP responses by status class", labels: [("code", "\($0)xx")]) }
@@ -125,13 +128,22 @@ public final class HTTPServer: @unchecked Sendable {
         try sync.addHandler(HTTPRequestHandler(server: self, guardian: guardian))
     }
 
+    /// A request was answered (or its stream started): one fewer in flight. Called on the
+    /// connection's event loop; wakes `shutdown` when it was the last one while draining.
+    func requestDone() {
+        if inFlight.add(-1, ordering: .sequentiallyConsistent).newValue == 0 && draining.load(ordering: .sequentiallyConsistent) {
+            drained.wake()
+        }
+    }
+
     /// Stops accepting, lets in-flight requests finish (up to `grace` seconds), closes connections.
     public func shutdown(grace: Double) async {
-        draining.store(true, ordering: .releasing)
+        draining.store(true, ordering: .sequentiallyConsistent)
         try? await serverChannel?.close()
-        let deadline = Date().addingTimeInterval(grace)
-        while inFlight.load(ordering: .acquiring) > 0 && Date() < deadline {
-            try? await Task.sleep(nanoseconds: 10_000_000)
+        let deadline = ContinuousClock.now + .milliseconds(Int64(max(0, grace) * 1000))
+        while inFlight.load(ordering: .sequentiallyConsistent) > 0 && ContinuousClock.now < deadline {
+            let left = deadline - ContinuousClock.now
+            _ = await drained.sleep(Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
         }
         let left = inFlight.load(ordering: .acquiring)
         if left > 0 { logger.warning("shutdown: \(left) request(s) still in flight after \(grace)s") }
@@ -288,7 +300,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func respond(_ context: ChannelHandlerContext, _ h: HTTPRequestHead, _ status: Int, _ headers: [(String, String)], _ body: [UInt8], close: Bool = false) {
-        server.inFlight.add(-1, ordering: .relaxed)
+        server.requestDone()
         server.requestsTotal.increment()
         server.countResponse(status)
         server.requestSeconds.record(Double(DispatchTime.now().uptimeNanoseconds &- started) / 1e9)

@@ -14,6 +14,8 @@ final class ConversationQueues: @unchecked Sendable {
         var perKey: [String: [Job]] = [:]   // key present = a job of it is running or waiting for a slot
         var ready: [(String, Job)] = []     // heads waiting for a global slot, FIFO
         var running = 0
+        /// Called once nothing runs or waits (`whenIdle`).
+        var idleWaiters: [@Sendable () -> Void] = []
     }
 
     private let state = Mutex(State())
@@ -34,6 +36,17 @@ final class ConversationQueues: @unchecked Sendable {
     }
 
 
+    /// Calls `action` once no job runs or waits (at once if none does), on the thread that
+    /// finished the last job: the gateway's shutdown waits for the turns to drain with it.
+    func whenIdle(_ action: @escaping @Sendable () -> Void) {
+        let now: Bool = state.withLock { s in
+            if s.running == 0 && s.ready.isEmpty { return true }
+            s.idleWaiters.append(action)
+            return false
+        }
+        if now { action() }
+    }
+
     /// Jobs running plus waiting, for metrics and tests.
     var depth: Int { state.withLock { s in s.running + s.ready.count + s.perKey.values.reduce(0) { $0 + $1.count } } }
 
@@ -42,6 +55,7 @@ final class ConversationQueues: @unchecked Sendable {
     }
 
     private func finished(_ key: String) {
+        var idle: [@Sendable () -> Void] = []
         let next: (String, Job)? = state.withLock { s in
             s.running -= 1
             if var q = s.perKey[key], !q.isEmpty {
@@ -51,10 +65,17 @@ final class ConversationQueues: @unchecked Sendable {
             } else {
                 s.perKey[key] = nil
             }
-            guard !s.ready.isEmpty, s.running < limit else { return nil }
+            guard !s.ready.isEmpty, s.running < limit else {
+                if s.running == 0 && s.ready.isEmpty && !s.idleWaiters.isEmpty {
+                    idle = s.idleWaiters
+                    s.idleWaiters = []
+                }
+                return nil
+            }
             s.running += 1
             return s.ready.removeFirst()
         }
+        for action in idle { action() }
         if let (k, j) = next { run(k, j) }
     }
 }

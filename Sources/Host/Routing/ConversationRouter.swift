@@ -20,6 +20,9 @@ import Synchronization
 /// agent completion that arrives on a `work` thread (a synchronous agent) continues
 /// there; other completions arrive on plugin threads and hop back to `work`. The inline
 /// budget of every message is one entry of `budgets` (one timer thread for all).
+/// Unchecked Sendable: `usage` is set by `init`, or once by a reload that adds the first
+/// metered agent (set while nil, never changed again); the rest is immutable, a Mutex, or
+/// thread-safe.
 public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     let store: any Store
     /// `routing:` and `routes:`, replaced together by a reload (see Reload/); a turn reads
@@ -54,13 +57,14 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     /// Fires the inline reply budgets (answers "deferred" for replies not ready in time).
     let budgets = DeadlineSweeper(name: "darkspere-inline-budget")
     /// Called after a deferred reply was written to the outbox (wakes the sender).
-    var onOutbox: (@Sendable () -> Void)?
-    /// Where events go (set by the gateway before traffic); nil emits nothing.
-    var events: EventBus?
-    /// Billing admission and usage (set by the gateway before traffic); nil meters nothing.
+    let onOutbox: (@Sendable () -> Void)?
+    /// Where events go; nil emits nothing.
+    let events: EventBus?
+    /// Billing admission and usage; nil meters nothing. A reload may set it once (the first
+    /// agent with an account).
     var usage: UsageMeter?
     /// `takeover.waiting_reply` when an admin listener is configured (see +Takeover); nil: agents' handoff requests are ignored.
-    var handoffReply: String?
+    let handoffReply: String?
     /// The abuse and cost checks (`abuse:`, see +Abuse); nil without an `abuse:` section.
     let abuseGuard: AbuseGuard?
 
@@ -77,10 +81,20 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
 
     let mMessages: Metric, mFailovers: Metric, mDeferred: Metric, mNoAgent: Metric, mDedupe: Metric, mTurnSeconds: Metric
 
-    public init(store: any Store, agents: [AgentHandle], config: GatewayConfig, metrics: MetricsRegistry, logger: Logger,
-                closeAgent: (@Sendable (AgentHandle) -> Void)? = nil) {
+    /// A router without events, metering, outbox wake-ups or takeover replies.
+    public convenience init(store: any Store, agents: [AgentHandle], config: GatewayConfig, metrics: MetricsRegistry, logger: Logger,
+                            closeAgent: (@Sendable (AgentHandle) -> Void)? = nil) {
+        self.init(store: store, agents: agents, config: config, metrics: metrics, logger: logger, closeAgent: closeAgent,
+                  events: nil, usage: nil, onOutbox: nil, handoffReply: nil)
+    }
+
+    /// `events`, `usage`, `onOutbox` and `handoffReply`: see the properties; nil leaves each out.
+    init(store: any Store, agents: [AgentHandle], config: GatewayConfig, metrics: MetricsRegistry, logger: Logger,
+         closeAgent: (@Sendable (AgentHandle) -> Void)?, events: EventBus?, usage: UsageMeter?,
+         onOutbox: (@Sendable () -> Void)?, handoffReply: String?) {
         self.store = store
         gatewayConfigBox = Mutex(config)
+        self.events = events; self.usage = usage; self.onOutbox = onOutbox; self.handoffReply = handoffReply
         self.metrics = metrics
         self.closeAgent = closeAgent
         settings = Mutex((routing: config.routing, routes: config.routes))
