@@ -30,7 +30,8 @@ final class StdioConnection: MCPConnection, @unchecked Sendable {
     let env: [String: String]
     let cwd: String?
 
-    private let lock = NSLock()
+    /// Guards the state below; `close` waits on it for the child's exit (`exited` broadcasts).
+    private let lock = NSCondition()
     private var process: PluginHost.ChildProcess?
     private var pending: [Int: Pending] = [:]
     private var nextId = 0
@@ -82,6 +83,7 @@ final class StdioConnection: MCPConnection, @unchecked Sendable {
         let (failed, restartIn): ([Pending], Int?) = lock.withLock {
             guard g == gen else { return ([], nil) }
             process = nil
+            lock.broadcast()
             let f = Array(pending.values)
             pending.removeAll()
             if closed { return (f, nil) }
@@ -189,14 +191,16 @@ final class StdioConnection: MCPConnection, @unchecked Sendable {
     }
 
     /// Stops the child the way the MCP spec asks: close its stdin, wait for it to exit
-    /// (1 s), then SIGTERM (2 s), then SIGKILL. Blocks the calling (host) thread.
+    /// (1 s), then SIGTERM (2 s), then SIGKILL. Blocks the calling (host) thread, waiting on
+    /// `lock` for the exit notice (no polling).
     func close() {
         let p: PluginHost.ChildProcess? = lock.withLock { closed = true; return process }
         guard let p else { return }
         func waitExit(_ seconds: Double) -> Bool {
             let until = Date().addingTimeInterval(seconds)
-            while lock.withLock({ process != nil }) && Date() < until { usleep(5_000) }
-            return lock.withLock { process == nil }
+            lock.lock(); defer { lock.unlock() }
+            while process != nil && lock.wait(until: until) {}
+            return process == nil
         }
         p.closeStdin()
         if !waitExit(1) {

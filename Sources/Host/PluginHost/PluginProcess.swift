@@ -200,8 +200,13 @@ final class PluginProcess: @unchecked Sendable {
         }
         for fd in fds where fd >= 0 { close(fd) }
         while exitStatus == nil {
+            // Block until the child has exited, leaving it a zombie (WNOWAIT) so that its pid
+            // cannot be reused before `reapIfExited` reaps it under the lock `sendSignal` takes.
+            var info = siginfo_t()
+            var r: Int32
+            repeat { r = waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) } while r < 0 && errno == EINTR
             exitStatus = reapIfExited()
-            if exitStatus == nil { usleep(5_000) }
+            if exitStatus == nil && r < 0 { exitStatus = 0 }   // not our child any more (ECHILD): nothing to wait for
         }
         let status = exitStatus!
         let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : -(status & 0x7f)
