@@ -6,43 +6,11 @@ import Testing
 /// against a real gateway — an http-agent agent (the transport tests' Python agent server,
 /// whose /handoff path answers with the roles of the history it got) and the fixture
 /// channel recording what is sent.
-@Suite(.serialized) struct AdminProactiveTests {
-    static let agentScript = TestEnv.repoRoot + "/Tests/TransportTests/Fixtures/agent_http_server.py"
-
-    func sends(_ dir: String) -> [String] {
-        ((try? String(contentsOfFile: "\(dir)/sends.txt", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-    }
-
-    func events(_ dir: String) -> [JSONValue] {
-        ((try? String(contentsOfFile: "\(dir)/events.jsonl", encoding: .utf8)) ?? "").split(separator: "\n")
-            .compactMap { try? JSONValue.parse(String($0)) }
-    }
-
-    func waitFor(_ what: String, timeout: Double = 15, _ cond: () async throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if try await cond() { return }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
-        Issue.record("timed out waiting for \(what)")
-    }
-
+@Suite(.serialized) struct AdminProactiveTests: AdminGatewayTest {
     @Test func proactiveMessageStartsASessionTheAnswerContinues() async throws {
-        let agent = try await PythonAgent.start(script: Self.agentScript)
+        let (g, agent) = try await AdminEnv.httpAgentGateway("admin-proactive")
         defer { agent.stop() }
-        let dir = TestEnv.tempDir("admin-proactive")
-        let yaml = TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, agents: """
-          - name: alpha
-            transport: http
-            config: { url: "\(agent.base)/handoff" }
-        """, routes: AdminEnv.section(), extraPlugins: """
-          - id: http
-            library: http-agent
-          - id: events
-            library: file-sink
-            config: { path: \(dir)/events.jsonl, fsync: always }
-        """)
-        let g = try await TestGateway(yaml: yaml, dir: dir)
+        let dir = g.dir
         defer { Task { await g.stop() } }
         let port = try #require(g.gateway.adminPort)
         let olivia = AdminClient(port: port)
