@@ -186,7 +186,7 @@ public enum PluginCheck {
             }
         }
         if killed.isSet {
-            result.failures.append(CheckFinding(kind: .hang, message: "the case did not finish within \(PluginCheckOptions.seconds(o.caseTimeoutMs)) s (--case-timeout) and was killed; last step: \(result.lastStep): a call into the plugin did not return (if it is only slow, give a longer --case-timeout)"))
+            result.failures.append(CheckFinding(kind: .hang, message: "the case did not finish within \(PluginCheckOptions.seconds(o.caseTimeoutMs)) s (--case-timeout) and was killed: a call into the plugin did not return (if it is only slow, give a longer --case-timeout)"))
         } else if p.terminationReason == .uncaughtSignal {
             let sig = p.terminationStatus
             let sigName = strsignal(sig).map { String(cString: $0) } ?? "signal \(sig)"
