@@ -9,6 +9,7 @@ if [[ "${1:-}" == "--test" ]]; then
     packages+=(prometheus)   # promtool: RouterMetricsTests checks /metrics with it
     packages+=(systemd)      # systemd-analyze: InstallTests verifies the unit
     packages+=(nginx openssl curl)   # ReverseProxyTests: TLS through nginx, self-signed cert, curl
+    packages+=(cargo)        # RustAgentExampleTests: builds Examples/rust-agent (Debian's rustc 1.63 does) and plugin-checks it
 fi
 
 missing=()

@@ -29,8 +29,19 @@ struct PluginCheckArguments: ParsableArguments {
     @Option(help: "A callback (HTTP, timer, submit, route handler, cancel) running longer than this many ms is reported as blocking_callback.")
     var callbackBoundMs: UInt64 = 1_000
 
+    @Option(help: ArgumentHelp("Each case runs in its own process: one still running after this many seconds is killed and reported as hang. Must be longer than --op-timeout-ms.",
+                               valueName: "seconds"))
+    var caseTimeout: Double = 120
+
     func options(readFiles: Bool = true) throws -> PluginCheckOptions {
         var o = PluginCheckOptions(path: path)
+        guard caseTimeout.isFinite, caseTimeout > 0, caseTimeout <= 86_400 else {
+            throw ValidationError("--case-timeout must be a number of seconds above 0 (at most 86400), got \(caseTimeout)")
+        }
+        o.caseTimeoutMs = UInt64((caseTimeout * 1000).rounded())
+        guard o.caseTimeoutMs > opTimeoutMs else {
+            throw ValidationError("--case-timeout (\(o.caseTimeoutMs) ms) must be longer than --op-timeout-ms (\(opTimeoutMs) ms): a case waits that long for its operations")
+        }
         do {
             o.configJSON = try config.map { try PluginCheckConfigFile.read($0) }
             o.agentConfigJSON = try agentConfig.map { try PluginCheckConfigFile.read($0) }
@@ -52,13 +63,16 @@ struct PluginCheckCommand: ParsableCommand {
         instances with the plugin's example config and with invalid ones; runs operations from several
         threads, cancelling some; and reports every contract break by name (completed_twice,
         never_completed, completed_after_cancel, status_outside_table, struct_size_too_small,
-        blocking_callback, crash, ...). Each case runs in its own process, so a crash is reported, not fatal.
+        blocking_callback, crash, hang, exited, ...). Each case runs in its own process, so a crash
+        (signal), a hang (still running after --case-timeout seconds: killed) or a plugin calling
+        exit() is reported as that case's failure, not fatal to the check.
         HTTP requests the plugin makes are answered 503 by the checker: nothing reaches the network.
         Exit status: 0 every case passed (or was skipped), 1 a contract break, 2 the check could not run.
 
         Examples:
           darkspere plugin-check .build/debug/libds-c-echo-agent.so
           darkspere plugin-check libds-mine.so --config mine.yaml --agent-config agent.json
+          darkspere plugin-check libds-mine.so --op-timeout-ms 2000 --case-timeout 10
         """)
 
     @OptionGroup var arguments: PluginCheckArguments

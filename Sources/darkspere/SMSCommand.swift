@@ -62,7 +62,7 @@ struct SMS: AsyncParsableCommand {
             throw fail("\(config) has no \(plugin.map { "plugins: entry '\($0)'" } ?? "twilio plugin (library: twilio)"); add one to try SMS")
         }
         let tw: TwilioConfig
-        do { tw = try TwilioConfig.parse(json: entry.configJSON) } catch { throw fail("plugins.\(entry.id).config: \(error)") }
+        do { tw = try TwilioConfig.parse(json: entry.configJSON) } catch { throw fail("plugins[\(entry.index)].config (\(entry.id)): \(error)") }
         guard let sender = PhoneNumber.e164(from) else { throw fail("--from '\(from)' is not a phone number (E.164, e.g. +15551234567)") }
         guard let recipient = to.map({ PhoneNumber.e164($0) ?? PhoneNumber.shortCode($0) }) ?? tw.senderNumber ?? "+15550000000" else {
             throw fail("--to '\(to ?? "")' is not a phone number")

@@ -6,43 +6,11 @@ import Testing
 /// against a real gateway — an http-agent agent (the transport tests' Python agent server,
 /// whose /handoff path answers with the roles of the history it got) and the fixture
 /// channel recording what is sent.
-@Suite(.serialized) struct AdminProactiveTests {
-    static let agentScript = TestEnv.repoRoot + "/Tests/TransportTests/Fixtures/agent_http_server.py"
-
-    func sends(_ dir: String) -> [String] {
-        ((try? String(contentsOfFile: "\(dir)/sends.txt", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-    }
-
-    func events(_ dir: String) -> [JSONValue] {
-        ((try? String(contentsOfFile: "\(dir)/events.jsonl", encoding: .utf8)) ?? "").split(separator: "\n")
-            .compactMap { try? JSONValue.parse(String($0)) }
-    }
-
-    func waitFor(_ what: String, timeout: Double = 15, _ cond: () async throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if try await cond() { return }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
-        Issue.record("timed out waiting for \(what)")
-    }
-
+@Suite(.serialized) struct AdminProactiveTests: AdminGatewayTest {
     @Test func proactiveMessageStartsASessionTheAnswerContinues() async throws {
-        let agent = try await PythonAgent.start(script: Self.agentScript)
+        let (g, agent) = try await AdminEnv.httpAgentGateway("admin-proactive")
         defer { agent.stop() }
-        let dir = TestEnv.tempDir("admin-proactive")
-        let yaml = TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, agents: """
-          - name: alpha
-            transport: http
-            config: { url: "\(agent.base)/handoff" }
-        """, routes: AdminEnv.section(), extraPlugins: """
-          - id: http
-            library: http-agent
-          - id: events
-            library: file-sink
-            config: { path: \(dir)/events.jsonl, fsync: always }
-        """)
-        let g = try await TestGateway(yaml: yaml, dir: dir)
+        let dir = g.dir
         defer { Task { await g.stop() } }
         let port = try #require(g.gateway.adminPort)
         let olivia = AdminClient(port: port)
@@ -121,5 +89,105 @@ import Testing
                                                                     "--admin-url", url, "Sale!"], cwd: dir, env: env)
         #expect(st == 1)
         #expect(err.contains("opted out"))
+    }
+}
+
+extension AdminProactiveTests {
+    /// An `agent` that takes no new conversation — draining, disabled, out of rotation
+    /// (missed heartbeats) or removed — is refused with 409 `agent_unavailable` naming the
+    /// state, and nothing is queued; without `agent` the choice (and a session whose agent
+    /// is gone or disabled) goes to an agent that takes new sessions. Echo agents: alpha,
+    /// beta, delta from plugins.yaml, gamma and selfie added at runtime.
+    @Test func anAgentThatTakesNoNewConversationIsRefused() async throws {
+        let g = try await AdminEnv.gateway("admin-proactive-states", agents: AdminEnv.echoAgentList("alpha", "beta", "delta"))
+        let port = try #require(g.gateway.adminPort)
+        let c = AdminClient(port: port)
+        let ours = "+15550000001"
+        func send(_ to: String, agent: String? = nil) async throws -> (status: Int, json: JSONValue?, text: String) {
+            let a = agent.map { #","agent":"\#($0)""# } ?? ""
+            return try await c.call("POST", "/api/v1/messages", body: #"{"channel":"test","to":"\#(to)","from":"\#(ours)","text":"Hello"\#(a)}"#)
+        }
+        func counts() throws -> [Int64] {
+            try ["outbox", "messages", "sessions", "failovers"].map { try g.scalar("SELECT COUNT(*) FROM \($0)") }
+        }
+        /// Refused with the state in the message; nothing written.
+        func refused(_ to: String, _ agent: String, _ says: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+            let before = try counts()
+            let r = try await send(to, agent: agent)
+            #expect(r.status == 409, "\(agent): \(r.status) \(r.text)", sourceLocation: sourceLocation)
+            #expect(r.json?.errorCode == "agent_unavailable", "\(r.text)", sourceLocation: sourceLocation)
+            let message = r.json?["error"]?["message"]?.stringValue ?? ""
+            #expect(message.contains("agent '\(agent)' \(says)") && message.contains("Nothing was queued"), "\(message)", sourceLocation: sourceLocation)
+            #expect(try counts() == before, "nothing queued for \(agent)", sourceLocation: sourceLocation)
+        }
+
+        // Sessions before the changes: alpha's (inbound), beta's and gamma's (proactive, named).
+        #expect(await g.reply(from: "+15558400002", id: "s1", text: "hi") == "alpha: hi (history: 0)")
+        #expect(try await send("+15558400003", agent: "beta").json?["agent"] == .string("beta"))
+        var r = try await c.call("POST", "/api/v1/agents", body: #"{"name":"gamma","transport":"echo","config":{"prefix":"gamma"}}"#)
+        #expect(r.status == 201, "\(r.text)")
+        #expect(try await send("+15558400004", agent: "gamma").json?["agent"] == .string("gamma"))
+        // selfie registers with a heartbeat every 0.1 s and never beats.
+        let key = try #require(try await c.call("POST", "/api/v1/agent-keys", body: #"{"agent":"selfie"}"#).json?["key"]?.stringValue)
+        r = try await AdminClient(port: port, token: key).call("POST", "/api/v1/agents/register",
+                                                              body: #"{"transport":"echo","config":{"prefix":"selfie"},"heartbeat_interval":0.1}"#)
+        #expect(r.status == 200, "\(r.text)")
+
+        #expect(try await c.call("PATCH", "/api/v1/agents/alpha", body: #"{"state":"draining"}"#).status == 200)
+        #expect(try await c.call("PATCH", "/api/v1/agents/beta", body: #"{"state":"disabled"}"#).status == 200)
+        #expect(try await c.call("DELETE", "/api/v1/agents/gamma").status == 200)
+        let deadline = Date().addingTimeInterval(10)
+        func selfieState() async throws -> JSONValue? {
+            try await c.get("/api/v1/agents").json?["agents"]?.arrayValue?.first { $0["name"] == .string("selfie") }?["state"]
+        }
+        while try await selfieState() != .string("out_of_rotation") && Date() < deadline {
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        #expect(try await selfieState() == .string("out_of_rotation"))
+
+        // A new conversation with each of them: refused, naming the state.
+        let newUser = "+15558400007"
+        try await refused(newUser, "alpha", "is draining: it keeps its conversations but takes no new one")
+        try await refused(newUser, "beta", "is disabled")
+        try await refused(newUser, "selfie", "is out of rotation: it missed 3 heartbeats")
+        try await refused(newUser, "gamma", "was removed")
+        r = try await send(newUser, agent: "ghost")   // never an agent: still a plain 400
+        #expect(r.status == 400 && r.json?.errorCode == "invalid_value", "\(r.text)")
+        // A draining agent keeps its own conversation (so it may be named there); a disabled one does not.
+        r = try await send("+15558400002", agent: "alpha")
+        #expect(r.status == 202 && r.json?["agent"] == .string("alpha") && r.json?["new_session"] == .bool(false), "\(r.text)")
+        try await refused("+15558400003", "beta", "is disabled")
+
+        // Without agent: the only agent that takes new sessions, delta; the sessions of the
+        // disabled beta (without agent) and the removed gamma (naming delta) move to it, a
+        // failover each; alpha's stays with the draining alpha.
+        let moves: [(String, String?, Bool)] = [("+15558400003", nil, false), ("+15558400004", "delta", false), (newUser, nil, true),
+                                                ("+15558400002", nil, false)]
+        for (user, agent, newSession) in moves {
+            r = try await send(user, agent: agent)
+            #expect(r.status == 202, "\(r.text)")
+            #expect(r.json?["agent"] == .string(user == "+15558400002" ? "alpha" : "delta"), "\(user): \(r.text)")
+            #expect(r.json?["new_session"] == .bool(newSession), "\(user): \(r.text)")
+        }
+        #expect(try g.scalar("SELECT COUNT(*) FROM failovers WHERE new_agent = 'delta'") == 2)
+        #expect(try g.scalar("SELECT COUNT(*) FROM sessions WHERE agent IN ('beta', 'gamma')") == 0)
+        // The user's answer continues with delta.
+        #expect(await g.reply(from: "+15558400003", id: "s2", text: "ok") == "delta: ok (history: 2)")
+
+        // Nobody takes new conversations: 409 no_agent, nothing queued.
+        #expect(try await c.call("PATCH", "/api/v1/agents/delta", body: #"{"state":"draining"}"#).status == 200)
+        let before = try counts()
+        r = try await send("+15558400008")
+        #expect(r.status == 409 && r.json?.errorCode == "no_agent", "\(r.text)")
+        #expect(try counts() == before)
+
+        // darkspere send says the same and exits 1.
+        let (st, _, err) = try TestSupport.run(TestSupport.darkspere, ["send", "--to", "+15558400009", "--channel", "test", "--from", ours,
+                                                                       "--agent", "beta", "--admin-url", "http://127.0.0.1:\(port)", "Hi"],
+                                               cwd: g.dir, env: ["DARKSPERE_ADMIN_TOKEN": AdminEnv.operatorToken])
+        #expect(st == 1)
+        #expect(err.contains("agent 'beta' is disabled"), "\(err)")
+        #expect(try counts() == before)
+        await g.stop()
     }
 }

@@ -4,43 +4,11 @@ import Testing
 
 /// Human takeover through the admin API against a real gateway: an http-agent agent (the
 /// transport tests' Python agent server), the fixture channel recording what is sent.
-@Suite(.serialized) struct AdminTakeoverTests {
-    static let agentScript = TestEnv.repoRoot + "/Tests/TransportTests/Fixtures/agent_http_server.py"
-
-    func sends(_ dir: String) -> [String] {
-        ((try? String(contentsOfFile: "\(dir)/sends.txt", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-    }
-
-    func events(_ dir: String) -> [JSONValue] {
-        ((try? String(contentsOfFile: "\(dir)/events.jsonl", encoding: .utf8)) ?? "").split(separator: "\n")
-            .compactMap { try? JSONValue.parse(String($0)) }
-    }
-
-    func waitFor(_ what: String, timeout: Double = 15, _ cond: () async throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if try await cond() { return }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
-        Issue.record("timed out waiting for \(what)")
-    }
-
+@Suite(.serialized) struct AdminTakeoverTests: AdminGatewayTest {
     @Test func takeoverReplyReleaseHandoffClose() async throws {
-        let agent = try await PythonAgent.start(script: Self.agentScript)
+        let (g, agent) = try await AdminEnv.httpAgentGateway("admin-takeover", routing: "session_timeout: 1s")
         defer { agent.stop() }
-        let dir = TestEnv.tempDir("admin-takeover")
-        let yaml = TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, routing: "session_timeout: 1s", agents: """
-          - name: alpha
-            transport: http
-            config: { url: "\(agent.base)/handoff" }
-        """, routes: AdminEnv.section(), extraPlugins: """
-          - id: http
-            library: http-agent
-          - id: events
-            library: file-sink
-            config: { path: \(dir)/events.jsonl, fsync: always }
-        """)
-        let g = try await TestGateway(yaml: yaml, dir: dir)
+        let dir = g.dir
         let port = try #require(g.gateway.adminPort)
         let olivia = AdminClient(port: port)
         let oscar = AdminClient(port: port, token: AdminEnv.secondOperatorToken)
@@ -128,14 +96,7 @@ import Testing
 
     @Test func moveAndNotice() async throws {
         let dir = TestEnv.tempDir("admin-move")
-        let yaml = TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, agents: """
-          - name: alpha
-            transport: echo
-            config: { prefix: alpha }
-          - name: beta
-            transport: echo
-            config: { prefix: beta }
-        """, routes: AdminEnv.section(extra: "  takeover:\n    notice: \"A person has joined.\""))
+        let yaml = TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, agents: AdminEnv.echoAgentList("alpha", "beta"), routes: AdminEnv.section(extra: "  takeover:\n    notice: \"A person has joined.\""))
         let g = try await TestGateway(yaml: yaml, dir: dir)
         let c = AdminClient(port: try #require(g.gateway.adminPort))
         #expect(await g.reply(from: "+15558100001", id: "m1", text: "hi") == "alpha: hi (history: 0)")
@@ -149,36 +110,5 @@ import Testing
         let t = try #require(try await c.get("/api/v1/sessions/1").json?["messages"]?.arrayValue)
         #expect(t.last?["role"] == .string("system"))
         await g.stop()
-    }
-}
-
-/// The transport tests' agent server (`python3 agent_http_server.py PORT`), ready once
-/// GET /health answers.
-final class PythonAgent: @unchecked Sendable {
-    let process = Process()
-    let port: Int
-    var base: String { "http://127.0.0.1:\(port)" }
-
-    private init(script: String, port: Int) throws {
-        self.port = port
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, String(port)]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-    }
-
-    static func start(script: String) async throws -> PythonAgent {
-        let a = try PythonAgent(script: script, port: TestEnv.freePort())
-        for _ in 0..<100 {
-            if let r = try? await AdminClient.http.send(method: "GET", url: a.base + "/health", timeoutMs: 1000), r.status == 200 { return a }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
-        a.stop()
-        throw StoreError("agent_http_server.py did not start")
-    }
-
-    func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
     }
 }

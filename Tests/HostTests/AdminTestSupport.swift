@@ -28,11 +28,106 @@ enum AdminEnv {
         config: { prefix: alpha }
     """
 
+    /// `agents:` entries for echo agents with these names, each answering "<name>: <text> (history: N)".
+    static func echoAgentList(_ names: String...) -> String {
+        names.map { "  - name: \($0)\n    transport: echo\n    config: { prefix: \($0) }" }.joined(separator: "\n")
+    }
+
     /// A gateway on SQLite with the fixture channel, one echo agent and the admin listener.
     static func gateway(_ name: String, agents: String = echoAgents, admin: String = section(), extraPlugins: String = "") async throws -> TestGateway {
         let dir = TestEnv.tempDir(name)
         return try await TestGateway(yaml: TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, agents: agents, routes: admin,
                                                           extraPlugins: extraPlugins), dir: dir)
+    }
+}
+
+/// What the admin tests against a gateway with the fixture channel share: what the channel
+/// sent (`dir/sends.txt`), the events written to `dir/events.jsonl` (by the file sink of
+/// `AdminEnv.httpAgentGateway`), and waiting for a condition. Suites adopt it to use them.
+protocol AdminGatewayTest {}
+
+extension AdminGatewayTest {
+    /// The fixture channel's sends so far, one line each (`…\tto\ttext`).
+    func sends(_ dir: String) -> [String] {
+        ((try? String(contentsOfFile: "\(dir)/sends.txt", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    /// The events the file sink wrote so far.
+    func events(_ dir: String) -> [JSONValue] {
+        ((try? String(contentsOfFile: "\(dir)/events.jsonl", encoding: .utf8)) ?? "").split(separator: "\n")
+            .compactMap { try? JSONValue.parse(String($0)) }
+    }
+
+    /// Polls `cond` every 50 ms; records an issue naming `what` if it does not hold within `timeout` seconds.
+    func waitFor(_ what: String, timeout: Double = 15, _ cond: () async throws -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try await cond() { return }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        Issue.record("timed out waiting for \(what)")
+    }
+}
+
+extension AdminEnv {
+    static let agentScript = TestEnv.repoRoot + "/Tests/TransportTests/Fixtures/agent_http_server.py"
+
+    /// A gateway on SQLite with the fixture channel, an http-agent agent `alpha` served by
+    /// the transport tests' Python agent server (its /handoff path answers with the roles of
+    /// the history it got), the events in `dir/events.jsonl`, the admin listener, and
+    /// `agents` after alpha. The caller stops both (the agent with `stop()`).
+    static func httpAgentGateway(_ name: String, routing: String = "", agents: String = "") async throws -> (TestGateway, PythonAgent) {
+        let agent = try await PythonAgent.start(script: agentScript)
+        let dir = TestEnv.tempDir(name)
+        let yaml = TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, routing: routing, agents: """
+          - name: alpha
+            transport: http
+            config: { url: "\(agent.base)/handoff" }
+        \(agents)
+        """, routes: section(), extraPlugins: """
+          - id: http
+            library: http-agent
+          - id: events
+            library: file-sink
+            config: { path: \(dir)/events.jsonl, fsync: always }
+        """)
+        do {
+            return (try await TestGateway(yaml: yaml, dir: dir), agent)
+        } catch {
+            agent.stop()
+            throw error
+        }
+    }
+}
+
+/// The transport tests' agent server (`python3 agent_http_server.py PORT`), ready once
+/// GET /health answers.
+final class PythonAgent: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    private init(script: String, port: Int) throws {
+        self.port = port
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, String(port)]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    static func start(script: String) async throws -> PythonAgent {
+        let a = try PythonAgent(script: script, port: TestEnv.freePort())
+        for _ in 0..<100 {
+            if let r = try? await AdminClient.http.send(method: "GET", url: a.base + "/health", timeoutMs: 1000), r.status == 200 { return a }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        a.stop()
+        throw StoreError("agent_http_server.py did not start")
+    }
+
+    func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
     }
 }
 

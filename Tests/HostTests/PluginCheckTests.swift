@@ -56,8 +56,9 @@ import Testing
         #expect(!out.contains("SKIP  create"), "the create case must run: \(out)")
     }
 
-    /// Each mode of the check-breaker fixture breaks one rule; plugin-check names it.
-    @Test(arguments: [
+    /// Each mode of the check-breaker fixture breaks one rule; plugin-check names it:
+    /// (mode, finding, the case that reports it).
+    static let brokenModes: [(String, String, String)] = [
         ("twice", "completed_twice", "ops ds.agent-transport/1"),
         ("never", "never_completed", "ops ds.agent-transport/1"),
         ("ignore-cancel", "completed_after_cancel", "cancel ds.agent-transport/1"),
@@ -66,7 +67,23 @@ import Testing
         ("small-descriptor", "struct_size_too_small", "load"),
         ("blocking-callback", "blocking_callback", "ops ds.agent-transport/1"),
         ("crash", "crash", "ops ds.agent-transport/1"),
-    ])
+        ("exit", "exited", "ops ds.agent-transport/1"),
+        ("abi-version", "abi_version", "load"),
+        ("bad-id", "descriptor", "load"),
+        ("missing-probe", "missing_function", "load"),
+        ("any-interface", "get_interface", "load"),
+        ("bad-schema", "schema", "load"),
+        ("refuse-config", "example_config_refused", "create ds.agent-transport/1"),
+        ("refuse-config", "refused_without_reason", "create ds.agent-transport/1"),
+        ("respond", "wrong_function", "ops ds.agent-transport/1"),
+        ("unknown-op", "unknown_op", "ops ds.agent-transport/1"),
+        ("timer", "timer_after_destroy", "create ds.agent-transport/1"),
+        ("after-destroy", "service_after_destroy", "create ds.agent-transport/1"),
+        ("bad-handle", "invalid_handle", "ops ds.agent-transport/1"),
+        ("bad-url", "invalid_argument", "ops ds.agent-transport/1"),
+    ]
+
+    @Test(arguments: brokenModes)
     func brokenFixtureFailsForItsReason(_ mode: String, _ kind: String, _ inCase: String) throws {
         let (rc, out) = try check(TestSupport.library("fixture-check-breaker"),
                                   extra: ["--op-timeout-ms", "4000", "--threads", "2", "--ops-per-thread", "4"],
@@ -75,6 +92,18 @@ import Testing
         #expect(out.contains("FAIL  \(inCase)"), "\(out)")
         #expect(out.contains("      \(kind): "), "\(out)")
         #expect(out.contains("FAILED"), "\(out)")
+        // The checker itself never crashes on a broken plugin (e.g. never calls a NULL member).
+        #expect(kind == "crash" || !out.contains("crash: "), "\(out)")
+    }
+
+    /// Every failure plugin-check names has a fixture (a check-breaker mode above, or the
+    /// contract-breaker fixture) that makes it report that name.
+    @Test func everyFailureKindHasABrokenFixture() {
+        // The modes above; hang (its own test, with a short --case-timeout); load (not a
+        // plugin); completed_and_refused and completed_after_destroy (the contract-breaker fixture).
+        let covered = Set(Self.brokenModes.map(\.1)).union(["hang", "load", "completed_and_refused", "completed_after_destroy"])
+        let missing = Set(CheckFinding.Kind.allCases.map(\.rawValue)).subtracting(covered)
+        #expect(missing.isEmpty, "no broken fixture reports: \(missing.sorted())")
     }
 
     @Test func theControlModePasses() throws {
@@ -87,6 +116,47 @@ import Testing
         let (_, out) = try check(TestSupport.library("fixture-check-breaker"), env: ["DS_CHECK_BREAKER": "crash"])
         #expect(out.contains("signal 11"), "\(out)")
         #expect(out.contains("operations (call, probe) from"), "\(out)")
+    }
+
+    /// A plugin that calls exit() is named with the status and the step, and its last log line is shown.
+    @Test func exitNamesTheStatusAndTheStep() throws {
+        let (rc, out) = try check(TestSupport.library("fixture-check-breaker"), env: ["DS_CHECK_BREAKER": "exit"])
+        #expect(rc == 1, "\(out)")
+        #expect(out.contains("exited: the process ended with status 3 during: "), "\(out)")
+        #expect(out.contains("operations (call, probe) from"), "\(out)")
+        #expect(out.contains("a plugin must never exit the host"), "\(out)")
+        #expect(out.contains("| check-breaker: giving up, exit(3)"), "\(out)")
+        #expect(out.contains("PASS  create ds.agent-transport/1"), "only the cases that call call() fail: \(out)")
+    }
+
+    /// A call that never returns: each case that makes it is killed after --case-timeout
+    /// (2 s here, so the whole check takes seconds, not the default 120 s per case).
+    @Test func hangIsKilledAfterTheCaseTimeout() throws {
+        let started = Date()
+        let (rc, out) = try check(TestSupport.library("fixture-check-breaker"),
+                                  extra: ["--case-timeout", "2", "--op-timeout-ms", "500"], env: ["DS_CHECK_BREAKER": "hang"])
+        let took = Date().timeIntervalSince(started)
+        #expect(rc == 1, "\(out)")
+        #expect(out.contains("FAIL  ops ds.agent-transport/1"), "\(out)")
+        #expect(out.contains("FAIL  cancel ds.agent-transport/1"), "\(out)")
+        #expect(out.contains("hang: the case did not finish within 2 s (--case-timeout) and was killed: a call into the plugin did not return"), "\(out)")
+        #expect(out.contains("      last step: 32 operations (call, probe) from 4 thread(s)"), "the step it hung in: \(out)")
+        #expect(out.contains("PASS  create ds.agent-transport/1"), "\(out)")
+        #expect(out.contains("FAILED: 2 of 4 cases broke the contract (hang)"), "\(out)")
+        #expect(took < 30, "two hanging cases of 2 s each took \(took) s")
+    }
+
+    /// --case-timeout is documented in --help, and refused when it leaves no time for the operations.
+    @Test func caseTimeoutIsDocumentedAndChecked() throws {
+        let (_, help, _) = try TestSupport.run(TestSupport.darkspere, ["plugin-check", "--help"])
+        #expect(help.contains("--case-timeout <seconds>"), "\(help)")
+        #expect(help.contains("hang"), "\(help)")
+        let lib = TestSupport.library("fixture-check-breaker")
+        let (rc, out) = try check(lib, extra: ["--case-timeout", "5"])   // op timeout 10 s by default
+        #expect(rc != 0 && rc != 1, "\(out)")
+        #expect(out.contains("--case-timeout (5000 ms) must be longer than --op-timeout-ms (10000 ms)"), "\(out)")
+        let (rc2, out2) = try check(lib, extra: ["--case-timeout", "0"])
+        #expect(rc2 != 0 && rc2 != 1 && out2.contains("--case-timeout must be a number of seconds above 0"), "\(out2)")
     }
 
     /// The contract-breaker fixture of the host's own tests: refused-after-complete and

@@ -39,13 +39,13 @@ import TestPeers
             await g.stop()
             Issue.record("the gateway started on 0.0.0.0 with the published Twilio token")
         } catch let e as StartupErrors {
-            #expect(e.description.contains("plugins[twilio].config.auth_token"))
+            #expect(e.description.contains("plugins[0].config.auth_token (twilio)"))
             #expect(e.description.contains("TWILIO_AUTH_TOKEN"))
         }
         // `darkspere check` reports the same, and exits non-zero.
         let (rc, out, _) = try TestSupport.run(TestSupport.darkspere, ["check", "--config", try writeConfig(yaml)])
         #expect(rc != 0)
-        #expect(out.contains("plugins[twilio].config.auth_token") && out.contains("published default"))
+        #expect(out.contains("plugins[0].config.auth_token (twilio)") && out.contains("published default"))
         // An empty token too.
         let empty = yaml.replacingOccurrences(of: "auth_token: \"local-development-token\"", with: "auth_token: \"\"")
         #expect(SecureDefaults.problems(try TestSupport.config(empty)).first?.contains("is empty") == true)
@@ -72,7 +72,7 @@ import TestPeers
             """).replacingOccurrences(of: "listen: 127.0.0.1:0", with: "listen: 10.1.2.3:8080")
         let problems = SecureDefaults.problems(try TestSupport.config(yaml))
         #expect(problems.count == 1)
-        #expect(problems.first?.contains("plugins[stripe].config.webhook_secret is missing") == true)
+        #expect(problems.first?.contains("plugins[0].config.webhook_secret (stripe) is missing") == true)
     }
 
     /// With umask 000, the database (and its WAL and shared-memory files), the spool and

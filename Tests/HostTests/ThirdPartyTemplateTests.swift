@@ -4,7 +4,8 @@ import Testing
 @testable import Host
 
 /// Examples/plugin-template builds as a package of its own and its library loads into
-/// the host next to the host's PluginKit, without rebuilding the host.
+/// the host next to the host's PluginKit, without rebuilding the host, and passes
+/// `darkspere plugin-check`.
 @Suite struct ThirdPartyTemplateTests {
     @Test func templateBuildsOnItsOwnAndLoads() async throws {
         let pkg = TestSupport.root + "/Examples/plugin-template"
@@ -25,5 +26,12 @@ import Testing
         let r = await a.transport.call(a, c)
         #expect(r.status == DS_OK && r.text == "hey: you said ping")
         #expect(a.transport.library.id == "my-adapter")
+
+        // And it passes plugin-check, like every bundled plugin (PluginCheckTests).
+        try #"{"greeting":"hey"}"#.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        let (crc, out, cerr) = try TestSupport.run(TestSupport.darkspere, ["plugin-check", dir + "/libds-my-adapter.so", "--config", dir + "/config.json"],
+                                                   cwd: dir)
+        #expect(crc == 0, "\(out)\(cerr)")
+        #expect(out.contains("PASSED") && !out.contains("SKIP  create"), "\(out)")
     }
 }

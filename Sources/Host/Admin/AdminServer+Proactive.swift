@@ -2,8 +2,9 @@ import Foundation
 
 /// POST /api/v1/messages (operator): a proactive message — a conversation started or
 /// continued from our side (issue 14, item 2). Queued through the outbox (sent once,
-/// retried), refused for an opted-out number (409 `opted_out`, nothing sent); the user's
-/// answer continues the session. Runs on the admin pool (blocking store calls).
+/// retried), refused for an opted-out number (409 `opted_out`, nothing sent) and for an
+/// agent that is draining, disabled, out of rotation or removed (409 `agent_unavailable`,
+/// naming the state; nothing queued); the user's answer continues the session. Runs on the admin pool (blocking store calls).
 extension AdminServer {
     func sendProactive(_ call: AdminRequest) throws -> JSONValue {
         try call.only([])
@@ -83,6 +84,8 @@ extension AdminServer {
                 throw AdminError(409, "conflict", "the conversation with \(to) is active in session \(s) with agent '\(a)' (omit agent, or move the session first)")
             case .held(let s):
                 throw AdminError(409, "conflict", "the conversation with \(to) is held by an operator in session \(s): use POST /api/v1/sessions/\(s)/messages")
+            case .agentUnavailable(let a, let state, let detail):
+                throw AdminError(409, "agent_unavailable", "agent '\(a)' \(state == "removed" ? "was removed" : "is " + state.replacingOccurrences(of: "_", with: " ")): \(detail). Nothing was queued; omit agent to let the gateway choose one that takes new conversations")
             case .noAgent: throw AdminError(409, "no_agent", "no agent can take a new conversation now")
             }
         }

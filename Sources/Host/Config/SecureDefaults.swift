@@ -36,7 +36,7 @@ public enum SecureDefaults {
             let v = t.token.trimmingCharacters(in: .whitespaces)
             if v.isEmpty || isPublished(v) || v.count < 16 {
                 let why = v.isEmpty ? "is empty" : isPublished(v) ? "still has the published default '\(v)'" : "is shorter than 16 characters"
-                out.append(message("admin.tokens[\(i)].token (\(t.name))", why, listen: listen, via: open.0))
+                out.append(message("admin.tokens[\(i)].token", of: t.name, why, listen: listen, via: open.0))
             }
         }
         for p in config.plugins where p.enabled {
@@ -46,11 +46,11 @@ public enum SecureDefaults {
                 let v = s.trimmingCharacters(in: .whitespaces)
                 let why: String
                 if v.isEmpty { why = "is empty" } else if isPublished(v) { why = "still has the published default '\(v)'" } else { continue }
-                out.append(message("plugins[\(p.id)].config.\(key)", why, listen: listen, via: open.0))
+                out.append(message("plugins[\(p.index)].config.\(key)", of: p.id, why, listen: listen, via: open.0))
             }
             // Stripe: without webhook_secret its webhooks cannot be verified.
             if isStripe(p), !fields.contains(where: { $0.0 == "webhook_secret" }) {
-                out.append(message("plugins[\(p.id)].config.webhook_secret", "is missing", listen: listen, via: open.0))
+                out.append(message("plugins[\(p.index)].config.webhook_secret", of: p.id, "is missing", listen: listen, via: open.0))
             }
         }
         return out
@@ -66,9 +66,11 @@ public enum SecureDefaults {
         return name == "stripe" || name.hasPrefix("libds-stripe") || name.hasPrefix("libstripe")
     }
 
-    static func message(_ key: String, _ why: String, listen: String, via: String) -> String {
+    /// `key` is a key path in the one form every config message uses (`plugins[0].config.auth_token`);
+    /// `owner` names the entry it is in (the plugin id, the token's name).
+    static func message(_ key: String, of owner: String, _ why: String, listen: String, via: String) -> String {
         let last = key.split(separator: ".").last.map(String.init) ?? key
         let hint = environmentHints[last].map { " (the shipped plugins.yaml reads it from $\($0): export it)" } ?? ""
-        return "\(key) \(why) while \(via) is \(listen), not loopback: set \(key) to the real secret\(hint), or listen on 127.0.0.1"
+        return "\(key) (\(owner)) \(why) while \(via) is \(listen), not loopback: set \(key) to the real secret\(hint), or listen on 127.0.0.1"
     }
 }

@@ -24,6 +24,36 @@ struct CheckInterface {
     /// Starts operation `index` (which one of `opNames`: `index % opNames.count`).
     let issue: (_ instance: UnsafeMutableRawPointer?, _ agent: UnsafeMutableRawPointer?, _ index: Int, _ op: OpaquePointer) -> ds_status
 
+    /// The members every interface table has in the same form: create, destroy, cancel
+    /// and (ABI 1.2, when the table's struct_size reaches it) validate_config.
+    struct Common {
+        typealias CreateFn = @convention(c) (UnsafePointer<ds_plugin_descriptor>?, OpaquePointer?, ds_str,
+                                             UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutablePointer<ds_error>?) -> ds_status
+        typealias DestroyFn = @convention(c) (UnsafeMutableRawPointer?) -> Void
+        typealias CancelFn = @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?) -> Void
+        typealias ValidateFn = @convention(c) (UnsafePointer<ds_plugin_descriptor>?, ds_str, UnsafeMutablePointer<ds_error>?) -> ds_status
+
+        let create: (_ handle: OpaquePointer, _ config: String, _ err: UnsafeMutablePointer<ds_error>) -> (ds_status, UnsafeMutableRawPointer?)
+        let destroy: (UnsafeMutableRawPointer?) -> Void
+        let cancel: ((UnsafeMutableRawPointer?, OpaquePointer) -> Void)?
+        let validate: ((String, UnsafeMutablePointer<ds_error>) -> ds_status)?
+
+        /// Closures over table `t` of plugin `d` (create must be non-NULL: `missingMembers`).
+        init<T>(_ t: UnsafePointer<T>, _ d: UnsafePointer<ds_plugin_descriptor>, _ create: KeyPath<T, CreateFn?>,
+                _ destroy: KeyPath<T, DestroyFn?>, _ cancel: KeyPath<T, CancelFn?>, _ validate: KeyPath<T, ValidateFn?>) {
+            self.create = { h, c, e in var out: UnsafeMutableRawPointer?; let s = withDSStr(c) { t.pointee[keyPath: create]!(d, h, $0, &out, e) }; return (s, out) }
+            self.destroy = { t.pointee[keyPath: destroy]?($0) }
+            self.cancel = t.pointee[keyPath: cancel].map { f in { f($0, $1) } }
+            self.validate = hasField(t, validate) ? t.pointee[keyPath: validate].map { f in { c, e in withDSStr(c) { f(d, $0, e) } } } : nil
+        }
+    }
+
+    init(id: String, opNames: [String], common: Common,
+         issue: @escaping (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, Int, OpaquePointer) -> ds_status) {
+        self.id = id; self.opNames = opNames; self.issue = issue
+        create = common.create; destroy = common.destroy; cancel = common.cancel; validate = common.validate
+    }
+
     /// The size of the interface's table in ABI 1.0 (up to and including `cancel`).
     static func minimumSize(_ id: String) -> Int? {
         switch id {
@@ -65,11 +95,7 @@ struct CheckInterface {
         case DS_CHANNEL_V1:
             let t = raw.assumingMemoryBound(to: ds_channel_v1.self)
             return CheckInterface(
-                id: id, opNames: ["send"],
-                create: { h, c, e in var out: UnsafeMutableRawPointer?; let s = withDSStr(c) { t.pointee.create!(d, h, $0, &out, e) }; return (s, out) },
-                destroy: { t.pointee.destroy?($0) },
-                cancel: t.pointee.cancel.map { f in { f($0, $1) } },
-                validate: hasField(t, \.validate_config) ? t.pointee.validate_config.map { f in { c, e in withDSStr(c) { f(d, $0, e) } } } : nil,
+                id: id, opNames: ["send"], common: .init(t, d, \.create, \.destroy, \.cancel, \.validate_config),
                 issue: { inst, _, i, op in
                     let a = CArena()
                     var m = ds_outbound_message()
@@ -83,11 +109,7 @@ struct CheckInterface {
         case DS_AGENT_TRANSPORT_V1:
             let t = raw.assumingMemoryBound(to: ds_agent_transport_v1.self)
             var f = CheckInterface(
-                id: id, opNames: ["call", "call", "call", "probe"],
-                create: { h, c, e in var out: UnsafeMutableRawPointer?; let s = withDSStr(c) { t.pointee.create!(d, h, $0, &out, e) }; return (s, out) },
-                destroy: { t.pointee.destroy?($0) },
-                cancel: t.pointee.cancel.map { f in { f($0, $1) } },
-                validate: hasField(t, \.validate_config) ? t.pointee.validate_config.map { f in { c, e in withDSStr(c) { f(d, $0, e) } } } : nil,
+                id: id, opNames: ["call", "call", "call", "probe"], common: .init(t, d, \.create, \.destroy, \.cancel, \.validate_config),
                 issue: { inst, agent, i, op in
                     if i % 4 == 3 { return t.pointee.probe!(inst, agent, op) }
                     let a = CArena()
@@ -121,11 +143,7 @@ struct CheckInterface {
         case DS_BILLING_V1:
             let t = raw.assumingMemoryBound(to: ds_billing_v1.self)
             return CheckInterface(
-                id: id, opNames: ["authorize", "record"],
-                create: { h, c, e in var out: UnsafeMutableRawPointer?; let s = withDSStr(c) { t.pointee.create!(d, h, $0, &out, e) }; return (s, out) },
-                destroy: { t.pointee.destroy?($0) },
-                cancel: t.pointee.cancel.map { f in { f($0, $1) } },
-                validate: hasField(t, \.validate_config) ? t.pointee.validate_config.map { f in { c, e in withDSStr(c) { f(d, $0, e) } } } : nil,
+                id: id, opNames: ["authorize", "record"], common: .init(t, d, \.create, \.destroy, \.cancel, \.validate_config),
                 issue: { inst, _, i, op in
                     let a = CArena()
                     var u = ds_usage()
@@ -142,11 +160,7 @@ struct CheckInterface {
         case DS_LOG_SINK_V1:
             let t = raw.assumingMemoryBound(to: ds_log_sink_v1.self)
             var f = CheckInterface(
-                id: id, opNames: ["write", "write", "write", "flush"],
-                create: { h, c, e in var out: UnsafeMutableRawPointer?; let s = withDSStr(c) { t.pointee.create!(d, h, $0, &out, e) }; return (s, out) },
-                destroy: { t.pointee.destroy?($0) },
-                cancel: t.pointee.cancel.map { f in { f($0, $1) } },
-                validate: hasField(t, \.validate_config) ? t.pointee.validate_config.map { f in { c, e in withDSStr(c) { f(d, $0, e) } } } : nil,
+                id: id, opNames: ["write", "write", "write", "flush"], common: .init(t, d, \.create, \.destroy, \.cancel, \.validate_config),
                 issue: { inst, _, i, op in
                     if i % 4 == 3 { return t.pointee.flush!(inst, op) }
                     let a = CArena()

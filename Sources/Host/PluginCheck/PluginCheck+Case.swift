@@ -26,7 +26,10 @@ extension PluginCheck {
             for id in lib.interfaces where CheckInterface.minimumSize(id) != nil { out.emit("iface", id) }
             out.emit("info", "plugin '\(lib.id)' \"\(lib.name)\" \(lib.version), ABI \(lib.abiVersion), interfaces: \(lib.interfaces.joined(separator: ", "))")
         case "create", "ops", "cancel":
-            guard let iface = interface, let raw = rawTable(lib, iface),
+            // A table the load case found too small or missing a required member is not
+            // called (the checker would read past it or call NULL): that case reported it.
+            guard let iface = interface, let raw = rawTable(lib, iface), let min = CheckInterface.minimumSize(iface),
+                  Int(raw.load(as: UInt32.self)) >= min, CheckInterface.missingMembers(iface, raw).isEmpty,
                   let fns = CheckInterface.make(iface, lib.descriptor, raw, timeoutMs: UInt32(o.opTimeoutMs)) else {
                 out.emit("skip", "interface \(interface ?? "?") is not usable (see load)")
                 break

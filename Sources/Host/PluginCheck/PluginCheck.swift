@@ -21,17 +21,23 @@ public struct PluginCheckOptions: Sendable {
     public var cancelBoundMs: UInt64 = 2_000
     /// A callback into the plugin running longer than this is `blocking_callback`.
     public var callbackBoundMs: UInt64 = 1_000
-    /// A case process still running after this is killed (`hang`).
+    /// A case process still running after this is killed (`hang`); `--case-timeout SECONDS`.
     public var caseTimeoutMs: UInt64 = 120_000
     /// Print each case's steps and the plugin's log lines.
     public var verbose = false
 
     public init(path: String) { self.path = path }
 
+    /// Milliseconds as seconds for messages and arguments: "1", "1.5", "0.25".
+    static func seconds(_ ms: UInt64) -> String {
+        ms % 1000 == 0 ? "\(ms / 1000)" : String(format: "%g", Double(ms) / 1000)
+    }
+
     /// The arguments that give a case process the same options (config passed as files).
     func caseArguments(configFile: String?, agentConfigFile: String?) -> [String] {
         var a = ["--threads", "\(threads)", "--ops-per-thread", "\(opsPerThread)", "--op-timeout-ms", "\(opTimeoutMs)",
-                 "--cancel-bound-ms", "\(cancelBoundMs)", "--callback-bound-ms", "\(callbackBoundMs)"]
+                 "--cancel-bound-ms", "\(cancelBoundMs)", "--callback-bound-ms", "\(callbackBoundMs)",
+                 "--case-timeout", Self.seconds(caseTimeoutMs)]
         if let configFile { a += ["--config", configFile] }
         if let agentConfigFile { a += ["--agent-config", agentConfigFile] }
         return a
@@ -180,7 +186,7 @@ public enum PluginCheck {
             }
         }
         if killed.isSet {
-            result.failures.append(CheckFinding(kind: .hang, message: "the case did not finish within \(o.caseTimeoutMs) ms and was killed (last step: \(result.lastStep))"))
+            result.failures.append(CheckFinding(kind: .hang, message: "the case did not finish within \(PluginCheckOptions.seconds(o.caseTimeoutMs)) s (--case-timeout) and was killed: a call into the plugin did not return (if it is only slow, give a longer --case-timeout)"))
         } else if p.terminationReason == .uncaughtSignal {
             let sig = p.terminationStatus
             let sigName = strsignal(sig).map { String(cString: $0) } ?? "signal \(sig)"

@@ -38,12 +38,17 @@ extension ConversationRouter {
     func failoverTarget(_ t: Turn, from: String, reason: String, excluding: Set<String>) throws -> RoutedAgent? {
         let s: SessionRecord = t.session
         guard let next = try choose(for: t.inbound, excluding: excluding, pool: sessionPool(t.inbound, agent: s.agent)) else { return nil }
-        try store.failover(sessionId: s.id, from: from, to: next.name, reason: reason, nowMs: nowMillis())
-        emit("agent.failed_over", t.inbound, session: s.id, agent: next.name,
-             fields: [("from_agent", .string(from)), ("reason", .string(reason))])
-        mFailovers.increment()
-        logger.warning("session \(s.id): failover \(from) -> \(next.name) (\(reason))")
+        try moveSession(s.id, t.inbound, from: from, to: next.name, reason: reason)
         return next
+    }
+
+    /// Moves session `id` from agent `from` to `to` in the store (a `failovers` row), with
+    /// the `agent.failed_over` event, the metric and a log line. Blocking (store).
+    func moveSession(_ id: Int64, _ m: Inbound, from: String, to: String, reason: String) throws {
+        try store.failover(sessionId: id, from: from, to: to, reason: reason, nowMs: nowMillis())
+        emit("agent.failed_over", m, session: id, agent: to, fields: [("from_agent", .string(from)), ("reason", .string(reason))])
+        mFailovers.increment()
+        logger.warning("session \(id): failover \(from) -> \(to) (\(reason))")
     }
 
     /// The pool a session's agent was chosen from, for failover: sessions do not store

@@ -2,8 +2,11 @@ import Foundation
 
 /// A message started from our side (issue 14, item 2: `POST /api/v1/messages`,
 /// `darkspere send`): which session and agent it belongs to, decided like an inbound
-/// message's — the conversation's active session keeps its agent; otherwise a new session
-/// takes the requested agent or the best one of the conversation's `routes:` pool — then
+/// message's — the conversation's active session keeps its agent (unless that agent was
+/// removed, disabled or missed its heartbeats: then the session moves, as an inbound
+/// message would move it); otherwise a new session takes the requested agent, if it takes
+/// new sessions (not draining, disabled, out of rotation or removed: refused, nothing
+/// queued), or the best one of the conversation's `routes:` pool — then
 /// written with its outbox row (`SQLStore.writeProactive`) while the conversation is held
 /// (in this process by its queue, across processes by the store's conversation lock), so
 /// it never interleaves with a turn of the same conversation. When the user answers, the
@@ -44,6 +47,9 @@ extension ConversationRouter {
         case sessionOfAnotherAgent(session: Int64, agent: String)
         /// The conversation's active session is in an operator's hands.
         case held(session: Int64)
+        /// The agent asked for may not take the message: `state` as the admin API shows
+        /// agents (`draining`, `disabled`, `out_of_rotation`, `removed`), `detail` why.
+        case agentUnavailable(agent: String, state: String, detail: String)
         case noAgent
     }
 
@@ -77,6 +83,18 @@ extension ConversationRouter {
         return try result.value!.get()
     }
 
+    /// Throws `agentUnavailable` if the agent asked for may not take a proactive message: a
+    /// removed, disabled or out-of-rotation agent (missed heartbeats, failing probes: as
+    /// the admin API shows it) never; a draining one only in a session it already has.
+    private func refuseUnavailable(_ a: RoutedAgent, newSession: Bool) throws {
+        func refuse(_ state: String, _ detail: String) -> ProactiveRefusal { .agentUnavailable(agent: a.name, state: state, detail: detail) }
+        if a.isRetired { throw refuse("removed", "it is no longer one of the gateway's agents") }
+        if a.state == .disabled { throw refuse("disabled", "an operator took it out of rotation") }
+        if a.state == .draining && newSession { throw refuse("draining", "it keeps its conversations but takes no new one") }
+        if a.heartbeatLapsed.load(ordering: .acquiring) { throw refuse("out_of_rotation", "it missed 3 heartbeats") }
+        if !a.health.inRotation { throw refuse("out_of_rotation", "its health probes fail") }
+    }
+
     private final class ResultBox: @unchecked Sendable { var value: Result<ProactiveQueued, any Error>? }
 
     private func proactiveLocked(_ p: Proactive, _ sql: SQLStore) throws -> ProactiveQueued {
@@ -87,19 +105,47 @@ extension ConversationRouter {
             throw ProactiveRefusal.optedOut
         }
         let pool = routePool(probe)
+        var named: RoutedAgent?
         if let name = p.agent {
-            guard agent(named: name) != nil else { throw ProactiveRefusal.unknownAgent(name) }
+            guard let a = agent(named: name) else {
+                // Gone from the roster: removed (it had conversations) or never there.
+                if try sql.agentHasSessions(name) {
+                    throw ProactiveRefusal.agentUnavailable(agent: name, state: "removed", detail: "it is no longer one of the gateway's agents")
+                }
+                throw ProactiveRefusal.unknownAgent(name)
+            }
             if let pool, !pool.contains(name) { throw ProactiveRefusal.agentNotInPool(name) }
+            named = a
         }
         var sessionId: Int64?
         let agentName: String
         if let s = try store.activeSession(channel: p.channel, remote: p.to, local: p.from, sinceMs: sessionsSince(nowMillis())) {
             if s.held { throw ProactiveRefusal.held(session: s.id) }
-            if let name = p.agent, name != s.agent { throw ProactiveRefusal.sessionOfAnotherAgent(session: s.id, agent: s.agent) }
+            // Nil: the session's agent keeps it (a draining one too); else why it must move.
+            let moveReason: String? = agent(named: s.agent).map { rosterReason($0) } ?? "agent removed"
+            if let named, named.name == s.agent {
+                try refuseUnavailable(named, newSession: false)
+                agentName = named.name
+            } else if let named {
+                guard let reason = moveReason else { throw ProactiveRefusal.sessionOfAnotherAgent(session: s.id, agent: s.agent) }
+                // A session stays in the pool that took it (tenants stay apart), as in a failover.
+                if let sp = sessionPool(probe, agent: s.agent), !sp.contains(named.name) { throw ProactiveRefusal.agentNotInPool(named.name) }
+                try refuseUnavailable(named, newSession: true)
+                try moveSession(s.id, probe, from: s.agent, to: named.name, reason: reason)
+                agentName = named.name
+            } else if let reason = moveReason {
+                guard let next = try choose(for: probe, excluding: [s.agent], pool: sessionPool(probe, agent: s.agent)) else {
+                    throw ProactiveRefusal.noAgent
+                }
+                try moveSession(s.id, probe, from: s.agent, to: next.name, reason: reason)
+                agentName = next.name
+            } else {
+                agentName = s.agent
+            }
             sessionId = s.id
-            agentName = s.agent
-        } else if let name = p.agent {
-            agentName = name
+        } else if let named {
+            try refuseUnavailable(named, newSession: true)
+            agentName = named.name
         } else {
             guard let chosen = try choose(for: probe, excluding: [], pool: pool) else { throw ProactiveRefusal.noAgent }
             agentName = chosen.name

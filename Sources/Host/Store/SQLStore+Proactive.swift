@@ -57,4 +57,10 @@ extension SQLStore {
             }
         }
     }
+
+    /// True if any session (of any age) was handled by agent `name`: an agent no longer in
+    /// the roster was removed, rather than never there. Uses the `sessions_agent` index.
+    public func agentHasSessions(_ name: String) throws -> Bool {
+        try pool.with { c in try c.one("SELECT 1 FROM sessions WHERE agent = ? LIMIT 1", [.text(name)]) != nil }
+    }
 }

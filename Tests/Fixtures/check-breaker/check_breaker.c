@@ -12,12 +12,27 @@
  *   "small-descriptor"  the descriptor's struct_size is 16            -> struct_size_too_small
  *   "blocking-callback" call() makes an HTTP request whose callback sleeps 2.5 s -> blocking_callback
  *   "crash"             call() writes through a NULL pointer          -> crash
+ *   "hang"              call() never returns (blocks forever)          -> hang
+ *   "exit"              call() calls exit(3): the plugin ends the process -> exited
+ *   "abi-version"       the descriptor says ABI 2.x (its entry accepted 1) -> abi_version
+ *   "bad-id"            the descriptor's id is "Check_Breaker"         -> descriptor
+ *   "missing-probe"     the transport table's probe is NULL            -> missing_function
+ *   "any-interface"     get_interface answers every id with the table  -> get_interface
+ *   "bad-schema"        config_schema has a typo (minLenght)           -> schema
+ *   "refuse-config"     create() refuses every config, saying nothing  -> example_config_refused, refused_without_reason
+ *   "respond"           call() answers its op with respond()           -> wrong_function
+ *   "unknown-op"        call() also completes an op it was never given -> unknown_op
+ *   "timer"             create() starts a 20 ms timer destroy() leaves running -> timer_after_destroy
+ *   "after-destroy"     destroy() leaves a thread that calls http_request 50 ms later -> service_after_destroy
+ *   "bad-handle"        call() makes an HTTP request with a made-up ds_host_handle -> invalid_handle
+ *   "bad-url"           call() makes an HTTP request to "not a url"    -> invalid_argument
  *
  * probe() always completes once, at once. Ops are completed from a thread after 5 ms (so
  * cancel() can find them in flight), except in "twice" and "bad-status".
  */
 #include "darkspere_plugin.h"
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -77,19 +92,50 @@ static void http_done(void *user, ds_status status, const ds_http_response *resp
     if (take(op)) finish(op, DS_ERR_UNAVAILABLE, "");
 }
 
+static void http_ignored(void *user, ds_status status, const ds_http_response *response, ds_str error) {
+    (void)user; (void)status; (void)response; (void)error;
+}
+
+/* An HTTP request the checker must refuse ("bad-handle", "bad-url") or see after destroy. */
+static void bad_request(ds_host_handle *h, const char *url) {
+    ds_http_request r;
+    memset(&r, 0, sizeof r);
+    r.struct_size = sizeof r;
+    r.method = ds_str_from_cstr("GET");
+    r.url = ds_str_from_cstr(url);
+    g_host->http_request(h, &r, http_ignored, NULL);
+}
+
+static void *request_after_destroy(void *h) {
+    sleep_ms(50);
+    bad_request(h, "http://127.0.0.1:9/after-destroy");   /* the break: the instance is gone */
+    return NULL;
+}
+
+static void tick(void *user) { (void)user; }
+
 /* ---- ds.agent-transport/1 ---- */
 
 typedef struct { ds_host_handle *host; } transport;
 
 static ds_status t_create(const ds_plugin_descriptor *p, ds_host_handle *h, ds_str cfg, void **out, ds_error *err) {
     (void)p; (void)cfg; (void)err;
+    if (mode_is("refuse-config")) return DS_ERR_CONFIG;   /* the break: no reason in err */
     transport *t = calloc(1, sizeof *t);
     t->host = h;
+    if (mode_is("timer")) g_host->timer_start(h, 20, 20, tick, NULL);   /* never cancelled */
     *out = t;
     return DS_OK;
 }
 
-static void t_destroy(void *inst) { free(inst); }
+static void t_destroy(void *inst) {
+    transport *t = inst;
+    if (mode_is("after-destroy")) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, request_after_destroy, t->host) == 0) pthread_detach(th);
+    }
+    free(t);
+}
 
 static ds_status t_open(void *inst, ds_str name, ds_str cfg, void **out, ds_error *err) {
     (void)inst; (void)name; (void)cfg; (void)err;
@@ -103,6 +149,19 @@ static ds_status t_call(void *inst, void *agent, const ds_agent_request *req, ds
     if (mode_is("twice")) { finish(op, DS_OK, "one"); finish(op, DS_OK, "two"); return DS_OK; }
     if (mode_is("bad-status")) { finish(op, 42, "forty-two"); return DS_OK; }
     if (mode_is("crash")) { *(volatile int *)(uintptr_t)0 = 1; return DS_OK; }
+    if (mode_is("hang")) for (;;) sleep_ms(60000);   /* the break: the host's thread never comes back */
+    if (mode_is("exit")) { fprintf(stderr, "check-breaker: giving up, exit(3)\n"); exit(3); }
+    if (mode_is("respond")) {
+        ds_http_response resp;
+        memset(&resp, 0, sizeof resp);
+        resp.struct_size = sizeof resp;
+        resp.status = 200;
+        g_host->respond(op, &resp);
+        return DS_OK;
+    }
+    if (mode_is("unknown-op")) finish((ds_op *)(uintptr_t)0x10, DS_OK, "stray");
+    if (mode_is("bad-handle")) bad_request((ds_host_handle *)(void *)g_mode, "http://127.0.0.1:9/agent");
+    if (mode_is("bad-url")) bad_request(t->host, "not a url");
     if (mode_is("never")) return DS_PENDING;
     if (!keep(op)) return DS_ERR_UNAVAILABLE;
     if (mode_is("blocking-callback")) {
@@ -146,6 +205,7 @@ static const char *const interfaces[] = { DS_AGENT_TRANSPORT_V1, NULL };
 
 static const void *get_interface(const ds_plugin_descriptor *p, const char *id) {
     (void)p;
+    if (mode_is("any-interface")) return &transport_table;   /* the break: a table for any id */
     return strcmp(id, DS_AGENT_TRANSPORT_V1) == 0 ? &transport_table : NULL;
 }
 
@@ -165,5 +225,10 @@ DS_EXPORT const ds_plugin_descriptor *darkspere_plugin_entry(const ds_host *host
     if (m != NULL && m[0] != '\0') { strncpy(g_mode, m, sizeof g_mode - 1); g_mode[sizeof g_mode - 1] = '\0'; }
     if (mode_is("small-table")) transport_table.struct_size = 8;
     if (mode_is("small-descriptor")) descriptor.struct_size = 16;
+    if (mode_is("abi-version")) descriptor.abi_major = DS_ABI_MAJOR + 1;
+    if (mode_is("bad-id")) descriptor.id = "Check_Breaker";
+    if (mode_is("missing-probe")) transport_table.probe = NULL;
+    if (mode_is("bad-schema"))
+        descriptor.config_schema = "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"minLenght\":1}}}";
     return &descriptor;
 }
