@@ -47,6 +47,13 @@ export ASAN_OPTIONS="log_path=$reports/asan exitcode=66 detect_leaks=${ASAN_LEAK
 export LSAN_OPTIONS="${LSAN_OPTIONS:-}"
 # Swift's backtracer would add seconds per crash; the sanitizer prints its own stacks.
 export SWIFT_BACKTRACE=enable=no
+if [ "$kind" = thread ]; then
+    # Swift's Mutex takes its contended path in the uninstrumented stdlib (futex system calls):
+    # this preloaded shim tells TSan about that lock hand-off (see scripts/tsan-swift-mutex.c).
+    clang=$(dirname "$(readlink -f "$(command -v swift)")")/clang
+    "$clang" -shared -fPIC -O1 -Wall -Werror -o "$scratch/libtsan-swift-mutex.so" scripts/tsan-swift-mutex.c -ldl
+    export LD_PRELOAD="$PWD/$scratch/libtsan-swift-mutex.so${LD_PRELOAD:+:$LD_PRELOAD}"
+fi
 
 status=0
 swift test --skip-build --no-parallel --sanitize="$kind" --scratch-path "$scratch" ${filter:+--filter "$filter"} || status=$?
@@ -69,7 +76,7 @@ if ((${#files[@]})); then
                  if (line ~ /^(malloc|calloc|realloc|free|operator|swift_slowAlloc|swift_allocObject|swift_slowDealloc|__tsan|__interceptor|__sanitizer)/) next
                  sig = sig " | " line; if (++n == 3) { print head sig; head="" } }
              head != "" && /^$/ && n > 0 { print head sig; head="" }' "$f"
-    done | sort | uniq -c | sort -rn | cut -c1-600
+    done | swift demangle --simplified | sort | uniq -c | sort -rn | cut -c1-600
     echo "== full reports: ${files[*]}"
     if [ -n "${CI:-}" ]; then for f in "${files[@]}"; do echo "---- $f"; head -n 200 "$f"; done; fi
     status=1
