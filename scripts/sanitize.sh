@@ -33,7 +33,12 @@ esac
 
 start=$(date +%s)
 echo "== building with --sanitize=$kind into $scratch"
-swift build --build-tests --sanitize="$kind" --scratch-path "$scratch"
+# SKIP_BUILD=1 reruns the suite on the existing instrumented build.
+# --export-dynamic: the sanitizer runtime is linked statically into each executable (darkspere,
+# the test bundle), and swiftc exports only the runtime symbols the executable itself calls;
+# the plugins dlopen'd into it need the others (without it: "libPluginKit.so: undefined
+# symbol: __tsan_external_write" and no Swift plugin loads).
+[ "${SKIP_BUILD:-0}" = 1 ] || swift build --build-tests --sanitize="$kind" --scratch-path "$scratch" -Xlinker --export-dynamic
 built=$(date +%s)
 echo "== instrumented build: $((built - start)) s"
 
