@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestPeers
 
 /// The stripe plugin (built against ABI 1.2) on a host frozen at ABI 1.0: a small C
 /// host (abi10_host.c) whose ds_host ends before account_update. The plugin must load,
@@ -12,8 +13,11 @@ import Testing
         let include = StripeSupport.repoRoot.appendingPathComponent("Sources/PluginAPI/include").path
         let src = StripeSupport.testsDir.appendingPathComponent("abi10_host.c").path
         let exe = dir + "/abi10_host"
-        let (rc, _, err) = try run("/usr/bin/gcc", ["-std=c99", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", "-I", include, src, "-o", exe, "-ldl", "-lcrypto"])
-        try #require(rc == 0, "gcc: \(err)")
+        // Under a sanitizer the plugin is instrumented: the host needs the same runtime, so it
+        // is built by the toolchain's clang with the same -fsanitize (scripts/sanitize.sh).
+        let cc = TestPeers.sanitizer == nil ? ["/usr/bin/gcc"] : ["/usr/bin/env", "clang", "-fsanitize=\(TestPeers.sanitizer!)"]
+        let (rc, _, err) = try run(cc[0], Array(cc.dropFirst()) + ["-std=c99", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", "-I", include, src, "-o", exe, "-ldl", "-lcrypto"])
+        try #require(rc == 0, "\(cc.joined(separator: " ")): \(err)")
         let (code, out, log) = try run(exe, [StripeSupport.buildDir + "/libds-stripe.so", "whsec_abi10"])
         #expect(code == 0, "\(out)\n\(log)")
         let lines = Set(out.split(separator: "\n").map(String.init))

@@ -25,6 +25,17 @@ public enum TestPeers {
         return URL(fileURLWithPath: repoRoot + "/.build/debug").resolvingSymlinksInPath().path
     }()
 
+    /// The sanitizer this process runs under (`swift build --sanitize=thread|address`, see
+    /// scripts/sanitize.sh): "thread", "address" or nil, read from the runtime linked into
+    /// the test bundle. A C program a test compiles to load an instrumented plugin must be
+    /// built with the same `-fsanitize=` (the plugin's instrumentation calls that runtime).
+    public static let sanitizer: String? = {
+        let me = dlopen(nil, RTLD_NOW)
+        if dlsym(me, "__tsan_init") != nil { return "thread" }
+        if dlsym(me, "__asan_init") != nil { return "address" }
+        return nil
+    }()
+
     /// A python3 run that exited non-zero.
     public struct ProcessFailure: Error, CustomStringConvertible {
         public var description: String
