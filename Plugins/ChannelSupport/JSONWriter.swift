@@ -37,11 +37,11 @@ public struct JSONWriter {
     public mutating func bool(_ v: Bool) { separate(); bytes.append(contentsOf: (v ? "true" : "false").utf8); needsComma = true }
     public mutating func null() { separate(); bytes.append(contentsOf: "null".utf8); needsComma = true }
 
-    /// A finite Double (an integral one within ±9e15 as an integer); NaN and infinities,
-    /// which JSON cannot hold, are written as null.
+    /// A finite Double in Swift's shortest form that reads back as the same Double ("0.5",
+    /// "1000.0", "1e+300": it stays a number, never becomes an integer); NaN and infinities,
+    /// which JSON cannot hold, are written as null. Whole numbers: use `int`.
     public mutating func number(_ d: Double) {
         guard d.isFinite else { return null() }
-        if d == d.rounded(), abs(d) < 9.0e15 { return int(Int64(d)) }
         separate(); bytes.append(contentsOf: "\(d)".utf8); needsComma = true
     }
 

@@ -81,11 +81,11 @@ import Testing
         w.field("s", "x")
         w.field("i", Int64.min)
         w.field("b", false)
-        w.key("a"); w.beginArray(); w.int(1); w.null(); w.beginObject(); w.endObject(); w.number(0.5); w.number(.nan); w.endArray()
+        w.key("a"); w.beginArray(); w.int(1); w.null(); w.beginObject(); w.endObject(); w.number(0.5); w.number(.nan); w.number(1000); w.endArray()
         w.key("e"); w.beginArray(); w.endArray()
         w.endObject()
-        #expect(w.text == #"{"s":"x","i":-9223372036854775808,"b":false,"a":[1,null,{},0.5,null],"e":[]}"#)
-        let samples = [#"{"a":[1,-2,3.5,true,null,"\u0000\"\\"],"b":{"c":{}},"a":"dup"}"#, #"["😀","\ud83d\ude00",-0,1e300,123456789012345678]"#,
+        #expect(w.text == #"{"s":"x","i":-9223372036854775808,"b":false,"a":[1,null,{},0.5,null,1000.0],"e":[]}"#)
+        let samples = [#"{"a":[1,-2,3.5,true,null,"\u0000\"\\"],"b":{"c":{}},"a":"dup"}"#, #"["😀","\ud83d\ude00",-0,1e300,123456789012345678,5.0,1e3,-0.0,2.5e-7]"#,
                        #""control \u001f chars \t""#, "[]", "{}"]
         for s in samples {
             let v = try parse(s)
