@@ -177,6 +177,7 @@ final class TelegramChannel: ChannelPlugin {
     }
 
     func learnPublicBase(_ req: RouteRequest) {
+        if publicBase.withLock({ $0 != nil }) { return }
         let suffix = req.path + (req.query.isEmpty ? "" : "?" + req.query)
         guard req.publicURL.hasSuffix(suffix) else { return }
         let base = String(req.publicURL.dropLast(suffix.count))
