@@ -13,6 +13,7 @@
 # share of the Twilio path's in the same round.
 #
 #   bench/channels/run.sh          # ROUNDS=3 DURATION=15s CONNS=64 SENDERS=10000
+#   SKIP_BUILD=1 BUILD_DIR=/path/to/release bench/channels/run.sh   # prebuilt products
 #
 # Results in bench/results/channels/ (not committed; summary.txt has the table);
 # figures in BENCHMARKS.md.
@@ -27,7 +28,9 @@ THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
 SENDERS=${SENDERS:-10000}
 export BENCH_PORT=${BENCH_PORT:-18098}
-export BENCH_PLUGIN_PATH="$PWD/.build/release"
+# BUILD_DIR: the release products to run (darkspere and the plugins), default .build/release.
+BUILD_DIR=${BUILD_DIR:-$PWD/.build/release}
+export BENCH_PLUGIN_PATH="$BUILD_DIR"
 OUT=bench/results/channels
 mkdir -p "$OUT"
 
@@ -39,7 +42,7 @@ T="$OUT/twilio-$N-$SENDERS.tsv"; G="$OUT/telegram-$N-$SENDERS.tsv"; W="$OUT/webc
 [ -s "$W" ] || python3 bench/channels/make_requests.py webchat "$N" "$W" bench-webchat-secret-0123456789abcdef "$SENDERS"
 
 rm -f "$OUT"/bench.sqlite*
-.build/release/darkspere run --config bench/channels/bench.yaml --log-level warning >"$OUT/gateway.log" 2>&1 &
+"$BUILD_DIR/darkspere" run --config bench/channels/bench.yaml --log-level warning >"$OUT/gateway.log" 2>&1 &
 GW=$!
 trap 'kill $GW 2>/dev/null; wait $GW 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$BENCH_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
