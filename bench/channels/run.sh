@@ -114,8 +114,9 @@ awk -F'\t' '
             c = (i == 1 ? "twilio" : i == 2 ? "telegram" : "webchat")
             split(line[r, c], f, "\t")
             share = rate[r, "twilio"] > 0 ? 100 * rate[r, c] / rate[r, "twilio"] : 0
-            sum[c] += share
+            sum[c] += share; cpu[c] += f[6]
             printf "%-6s %-9s %12s %8s ms %8s ms %11s us %8.0f %%\n", r, c, f[3], f[4], f[5], f[6], share
         }
         for (i = 2; i <= 3; i++) { c = (i == 2 ? "telegram" : "webchat"); printf "mean share of the twilio rate, %s: %.0f %%\n", c, sum[c] / rounds }
+        for (i = 1; i <= 3; i++) { c = (i == 1 ? "twilio" : i == 2 ? "telegram" : "webchat"); printf "mean gateway CPU per message, %s: %.0f us\n", c, cpu[c] / rounds }
     }' "$OUT/rounds.tsv" | tee -a "$OUT/summary.txt"
