@@ -159,7 +159,7 @@ let package = Package(
         .testTarget(name: "TwilioTests", dependencies: ["TestPeers", "TwilioCore", "SMSText", "Digests", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py", "media_agent.py"]),
         .target(name: "ChannelTestSupport", dependencies: ["Host"], path: "Tests/ChannelTestSupport"),
         .testTarget(name: "WebChatTests", dependencies: ["TestPeers", "ChannelTestSupport", "WebChatCore", "Host"], path: "Tests/WebChatTests", exclude: ["browser_test.py"]),
-        .testTarget(name: "TelegramTests", dependencies: ["TestPeers", "ChannelTestSupport", "TelegramCore", "Host"], path: "Tests/TelegramTests", exclude: ["fake_telegram.py"]),
+        .testTarget(name: "TelegramTests", dependencies: ["TestPeers", "ChannelTestSupport", "TelegramCore", "ChannelSupport", "Host"], path: "Tests/TelegramTests", exclude: ["fake_telegram.py"]),
         .testTarget(name: "TransportTests", dependencies: ["TestPeers", "Host"], path: "Tests/TransportTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]

@@ -50,6 +50,64 @@ import WebChatCore
     }
 }
 
+/// The hand-written readers and writers of the message path: the POST body, the answers,
+/// the token's byte-level checks, with odd inputs.
+@Suite struct WebChatReaderTests {
+    func post(_ body: String, max: Int = 20) throws -> WebChatPost { try WebChatPost.parse(Array(body.utf8), maxLength: max) }
+    func problem(_ body: String, max: Int = 20) -> WebChatPost.Problem? {
+        do { _ = try post(body, max: max); return nil } catch let p as WebChatPost.Problem { return p } catch { return nil }
+    }
+
+    @Test func postBodiesAreReadTrimmedAndChecked() throws {
+        #expect(try post(#"{"text":"  hi there \n","id":"b1-_Z"}"#) == WebChatPost(text: "hi there", clientId: "b1-_Z"))
+        #expect(try post(#"{"id":null,"text":"caf\u00e9 \ud83d\ude00","extra":[1,{"x":2}]}"#) == WebChatPost(text: "café 😀", clientId: nil))
+        // 20 characters of several bytes each pass a 20-character limit; 21 do not.
+        #expect(try post("{\"text\":\"\(String(repeating: "😀", count: 20))\"}").text.count == 20)
+        #expect(problem("{\"text\":\"\(String(repeating: "é", count: 21))\"}")?.status == 413)
+        for (body, status) in [("", 400), ("[]", 400), ("not json", 400), (#"{"text":5}"#, 400), (#"{"texts":"x"}"#, 400),
+                               (#"{"text":"   \t\n"}"#, 400), (#"{"text":"\u00a0\u3000"}"#, 400), (#"{"text":"x","id":""}"#, 400),
+                               (#"{"text":"x","id":"bad id!"}"#, 400), (#"{"text":"x","id":7}"#, 400),
+                               ("{\"text\":\"x\",\"id\":\"\(String(repeating: "a", count: 65))\"}", 400),
+                               (#"{"text":"x"} trailing"#, 400), (#"{"text":"a\x"}"#, 400)] {
+            #expect(problem(body)?.status == status, "\(body)")
+        }
+        #expect(try post("{\"text\":\"x\",\"id\":\"\(String(repeating: "a", count: 64))\"}").clientId?.count == 64)
+    }
+
+    @Test func answersAreJSONThatBrowsersRead() throws {
+        let entries = [Mailbox.Entry(seq: 1, role: "user", text: "say \"hi\"\n</script>", timeMs: 1_767_000_000_123),
+                       Mailbox.Entry(seq: 2, role: "assistant", text: "😀 \u{1}", timeMs: 1_767_000_000_456)]
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(WebChatAnswer.messages(entries, deferred: false))) as? [String: Any])
+        let list = try #require(o["messages"] as? [[String: Any]])
+        #expect(o["deferred"] as? Bool == false && list.count == 2)
+        #expect(list[0]["text"] as? String == "say \"hi\"\n</script>" && (list[0]["seq"] as? NSNumber)?.intValue == 1
+                && list[0]["role"] as? String == "user" && (list[0]["time"] as? NSNumber)?.int64Value == 1_767_000_000_123)
+        #expect(list[1]["text"] as? String == "😀 \u{1}")
+        #expect(String(decoding: WebChatAnswer.messages([]), as: UTF8.self) == #"{"messages":[]}"#)
+        #expect(String(decoding: WebChatAnswer.error("bad \"x\""), as: UTF8.self) == #"{"error":"bad \"x\""}"#)
+        let s = try #require(try JSONSerialization.jsonObject(with: Data(WebChatAnswer.session(token: "t", visitor: "v", expires: 9, title: "Ask \"us\""))) as? [String: Any])
+        #expect(s["token"] as? String == "t" && s["visitor"] as? String == "v" && (s["expires"] as? NSNumber)?.intValue == 9 && s["title"] as? String == "Ask \"us\"")
+        #expect(WebChatAnswer.metadata(origin: nil, userAgent: nil) == "{}")
+        let meta = try #require(try JSONSerialization.jsonObject(with: Data(WebChatAnswer.metadata(origin: "https://a.example", userAgent: String(repeating: "u", count: 300)).utf8)) as? [String: Any])
+        #expect(meta["origin"] as? String == "https://a.example" && (meta["user_agent"] as? String)?.count == 200)
+    }
+
+    @Test func tokensWithOddBytesAreInvalid() {
+        let t = VisitorToken(secret: WC.secret)
+        let v = VisitorToken.newVisitorId()
+        #expect(v.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) })
+        let good = t.issue(visitor: v, expires: 5_000)
+        let sig = String(good.split(separator: ".")[3])
+        #expect(t.verify(good, now: 1) == .valid(visitor: v, expires: 5_000))
+        // Non-ASCII "hex" digits, a dot in the expiry, an extra part, upper-case signature, a space.
+        let fullwidth = "v1.\(String(repeating: "１", count: 32)).5000.\(sig)"
+        for junk in [fullwidth, "v1.\(v).50.00.\(sig)", good + ".x", "v1.\(v).5000.\(sig.uppercased())", " " + good, good + " ",
+                     "v1.\(v).\(sig)", "v1.\(v)..\(sig)", "v1..5000.\(sig)", String(good.dropLast())] {
+            #expect(t.verify(junk, now: 1) == .invalid, "\(junk)")
+        }
+    }
+}
+
 /// The real gateway with libds-webchat.so and the C echo agent, over HTTP.
 @Suite(.serialized) struct WebChatEndToEndTests {
     @Test func visitorsTalkToTheAgentWithHistoryAndOnlySeeTheirOwnConversation() async throws {

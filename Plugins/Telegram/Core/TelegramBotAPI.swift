@@ -55,6 +55,8 @@ public struct TelegramBotAPI: Sendable {
     }
 
     public static func split(_ text: String) -> [String] {
+        // Most replies fit: characters never outnumber UTF-16 code units, so no need to count them.
+        if text.utf16.count <= maxMessageLength { return [text] }
         var out: [String] = []
         var pending = MessageSplitter.split(text, maxCharacters: maxMessageLength)
         while !pending.isEmpty {

@@ -1,4 +1,4 @@
-import Foundation
+import ChannelSupport
 
 /// One Telegram `Update` (https://core.telegram.org/bots/api#update), as the channel
 /// uses it. Parsed from the webhook body or one element of getUpdates' result.
@@ -41,62 +41,70 @@ public struct TelegramUpdate: Sendable, Equatable {
 
     /// Parses an update from JSON text (the webhook body).
     public static func parse(json: [UInt8]) throws -> TelegramUpdate {
-        guard let o = (try? JSONSerialization.jsonObject(with: Data(json))) as? [String: Any] else {
-            throw TelegramError(description: "body is not a JSON object")
-        }
+        let o: JSON
+        do { o = try JSON.parse(json) } catch { throw TelegramError(description: "body is not a JSON object (\(error))") }
+        guard o.isObject else { throw TelegramError(description: "body is not a JSON object") }
         return try parse(o)
     }
 
-    /// Parses one decoded update object.
-    public static func parse(_ o: [String: Any]) throws -> TelegramUpdate {
-        guard let updateId = int64(o["update_id"]) else { throw TelegramError(description: "update_id: missing or not an integer") }
-        if let m = o["message"] as? [String: Any] {
+    /// Parses one decoded update object (the webhook body, or one element of getUpdates' result).
+    public static func parse(_ o: JSON) throws -> TelegramUpdate {
+        guard let updateId = o["update_id"]?.int64 else { throw TelegramError(description: "update_id: missing or not an integer") }
+        if let m = o["message"], m.isObject {
             return TelegramUpdate(updateId: updateId, kind: try message(m))
         }
-        if let cm = o["my_chat_member"] as? [String: Any] {
-            guard let chat = cm["chat"] as? [String: Any], let chatId = int64(chat["id"]) else {
+        if let cm = o["my_chat_member"], cm.isObject {
+            guard let chatId = cm["chat"]?["id"]?.int64 else {
                 throw TelegramError(description: "my_chat_member.chat.id: missing")
             }
-            let status = (cm["new_chat_member"] as? [String: Any])?["status"] as? String
+            let status = cm["new_chat_member"]?["status"]?.string
             return TelegramUpdate(updateId: updateId, kind: status == "kicked" ? .blocked(chatId: chatId) : .ignored("my_chat_member \(status ?? "?")"))
         }
         let known = ["edited_message", "channel_post", "edited_channel_post", "callback_query", "inline_query", "chat_member"]
         return TelegramUpdate(updateId: updateId, kind: .ignored(known.first { o[$0] != nil } ?? "unsupported update"))
     }
 
-    static func message(_ m: [String: Any]) throws -> Kind {
-        guard let chat = m["chat"] as? [String: Any], let chatId = int64(chat["id"]) else { throw TelegramError(description: "message.chat.id: missing") }
-        guard let messageId = int64(m["message_id"]) else { throw TelegramError(description: "message.message_id: missing") }
-        if let from = m["from"] as? [String: Any], from["is_bot"] as? Bool == true { return .ignored("message from a bot") }
-        var text = (m["text"] as? String) ?? (m["caption"] as? String) ?? ""
+    static func message(_ m: JSON) throws -> Kind {
+        guard let chat = m["chat"], chat.isObject, let chatId = chat["id"]?.int64 else { throw TelegramError(description: "message.chat.id: missing") }
+        guard let messageId = m["message_id"]?.int64 else { throw TelegramError(description: "message.message_id: missing") }
+        let from = m["from"].flatMap { $0.isObject ? $0 : nil }
+        if from?["is_bot"]?.bool == true { return .ignored("message from a bot") }
+        var text = m["text"]?.string ?? m["caption"]?.string ?? ""
         var attachments: [Attachment] = []
-        if let sizes = m["photo"] as? [[String: Any]], !sizes.isEmpty {
-            // Telegram lists sizes smallest first; the agent gets the largest.
-            let best = sizes.max { (int64($0["width"]) ?? 0) * (int64($0["height"]) ?? 0) < (int64($1["width"]) ?? 0) * (int64($1["height"]) ?? 0) }!
-            guard let id = best["file_id"] as? String, !id.isEmpty else { throw TelegramError(description: "message.photo.file_id: missing") }
+        // Telegram lists a photo's sizes smallest first; the agent gets the largest.
+        if let sizes = m["photo"]?.array, !sizes.isEmpty, sizes.allSatisfy(\.isObject) {
+            func area(_ s: JSON) -> Int64 {
+                let (a, o) = (s["width"]?.int64 ?? 0).multipliedReportingOverflow(by: s["height"]?.int64 ?? 0)
+                return o ? .max : a
+            }
+            let best = sizes.max { area($0) < area($1) }!
+            guard let id = best["file_id"]?.string, !id.isEmpty else { throw TelegramError(description: "message.photo.file_id: missing") }
             attachments.append(Attachment(fileId: id, contentType: "image/jpeg"))
-        } else if let doc = m["document"] as? [String: Any], let mime = doc["mime_type"] as? String, mime.hasPrefix("image/"),
-                  let id = doc["file_id"] as? String, !id.isEmpty {
+        } else if let doc = m["document"], let mime = doc["mime_type"]?.string, mime.hasPrefix("image/"),
+                  let id = doc["file_id"]?.string, !id.isEmpty {
             attachments.append(Attachment(fileId: id, contentType: mime))
         }
         if text.isEmpty && attachments.isEmpty { return .ignored("message without text or photo") }
         if let keyword = complianceKeyword(text) { text = keyword }
-        var meta: [String: Any] = ["chat_type": (chat["type"] as? String) ?? "", "message_id": messageId]
-        if let from = m["from"] as? [String: Any] {
-            if let n = from["first_name"] as? String { meta["first_name"] = n }
-            if let u = from["username"] as? String { meta["username"] = u }
-            if let l = from["language_code"] as? String { meta["language_code"] = l }
-        }
-        if let d = int64(m["date"]) { meta["date"] = d }
-        let metadata = String(decoding: (try? JSONSerialization.data(withJSONObject: meta, options: [])) ?? Data("{}".utf8), as: UTF8.self)
-        return .message(chatId: chatId, messageId: messageId, text: text, attachments: attachments, metadata: metadata)
+        var meta = JSONWriter(capacity: 128)
+        meta.beginObject()
+        meta.field("chat_type", chat["type"]?.string ?? "")
+        meta.field("message_id", messageId)
+        if let n = from?["first_name"]?.string { meta.field("first_name", n) }
+        if let u = from?["username"]?.string { meta.field("username", u) }
+        if let l = from?["language_code"]?.string { meta.field("language_code", l) }
+        if let d = m["date"]?.int64 { meta.field("date", d) }
+        meta.endObject()
+        return .message(chatId: chatId, messageId: messageId, text: text, attachments: attachments, metadata: meta.text)
     }
 
     /// `/start` (with or without a deep-link payload or @botname) becomes START, `/stop`
     /// becomes STOP, `/help` HELP: the router's opt-in/opt-out ledger and help reply
     /// handle them like the SMS keywords. Anything else: nil.
     public static func complianceKeyword(_ text: String) -> String? {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        // Most texts start with a visible character other than '/': no trimming needed.
+        if let f = text.utf8.first, f > 0x20, f < 0x7F, f != UInt8(ascii: "/") { return nil }
+        let trimmed = Whitespace.trimmed(text)
         guard trimmed.hasPrefix("/") else { return nil }
         let command = trimmed.dropFirst().prefix { !$0.isWhitespace }.split(separator: "@", maxSplits: 1).first.map { $0.lowercased() }
         switch command {
@@ -105,12 +113,5 @@ public struct TelegramUpdate: Sendable, Equatable {
         case "help": return "HELP"
         default: return nil
         }
-    }
-
-    static func int64(_ v: Any?) -> Int64? {
-        // JSON booleans decode as NSNumber too ("c" type): they are not ids.
-        guard let n = v as? NSNumber, n.objCType.pointee != CChar(UInt8(ascii: "c")) else { return nil }
-        let d = n.doubleValue
-        return d == d.rounded() && abs(d) < 9.0e15 ? n.int64Value : nil
     }
 }

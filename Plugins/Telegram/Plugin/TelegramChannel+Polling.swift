@@ -1,3 +1,4 @@
+import ChannelSupport
 import Foundation
 import PluginKit
 import TelegramCore
@@ -22,7 +23,7 @@ extension TelegramChannel {
             switch outcome {
             case .ok(let result):
                 backoff = 1
-                let failed = await handleBatch((TelegramBotAPI.decode(result) as? [[String: Any]]) ?? [], state: state)
+                let failed = await handleBatch((try? JSON.parse(Array(result.utf8)))?.array ?? [], state: state)
                 if failed { pause = 1 }
             case .rateLimited(let s, _): pause = UInt64(s)
             case .conflict(let d): host.log(.warn, "getUpdates: \(d)"); pause = 5
@@ -36,11 +37,11 @@ extension TelegramChannel {
     }
 
     /// Handles one getUpdates result; true if some update must be fetched again.
-    func handleBatch(_ raw: [[String: Any]], state: PollState) async -> Bool {
+    func handleBatch(_ raw: [JSON], state: PollState) async -> Bool {
         var updates: [TelegramUpdate] = []
         var ids: [Int64] = []
         for o in raw {
-            guard let id = (o["update_id"] as? NSNumber)?.int64Value else { continue }
+            guard let id = o["update_id"]?.int64 else { continue }
             ids.append(id)
             if state.isHandled(id) { continue }
             do { updates.append(try TelegramUpdate.parse(o)) } catch {

@@ -25,6 +25,10 @@ final class TelegramChannel: ChannelPlugin {
     let sentParts = SentPartsLedger()
     let metrics: TelegramMetrics
     let typing: TypingIndicator
+    /// Drives `typing` (nil when `typing: false`).
+    let typingTimer: PluginHost.Timer?
+    /// `secret_token`'s bytes, compared with each webhook's header.
+    let secretBytes: [UInt8]
     /// scheme://host[:port] of the gateway, for media links (config, env, or the first webhook).
     let publicBase: Mutex<String?>
     /// Polling mode: the handled-update state and the loop (nil in webhook mode).
@@ -32,10 +36,10 @@ final class TelegramChannel: ChannelPlugin {
     let poller = Mutex<Task<Void, Never>?>(nil)
     let stopped = Atomic<Bool>(false)
 
-    enum Handled: @unchecked Sendable {
+    enum Handled: Sendable {
         case done
-        /// Webhook mode: answer the webhook with this Bot API method call.
-        case answer([String: Any])
+        /// Webhook mode: answer the webhook with a sendMessage call of this text to this chat.
+        case answer(chat: Int64, text: String)
         case invalid(String)
         case retryLater(String)
     }
@@ -49,10 +53,13 @@ final class TelegramChannel: ChannelPlugin {
         metrics = TelegramMetrics(host)
         let base = config.publicURL ?? host.env("DARKSPERE_PUBLIC_URL")
         publicBase = Mutex(base.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 })
-        typing = TypingIndicator { [host] chat in
+        let typing = TypingIndicator { [host] chat in
             let r = api.request("sendChatAction", ["chat_id": chat, "action": "typing"])
             _ = try? await host.http(HTTPRequest(method: "POST", url: r.url, headers: r.headers, body: r.body, timeoutMs: timeout))
         }
+        self.typing = typing
+        typingTimer = config.typing ? host.timer(afterMs: TypingIndicator.tickMs, everyMs: TypingIndicator.tickMs) { typing.tick() } : nil
+        secretBytes = Array((config.secretToken ?? "").utf8)
         if config.mode == .polling {
             let file = "telegram-\(config.botId ?? 0).json"
             let path = config.stateDir.map { ($0 as NSString).appendingPathComponent(file) }
@@ -82,6 +89,7 @@ final class TelegramChannel: ChannelPlugin {
     /// no request of this instance is in flight once the host destroys it.
     func shutdown() {
         stopped.store(true, ordering: .releasing)
+        typingTimer?.cancel()
         typing.stopAll()
         guard let task = poller.withLock({ $0 }) else { return }
         task.cancel()
@@ -130,9 +138,8 @@ final class TelegramChannel: ChannelPlugin {
     // MARK: Webhook
 
     func handleWebhook(_ req: RouteRequest) async -> HTTPResponse {
-        let expected = Array((config.secretToken ?? "").utf8)
-        guard let got = req.header("x-telegram-bot-api-secret-token"), !expected.isEmpty,
-              Digest.constantTimeEqual(Array(got.utf8), expected) else {
+        guard let got = req.header("x-telegram-bot-api-secret-token"), !secretBytes.isEmpty,
+              Digest.constantTimeEqual(Array(got.utf8), secretBytes) else {
             return refuse(403, "missing or wrong X-Telegram-Bot-Api-Secret-Token", req)
         }
         learnPublicBase(req)
@@ -140,17 +147,27 @@ final class TelegramChannel: ChannelPlugin {
         do { update = try TelegramUpdate.parse(json: req.body) } catch { return refuse(400, "\(error)", req) }
         switch await handle(update, replyInWebhook: config.replyInWebhook) {
         case .done: return HTTPResponse(status: 200, contentType: "application/json", body: "{}")
-        case .answer(let call):
+        case .answer(let chat, let text):
             // The reply as the webhook's answer: Telegram performs this sendMessage itself.
-            let body = (try? JSONSerialization.data(withJSONObject: call, options: [])) ?? Data("{}".utf8)
             metrics.sentParts?.record(1)
-            return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(body))
+            return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Self.sendMessageAnswer(chat: chat, text: text))
         case .invalid(let why): return refuse(400, why, req)
         // Telegram redelivers on a non-2xx answer; the router's dedupe keeps the agent from seeing it twice.
         case .retryLater(let why):
             host.log(.warn, "update \(update.updateId) not handled now (\(why)): 503, Telegram will redeliver")
             return HTTPResponse(status: 503, contentType: "text/plain", body: "temporarily unavailable\n")
         }
+    }
+
+    /// `{"method":"sendMessage","chat_id":…,"text":…}`: a webhook answer that is a Bot API call.
+    static func sendMessageAnswer(chat: Int64, text: String) -> [UInt8] {
+        var w = JSONWriter(capacity: text.utf8.count + 64)
+        w.beginObject()
+        w.field("method", "sendMessage")
+        w.field("chat_id", chat)
+        w.field("text", text)
+        w.endObject()
+        return w.bytes
     }
 
     func refuse(_ status: Int, _ reason: String, _ req: RouteRequest) -> HTTPResponse {
@@ -160,6 +177,7 @@ final class TelegramChannel: ChannelPlugin {
     }
 
     func learnPublicBase(_ req: RouteRequest) {
+        if publicBase.withLock({ $0 != nil }) { return }
         let suffix = req.path + (req.query.isEmpty ? "" : "?" + req.query)
         guard req.publicURL.hasSuffix(suffix) else { return }
         let base = String(req.publicURL.dropLast(suffix.count))
@@ -201,7 +219,7 @@ final class TelegramChannel: ChannelPlugin {
                     typing.stop(chat)
                     if text.isEmpty && answer.media.isEmpty { return .done }
                     if replyInWebhook, answer.media.isEmpty, case let parts = TelegramBotAPI.split(text), parts.count == 1 {
-                        return .answer(["method": "sendMessage", "chat_id": chat, "text": parts[0]])
+                        return .answer(chat: chat, text: parts[0])
                     }
                     do {
                         _ = try await sendText(chat: chat, text: text, media: answer.media, key: "reply:\(update.channelMessageId)", waitOnRateLimit: true)

@@ -14,6 +14,12 @@ public final class Mailbox: Sendable {
         public var role: String   // "user" or "assistant"
         public var text: String
         public var timeMs: Int64
+        public init(seq: Int, role: String, text: String, timeMs: Int64) {
+            self.seq = seq
+            self.role = role
+            self.text = text
+            self.timeMs = timeMs
+        }
     }
 
     final class Waiter: @unchecked Sendable {
@@ -42,19 +48,24 @@ public final class Mailbox: Sendable {
     @discardableResult
     public func append(_ visitor: String, role: String, text: String, nowMs: Int64 = Mailbox.nowMs()) -> Entry {
         let (entry, waiters) = visitors.withLock { all -> (Entry, [Waiter]) in
-            var v = all[visitor] ?? Visitor()
-            let e = Entry(seq: v.nextSeq, role: role, text: text, timeMs: nowMs)
-            v.nextSeq += 1
-            v.entries.append(e)
-            if v.entries.count > keep { v.entries.removeFirst(v.entries.count - keep) }
-            v.lastActive = nowMs
-            let w = Array(v.waiters.values)
-            v.waiters = [:]
-            all[visitor] = v
-            return (e, w)
+            // In place (`inout` through the dictionary's subscript): a copy of the visitor taken
+            // out and stored back made every append copy the visitor's whole list.
+            Self.append(to: &all[visitor, default: Visitor()], role: role, text: text, nowMs: nowMs, keep: keep)
         }
         for w in waiters { w.continuation.resume() }
         return entry
+    }
+
+    private static func append(to v: inout Visitor, role: String, text: String, nowMs: Int64, keep: Int) -> (Entry, [Waiter]) {
+        let e = Entry(seq: v.nextSeq, role: role, text: text, timeMs: nowMs)
+        v.nextSeq += 1
+        v.entries.append(e)
+        if v.entries.count > keep { v.entries.removeFirst(v.entries.count - keep) }
+        v.lastActive = nowMs
+        if v.waiters.isEmpty { return (e, []) }
+        let w = Array(v.waiters.values)
+        v.waiters = [:]
+        return (e, w)
     }
 
     /// The visitor's messages numbered above `after`.

@@ -13,7 +13,8 @@ public struct VisitorToken: Sendable {
     /// A new visitor id: 128 random bits as 32 hex digits.
     public static func newVisitorId() -> String {
         var g = SystemRandomNumberGenerator()
-        return Digest.hex((0..<16).map { _ in UInt8.random(in: 0...255, using: &g) })
+        let (a, b) = (g.next(), g.next())
+        return Digest.hex((0..<16).map { UInt8(truncatingIfNeeded: ($0 < 8 ? a : b) >> (8 * UInt64($0 % 8))) })
     }
 
     public func issue(visitor: String, expires: Int64) -> String {
@@ -28,13 +29,20 @@ public struct VisitorToken: Sendable {
     }
 
     /// Checks the signature (constant time) and the expiry against `now` (Unix seconds).
+    /// Works on the token's bytes: `v1.` + 32 hex digits + `.` + the expiry's digits + `.` +
+    /// the 64 hex digits of the signature, nothing else.
     public func verify(_ token: String, now: Int64) -> Verdict {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "v1", parts[1].count == 32, parts[1].allSatisfy(\.isHexDigit),
-              let expires = Int64(parts[2]) else { return .invalid }
-        let payload = "v1.\(parts[1]).\(parts[2])"
-        let expected = Digest.hex(Digest.hmac(.sha256, key: key, message: Array(payload.utf8)))
-        guard Digest.constantTimeEqual(Array(expected.utf8), Array(parts[3].utf8)) else { return .invalid }
-        return expires > now ? .valid(visitor: String(parts[1]), expires: expires) : .expired
+        let u = Array(token.utf8)
+        let dot = UInt8(ascii: ".")
+        guard u.count > 3 + 32 + 1 + 1 + 64, u[0] == UInt8(ascii: "v"), u[1] == UInt8(ascii: "1"), u[2] == dot, u[35] == dot,
+              u[3..<35].allSatisfy(Self.isHex), let last = u.lastIndex(of: dot), last > 36, u.count - last - 1 == 64,
+              let expires = Int64(String(decoding: u[36..<last], as: UTF8.self)) else { return .invalid }
+        let expected = Digest.hex(Digest.hmac(.sha256, key: key, message: Array(u[..<last])))
+        guard Digest.constantTimeEqual(Array(expected.utf8), Array(u[(last + 1)...])) else { return .invalid }
+        return expires > now ? .valid(visitor: String(decoding: u[3..<35], as: UTF8.self), expires: expires) : .expired
+    }
+
+    static func isHex(_ c: UInt8) -> Bool {
+        (48...57).contains(c) || (65...70).contains(c) || (97...102).contains(c)
     }
 }

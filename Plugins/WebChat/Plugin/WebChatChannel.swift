@@ -70,7 +70,7 @@ final class WebChatChannel: ChannelPlugin {
             switch verdict {
             case .refused:
                 self.host.log(.info, "\(req.path): origin \(req.header("origin") ?? "") refused (from \(req.remoteAddress))")
-                return Self.json(403, ["error": "origin not allowed"])
+                return Self.error(403, "origin not allowed")
             case _ where req.method == "OPTIONS": response = HTTPResponse(status: 204)
             default: response = await handler(self, req, verdict)
             }
@@ -79,98 +79,86 @@ final class WebChatChannel: ChannelPlugin {
         }
     }
 
-    static func json(_ status: Int, _ object: [String: Any], headers: [(String, String)] = []) -> HTTPResponse {
-        let body = (try? JSONSerialization.data(withJSONObject: object, options: [])) ?? Data("{}".utf8)
-        return HTTPResponse(status: status, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")] + headers, body: Array(body))
+    /// A JSON answer (a body from WebChatAnswer), never cached.
+    static func json(_ status: Int, _ body: [UInt8], headers: [(String, String)] = []) -> HTTPResponse {
+        HTTPResponse(status: status, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")] + headers, body: body)
     }
 
-    static func rendered(_ entries: [Mailbox.Entry]) -> [[String: Any]] {
-        entries.map { ["seq": $0.seq, "role": $0.role, "text": $0.text, "time": $0.timeMs] }
+    /// `{"error": message}` with `status`.
+    static func error(_ status: Int, _ message: String, headers: [(String, String)] = []) -> HTTPResponse {
+        json(status, WebChatAnswer.error(message), headers: headers)
     }
 
     /// The visitor of a request's bearer token, or the 401 to answer.
     func visitor(_ req: RouteRequest) -> Result<String, HTTPResponseBox> {
         guard let auth = req.header("authorization"), auth.hasPrefix("Bearer ") else {
-            return .failure(HTTPResponseBox(Self.json(401, ["error": "missing token"])))
+            return .failure(HTTPResponseBox(Self.error(401, "missing token")))
         }
         switch tokens.verify(String(auth.dropFirst(7)), now: Int64(Date().timeIntervalSince1970)) {
         case .valid(let v, _): return .success(v)
-        case .expired: return .failure(HTTPResponseBox(Self.json(401, ["error": "token expired"])))
+        case .expired: return .failure(HTTPResponseBox(Self.error(401, "token expired")))
         case .invalid:
             host.log(.info, "\(req.path): invalid token (from \(req.remoteAddress))")
-            return .failure(HTTPResponseBox(Self.json(401, ["error": "invalid token"])))
+            return .failure(HTTPResponseBox(Self.error(401, "invalid token")))
         }
     }
 
     // MARK: Handlers
 
     func newSession(_ req: RouteRequest, _ v: OriginPolicy.Verdict) async -> HTTPResponse {
-        guard req.method == "POST" else { return Self.json(405, ["error": "POST only"]) }
+        guard req.method == "POST" else { return Self.error(405, "POST only") }
         let ip = String(req.remoteAddress.split(separator: ":").dropLast().joined(separator: ":"))
-        guard sessionLimiter.check(ip) == .allow else { return Self.json(429, ["error": "too many new sessions"], headers: [("Retry-After", "60")]) }
+        guard sessionLimiter.check(ip) == .allow else { return Self.error(429, "too many new sessions", headers: [("Retry-After", "60")]) }
         let visitor = VisitorToken.newVisitorId()
         let expires = Int64(Date().timeIntervalSince1970) + Int64(config.tokenTTLSeconds)
-        return Self.json(200, ["token": tokens.issue(visitor: visitor, expires: expires), "visitor": visitor, "expires": expires,
-                               "title": config.title])
+        return Self.json(200, WebChatAnswer.session(token: tokens.issue(visitor: visitor, expires: expires), visitor: visitor,
+                                                    expires: expires, title: config.title))
     }
 
     func postMessage(_ req: RouteRequest, _ v: OriginPolicy.Verdict) async -> HTTPResponse {
-        guard req.method == "POST" else { return Self.json(405, ["error": "POST only"]) }
+        guard req.method == "POST" else { return Self.error(405, "POST only") }
         let visitor: String
         switch self.visitor(req) { case .success(let s): visitor = s; case .failure(let r): return r.response }
-        guard let body = (try? JSONSerialization.jsonObject(with: Data(req.body))) as? [String: Any],
-              let raw = body["text"] as? String else { return Self.json(400, ["error": "body must be {\"text\": \"...\"}"]) }
-        let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty else { return Self.json(400, ["error": "text is empty"]) }
-        guard text.count <= config.maxMessageLength else { return Self.json(413, ["error": "text longer than \(config.maxMessageLength) characters"]) }
-        var clientId = VisitorToken.newVisitorId()
-        if let id = body["id"] as? String {
-            guard (1...64).contains(id.utf8.count), id.utf8.allSatisfy({ $0 == 45 || $0 == 95 || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }) else {
-                return Self.json(400, ["error": "id: 1-64 characters of A-Z a-z 0-9 _ -"])
-            }
-            clientId = id
-        }
+        let post: WebChatPost
+        do { post = try WebChatPost.parse(req.body, maxLength: config.maxMessageLength) } catch let p as WebChatPost.Problem {
+            return Self.error(p.status, p.message)
+        } catch { return Self.error(400, "\(error)") }
+        let text = post.text
+        let clientId = post.clientId ?? VisitorToken.newVisitorId()
         switch limiter.check(visitor) {
         case .allow: break
         case .limitedNotify, .limitedSilent:
-            return Self.json(429, ["error": "too many messages; wait a minute"], headers: [("Retry-After", "60")])
+            return Self.error(429, "too many messages; wait a minute", headers: [("Retry-After", "60")])
         }
         let mine = mailbox.append(visitor, role: "user", text: text)
         inbound?.record(1)
         let m = InboundMessage(channelMessageId: "\(visitor):\(clientId)", from: "web:\(visitor)", to: config.address, text: text,
-                               metadata: Self.metadata(req))
+                               metadata: WebChatAnswer.metadata(origin: req.header("origin"), userAgent: req.header("user-agent")))
         do {
             switch try await host.submit(m) {
             case .reply(let reply):
                 var out = [mine]
                 if !reply.isEmpty { out.append(mailbox.append(visitor, role: "assistant", text: reply)) }
-                return Self.json(200, ["messages": Self.rendered(out), "deferred": false])
+                return Self.json(200, WebChatAnswer.messages(out, deferred: false))
             case .deferred:
-                return Self.json(202, ["messages": Self.rendered([mine]), "deferred": true])
+                return Self.json(202, WebChatAnswer.messages([mine], deferred: true))
             }
         } catch {
             let e = PluginError.from(error)
             host.log(.warn, "router refused a web chat message: \(e.message) [status \(e.status)]")
-            if e.status == DS_ERR_INVALID { return Self.json(400, ["error": e.message]) }
-            return Self.json(503, ["error": "temporarily unavailable; try again"], headers: [("Retry-After", "2")])
+            if e.status == DS_ERR_INVALID { return Self.error(400, e.message) }
+            return Self.error(503, "temporarily unavailable; try again", headers: [("Retry-After", "2")])
         }
     }
 
     func poll(_ req: RouteRequest, _ v: OriginPolicy.Verdict) async -> HTTPResponse {
-        guard req.method == "GET" else { return Self.json(405, ["error": "GET only"]) }
+        guard req.method == "GET" else { return Self.error(405, "GET only") }
         let visitor: String
         switch self.visitor(req) { case .success(let s): visitor = s; case .failure(let r): return r.response }
         let after = QueryString.value(req.query, "after").flatMap(Int.init) ?? 0
         let wait = QueryString.value(req.query, "wait") == "0" ? 0 : UInt64(config.pollTimeoutSeconds) * 1000
         let entries = await mailbox.wait(visitor, after: after, timeoutMs: wait)
-        return Self.json(200, ["messages": Self.rendered(entries)])
-    }
-
-    static func metadata(_ req: RouteRequest) -> String {
-        var o: [String: Any] = [:]
-        if let origin = req.header("origin") { o["origin"] = origin }
-        if let ua = req.header("user-agent") { o["user_agent"] = String(ua.prefix(200)) }
-        return String(decoding: (try? JSONSerialization.data(withJSONObject: o, options: [])) ?? Data("{}".utf8), as: UTF8.self)
+        return Self.json(200, WebChatAnswer.messages(entries))
     }
 
     // MARK: Sending
