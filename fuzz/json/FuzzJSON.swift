@@ -45,24 +45,10 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 #if !FUZZING
-import Foundation
+import FuzzSupport
 
-/// Replay driver (the plain build): runs every input file given, or every file in a folder.
+/// Replay driver (the plain build): `fuzz-json FILE|DIR...` runs each input once.
 @main enum Replay {
-    static func main() {
-        var count = 0
-        for arg in CommandLine.arguments.dropFirst() {
-            var dir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: arg, isDirectory: &dir) else {
-                FileHandle.standardError.write(Data("no such file: \(arg)\n".utf8)); exit(2)
-            }
-            let files = dir.boolValue ? ((try? FileManager.default.contentsOfDirectory(atPath: arg)) ?? []).sorted().map { arg + "/" + $0 } : [arg]
-            for f in files {
-                JSONTarget.run(Array(FileManager.default.contents(atPath: f) ?? Data()))
-                count += 1
-            }
-        }
-        print("ran \(count) inputs")
-    }
+    static func main() { FuzzReplay.main(JSONTarget.run) }
 }
 #endif
