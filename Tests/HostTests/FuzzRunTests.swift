@@ -9,11 +9,9 @@ import Testing
 /// timeout-*). `FUZZ=0` skips the suite; longer runs are scripts/fuzz.sh's (600 s a target).
 ///
 /// Serialized: each run uses both cores.
-@Suite("Fuzzing (bounded libFuzzer runs)", .serialized, .enabled(if: FuzzRunTests.enabled))
+@Suite("Fuzzing (bounded libFuzzer runs)", .serialized, .enabled(if: ProcessInfo.processInfo.environment["FUZZ"] != "0"))
 struct FuzzRunTests {
-    static let environment = ProcessInfo.processInfo.environment
-    static var enabled: Bool { environment["FUZZ"] != "0" }
-    static var seconds: Int { environment["FUZZ_TIME"].flatMap { Int($0) } ?? 60 }
+    static var seconds: Int { ProcessInfo.processInfo.environment["FUZZ_TIME"].flatMap { Int($0) } ?? 60 }
 
     @Test("a bounded libFuzzer run finds no crash, failed property or hang", .timeLimit(.minutes(15)),
           arguments: ["http", "form", "json"])
