@@ -35,7 +35,7 @@ struct FuzzRunTests {
             text.split(separator: "\n").last { $0.hasPrefix("stat::\(name):") }
                 .flatMap { Int($0.split(separator: " ").last ?? "") }
         }
-        let done = text.split(separator: "\n").last { $0.contains(" DONE ") }.map(String.init) ?? ""
+        let done = text.split(separator: "\n").last { $0.contains("\tDONE ") }.map(String.init) ?? ""
         func field(_ name: String) -> Int? {
             guard let r = done.range(of: name + ": ") else { return nil }
             return Int(done[r.upperBound...].prefix { $0.isNumber })
