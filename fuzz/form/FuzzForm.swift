@@ -11,7 +11,7 @@
 //   XML 1.0 cannot carry);
 // - FormEncoding.escape output is plain ASCII.
 //
-// Built with `swift build --sanitize=fuzzer -Xswiftc -DFUZZING` (scripts/fuzz.sh); the plain
+// Built with -DFUZZING and coverage by scripts/fuzz.sh (scripts/fuzz-build.py); the plain
 // build makes a replay driver: `fuzz-form FILE|DIR...` runs each input once.
 import TwilioCore
 

@@ -11,7 +11,7 @@
 // Small limits (max_body_bytes 256, max_header_bytes 512, 8 headers) so the fuzzer reaches
 // the 413/431/408 paths.
 //
-// Built with `swift build --sanitize=fuzzer -Xswiftc -DFUZZING` (scripts/fuzz.sh); the plain
+// Built with -DFUZZING and coverage by scripts/fuzz.sh (scripts/fuzz-build.py); the plain
 // build makes a replay driver: `fuzz-http FILE|DIR...` runs each input once.
 #if DEBUG
 // The harness reaches the server's internal pipeline, so it needs `@testable`, which only a

@@ -7,7 +7,7 @@
 // - what JSONValue parses, its `text` parses back to the same value;
 // - a web chat token made up by the fuzzer is never valid.
 //
-// Built with `swift build --sanitize=fuzzer -Xswiftc -DFUZZING` (scripts/fuzz.sh); the plain
+// Built with -DFUZZING and coverage by scripts/fuzz.sh (scripts/fuzz-build.py); the plain
 // build makes a replay driver: `fuzz-json FILE|DIR...` runs each input once.
 import Host
 import TelegramCore
