@@ -145,12 +145,14 @@ let package = Package(
         .executableTarget(name: "bench-sinks", dependencies: ["Host"], path: "bench/sinks"),
         .executableTarget(name: "bench-admin", dependencies: ["Host", .product(name: "Logging", package: "swift-log")], path: "bench/admin"),
 
-        // Fuzz targets: `swift build --sanitize=fuzzer -Xswiftc -DFUZZING` makes libFuzzer
-        // binaries of them; the plain build, replay drivers for their corpora (see fuzz/).
-        .executableTarget(name: "FuzzHTTP", dependencies: ["Host", .product(name: "NIOEmbedded", package: "swift-nio")],
+        // Fuzz targets: the plain build makes replay drivers for their corpora; scripts/fuzz.sh
+        // makes libFuzzer binaries of them (see fuzz/ and the README's "Fuzzing").
+        // FuzzSupport: the replay driver the three share.
+        .target(name: "FuzzSupport", path: "fuzz/support"),
+        .executableTarget(name: "FuzzHTTP", dependencies: ["Host", .product(name: "NIOEmbedded", package: "swift-nio"), "FuzzSupport"],
                           path: "fuzz/http", exclude: ["corpus"]),
-        .executableTarget(name: "FuzzForm", dependencies: ["TwilioCore"], path: "fuzz/form", exclude: ["corpus"]),
-        .executableTarget(name: "FuzzJSON", dependencies: ["Host", "TelegramCore", "TwilioCore", "WebChatCore", "ChannelSupport"],
+        .executableTarget(name: "FuzzForm", dependencies: ["TwilioCore", "FuzzSupport"], path: "fuzz/form", exclude: ["corpus"]),
+        .executableTarget(name: "FuzzJSON", dependencies: ["Host", "TelegramCore", "TwilioCore", "WebChatCore", "ChannelSupport", "FuzzSupport"],
                           path: "fuzz/json", exclude: ["corpus"]),
 
         .target(name: "TestPeers", path: "Tests/TestPeers"),

@@ -40,9 +40,6 @@ if [ "${CI:-}" = true ] && [ "${CI_TSAN:-0}" = 1 ] && [ -z "$filter" ]; then
     bash scripts/sanitize.sh thread "${TSAN_CI_FILTER:-$(bash scripts/sanitize.sh --ci-filter)}"
 fi
 
-# Fuzzing (FUZZ=1): a bounded libFuzzer run of each target (FUZZ_TIME seconds each, default 30).
-# Off by default: its instrumented build of every module (.build/fuzz) takes longer than the
-# suite's own build on 2 cores (see README, "Fuzzing"). The corpora are replayed by the suite.
-if [ "${FUZZ:-0}" = 1 ]; then
-    bash scripts/fuzz.sh --time "${FUZZ_TIME:-30}"
-fi
+# Fuzzing: the suite's "Fuzzing (bounded libFuzzer runs)" (FuzzRunTests) runs each fuzz
+# target for FUZZ_TIME seconds (default 60) on top of this build; FUZZ=0 skips it. Longer
+# runs: scripts/fuzz.sh (600 s a target). The "Fuzz corpus replay" suite replays the corpora.

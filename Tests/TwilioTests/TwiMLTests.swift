@@ -34,6 +34,16 @@ import TwilioCore
         #expect(TwiML.messages(in: TwiML.response(messages: ["a", "\u{0745}b"])) == ["a", "\u{0745}b"])
     }
 
+    /// Found by fuzzing (fuzz/form/corpus/regression-entity-combining-mark): a combining mark
+    /// right after an escaped character (`&` then U+07A6) formed one Character with the
+    /// entity's `;`, and the reader left "&amp;" undecoded.
+    @Test func aCombiningMarkAfterAnEscapedCharacterIsRead() {
+        for text in ["a&\u{07A6}b", "<\u{0301}>\u{0301}", "'\u{0745}\"\u{0745}", "x\r\u{0301}"] {
+            #expect(TwiML.messages(in: TwiML.response(messages: [text])) == [text], "\(text.debugDescription)")
+        }
+        #expect(TwiML.unescape("&amp;\u{07A6}&#x41;\u{0301}") == "&\u{07A6}A\u{0301}")
+    }
+
     @Test func charactersXMLForbidsAreReplaced() throws {
         #expect(TwiML.escape("a\u{FFFE}b\u{FFFF}c\u{F000}d\u{FFFD}") == "a\u{FFFD}b\u{FFFD}c\u{F000}d\u{FFFD}")
         #expect(try Support.etreeMessages(TwiML.response(messages: ["x\u{FFFE}\u{1B}y"])) == ["x\u{FFFD}\u{FFFD}y"])

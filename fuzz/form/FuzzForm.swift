@@ -11,7 +11,7 @@
 //   XML 1.0 cannot carry);
 // - FormEncoding.escape output is plain ASCII.
 //
-// Built with `swift build --sanitize=fuzzer -Xswiftc -DFUZZING` (scripts/fuzz.sh); the plain
+// Built with -DFUZZING and coverage by scripts/fuzz.sh (scripts/fuzz-build.py); the plain
 // build makes a replay driver: `fuzz-form FILE|DIR...` runs each input once.
 import TwilioCore
 
@@ -83,24 +83,10 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 #if !FUZZING
-import Foundation
+import FuzzSupport
 
-/// Replay driver (the plain build): runs every input file given, or every file in a folder.
+/// Replay driver (the plain build): `fuzz-form FILE|DIR...` runs each input once.
 @main enum Replay {
-    static func main() {
-        var count = 0
-        for arg in CommandLine.arguments.dropFirst() {
-            var dir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: arg, isDirectory: &dir) else {
-                FileHandle.standardError.write(Data("no such file: \(arg)\n".utf8)); exit(2)
-            }
-            let files = dir.boolValue ? ((try? FileManager.default.contentsOfDirectory(atPath: arg)) ?? []).sorted().map { arg + "/" + $0 } : [arg]
-            for f in files {
-                FormTarget.run(Array(FileManager.default.contents(atPath: f) ?? Data()))
-                count += 1
-            }
-        }
-        print("ran \(count) inputs")
-    }
+    static func main() { FuzzReplay.main(FormTarget.run) }
 }
 #endif

@@ -85,13 +85,17 @@ public enum TwiML {
 
     /// Undoes `escape` and decodes numeric character references.
     public static func unescape(_ s: Substring) -> String {
-        guard s.contains("&") else { return String(s) }
-        var out = ""
-        var i = s.startIndex
-        while i < s.endIndex {
-            if s[i] == "&", let semi = s[i...].firstIndex(of: ";"), s.distance(from: i, to: semi) <= 10 {
-                let entity = s[s.index(after: i)..<semi]
-                var decoded: String?
+        guard s.utf8.contains(UInt8(ascii: "&")) else { return String(s) }
+        // On Unicode scalars, not Characters: a combining mark after an entity's ";" forms
+        // one Character with it and hid the entity ("&amp;\u{07A6}" stayed as it was; found
+        // by fuzzing: fuzz/form/corpus/regression-entity-combining-mark).
+        let u = s.unicodeScalars
+        var out = String.UnicodeScalarView()
+        var i = u.startIndex
+        while i < u.endIndex {
+            if u[i] == "&", let semi = u[i...].firstIndex(of: ";"), u.distance(from: i, to: semi) <= 10 {
+                let entity = String(Substring(u[u.index(after: i)..<semi]))
+                var decoded: Unicode.Scalar?
                 switch entity {
                 case "amp": decoded = "&"
                 case "lt": decoded = "<"
@@ -99,14 +103,14 @@ public enum TwiML {
                 case "quot": decoded = "\""
                 case "apos": decoded = "'"
                 default:
-                    if entity.hasPrefix("#x"), let v = UInt32(entity.dropFirst(2), radix: 16), let u = Unicode.Scalar(v) { decoded = String(u) }
-                    else if entity.hasPrefix("#"), let v = UInt32(entity.dropFirst()), let u = Unicode.Scalar(v) { decoded = String(u) }
+                    if entity.hasPrefix("#x"), let v = UInt32(entity.dropFirst(2), radix: 16) { decoded = Unicode.Scalar(v) }
+                    else if entity.hasPrefix("#"), let v = UInt32(entity.dropFirst()) { decoded = Unicode.Scalar(v) }
                 }
-                if let d = decoded { out += d; i = s.index(after: semi); continue }
+                if let d = decoded { out.append(d); i = u.index(after: semi); continue }
             }
-            out.append(s[i]); i = s.index(after: i)
+            out.append(u[i]); i = u.index(after: i)
         }
-        return out
+        return String(out)
     }
 
     /// The texts of the `<Message>` elements of a TwiML document this module wrote
