@@ -83,23 +83,7 @@ public struct JSONLogHandler: LogHandler {
     }
 
     /// `s` as a JSON string literal (RFC 8259 escapes; control characters as \u00XX).
-    static func appendString(_ s: String, to out: inout String) {
-        out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20:
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        out += "\""
-    }
+    static func appendString(_ s: String, to out: inout String) { JSONText.appendQuoted(s, to: &out) }
 
     /// RFC 3339 UTC time with milliseconds.
     static func timestamp(_ d: Date) -> String {
