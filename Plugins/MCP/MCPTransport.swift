@@ -72,6 +72,8 @@ final class MCPTransport: AgentTransport {
 }
 
 /// Carries an open() result out of the handshake task (written before the semaphore signals).
+/// Unchecked Sendable: `error` is written by the handshake task before the semaphore signals and
+/// read after the wait (the semaphore orders them).
 private final class ResultBox: @unchecked Sendable { var error: (any Error)? = nil }
 
 /// Schema of the instance's own config block (the transport itself takes none).

@@ -33,6 +33,7 @@ final class InstanceBox: @unchecked Sendable {
     }
 }
 
+/// Unchecked Sendable: carries the host's static, read-only table.
 struct SendableTable: @unchecked Sendable { let table: UnsafePointer<ds_host> }
 
 /// The result fields of an operation (ds_outcome's text and data).
@@ -57,6 +58,7 @@ func completeOp(_ table: UnsafePointer<ds_host>, _ op: OpaquePointer, _ status: 
 }
 
 /// Tasks of pending operations, so that the host's cancel can cancel them.
+/// Unchecked Sendable: `tasks` and `done` only under `lock`.
 final class TaskRegistry: @unchecked Sendable {
     private let lock = NSLock()
     private var tasks: [OpaquePointer: Task<Void, Never>] = [:]

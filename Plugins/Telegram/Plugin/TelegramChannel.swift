@@ -32,6 +32,8 @@ final class TelegramChannel: ChannelPlugin {
     let poller = Mutex<Task<Void, Never>?>(nil)
     let stopped = Atomic<Bool>(false)
 
+    /// Unchecked Sendable: `[String: Any]` holds only JSON values (strings, numbers, arrays,
+    /// dictionaries), built once and never mutated.
     enum Handled: @unchecked Sendable {
         case done
         /// Webhook mode: answer the webhook with this Bot API method call.

@@ -11,6 +11,8 @@ import Synchronization
 /// it holds them strongly until `shutdown`. Threading: `handle` runs on the listener's event
 /// loops and never blocks there: store work runs on `work`, a small pool of its own, so the
 /// message path's threads never wait for an operator's query.
+/// Unchecked Sendable: `reloader` and `agentSync` are set by the gateway before the listener starts
+/// and only read after; the rest is immutable or behind a Mutex.
 public final class AdminServer: HTTPHandler, @unchecked Sendable {
     let config: AdminConfig
     let server: HTTPServer

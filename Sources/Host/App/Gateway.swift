@@ -14,6 +14,9 @@ import Synchronization
 /// everything and throws: the gateway never serves half-configured. The parts made by
 /// `start()` are implicitly unwrapped: they exist once `start()` has returned.
 /// Threading: start/stop from one task; the rest is thread-safe.
+/// Unchecked Sendable: the implicitly unwrapped parts are set by `start()` before the server opens
+/// its routes and turns ready (and replaced only by a reload, one at a time, for `plugins`); the
+/// rest is a Mutex, an atomic or immutable.
 public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
     /// The running configuration: the one started with, then the last one a reload applied.
     public var config: GatewayConfig { configBox.withLock { $0 } }

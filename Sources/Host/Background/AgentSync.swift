@@ -20,6 +20,8 @@ import Synchronization
 /// by it. Threading: `sync()` may be called from any thread (the poll thread, the admin API
 /// after a change, so the process that made it sees it at once); calls are serialised.
 /// It blocks on the store and on transports' `open`.
+/// Unchecked Sendable: `events` and `thread` are set by the gateway's start (before the poll thread
+/// runs) and read by stop; the rest is immutable, atomic or behind a Mutex.
 public final class AgentSync: @unchecked Sendable {
     let store: SQLStore
     let plugins: PluginSet

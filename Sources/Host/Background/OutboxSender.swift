@@ -12,6 +12,8 @@ import Synchronization
 /// idempotency key on every attempt.
 ///
 /// Threading: polls on its own dispatch queue every `interval`, and at once after `kick()`.
+/// Unchecked Sendable: `lastBacklog` is touched only on `queue`; `events` is set by the gateway
+/// before `start` and only read after; the rest is immutable, atomic or behind a Mutex.
 public final class OutboxSender: @unchecked Sendable {
     /// Only the outbox and the opt-out ledger of the store.
     let store: any OutboxStore & ComplianceStore

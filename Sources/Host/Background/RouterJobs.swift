@@ -6,6 +6,8 @@ import Synchronization
 /// `session.expired` events and the recovery of turns that died. Threading: probes run in
 /// a detached task (they only await plugin operations); the others, which block on the
 /// store, each on a thread of its own. `stop()` ends them all.
+/// Unchecked Sendable: `tasks` is written by start and read by stop, which the gateway calls one at
+/// a time; the rest is immutable or atomic.
 public final class RouterJobs: @unchecked Sendable {
     let router: ConversationRouter
     let store: any Store

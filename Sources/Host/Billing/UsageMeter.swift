@@ -10,6 +10,8 @@ import SMSText
 ///
 /// Threading: thread-safe; `admit` blocks on the store (call it where the router already
 /// does blocking store work); the rest is pure or non-blocking.
+/// Unchecked Sendable: `events` is set before the meter is handed to the router and only read
+/// after; the rest is immutable.
 final class UsageMeter: @unchecked Sendable {
     let store: any Store
     let accounts: ConfiguredAccounts

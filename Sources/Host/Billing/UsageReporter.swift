@@ -18,6 +18,8 @@ import Synchronization
 ///
 /// Threading: all store work and bookkeeping run on one serial dispatch queue; plugin
 /// calls run as tasks and hop back to that queue.
+/// Unchecked Sendable: `events` is set by the gateway before `start` and only read after; the rest
+/// is immutable, atomic, a Mutex, or touched only on `queue`.
 final class UsageReporter: @unchecked Sendable {
     let store: any Store
     /// The billing instance reported to; a reload may replace it (`replaceBilling`).

@@ -18,6 +18,8 @@ import Dispatch
 /// holds it while the channel is open. Threading: everything runs on the channel's event
 /// loop except `evictableSince` (an atomic, read by the registry from any thread) and
 /// `evict()` (any thread).
+/// Unchecked Sendable: a channel handler: its `var`s are touched only on its channel's event loop;
+/// `evictableSince` is an atomic and `evict()` hops to the loop.
 final class ConnectionGuard: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer

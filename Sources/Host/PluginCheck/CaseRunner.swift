@@ -7,6 +7,8 @@ import PluginAPI
 ///
 /// Create/destroy/open/close run on the calling thread, never concurrently with anything
 /// else on the instance (the header's rule); operations run from `options.threads` threads.
+/// Unchecked Sendable: immutable after init; `fns` holds the plugin's C function pointers, which
+/// the ABI lets any thread call.
 final class CaseRunner: @unchecked Sendable {
     let lib: PluginLibrary
     let fns: CheckInterface
@@ -295,6 +297,7 @@ final class CaseRunner: @unchecked Sendable {
 }
 
 /// The ops of a case, appended from several threads.
+/// Unchecked Sendable: `list` only under `lock`.
 final class OpList: @unchecked Sendable {
     private let lock = NSLock()
     private var list: [CheckedOp] = []

@@ -193,6 +193,7 @@ public enum PluginCheck {
 }
 
 /// A flag set once from any thread.
+/// Unchecked Sendable: `flag` only under `lock`.
 final class CheckFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var flag = false
@@ -201,6 +202,7 @@ final class CheckFlag: @unchecked Sendable {
 }
 
 /// Reads a pipe to its end on a thread of its own; `data` is what arrived so far.
+/// Unchecked Sendable: `bytes` only under `lock`; `finished` is a semaphore.
 final class PipeDrain: @unchecked Sendable {
     private let lock = NSLock()
     private var bytes = Data()

@@ -77,6 +77,8 @@ extension ConversationRouter {
         return try result.value!.get()
     }
 
+    /// Unchecked Sendable: `value` is written by the turn before `done.signal()` and read after
+    /// `done.wait()` (the semaphore orders them).
     private final class ResultBox: @unchecked Sendable { var value: Result<ProactiveQueued, any Error>? }
 
     private func proactiveLocked(_ p: Proactive, _ sql: SQLStore) throws -> ProactiveQueued {

@@ -20,6 +20,10 @@ import Synchronization
 /// agent completion that arrives on a `work` thread (a synchronous agent) continues
 /// there; other completions arrive on plugin threads and hop back to `work`. The inline
 /// budget of every message is one entry of `budgets` (one timer thread for all).
+/// Unchecked Sendable: `onOutbox`, `events` and `handoffReply` are set by the gateway before
+/// traffic starts and only read after; `usage` likewise, or once by a reload that adds the first
+/// metered agent (set while nil, never changed again); the rest is immutable, a Mutex, or
+/// thread-safe.
 public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     let store: any Store
     /// `routing:` and `routes:`, replaced together by a reload (see Reload/); a turn reads
