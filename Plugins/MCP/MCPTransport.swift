@@ -11,7 +11,7 @@ import Glibc
 /// and `probe` run concurrently from any task. Each opened agent owns its connection.
 final class MCPTransport: AgentTransport {
     /// One opened agent: its client and connection. Owned by the host between open and close.
-    final class Agent: @unchecked Sendable {
+    final class Agent: Sendable {
         let name: String
         let client: MCPClient
         let connection: any MCPConnection

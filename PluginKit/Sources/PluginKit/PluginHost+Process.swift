@@ -84,7 +84,7 @@ extension PluginHost {
 }
 
 /// A child's event handler, retained once for the host's `user` pointer until `.exit`.
-final class ProcessBox: @unchecked Sendable {
+final class ProcessBox: Sendable {
     let onEvent: @Sendable (PluginHost.ProcessEvent) -> Void
     init(_ f: @escaping @Sendable (PluginHost.ProcessEvent) -> Void) { onEvent = f }
 }

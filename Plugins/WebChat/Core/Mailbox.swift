@@ -16,7 +16,7 @@ public final class Mailbox: Sendable {
         public var timeMs: Int64
     }
 
-    final class Waiter: @unchecked Sendable {
+    final class Waiter: Sendable {
         let continuation: CheckedContinuation<Void, Never>
         init(_ c: CheckedContinuation<Void, Never>) { continuation = c }
     }
