@@ -7,9 +7,7 @@ import Synchronization
 /// `emit` formats the event once and hands the line to each pipeline; it never waits
 /// for a sink. Thread safety: `emit` from any thread; start/stop and the reload's
 /// `add`/`remove`/`handOver` from the gateway (one at a time).
-/// Unchecked Sendable: immutable after init; the pipelines are behind the `order` Mutex, counters
-/// are atomics.
-public final class EventBus: @unchecked Sendable {
+public final class EventBus: Sendable {
     let config: EventsConfig
     /// The pipelines, under the same lock that orders events (a reload's change of the
     /// list falls between two events, never inside one).

@@ -151,8 +151,8 @@ final class ConnectionGuard: ChannelInboundHandler, @unchecked Sendable {
     private func schedule(_ after: TimeAmount, _ fire: @escaping (ConnectionGuard, ChannelHandlerContext) -> Void) {
         cancelTimer()
         guard let context else { return }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: after) { fire(bound.value.0, bound.value.1) }
+        let bound = NIOLoopBound((self, context, fire), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: after) { bound.value.2(bound.value.0, bound.value.1) }
     }
 
     private func cancelTimer() {

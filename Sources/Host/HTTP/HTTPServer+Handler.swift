@@ -107,8 +107,8 @@ public final class HTTPStream: @unchecked Sendable {
     public func close() {
         guard eventLoop.inEventLoop else { return eventLoop.execute { self.close() } }
         guard !closed else { return }
-        let ctx = context.value
-        ctx.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in ctx.close(promise: nil) }
+        let bound = context
+        bound.value.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in bound.value.close(promise: nil) }
         finish()
     }
 

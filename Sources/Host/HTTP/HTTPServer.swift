@@ -316,7 +316,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
             let guardian = NIOLoopBound(self.guardian, eventLoop: context.eventLoop)
             done.whenComplete { _ in guardian.value.lingerClose() }
         } else if !keepAlive {
-            done.whenComplete { _ in context.close(promise: nil) }
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            done.whenComplete { _ in bound.value.close(promise: nil) }
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import PluginAPI
+import Synchronization
 
 /// Runs the instance cases of one interface in the child process: `create` (example and
 /// invalid configs) and `ops` (operations from several threads at once, optionally
@@ -297,12 +298,10 @@ final class CaseRunner: @unchecked Sendable {
 }
 
 /// The ops of a case, appended from several threads.
-/// Unchecked Sendable: `list` only under `lock`.
-final class OpList: @unchecked Sendable {
-    private let lock = NSLock()
-    private var list: [CheckedOp] = []
-    func append(_ op: CheckedOp) { lock.lock(); list.append(op); lock.unlock() }
-    var all: [CheckedOp] { lock.lock(); defer { lock.unlock() }; return list }
+final class OpList: Sendable {
+    private let list = Mutex<[CheckedOp]>([])
+    func append(_ op: CheckedOp) { list.withLock { $0.append(op) } }
+    var all: [CheckedOp] { list.withLock { $0 } }
 }
 
 extension Array where Element: Hashable {

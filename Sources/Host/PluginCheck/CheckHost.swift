@@ -57,7 +57,9 @@ enum CheckHost {
         return inst
     }
 
-    static let table: UnsafePointer<ds_host> = {
+    /// `nonisolated(unsafe)`: built once by the lazy (thread-safe) initializer, never written
+    /// after; the plugin only reads it.
+    nonisolated(unsafe) static let table: UnsafePointer<ds_host> = {
         let real = HostTable.table.pointee
         var t = real
         t.http_request = { h, req, cb, user in
@@ -228,7 +230,7 @@ final class FakeHTTPCall: @unchecked Sendable {
         done = true
         lock.unlock()
         guard first else { return }
-        let go = { [self] in
+        let go: @Sendable () -> Void = { [self] in
             if cancelled {
                 CheckHost.timed("HTTP callback") { withDSStr("cancelled") { callback(user.value, DS_ERR_CANCELLED, nil, $0) } }
                 return

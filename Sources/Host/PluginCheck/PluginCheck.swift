@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import PluginAPI
 #if canImport(Glibc)
 import Glibc
@@ -193,12 +194,10 @@ public enum PluginCheck {
 }
 
 /// A flag set once from any thread.
-/// Unchecked Sendable: `flag` only under `lock`.
-final class CheckFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var flag = false
-    func set() { lock.lock(); flag = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return flag }
+final class CheckFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .releasing) }
+    var isSet: Bool { flag.load(ordering: .acquiring) }
 }
 
 /// Reads a pipe to its end on a thread of its own; `data` is what arrived so far.

@@ -186,9 +186,11 @@ public final class HostRuntime: @unchecked Sendable {
 
 /// The static `ds_host` table. Its functions find their runtime through the handle.
 enum HostTable {
-    static let version = strdup(DarkSpereVersion.current)!
+    /// `nonisolated(unsafe)` (both): made once by the lazy (thread-safe) initializer and never
+    /// written after; plugins only read them.
+    nonisolated(unsafe) static let version = strdup(DarkSpereVersion.current)!
 
-    static let table: UnsafePointer<ds_host> = {
+    nonisolated(unsafe) static let table: UnsafePointer<ds_host> = {
         let t = UnsafeMutablePointer<ds_host>.allocate(capacity: 1)
         t.initialize(to: ds_host(
             struct_size: UInt32(MemoryLayout<ds_host>.size),
@@ -389,6 +391,15 @@ enum HostTable {
 struct UnsafeSendable: @unchecked Sendable {
     let value: UnsafeMutableRawPointer?
     init(_ v: UnsafeMutableRawPointer?) { value = v }
+}
+
+/// Carries a closure that only calls into a plugin through its interface table (which the
+/// ABI lets any thread do) across threads.
+/// Unchecked Sendable: the closure captures only the plugin's read-only table and its
+/// `instance` pointer, and calls a function the ABI allows from any thread.
+struct PluginCall<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ v: Value) { value = v }
 }
 
 /// A plugin timer on the host's timer loop. After `cancel` returns the callback is not

@@ -38,10 +38,10 @@ public class PluginInstanceBase: @unchecked Sendable {
             return
         }
         if timeoutMs > 0 && !op.isDelivered {
-            let pp = UnsafeSendable(UnsafeMutableRawPointer(p))
+            let pp = UnsafeSendable(UnsafeMutableRawPointer(p)), cancel = cancel.map(PluginCall.init)
             let task = handle.runtime.timerLoop.scheduleTask(in: .milliseconds(Int64(timeoutMs))) { [self] in
                 if op.deliver(OpOutcome(status: DS_ERR_TIMEOUT, error: "no answer within \(timeoutMs) ms")), let cancel {
-                    whileLive { cancel(OpaquePointer(pp.value!)) }
+                    whileLive { cancel.value(OpaquePointer(pp.value!)) }
                 }
             }
             _ = task

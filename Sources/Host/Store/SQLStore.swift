@@ -11,7 +11,7 @@ import Synchronization
 ///   while its turn runs — ordering and atomic session creation across processes.
 ///
 /// Threading: all methods are thread-safe and blocking.
-public final class SQLStore: Store, @unchecked Sendable {
+public final class SQLStore: Store, Sendable {
     public let backend: String
     let dialect: SQLDialect
     let pool: ConnectionPool
@@ -119,8 +119,7 @@ public final class SQLStore: Store, @unchecked Sendable {
 
     // MARK: conversation lock
 
-    /// Unchecked Sendable: no state.
-    private final class NoLock: ConversationLock, @unchecked Sendable {
+    private final class NoLock: ConversationLock, Sendable {
         func release() {}
         var releaseMayBlock: Bool { false }
     }

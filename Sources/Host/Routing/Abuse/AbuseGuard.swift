@@ -14,8 +14,7 @@ import Synchronization
 /// never refuses a message. A known-user look-up that misses the cache costs one read.
 ///
 /// Threading: thread-safe; `check` blocks on the store (call it on the router's `work`).
-/// Unchecked Sendable: the cache is a Mutex; the rest is immutable.
-final class AbuseGuard: @unchecked Sendable {
+final class AbuseGuard: Sendable {
     let config: AbuseConfig
     let store: any Store
     let scorer: SpamScorer
