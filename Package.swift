@@ -11,6 +11,9 @@ let pluginKit: Target.Dependency = .product(name: "PluginKit", package: "PluginK
 let cHeader: [CSetting] = [.headerSearchPath("../../Sources/PluginAPI/include")]
 let fixtureHeader: [CSetting] = [.headerSearchPath("../../../Sources/PluginAPI/include")]
 
+/// Tests are still written for Swift 5 mode: converting them is a separate, mechanical job.
+let testSettings: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
 let package = Package(
     name: "DarkSpere",
     platforms: [.macOS(.v14)],
@@ -155,14 +158,16 @@ let package = Package(
         .executableTarget(name: "FuzzJSON", dependencies: ["Host", "TelegramCore", "TwilioCore", "WebChatCore", "ChannelSupport", "FuzzSupport"],
                           path: "fuzz/json", exclude: ["corpus"]),
 
-        .target(name: "TestPeers", path: "Tests/TestPeers"),
-        .testTarget(name: "HostTests", dependencies: ["TestPeers", "Host"], path: "Tests/HostTests", exclude: ["Console"]),
-        .testTarget(name: "StripeTests", dependencies: ["TestPeers", "Host"], path: "Tests/StripeTests", exclude: ["fake_stripe.py", "abi10_host.c"]),
-        .testTarget(name: "TwilioTests", dependencies: ["TestPeers", "TwilioCore", "SMSText", "Digests", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py", "media_agent.py"]),
-        .target(name: "ChannelTestSupport", dependencies: ["Host"], path: "Tests/ChannelTestSupport"),
-        .testTarget(name: "WebChatTests", dependencies: ["TestPeers", "ChannelTestSupport", "WebChatCore", "Host"], path: "Tests/WebChatTests", exclude: ["browser_test.py"]),
-        .testTarget(name: "TelegramTests", dependencies: ["TestPeers", "ChannelTestSupport", "TelegramCore", "ChannelSupport", "Host"], path: "Tests/TelegramTests", exclude: ["fake_telegram.py"]),
-        .testTarget(name: "TransportTests", dependencies: ["TestPeers", "Host"], path: "Tests/TransportTests", exclude: ["Fixtures"]),
+        .target(name: "TestPeers", path: "Tests/TestPeers", swiftSettings: testSettings),
+        .testTarget(name: "HostTests", dependencies: ["TestPeers", "Host"], path: "Tests/HostTests", exclude: ["Console"], swiftSettings: testSettings),
+        .testTarget(name: "StripeTests", dependencies: ["TestPeers", "Host"], path: "Tests/StripeTests", exclude: ["fake_stripe.py", "abi10_host.c"], swiftSettings: testSettings),
+        .testTarget(name: "TwilioTests", dependencies: ["TestPeers", "TwilioCore", "SMSText", "Digests", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py", "media_agent.py"], swiftSettings: testSettings),
+        .target(name: "ChannelTestSupport", dependencies: ["Host"], path: "Tests/ChannelTestSupport", swiftSettings: testSettings),
+        .testTarget(name: "WebChatTests", dependencies: ["TestPeers", "ChannelTestSupport", "WebChatCore", "Host"], path: "Tests/WebChatTests", exclude: ["browser_test.py"], swiftSettings: testSettings),
+        .testTarget(name: "TelegramTests", dependencies: ["TestPeers", "ChannelTestSupport", "TelegramCore", "ChannelSupport", "Host"], path: "Tests/TelegramTests", exclude: ["fake_telegram.py"], swiftSettings: testSettings),
+        .testTarget(name: "TransportTests", dependencies: ["TestPeers", "Host"], path: "Tests/TransportTests", exclude: ["Fixtures"], swiftSettings: testSettings),
     ],
-    swiftLanguageModes: [.v5]
+    // Swift 6 language mode (complete concurrency checking) for every product target; the
+    // test targets (and their support libraries) stay in Swift 5 mode, see `testSettings`.
+    swiftLanguageModes: [.v6]
 )

@@ -16,5 +16,5 @@ let package = Package(
         .systemLibrary(name: "PluginAPI", path: "Sources/PluginAPI"),
         .target(name: "PluginKit", dependencies: ["PluginAPI"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -46,7 +46,8 @@ final class ExampleAgent {
         }
     }
 
-    static let chatTool: [String: Any] = [
+    /// `nonisolated(unsafe)`: an immutable JSON literal (value types only), never mutated.
+    nonisolated(unsafe) static let chatTool: [String: Any] = [
         "name": "chat",
         "title": "Chat",
         "description": "Answers a text message: echo, help, time, count, reverse, about.",

@@ -3,8 +3,6 @@
 // default plugins.yaml launches it through the `mcp` transport.
 import Foundation
 
-setvbuf(stdout, nil, _IOLBF, 0)
-
 let agent = ExampleAgent()
 while let line = readLine(strippingNewline: true) {
     if line.isEmpty { continue }

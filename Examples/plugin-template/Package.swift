@@ -17,5 +17,5 @@ let package = Package(
     targets: [
         .target(name: "MyAdapter", dependencies: [.product(name: "PluginKit", package: "PluginKit")]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -10,6 +10,7 @@ import Glibc
 ///
 /// Threading: the host never calls `write` concurrently on one instance; a lock still
 /// guards the file because the SIGHUP handler and the fsync timer run on other threads.
+/// Unchecked Sendable: every `var` only under `lock`; the rest is immutable.
 final class FileSink: LogSink, @unchecked Sendable {
     struct Config: Decodable {
         var path: String
@@ -172,6 +173,7 @@ final class FileSink: LogSink, @unchecked Sendable {
 /// One SIGHUP source for the whole process, fanning out to every file-sink instance.
 /// (Setting SIG_IGN again after libdispatch installed its handler would silence the source,
 /// so it is done exactly once, here.) Thread-safe.
+/// Unchecked Sendable: `sinks` only under `lock`; `source` is immutable and thread-safe.
 final class SighupHub: @unchecked Sendable {
     static let shared = SighupHub()
     private let lock = NSLock()

@@ -12,6 +12,7 @@ import PluginKit
 ///
 /// Threading: any method from any task, concurrently; mutable state behind `lock`.
 /// Configured headers (e.g. Authorization) are sent but never logged.
+/// Unchecked Sendable: every `var` only under `lock`; the rest is immutable.
 final class HTTPConnection: MCPConnection, @unchecked Sendable {
     let host: PluginHost
     let agentName: String

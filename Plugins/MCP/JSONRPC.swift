@@ -3,6 +3,8 @@ import PluginKit
 
 /// A JSON object decoded with JSONSerialization, boxed so it can cross tasks.
 /// Immutable once made; safe to share between threads.
+/// Unchecked Sendable: `[String: Any]` from JSONSerialization holds only value types and immutable
+/// Foundation objects, and is never mutated after decoding.
 struct JSONObject: @unchecked Sendable {
     let dict: [String: Any]
     init(_ dict: [String: Any]) { self.dict = dict }

@@ -9,6 +9,7 @@ import PluginKit
 ///
 /// Threading: `call` and `probe` may run concurrently from any task; the handshake is
 /// single-flight (concurrent callers wait for the one in progress). State behind `lock`.
+/// Unchecked Sendable: every `var` only under `lock`; the rest is immutable.
 final class MCPClient: @unchecked Sendable {
     /// Handshake-era protocol revisions this client speaks, newest first (the first is offered).
     static let supportedVersions = ["2025-11-25", "2025-06-18"]

@@ -11,7 +11,7 @@ import Glibc
 /// and `probe` run concurrently from any task. Each opened agent owns its connection.
 final class MCPTransport: AgentTransport {
     /// One opened agent: its client and connection. Owned by the host between open and close.
-    final class Agent: @unchecked Sendable {
+    final class Agent: Sendable {
         let name: String
         let client: MCPClient
         let connection: any MCPConnection
@@ -72,6 +72,8 @@ final class MCPTransport: AgentTransport {
 }
 
 /// Carries an open() result out of the handshake task (written before the semaphore signals).
+/// Unchecked Sendable: `error` is written by the handshake task before the semaphore signals and
+/// read after the wait (the semaphore orders them).
 private final class ResultBox: @unchecked Sendable { var error: (any Error)? = nil }
 
 /// Schema of the instance's own config block (the transport itself takes none).

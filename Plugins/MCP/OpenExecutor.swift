@@ -5,7 +5,7 @@ import Foundation
 /// instead of on Swift's cooperative pool means it can never wait for a pool thread
 /// that the blocked caller itself occupies (the host may call open from a task).
 /// close() waits for its DELETE the same way. Thread-safe; shared by every agent.
-final class OpenExecutor: TaskExecutor, @unchecked Sendable {
+final class OpenExecutor: TaskExecutor, Sendable {
     static let shared = OpenExecutor()
     private let queue = DispatchQueue(label: "darkspere.mcp.open")
 

@@ -16,6 +16,7 @@ import Glibc
 /// delivers the child's output and exit on one host thread per child, in order; all mutable
 /// state is behind `lock`; writes to stdin are serialised by the host (per child).
 /// Every public method may be called from any thread or task.
+/// Unchecked Sendable: every `var` only under `lock`; the rest is immutable.
 final class StdioConnection: MCPConnection, @unchecked Sendable {
     private struct Pending {
         let continuation: CheckedContinuation<JSONObject, any Error>
@@ -213,6 +214,8 @@ final class StdioConnection: MCPConnection, @unchecked Sendable {
 
 /// Splits a child's stdout and stderr chunks into lines (without the newline; empty lines
 /// skipped). Used from the host's one thread per child, so it needs no lock.
+/// Unchecked Sendable: used only from the host's one thread per child (events of one child arrive
+/// in order on one thread).
 final class LineSplitter: @unchecked Sendable {
     private var outPartial: [UInt8] = []
     private var errPartial: [UInt8] = []

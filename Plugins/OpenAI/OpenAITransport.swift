@@ -23,7 +23,8 @@ final class OpenAITransport: AgentTransport {
     }
 
     /// Offered with `handoff_tool: true`: the model calls it to hand the conversation to a person.
-    static let requestHumanTool: [String: Any] = [
+    /// `nonisolated(unsafe)`: an immutable JSON literal (value types only), never mutated.
+    nonisolated(unsafe) static let requestHumanTool: [String: Any] = [
         "type": "function",
         "function": [
             "name": "request_human",

@@ -9,6 +9,7 @@ import PluginKit
 ///
 /// Threading: libpq calls block, so they run on one serial DispatchQueue per instance,
 /// never on the Swift cooperative pool. The host never writes concurrently on one instance.
+/// Unchecked Sendable: `conn` and `tableReady` are touched only on `queue`; the rest is immutable.
 final class PostgresSink: LogSink, @unchecked Sendable {
     struct Config: Decodable { var url: String; var table: String? }
 

@@ -36,7 +36,7 @@ let s = set.agents.first { $0.name == "s" }!
 
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-final class Counter: @unchecked Sendable { let n = Atomic<Int>(0) }
+final class Counter: Sendable { let n = Atomic<Int>(0) }
 
 func measure(_ name: String, _ n: Int, _ body: (Int) -> Void) {
     body(min(n, 10_000))   // warm-up

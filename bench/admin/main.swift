@@ -155,6 +155,7 @@ func processCPUMicros() -> Int64 {
 /// The console as the gateway sees it: the event stream (read to the end, on its own thread)
 /// and, while events arrive, the page's reads — waiting sessions, the first page of the list,
 /// one open transcript — at most every 400 ms.
+/// Unchecked Sendable: every `var` only under `lock`; the rest is immutable.
 final class ConsoleClient: @unchecked Sendable {
     let port: Int
     let fd: Int32
@@ -286,6 +287,8 @@ func run(_ tag: String) async -> Double {
 }
 
 /// An SSE client on a raw socket that reads and discards everything (a fast watcher).
+/// Unchecked Sendable: `bytes` is written by the reader thread and read after it was joined;
+/// `thread` is set before the thread runs.
 final class Watcher: @unchecked Sendable {
     let fd: Int32
     var bytes = 0

@@ -29,7 +29,7 @@ let yaml = "plugin_path: [\"\(buildDir)\"]\nplugins:\n\(plugins)\n"
 let set = try PluginSet.start(try ConfigLoader(environment: [:]).load(yaml: yaml), runtime: HostRuntime(logLevel: .error))
 
 var seq = 0
-func events(_ n: Int) -> [String] {
+@MainActor func events(_ n: Int) -> [String] {
     (0..<n).map { _ in
         seq += 1
         return #"{"v":1,"id":"bench-\#(getpid())-\#(seq)","type":"message.received","time":"2026-11-22T04:00:00.000Z","correlation_id":"c-\#(seq)","session":"s-\#(seq % 1000)","agent":"echo","channel":"twilio","from":"+*******4567","to":"+*******0000","channel_message_id":"SM\#(seq)"}"#

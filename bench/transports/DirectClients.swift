@@ -21,6 +21,8 @@ func directPost(_ client: HTTPClient, _ url: String, _ body: [UInt8], headers: [
 
 /// A bare JSON-RPC client over a child's stdin/stdout (the MCP stdio baseline):
 /// one writer lock, one reader thread resolving continuations by id.
+/// Unchecked Sendable: `pending` and `nextId` only under `lock`; the pipes and process are
+/// thread-safe.
 final class DirectStdio: @unchecked Sendable {
     let process = Process()
     let input = Pipe(), output = Pipe()

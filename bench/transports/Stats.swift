@@ -54,7 +54,9 @@ func printTable(_ rows: [Row]) {
     }
 }
 
+/// `nonisolated(unsafe)`: set once by main.swift from the arguments before any measurement
+/// starts, only read after.
 enum Config {
-    static var n = 2000
-    static var concurrency = 8
+    nonisolated(unsafe) static var n = 2000
+    nonisolated(unsafe) static var concurrency = 8
 }

@@ -3,6 +3,7 @@
 // Usage: swift build -c release && .build/release/transport-bench [calls] [concurrency]
 import Foundation
 import Host
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -102,7 +103,7 @@ let sid = initResp?.headers.first { $0.0.lowercased() == "mcp-session-id" }?.1 ?
 let sessionHeaders = [("Mcp-Session-Id", sid), ("MCP-Protocol-Version", "2025-11-25")]
 _ = await directPost(client, mcpURL, Array(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.utf8), headers: sessionHeaders)
 /// Each in-flight request needs its own JSON-RPC id within the session.
-final class Counter: @unchecked Sendable { let lock = NSLock(); var v = 100; func next() -> Int { lock.withLock { v += 1; return v } } }
+final class Counter: Sendable { let v = Mutex(100); func next() -> Int { v.withLock { $0 += 1; return $0 } } }
 let ids = Counter()
 func toolCall() -> [UInt8] {
     Array(#"{"jsonrpc":"2.0","id":\#(ids.next()),"method":"tools/call","params":{"name":"chat","arguments":{"message":"hello","session_id":"bench","to":"+15550002222","channel":"bench","history":[]}}}"#.utf8)

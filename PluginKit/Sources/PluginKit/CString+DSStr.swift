@@ -16,7 +16,7 @@ extension ds_str {
         guard let p = ptr, len > 0 else { return [] }
         return p.withMemoryRebound(to: UInt8.self, capacity: len) { Array(UnsafeBufferPointer(start: $0, count: len)) }
     }
-    static let empty = ds_str(ptr: nil, len: 0)
+    static var empty: ds_str { ds_str(ptr: nil, len: 0) }
 }
 
 /// Owns C copies of Swift strings for the duration of one boundary crossing.

@@ -1,5 +1,6 @@
 import PluginAPI
 import Foundation
+import Synchronization
 
 // The C function tables PluginKit hands to the host, shared by every Swift plugin.
 // Each function finds its Swift object through the `instance` pointer (an
@@ -8,7 +9,7 @@ import Foundation
 
 /// One plugin instance as PluginKit holds it. Owned by the host through the opaque
 /// `instance` pointer (retained at create, released at destroy).
-final class InstanceBox: @unchecked Sendable {
+final class InstanceBox: Sendable {
     let host: PluginHost
     let instance: any PluginInstance
     let tasks = TaskRegistry()
@@ -33,6 +34,7 @@ final class InstanceBox: @unchecked Sendable {
     }
 }
 
+/// Unchecked Sendable: carries the host's static, read-only table.
 struct SendableTable: @unchecked Sendable { let table: UnsafePointer<ds_host> }
 
 /// The result fields of an operation (ds_outcome's text and data).
@@ -57,26 +59,26 @@ func completeOp(_ table: UnsafePointer<ds_host>, _ op: OpaquePointer, _ status: 
 }
 
 /// Tasks of pending operations, so that the host's cancel can cancel them.
-final class TaskRegistry: @unchecked Sendable {
-    private let lock = NSLock()
-    private var tasks: [OpaquePointer: Task<Void, Never>] = [:]
-    private var done: Set<OpaquePointer> = []
+final class TaskRegistry: Sendable {
+    /// Keyed by the op's address (an OpaquePointer is not Sendable).
+    private struct State { var tasks: [Int: Task<Void, Never>] = [:]; var done: Set<Int> = [] }
+    private let state = Mutex(State())
 
     func start(_ op: OpaquePointer, _ body: @escaping @Sendable () async -> Void) {
         let task = Task { await body() }
-        lock.lock()
-        // The task may already have finished; then it must not be registered.
-        if done.remove(op) == nil { tasks[op] = task }
-        lock.unlock()
+        let op = Int(bitPattern: op)
+        state.withLock { s in
+            // The task may already have finished; then it must not be registered.
+            if s.done.remove(op) == nil { s.tasks[op] = task }
+        }
     }
     func finished(_ op: OpaquePointer) {
-        lock.lock()
-        if tasks.removeValue(forKey: op) == nil { done.insert(op) }
-        lock.unlock()
+        let op = Int(bitPattern: op)
+        state.withLock { s in if s.tasks.removeValue(forKey: op) == nil { s.done.insert(op) } }
     }
     func cancel(_ op: OpaquePointer) {
-        lock.lock(); let t = tasks[op]; lock.unlock()
-        t?.cancel()
+        let op = Int(bitPattern: op)
+        state.withLock { $0.tasks[op] }?.cancel()
     }
 }
 
@@ -116,7 +118,7 @@ protocol AnyAgent: AnyObject, Sendable {
     func close()
 }
 
-final class AgentBox<T: AgentTransport>: AnyAgent, @unchecked Sendable {
+final class AgentBox<T: AgentTransport>: AnyAgent, Sendable {
     let transport: T
     let agent: T.Agent
     init(_ t: T, _ a: T.Agent) { transport = t; agent = a }
@@ -168,8 +170,11 @@ extension Usage {
 }
 
 /// The four tables, allocated once.
+///
+/// `nonisolated(unsafe)`: each table is allocated and filled by the lazy (thread-safe)
+/// initializer of its static and never written again; the host only reads it.
 enum Tables {
-    static let channel: UnsafeMutablePointer<ds_channel_v1> = {
+    nonisolated(unsafe) static let channel: UnsafeMutablePointer<ds_channel_v1> = {
         let t = UnsafeMutablePointer<ds_channel_v1>.allocate(capacity: 1)
         t.initialize(to: ds_channel_v1(
             struct_size: UInt32(MemoryLayout<ds_channel_v1>.size),
@@ -192,7 +197,7 @@ enum Tables {
         return t
     }()
 
-    static let agent: UnsafeMutablePointer<ds_agent_transport_v1> = {
+    nonisolated(unsafe) static let agent: UnsafeMutablePointer<ds_agent_transport_v1> = {
         let t = UnsafeMutablePointer<ds_agent_transport_v1>.allocate(capacity: 1)
         t.initialize(to: ds_agent_transport_v1(
             struct_size: UInt32(MemoryLayout<ds_agent_transport_v1>.size),
@@ -247,7 +252,7 @@ enum Tables {
         return t
     }()
 
-    static let billing: UnsafeMutablePointer<ds_billing_v1> = {
+    nonisolated(unsafe) static let billing: UnsafeMutablePointer<ds_billing_v1> = {
         let t = UnsafeMutablePointer<ds_billing_v1>.allocate(capacity: 1)
         t.initialize(to: ds_billing_v1(
             struct_size: UInt32(MemoryLayout<ds_billing_v1>.size),
@@ -274,7 +279,7 @@ enum Tables {
         return t
     }()
 
-    static let sink: UnsafeMutablePointer<ds_log_sink_v1> = {
+    nonisolated(unsafe) static let sink: UnsafeMutablePointer<ds_log_sink_v1> = {
         let t = UnsafeMutablePointer<ds_log_sink_v1>.allocate(capacity: 1)
         t.initialize(to: ds_log_sink_v1(
             struct_size: UInt32(MemoryLayout<ds_log_sink_v1>.size),

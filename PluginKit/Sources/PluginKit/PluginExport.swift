@@ -49,6 +49,7 @@ public struct PluginExport: Sendable {
 }
 
 /// What `plugin_data` of a PluginKit descriptor points to.
+/// Unchecked Sendable: immutable; `host` is the host's static, read-only table.
 final class ExportedPlugin: @unchecked Sendable {
     let export: PluginExport
     let host: UnsafePointer<ds_host>
@@ -56,6 +57,7 @@ final class ExportedPlugin: @unchecked Sendable {
 }
 
 /// Keeps every descriptor PluginKit made (one per plugin library id) alive for the process.
+/// Unchecked Sendable: `descriptors` only under `lock`.
 final class ExportRegistry: @unchecked Sendable {
     static let shared = ExportRegistry()
     private let lock = NSLock()

@@ -21,6 +21,7 @@ extension PluginHost {
 
     /// A running child started with `spawn`. Every method may be called from any thread;
     /// after the `.exit` event they do nothing (write returns false).
+    /// Unchecked Sendable: immutable; the host's process handle may be used from any thread (ABI).
     public final class ChildProcess: @unchecked Sendable {
         let table: UnsafePointer<ds_host>
         let pointer: OpaquePointer
@@ -83,7 +84,7 @@ extension PluginHost {
 }
 
 /// A child's event handler, retained once for the host's `user` pointer until `.exit`.
-final class ProcessBox: @unchecked Sendable {
+final class ProcessBox: Sendable {
     let onEvent: @Sendable (PluginHost.ProcessEvent) -> Void
     init(_ f: @escaping @Sendable (PluginHost.ProcessEvent) -> Void) { onEvent = f }
 }

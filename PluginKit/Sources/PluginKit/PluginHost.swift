@@ -6,6 +6,8 @@ import Foundation
 /// Thread safety: every method may be called from any thread or task, concurrently.
 /// Owned by the plugin instance; the underlying `ds_host` table and handle are owned
 /// by the host and stay valid until the instance is destroyed.
+/// Unchecked Sendable: immutable; `table` and `handle` are the host's, which the ABI lets any
+/// thread use until the instance is destroyed.
 public final class PluginHost: @unchecked Sendable {
     let table: UnsafePointer<ds_host>
     let handle: OpaquePointer?
@@ -37,6 +39,7 @@ public final class PluginHost: @unchecked Sendable {
     public enum MetricKind: Int32, Sendable { case counter = 0, gauge = 1, histogram = 2 }
 
     /// A metric registered with the host, exposed on GET /metrics.
+    /// Unchecked Sendable: immutable; the host's metric handle may be used from any thread (ABI).
     public struct Metric: @unchecked Sendable {
         let table: UnsafePointer<ds_host>
         let pointer: OpaquePointer
@@ -82,6 +85,8 @@ public final class PluginHost: @unchecked Sendable {
 
     /// A running timer; cancel() stops it (after cancel returns the block is not running).
     /// The block stays retained until a one-shot timer has fired or the timer is cancelled.
+    /// Unchecked Sendable: immutable; the host's timer handle may be cancelled from any thread
+    /// (ABI); `box` is thread-safe.
     public final class Timer: @unchecked Sendable {
         let table: UnsafePointer<ds_host>
         let pointer: OpaquePointer?
@@ -212,6 +217,7 @@ let pluginKitHTTPCallback: ds_http_callback = { user, status, response, error in
 
 /// A timer's block, retained once for the host's `user` pointer (released by `releaseOnce`:
 /// after a one-shot timer fired, or at cancel). Thread-safe.
+/// Unchecked Sendable: `released` and `firedOrCancelled` only under `lock`; `block` is @Sendable.
 final class TimerBox: @unchecked Sendable {
     let block: @Sendable () -> Void
     let oneShot: Bool
@@ -271,6 +277,8 @@ let pluginKitSubmitCallback: ds_submit_callback = { user, status, reply in
     }
 }
 
+/// Unchecked Sendable: immutable; `table` is the host's, usable from any thread (ABI); `handler` is
+/// @Sendable.
 final class RouteBox: @unchecked Sendable {
     let table: UnsafePointer<ds_host>
     let handler: @Sendable (RouteRequest) async -> HTTPResponse
@@ -279,6 +287,8 @@ final class RouteBox: @unchecked Sendable {
     }
 }
 
+/// Unchecked Sendable: carries a host operation handle, which the ABI lets any thread complete
+/// (once).
 struct SendableOp: @unchecked Sendable { let op: OpaquePointer }
 
 let pluginKitRouteHandler: ds_route_handler = { user, request, op in

@@ -21,7 +21,7 @@ import PluginKit
 /// the webhook route run concurrently as Swift tasks. State lives in thread-safe
 /// objects (accepted-key and event-id caches behind mutexes).
 /// Secrets (`api_key`, `webhook_secret`) are only in `config` and `signature`; nothing logs them.
-final class StripeBilling: BillingProvider, @unchecked Sendable {
+final class StripeBilling: BillingProvider, Sendable {
     let host: PluginHost
     let config: StripeConfig
     let signature: StripeSignature?

@@ -22,7 +22,7 @@ public final class Mailbox: Sendable {
         }
     }
 
-    final class Waiter: @unchecked Sendable {
+    final class Waiter: Sendable {
         let continuation: CheckedContinuation<Void, Never>
         init(_ c: CheckedContinuation<Void, Never>) { continuation = c }
     }

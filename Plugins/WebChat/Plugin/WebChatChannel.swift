@@ -175,7 +175,7 @@ final class WebChatChannel: ChannelPlugin {
 }
 
 /// An HTTPResponse as an Error (for Result), e.g. the 401 of a bad token.
-struct HTTPResponseBox: Error, @unchecked Sendable {
+struct HTTPResponseBox: Error, Sendable {
     let response: HTTPResponse
     init(_ r: HTTPResponse) { response = r }
 }

@@ -45,6 +45,8 @@ extension AdminServer {
 /// Writes one subscriber's queued events to its stream, on the stream's event loop.
 /// A client that cannot keep up (the connection's buffer is full) loses events, counted
 /// and reported as `event: dropped`; nothing waits for it.
+/// Unchecked Sendable: `subscriber` is set once before the first flush; `retryScheduled` is touched
+/// only on the stream's event loop.
 final class SSEWriter: @unchecked Sendable {
     let stream: HTTPStream
     /// Set once, on the event loop, before the first wake can run.

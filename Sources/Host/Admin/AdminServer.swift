@@ -112,8 +112,11 @@ public final class AdminServer: HTTPHandler, Service, @unchecked Sendable {
             let route = try self.route(call)
             if route.changes && token.role != .operator { throw AdminError.forbidden(token.name) }
             if route.streams { return route.run(call, response) }
-            work.async { [self] in
-                do { route.run(call, response) }
+            // The route's body was made for this request and runs once, on `work`; nothing
+            // else holds it (it captures only `self`, which is Sendable, and its own values).
+            nonisolated(unsafe) let run = route.run
+            work.async {
+                run(call, response)
             }
         } catch let e as AdminError {
             Self.send(response, e)

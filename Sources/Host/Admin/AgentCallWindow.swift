@@ -7,7 +7,7 @@ import Synchronization
 /// Threading: `record` from any thread, lock-free (a few relaxed atomics: it runs on every
 /// agent call); `snapshot` from any thread, reading without stopping writers (a sample
 /// overwritten while read is simply skipped or counted in the next second).
-public final class AgentCallWindow: @unchecked Sendable {
+public final class AgentCallWindow: Sendable {
     public static let windowSeconds = 300
     /// Latency samples kept (the newest ones).
     public static let capacity = 4096

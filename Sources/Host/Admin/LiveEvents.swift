@@ -13,7 +13,7 @@ import Synchronization
 /// Threading: `publish` is called by `EventBus.emit` under the bus's order lock (so every
 /// subscriber sees events in id order); it takes this hub's mutex briefly and never blocks
 /// on a client. Subscribe/unsubscribe from any thread.
-public final class LiveEvents: @unchecked Sendable {
+public final class LiveEvents: Sendable {
     /// One event for watchers: its JSON line (the log sinks' line, made once by the bus) and
     /// its SSE text (`id: …` + `data: …`), made at most once, by the first stream writer that
     /// needs it, and shared by every client. Immutable apart from that cache (under its lock).
@@ -54,7 +54,7 @@ public final class LiveEvents: @unchecked Sendable {
     }
 
     /// One watcher: a bounded queue drained by `drain` (its writer), woken by `wake`.
-    public final class Subscriber: @unchecked Sendable {
+    public final class Subscriber: Sendable {
         let filter: Filter
         let capacity: Int
         private struct State { var queue: [Item] = []; var dropped = 0; var wakePending = false }

@@ -3,7 +3,7 @@ import Synchronization
 
 /// A metric exposed in Prometheus text format on GET /metrics.
 /// Recording is lock-free (atomics); thread-safe.
-public final class Metric: @unchecked Sendable {
+public final class Metric: Sendable {
     public enum Kind: Int32, Sendable { case counter = 0, gauge = 1, histogram = 2 }
     public let kind: Kind
     public let name: String
@@ -67,7 +67,7 @@ public final class Metric: @unchecked Sendable {
 }
 
 /// All metrics of the process. Thread-safe.
-public final class MetricsRegistry: @unchecked Sendable {
+public final class MetricsRegistry: Sendable {
     private let lock = Mutex<[String: Metric]>([:])
     private let collectors = Mutex<[@Sendable () -> Void]>([])
 

@@ -11,7 +11,7 @@ import Synchronization
 /// Threading: every method may be called from any thread, concurrently; one mutex
 /// guards the table, so a change is visible to every reader once `update` returns. A
 /// reload replaces accounts and tiers in one step (`replace`).
-public final class ConfiguredAccounts: AccountDirectory, @unchecked Sendable {
+public final class ConfiguredAccounts: AccountDirectory, Sendable {
     private let tiersBox: Mutex<[String: TierConfig]>
     public var tiers: [String: TierConfig] { tiersBox.withLock { $0 } }
     private let state: Mutex<[String: AccountEntry]>

@@ -11,6 +11,9 @@ import Synchronization
 /// the sink has caught up. A single worker task writes batches in order, retrying a failed
 /// batch with exponential backoff until the sink takes it.
 /// Thread safety: `enqueue` from any thread; one worker per pipeline.
+/// Unchecked Sendable: `worker` is written by start and read by stop, which the gateway calls one
+/// at a time; queue state is behind Mutexes and atomics; `spool` is used only by `enqueue` and the
+/// worker under `state`.
 final class SinkPipeline: @unchecked Sendable {
     struct State {
         var queue: [String] = []

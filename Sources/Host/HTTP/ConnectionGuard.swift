@@ -18,6 +18,8 @@ import Dispatch
 /// holds it while the channel is open. Threading: everything runs on the channel's event
 /// loop except `evictableSince` (an atomic, read by the registry from any thread) and
 /// `evict()` (any thread).
+/// Unchecked Sendable: a channel handler: its `var`s are touched only on its channel's event loop;
+/// `evictableSince` is an atomic and `evict()` hops to the loop.
 final class ConnectionGuard: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -149,8 +151,8 @@ final class ConnectionGuard: ChannelInboundHandler, @unchecked Sendable {
     private func schedule(_ after: TimeAmount, _ fire: @escaping (ConnectionGuard, ChannelHandlerContext) -> Void) {
         cancelTimer()
         guard let context else { return }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: after) { fire(bound.value.0, bound.value.1) }
+        let bound = NIOLoopBound((self, context, fire), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: after) { bound.value.2(bound.value.0, bound.value.1) }
     }
 
     private func cancelTimer() {

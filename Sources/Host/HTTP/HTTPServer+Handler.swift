@@ -30,6 +30,8 @@ public protocol HTTPHandler: AnyObject, Sendable {
 /// Answers one request exactly once: a whole response, or the head of a stream.
 /// Later answers are ignored; a request not answered by `server.request_timeout` gets 503.
 /// Threading: any thread (answers hop to the connection's event loop).
+/// Unchecked Sendable: `answered` and `timeout` are touched only on `loop` (every answer hops there
+/// first); the handler and context are NIOLoopBound.
 public final class HTTPResponder: @unchecked Sendable {
     let loop: any EventLoop
     // Touched on `loop` only.
@@ -71,6 +73,8 @@ public final class HTTPResponder: @unchecked Sendable {
 
 /// The body of a streamed response. `write` and `close` from any thread; `onClose` runs
 /// once, on the event loop, when the stream or its connection closes.
+/// Unchecked Sendable: `closed` and `closeHandlers` are touched only on `eventLoop` (writes hop
+/// there first); the context is NIOLoopBound.
 public final class HTTPStream: @unchecked Sendable {
     public let eventLoop: any EventLoop
     private let context: NIOLoopBound<ChannelHandlerContext>
@@ -103,8 +107,8 @@ public final class HTTPStream: @unchecked Sendable {
     public func close() {
         guard eventLoop.inEventLoop else { return eventLoop.execute { self.close() } }
         guard !closed else { return }
-        let ctx = context.value
-        ctx.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in ctx.close(promise: nil) }
+        let bound = context
+        bound.value.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in bound.value.close(promise: nil) }
         finish()
     }
 

@@ -29,6 +29,9 @@ public protocol HTTPServerDelegate: AnyObject, Sendable {
 ///
 /// Threading: request handling runs on NIO event loops; plugin route handlers are called
 /// on those loops and may answer from any thread (answers hop back to the channel's loop).
+/// Unchecked Sendable: `delegate` and `handler` are set before `start()`; `serverChannel`,
+/// `registry` and `boundPort` are set by `start()` before it returns and read by shutdown (one task
+/// drives start and stop); counters are atomics.
 public final class HTTPServer: @unchecked Sendable {
     let runtime: HostRuntime
     let config: ServerConfig
@@ -154,6 +157,8 @@ public final class HTTPServer: @unchecked Sendable {
 }
 
 /// One connection's request handling. Runs on the connection's event loop.
+/// Unchecked Sendable: a channel handler: its `var`s are touched only on its channel's event loop
+/// (NIO's rule); it crosses threads only inside NIOLoopBound.
 final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -323,7 +328,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
             let guardian = NIOLoopBound(self.guardian, eventLoop: context.eventLoop)
             done.whenComplete { _ in guardian.value.lingerClose() }
         } else if !keepAlive {
-            done.whenComplete { _ in context.close(promise: nil) }
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            done.whenComplete { _ in bound.value.close(promise: nil) }
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import PluginAPI
+import Synchronization
 
 /// Runs the instance cases of one interface in the child process: `create` (example and
 /// invalid configs) and `ops` (operations from several threads at once, optionally
@@ -7,6 +8,8 @@ import PluginAPI
 ///
 /// Create/destroy/open/close run on the calling thread, never concurrently with anything
 /// else on the instance (the header's rule); operations run from `options.threads` threads.
+/// Unchecked Sendable: immutable after init; `fns` holds the plugin's C function pointers, which
+/// the ABI lets any thread call.
 final class CaseRunner: @unchecked Sendable {
     let lib: PluginLibrary
     let fns: CheckInterface
@@ -295,11 +298,10 @@ final class CaseRunner: @unchecked Sendable {
 }
 
 /// The ops of a case, appended from several threads.
-final class OpList: @unchecked Sendable {
-    private let lock = NSLock()
-    private var list: [CheckedOp] = []
-    func append(_ op: CheckedOp) { lock.lock(); list.append(op); lock.unlock() }
-    var all: [CheckedOp] { lock.lock(); defer { lock.unlock() }; return list }
+final class OpList: Sendable {
+    private let list = Mutex<[CheckedOp]>([])
+    func append(_ op: CheckedOp) { list.withLock { $0.append(op) } }
+    var all: [CheckedOp] { list.withLock { $0 } }
 }
 
 extension Array where Element: Hashable {

@@ -1,5 +1,6 @@
 import Foundation
 import PluginAPI
+import Synchronization
 
 /// The `ds_host` table `darkspere plugin-check` hands to the plugin under test: the real
 /// host's table (logging, metrics, get_env, instance_info, timers) with the services that
@@ -20,8 +21,10 @@ import PluginAPI
 /// Thread safety: every member may be used from any thread (one lock).
 enum CheckHost {
     /// The real runtime behind the services the checker does not replace.
-    nonisolated(unsafe) static var runtime: HostRuntime = HostRuntime(logLevel: .info)
-    nonisolated(unsafe) static var callbackBoundMs: UInt64 = 1_000
+    static let runtime: HostRuntime = HostRuntime(logLevel: .info)
+    /// Set once by the case runner before the plugin is created, read by every timed callback.
+    static let callbackBound = Atomic<UInt64>(1_000)
+    static var callbackBoundMs: UInt64 { callbackBound.load(ordering: .relaxed) }
     static let state = CheckState()
 
     /// Milliseconds since an arbitrary start (monotonic).
@@ -54,7 +57,9 @@ enum CheckHost {
         return inst
     }
 
-    static let table: UnsafePointer<ds_host> = {
+    /// `nonisolated(unsafe)`: built once by the lazy (thread-safe) initializer, never written
+    /// after; the plugin only reads it.
+    nonisolated(unsafe) static let table: UnsafePointer<ds_host> = {
         let real = HostTable.table.pointee
         var t = real
         t.http_request = { h, req, cb, user in
@@ -180,6 +185,8 @@ enum CheckHost {
 }
 
 /// A plugin's timer callback, wrapped so the checker can time it and notice it after destroy.
+/// Unchecked Sendable: immutable after init; `callback` and `user` are the plugin's, which the ABI
+/// says may be called from any thread.
 final class TimerBox: @unchecked Sendable {
     let callback: ds_timer_callback
     let user: UnsafeMutableRawPointer?
@@ -191,6 +198,8 @@ final class TimerBox: @unchecked Sendable {
 
 /// A plugin's child-process callback, wrapped so the checker can time it; released after
 /// the exit event.
+/// Unchecked Sendable: immutable after init; `callback` and `user` are the plugin's, callable from
+/// any thread by the ABI.
 final class ProcessBox: @unchecked Sendable {
     let callback: ds_process_callback
     let user: UnsafeMutableRawPointer?
@@ -199,6 +208,8 @@ final class ProcessBox: @unchecked Sendable {
 
 /// One HTTP request of the plugin, answered by the checker (503, no network) or cancelled.
 /// The callback runs exactly once, on a checker thread. Thread safety: any thread.
+/// Unchecked Sendable: `done` is read and written only under `lock`; the rest is immutable (the
+/// plugin's callback and `user`, any thread by the ABI).
 final class FakeHTTPCall: @unchecked Sendable {
     private let callback: ds_http_callback
     private let user: UnsafeSendable
@@ -219,7 +230,7 @@ final class FakeHTTPCall: @unchecked Sendable {
         done = true
         lock.unlock()
         guard first else { return }
-        let go = { [self] in
+        let go: @Sendable () -> Void = { [self] in
             if cancelled {
                 CheckHost.timed("HTTP callback") { withDSStr("cancelled") { callback(user.value, DS_ERR_CANCELLED, nil, $0) } }
                 return
@@ -238,6 +249,8 @@ final class FakeHTTPCall: @unchecked Sendable {
 }
 
 /// A route an instance registered with the checker's host.
+/// Unchecked Sendable: immutable; `handler` and `user` are the plugin's, callable from any thread
+/// by the ABI.
 struct CheckRoute: @unchecked Sendable {
     let method: String
     let path: String
@@ -247,6 +260,7 @@ struct CheckRoute: @unchecked Sendable {
 
 /// One instance the checker created: its handle, routes and when it was destroyed.
 /// Thread safety: any thread (own lock).
+/// Unchecked Sendable: `routeList` and `destroyed` only under `lock`; the rest is immutable.
 final class CheckInstance: @unchecked Sendable {
     let name: String
     let handle: InstanceHandle
@@ -281,6 +295,8 @@ final class CheckInstance: @unchecked Sendable {
 }
 
 /// One operation the checker handed to the plugin and everything the plugin did with it.
+/// Unchecked Sendable: its `var`s are written and read only under `CheckState`'s lock (`returned`,
+/// `cancelled`, `completed`, `report`); the rest is immutable.
 final class CheckedOp: @unchecked Sendable {
     struct Completion { var status: Int32; var atMs: UInt64; var outcomeSize: UInt32?; var viaRespond: Bool }
     let id: Int
@@ -298,6 +314,7 @@ final class CheckedOp: @unchecked Sendable {
 
 /// The checker's process-wide record: instances, ops, findings, running callbacks.
 /// Thread safety: any thread (one lock).
+/// Unchecked Sendable: every `var` is read and written only under `lock`.
 final class CheckState: @unchecked Sendable {
     private let lock = NSLock()
     private var ops: [Int: CheckedOp] = [:]

@@ -13,7 +13,7 @@ import Glibc
 extension PluginCheck {
     /// Runs case `name` ("load", "create", "ops", "cancel") for `interface`; returns the exit code.
     public static func runCase(_ name: String, interface: String?, _ o: PluginCheckOptions) -> Int32 {
-        CheckHost.callbackBoundMs = o.callbackBoundMs
+        CheckHost.callbackBound.store(o.callbackBoundMs, ordering: .relaxed)
         let out = CaseLine.self
         out.step("load")
         guard let lib = loadForCheck(o.path, report: name == "load") else {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import PluginAPI
 #if canImport(Glibc)
 import Glibc
@@ -199,14 +200,14 @@ public enum PluginCheck {
 }
 
 /// A flag set once from any thread.
-final class CheckFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var flag = false
-    func set() { lock.lock(); flag = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return flag }
+final class CheckFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .releasing) }
+    var isSet: Bool { flag.load(ordering: .acquiring) }
 }
 
 /// Reads a pipe to its end on a thread of its own; `data` is what arrived so far.
+/// Unchecked Sendable: `bytes` only under `lock`; `finished` is a semaphore.
 final class PipeDrain: @unchecked Sendable {
     private let lock = NSLock()
     private var bytes = Data()

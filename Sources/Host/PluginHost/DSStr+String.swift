@@ -12,7 +12,7 @@ extension ds_str {
         guard let p = ptr, len > 0 else { return [] }
         return p.withMemoryRebound(to: UInt8.self, capacity: len) { Array(UnsafeBufferPointer(start: $0, count: len)) }
     }
-    static let empty = ds_str(ptr: nil, len: 0)
+    static var empty: ds_str { ds_str(ptr: nil, len: 0) }
 }
 
 /// Calls `body` with a ds_str viewing the string's UTF-8 bytes (valid during the call only).

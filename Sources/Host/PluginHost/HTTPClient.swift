@@ -15,6 +15,8 @@ public struct ClientResponse: Sendable {
 ///
 /// Threading: one dedicated thread drives curl; `request` may be called from any thread;
 /// completions run on that thread and must not block.
+/// Unchecked Sendable: `active` only on the curl thread; `thread` is set once by init; queues and
+/// flags are Mutexes and atomics; `multi` is used only on the curl thread.
 public final class HTTPClient: @unchecked Sendable {
     public typealias Completion = @Sendable (Result<ClientResponse, HTTPClientError>) -> Void
 
@@ -27,6 +29,8 @@ public final class HTTPClient: @unchecked Sendable {
 
     /// One request in flight. Its fields are touched only on the curl thread, except
     /// `cancelled` (any thread).
+    /// Unchecked Sendable: its `var`s and `easy` are touched only on the curl thread (after
+    /// `request` hands it over through the queue's Mutex); `cancelled` is an atomic.
     final class Transfer: @unchecked Sendable {
         let easy: UnsafeMutableRawPointer
         /// Set by `cancel`; a transfer not yet handed to curl is finished as cancelled.

@@ -10,8 +10,8 @@ import Synchronization
 ///
 /// Thread safety: any thread; 64 independently locked shards keep the hot path (one insert
 /// and one removal per operation) uncontended.
-final class HandleTable<Object: AnyObject>: @unchecked Sendable {
-    private final class Shard: @unchecked Sendable {
+final class HandleTable<Object: AnyObject & Sendable>: Sendable {
+    private final class Shard: Sendable {
         let map = Mutex<[UInt64: Object]>([:])
     }
 

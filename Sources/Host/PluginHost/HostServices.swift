@@ -7,6 +7,8 @@ import Synchronization
 
 /// One plugin instance as the host knows it; its pointer is the `ds_host_handle *` the
 /// plugin passes back to host services. Retained for the life of the process.
+/// Unchecked Sendable: `index` is set once in init, before the handle is shared; mutable state is
+/// in atomics and a Mutex; the rest is immutable.
 final class InstanceHandle: @unchecked Sendable {
     let instanceId: String
     /// The interface this instance serves ("" for handles made outside a plugin set).
@@ -73,6 +75,8 @@ final class InstanceHandle: @unchecked Sendable {
 }
 
 /// A route a plugin registered.
+/// Unchecked Sendable: a value; `handler` and `user` are the plugin's, callable from any thread by
+/// the ABI; `handle` is itself thread-safe.
 struct PluginRoute: @unchecked Sendable {
     let method: String
     let path: String
@@ -89,6 +93,8 @@ struct PluginRoute: @unchecked Sendable {
 
 /// The services behind the `ds_host` table: logging, metrics, HTTP client, timers,
 /// routes, the router. One per process. Thread-safe.
+/// Unchecked Sendable: `handles` only under `handlesLock`; the other state is behind Mutexes or
+/// atomics; the rest is immutable.
 public final class HostRuntime: @unchecked Sendable {
     public let metrics: MetricsRegistry
     public let httpClient: HTTPClient
@@ -180,9 +186,11 @@ public final class HostRuntime: @unchecked Sendable {
 
 /// The static `ds_host` table. Its functions find their runtime through the handle.
 enum HostTable {
-    static let version = strdup(DarkSpereVersion.current)!
+    /// `nonisolated(unsafe)` (both): made once by the lazy (thread-safe) initializer and never
+    /// written after; plugins only read them.
+    nonisolated(unsafe) static let version = strdup(DarkSpereVersion.current)!
 
-    static let table: UnsafePointer<ds_host> = {
+    nonisolated(unsafe) static let table: UnsafePointer<ds_host> = {
         let t = UnsafeMutablePointer<ds_host>.allocate(capacity: 1)
         t.initialize(to: ds_host(
             struct_size: UInt32(MemoryLayout<ds_host>.size),
@@ -378,9 +386,20 @@ enum HostTable {
 }
 
 /// Carries a C `void *user` across threads; the plugin vouches for its thread safety.
+/// Unchecked Sendable: only carries the plugin's `user` pointer, which the ABI requires to be
+/// usable from any thread.
 struct UnsafeSendable: @unchecked Sendable {
     let value: UnsafeMutableRawPointer?
     init(_ v: UnsafeMutableRawPointer?) { value = v }
+}
+
+/// Carries a closure that only calls into a plugin through its interface table (which the
+/// ABI lets any thread do) across threads.
+/// Unchecked Sendable: the closure captures only the plugin's read-only table and its
+/// `instance` pointer, and calls a function the ABI allows from any thread.
+struct PluginCall<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ v: Value) { value = v }
 }
 
 /// A plugin timer on the host's timer loop. After `cancel` returns the callback is not
@@ -389,6 +408,8 @@ struct UnsafeSendable: @unchecked Sendable {
 /// Ownership: `table` holds the only lasting reference, from timer_start until the timer is
 /// cancelled or, for a one-shot timer, has fired; the `ds_timer *` is its id there, so a
 /// cancel after that finds nothing and does nothing.
+/// Unchecked Sendable: `cancelled`, `scheduled` and `repeated` only under `lock`; callback and
+/// `user` are the plugin's (any thread by the ABI).
 final class PluginTimer: @unchecked Sendable {
     static let table = HandleTable<PluginTimer>()
 

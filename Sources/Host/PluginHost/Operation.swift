@@ -46,6 +46,8 @@ public struct OpOutcome: Sendable {
 /// quietly. A completion of an op that is no longer registered (a second one, one after
 /// the instance was destroyed) touches nothing: it is counted as a contract violation.
 /// Thread safety: every method may be called from any thread.
+/// Unchecked Sendable: `owner` and `onSettled` are set before the op is registered (handed to the
+/// plugin) and only read after; `delivered` is the atomic that makes delivery happen once.
 final class PluginOperation: @unchecked Sendable {
     static let table = HandleTable<PluginOperation>()
 

@@ -7,6 +7,7 @@ import PluginAPI
 /// `ds_http_call *` is its id there, so `http_cancel` after that finds nothing and does
 /// nothing. Thread safety: `cancel` from any thread; the callback runs on the HTTP client's
 /// thread, exactly once.
+/// Unchecked Sendable: `transfer` and `cancelRequested` only under `lock`.
 final class PluginHTTPCall: @unchecked Sendable {
     static let table = HandleTable<PluginHTTPCall>()
 

@@ -7,6 +7,9 @@ import Synchronization
 /// Threading: operation methods may be called from any thread, concurrently (the ABI
 /// allows it); `destroy` only at shutdown. Completions arrive on whatever thread the
 /// plugin completes from: keep them short.
+/// Unchecked Sendable: immutable after init except `live` (a Mutex); `instance` is the plugin's
+/// pointer, which the ABI lets any thread pass to its operations. Not final (one subclass per
+/// interface), so not checked.
 public class PluginInstanceBase: @unchecked Sendable {
     public let instanceId: String
     public let library: PluginLibrary
@@ -35,10 +38,10 @@ public class PluginInstanceBase: @unchecked Sendable {
             return
         }
         if timeoutMs > 0 && !op.isDelivered {
-            let pp = UnsafeSendable(UnsafeMutableRawPointer(p))
+            let pp = UnsafeSendable(UnsafeMutableRawPointer(p)), cancel = cancel.map(PluginCall.init)
             let task = handle.runtime.timerLoop.scheduleTask(in: .milliseconds(Int64(timeoutMs))) { [self] in
                 if op.deliver(OpOutcome(status: DS_ERR_TIMEOUT, error: "no answer within \(timeoutMs) ms")), let cancel {
-                    whileLive { cancel(OpaquePointer(pp.value!)) }
+                    whileLive { cancel.value(OpaquePointer(pp.value!)) }
                 }
             }
             _ = task
@@ -66,6 +69,7 @@ public class PluginInstanceBase: @unchecked Sendable {
 }
 
 /// An instance of `ds.channel/1`.
+/// Unchecked Sendable: adds only `table`, the plugin's static, read-only interface table.
 public final class ChannelInstance: PluginInstanceBase, @unchecked Sendable {
     let table: UnsafePointer<ds_channel_v1>
 
@@ -99,6 +103,8 @@ public final class ChannelInstance: PluginInstanceBase, @unchecked Sendable {
 }
 
 /// One agent opened through a transport: the plugin's `void *agent`.
+/// Unchecked Sendable: immutable; `pointer` is the plugin's agent, which the ABI lets any thread
+/// use.
 public final class AgentHandle: @unchecked Sendable {
     public let name: String
     public let transport: AgentTransportInstance
@@ -129,6 +135,7 @@ public struct AgentCall: Sendable {
 }
 
 /// An instance of `ds.agent-transport/1`.
+/// Unchecked Sendable: adds only `table`, the plugin's static, read-only interface table.
 public final class AgentTransportInstance: PluginInstanceBase, @unchecked Sendable {
     let table: UnsafePointer<ds_agent_transport_v1>
 
@@ -234,6 +241,7 @@ public struct UsageRecord: Sendable {
 }
 
 /// An instance of `ds.billing/1`.
+/// Unchecked Sendable: adds only `table`, the plugin's static, read-only interface table.
 public final class BillingInstance: PluginInstanceBase, @unchecked Sendable {
     let table: UnsafePointer<ds_billing_v1>
 
@@ -271,6 +279,7 @@ public final class BillingInstance: PluginInstanceBase, @unchecked Sendable {
 }
 
 /// An instance of `ds.log-sink/1`.
+/// Unchecked Sendable: adds only `table`, the plugin's static, read-only interface table.
 public final class LogSinkInstance: PluginInstanceBase, @unchecked Sendable {
     let table: UnsafePointer<ds_log_sink_v1>
 
@@ -339,6 +348,7 @@ struct StringPacker {
 
 /// A one-way gate carrying an operation's final outcome: `wait` returns once `open`
 /// has been called. Thread-safe.
+/// Unchecked Sendable: `outcome`, `isOpen` and `waiters` only under `lock`.
 final class SettleGate: @unchecked Sendable {
     private let lock = NSLock()
     private var outcome: OpOutcome?

@@ -6,6 +6,8 @@ import Glibc
 
 /// A plugin library loaded into the process. Loaded once per real path, never unloaded.
 /// Immutable after loading; safe to share between threads.
+/// Unchecked Sendable: immutable after loading; `descriptor` points to the library's static,
+/// read-only descriptor.
 public final class PluginLibrary: @unchecked Sendable {
     public let path: String
     public let id: String
@@ -88,6 +90,8 @@ public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
 /// remembers the file's identity (device, inode) at load time: loading the same path again
 /// returns the cached library while the file is the same, and loads the new file (never
 /// unloading the old one) once it was replaced by rename (a reload picks up a new build).
+/// Unchecked Sendable: `loaded` only under `lock`; `hostTable` is the process's static, read-only
+/// host table.
 public final class PluginLoader: @unchecked Sendable {
     public static let hostABI = "\(DS_ABI_MAJOR).\(DS_ABI_MINOR)"
     private let lock = NSLock()

@@ -17,6 +17,9 @@ import Glibc
 /// thread per child reads its output, calls the plugin's callback in order and reaps it;
 /// the pid is signalled only under `lock` while not yet reaped, so a recycled pid is never
 /// hit. Writes to stdin are serialised by `writeLock`. Thread safety: any method, any thread.
+/// Unchecked Sendable: `reaped` only under `lock`, `stdinFD` only under `writeLock`; `id` is set
+/// once, before the handle is given to the plugin; the rest is immutable (callback and `user` are
+/// the plugin's, any thread by the ABI).
 final class PluginProcess: @unchecked Sendable {
     static let table = HandleTable<PluginProcess>()
     /// Children by owning instance index, for killing what a destroyed instance left running.

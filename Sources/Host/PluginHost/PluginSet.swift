@@ -11,6 +11,8 @@ import Synchronization
 ///
 /// Threading: the lists are read from any thread (each read is a consistent snapshot);
 /// only the gateway's start-up and its reload (one at a time) change the instances.
+/// Unchecked Sendable: `agents` only under `agentLock` after start-up (written by start-up
+/// before the set is shared); the other lists are in a Mutex; the rest is immutable.
 public final class PluginSet: @unchecked Sendable {
     struct Lists {
         var channels: [ChannelInstance] = []

@@ -13,7 +13,12 @@ import Glibc
 /// after each reload, when new instances may have installed theirs) puts ours back in
 /// front. The reader thread unblocks SIGHUP, so at least one thread always takes it.
 /// One per process.
+/// Unchecked Sendable: immutable (`thread`); the static state is written only by `install` before
+/// the reader thread starts and by the signal handler, which only writes to the pipe.
 final class ReloadSignal: @unchecked Sendable {
+    // Written by `init` and `reassert` (the one instance, from the gateway, one call at a
+    // time) before the handler can run with them; the async-signal handler only reads them
+    // (it may take no lock).
     nonisolated(unsafe) private static var writeFD: Int32 = -1
     nonisolated(unsafe) private static var previous = sigaction()
     nonisolated(unsafe) private static var installed = false

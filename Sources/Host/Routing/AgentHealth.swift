@@ -11,7 +11,7 @@ import Synchronization
 /// `allowCall` while closed) read the snapshot without the mutex. Every router thread
 /// calls these for the same agent on every turn: on two cores, a mutex there was ~20 % of
 /// the gateway's CPU (threads spinning in `Mutex._lockSlow` while its holder was off CPU).
-public final class AgentHealth: @unchecked Sendable {
+public final class AgentHealth: Sendable {
     public enum Breaker: String, Sendable {
         case closed, open, halfOpen = "half_open"
         var code: UInt8 { switch self { case .closed: 0; case .open: 1; case .halfOpen: 2 } }

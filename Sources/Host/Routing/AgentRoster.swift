@@ -16,7 +16,7 @@ import Synchronization
 /// reader (every turn: `named`, `candidates`) holds the mutex only to copy one reference;
 /// a writer builds the next snapshot outside it. A reader may keep and use a snapshot, or
 /// a `RoutedAgent` from it, after a change (see `RoutedAgent` for why that is safe).
-public final class AgentRoster: @unchecked Sendable {
+public final class AgentRoster: Sendable {
     /// One immutable version of the list.
     final class Snapshot: Sendable {
         let list: [RoutedAgent]

@@ -26,7 +26,7 @@ public enum AgentSource: String, Sendable {
 /// using it after it was removed or replaced. Its transport handle is closed only once it
 /// is retired (`retire`, by the roster) and no call or probe holds it (`pin` / `unpin`):
 /// never under a call in flight.
-public final class RoutedAgent: @unchecked Sendable {
+public final class RoutedAgent: Sendable {
     public let handle: AgentHandle
     public let entry: AgentEntry
     public let health: AgentHealth

@@ -6,6 +6,7 @@ import Foundation
 /// queue would serialise the router; these threads may all block at once.
 ///
 /// Threading: `async` is thread-safe; jobs run FIFO on any of the pool's threads.
+/// Unchecked Sendable: `jobs`, `head` and `stopping` only under `cond`.
 final class BlockingThreadPool: @unchecked Sendable {
     private var jobs: [@Sendable () -> Void] = []
     private var head = 0

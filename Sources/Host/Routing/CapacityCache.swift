@@ -6,7 +6,7 @@ import Synchronization
 /// path) plus the sessions this process assigned since. Other processes' new sessions
 /// are seen at the next refresh, so `max_sessions` is a soft limit across processes by
 /// up to one `ttl` of their assignments. Threading: thread-safe.
-final class CapacityCache: @unchecked Sendable {
+final class CapacityCache: Sendable {
     private struct State { var counts: [String: Int] = [:]; var fetchedAt = -Double.infinity }
     private let state = Mutex(State())
     private let refreshing = Mutex(())

@@ -7,7 +7,7 @@ import Synchronization
 /// A job receives a `done` callback and must call it exactly once, from any thread, when
 /// its turn is over; the next job of that key (or of another key waiting for a slot)
 /// then starts on `pool`. Threading: thread-safe; jobs start on `pool`.
-final class ConversationQueues: @unchecked Sendable {
+final class ConversationQueues: Sendable {
     typealias Job = @Sendable (_ done: @escaping @Sendable () -> Void) -> Void
 
     private struct State {

@@ -95,6 +95,8 @@ extension ConversationRouter {
         if !a.health.inRotation { throw refuse("out_of_rotation", "its health probes fail") }
     }
 
+    /// Unchecked Sendable: `value` is written by the turn before `done.signal()` and read after
+    /// `done.wait()` (the semaphore orders them).
     private final class ResultBox: @unchecked Sendable { var value: Result<ProactiveQueued, any Error>? }
 
     private func proactiveLocked(_ p: Proactive, _ sql: SQLStore) throws -> ProactiveQueued {

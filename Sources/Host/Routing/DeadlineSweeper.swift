@@ -13,6 +13,7 @@ import Foundation
 /// Threading: `schedule` is thread-safe and never blocks for long; actions run on the
 /// sweeper's thread, one at a time, and must be short (they must not block).
 /// Ownership: an action is released once it ran; `shutdown` drops the pending ones.
+/// Unchecked Sendable: `heap`, `seq` and `stopping` only under `cond`.
 final class DeadlineSweeper: @unchecked Sendable {
     private struct Entry {
         var deadline: UInt64   // DispatchTime uptime nanoseconds

@@ -11,7 +11,7 @@ import Synchronization
 /// or leaves its outcome for `begun` to return.
 ///
 /// Threading: thread-safe; every method is called at most once per gate.
-final class InlineCallGate: @unchecked Sendable {
+final class InlineCallGate: Sendable {
     private enum State {
         case calling
         case inline(OpOutcome)

@@ -2,7 +2,7 @@ import Synchronization
 
 /// One message's answer: inline (the channel's submit callback) or deferred (the outbox),
 /// decided exactly once. Threading: thread-safe.
-final class TurnReply: @unchecked Sendable {
+final class TurnReply: Sendable {
     enum Mode: Sendable, Equatable { case waiting, inline, deferred }
     private let mode = Mutex(Mode.waiting)
     private let answered = Atomic<Bool>(false)

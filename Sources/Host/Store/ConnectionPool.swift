@@ -4,6 +4,8 @@ import Foundation
 ///
 /// Ownership: a connection belongs to exactly one caller between `acquire` and `release`
 /// (or inside `with`). Threading: thread-safe; `acquire` blocks while all are in use.
+/// Unchecked Sendable: `idle` and `created` only under `cond`; a connection (not Sendable) is used
+/// by one caller at a time between acquire and release; `factory` is called only under `cond`.
 final class ConnectionPool: @unchecked Sendable {
     private let factory: () throws -> any SQLConnection
     private let max: Int

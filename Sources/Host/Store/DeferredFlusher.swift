@@ -15,7 +15,7 @@ import Synchronization
 /// Threading: `schedule` may be called from any thread and never blocks on I/O. The
 /// flushing runs on a `DeadlineSweeper` thread of its own; it never waits on anything but
 /// the network (an unlock never waits for a lock).
-final class DeferredFlusher: @unchecked Sendable {
+final class DeferredFlusher: Sendable {
     private let pool: ConnectionPool
     private let delay: Double
     private let sweeper: DeadlineSweeper

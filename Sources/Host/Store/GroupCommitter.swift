@@ -16,6 +16,8 @@ import Foundation
 /// returns its unit's result. Never call it while holding the pool's only connection.
 /// `submit` does not block: its completion runs on the writer thread after the commit
 /// (so it must be short and must not block: it holds up the next batch).
+/// Unchecked Sendable: `pending` and `stopping` only under `cond`; a batch's connection is used
+/// only by the writer thread.
 final class GroupCommitter: @unchecked Sendable {
     private final class Unit {
         let body: (any SQLConnection) throws -> Any
@@ -57,6 +59,8 @@ final class GroupCommitter: @unchecked Sendable {
             return try body(Unmanaged<UnitConnection>.fromOpaque(p).takeUnretainedValue().conn)
         }
         let sem = DispatchSemaphore(value: 0)
+        // Written by the writer thread before `sem.signal()`, read after `sem.wait()`: the
+        // semaphore orders the two, and nothing else touches it.
         nonisolated(unsafe) var result: Result<Any, any Error>?
         let u = Unit({ try body($0) }, done: { result = $0; sem.signal() })
         enqueue(u)

@@ -11,7 +11,7 @@ import Synchronization
 ///   while its turn runs — ordering and atomic session creation across processes.
 ///
 /// Threading: all methods are thread-safe and blocking.
-public final class SQLStore: Store, @unchecked Sendable {
+public final class SQLStore: Store, Sendable {
     public let backend: String
     let dialect: SQLDialect
     let pool: ConnectionPool
@@ -119,7 +119,7 @@ public final class SQLStore: Store, @unchecked Sendable {
 
     // MARK: conversation lock
 
-    private final class NoLock: ConversationLock, @unchecked Sendable {
+    private final class NoLock: ConversationLock, Sendable {
         func release() {}
         var releaseMayBlock: Bool { false }
     }
@@ -135,6 +135,8 @@ public final class SQLStore: Store, @unchecked Sendable {
     /// within about a millisecond, `flusher` sends it. A conversation's next turn in this
     /// process prefers that connection (`lockConversationForTurn`), so it never waits for
     /// the flusher; another process waits at most about that millisecond longer.
+    /// Unchecked Sendable: owned by one turn at a time (handed from the turn to the unlock flusher,
+    /// never shared); `conn` is used only by that owner; `pending` is written before the hand-over.
     private final class AdvisoryLock: ConversationLock, @unchecked Sendable {
         let conn: PostgresConnection
         let pool: ConnectionPool

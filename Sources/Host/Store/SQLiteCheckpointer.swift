@@ -30,6 +30,8 @@ import Foundation
 /// the extra `fdatasync`s only move work out of the gate.
 ///
 /// Threading: owns its thread and connection; `stop` and `stats` are thread-safe.
+/// Unchecked Sendable: `stopping` and `_stats` only under `cond`; the connection is touched only by
+/// the checkpointer's own thread.
 final class SQLiteCheckpointer: @unchecked Sendable {
     /// Counters for tests and diagnostics.
     struct Stats: Sendable {

@@ -104,7 +104,7 @@ final class FixtureBilling: BillingProvider {
 
 /// Log sink: asks for a retry when a batch contains "retry"; hangs while the file
 /// `hang_file` exists; appends what it accepted to `record_file`.
-final class FixtureSink: LogSink, @unchecked Sendable {
+final class FixtureSink: LogSink, Sendable {
     struct Config: Decodable { var hang_file: String?; var record_file: String? }
     let hangFile: String?
     let record: FileHandle?

@@ -50,6 +50,7 @@ func runTurnBench(url: String, threads: Int, seconds: Double, numbers: Int) thro
                         let done = DispatchSemaphore(value: 0)
                         let outcome = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
                         defer { outcome.deallocate() }
+                        // Written by the completion before `done.signal()`, read after `done.wait()`.
                         nonisolated(unsafe) let out = outcome
                         store.writeAnsweredTurn(start, finish: {
                             TurnFinish(sessionId: s.id, inboundMessageId: 0, channel: "bench", channelMessageId: msgId, agent: "echo",

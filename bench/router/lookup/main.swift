@@ -57,6 +57,6 @@ for _ in 0..<lookups {
     if s != nil { found += 1 }
 }
 lat.sort()
-func pct(_ p: Double) -> Double { lat[min(lat.count - 1, Int(Double(lat.count) * p))] }
-print("backend=\(store.backend) sessions=\(total) lookups=\(lookups) found=\(found) p50=\(String(format: "%.1f", pct(0.5)))us p99=\(String(format: "%.1f", pct(0.99)))us max=\(String(format: "%.1f", lat.last ?? 0))us")
+func pct(_ p: Double, _ lat: [Double]) -> Double { lat[min(lat.count - 1, Int(Double(lat.count) * p))] }
+print("backend=\(store.backend) sessions=\(total) lookups=\(lookups) found=\(found) p50=\(String(format: "%.1f", pct(0.5, lat)))us p99=\(String(format: "%.1f", pct(0.99, lat)))us max=\(String(format: "%.1f", lat.last ?? 0))us")
 store.close()

@@ -14,7 +14,7 @@ import Synchronization
 /// never refuses a message. A known-user look-up that misses the cache costs one read.
 ///
 /// Threading: thread-safe; `check` blocks on the store (call it on the router's `work`).
-final class AbuseGuard: @unchecked Sendable {
+final class AbuseGuard: Sendable {
     let config: AbuseConfig
     let store: any Store
     let scorer: SpamScorer
