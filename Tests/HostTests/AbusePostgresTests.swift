@@ -7,17 +7,9 @@ import Testing
 /// one process's admin API hold in the other from its next message.
 @Suite(.serialized) struct AbusePostgresTests {
     @Test func limitsListsAndUsersHoldAcrossProcesses() async throws {
-        let pg = try #require(TestPostgres.shared, "PostgreSQL 15 not installed: run scripts/test-deps.sh")
-        let url = try pg.newDatabase()
-        let dir = TestEnv.tempDir("abuse-pg")
-        let ports = [TestEnv.freePort(), TestEnv.freePort()]
-        let adminPorts = [TestEnv.freePort(), TestEnv.freePort()]
         let client = HTTPClient()
         defer { client.shutdown() }
-        let procs = try await GatewayProcess.startAll(ports: ports, dir: dir, client: client) { port in
-            let admin = AdminEnv.section().replacingOccurrences(of: "listen: 127.0.0.1:0",
-                                                                 with: "listen: 127.0.0.1:\(adminPorts[ports.firstIndex(of: port)!])")
-            return TestEnv.config(store: url, dir: dir, listen: "127.0.0.1:\(port)", agents: AdminEnv.echoAgents, routes: admin + """
+        let pair = try await AdminProcessPair.start("abuse-pg", client: client, extra: """
 
                 abuse:
                   window: 1h
@@ -28,8 +20,8 @@ import Testing
                   blocked_reply: Blocked.
                   spam_filter: false
                 """)
-        }
-        defer { for p in procs { p.terminate() } }
+        let (ports, adminPorts) = (pair.ports, pair.adminPorts)
+        defer { pair.terminate() }
         let a = AdminClient(port: adminPorts[0]), b = AdminClient(port: adminPorts[1])
         func send(_ i: Int, _ from: String, _ id: String, _ text: String) async -> String {
             let r = await postSMS(port: ports[i], from: from, to: "+15550000001", id: id, text: text, client: client)

@@ -6,20 +6,11 @@ import Testing
 /// admin API decides, the other's router honours on the session's next message.
 @Suite(.serialized) struct AdminPostgresTests {
     @Test func takeoverHoldsAcrossProcesses() async throws {
-        let pg = try #require(TestPostgres.shared, "PostgreSQL 15 not installed: run scripts/test-deps.sh")
-        let url = try pg.newDatabase()
-        let dir = TestEnv.tempDir("admin-pg")
-        let ports = [TestEnv.freePort(), TestEnv.freePort()]
-        let adminPorts = [TestEnv.freePort(), TestEnv.freePort()]
         let client = HTTPClient()
         defer { client.shutdown() }
-        let procs = try await GatewayProcess.startAll(ports: ports, dir: dir, client: client) { port in
-            let admin = AdminEnv.section().replacingOccurrences(of: "listen: 127.0.0.1:0",
-                                                                 with: "listen: 127.0.0.1:\(adminPorts[ports.firstIndex(of: port)!])")
-            return TestEnv.config(store: url, dir: dir, listen: "127.0.0.1:\(port)", routing: "session_timeout: 2s",
-                                  agents: AdminEnv.echoAgents, routes: admin)
-        }
-        defer { for p in procs { p.terminate() } }
+        let pair = try await AdminProcessPair.start("admin-pg", client: client, routing: "session_timeout: 2s")
+        let (dir, ports, adminPorts) = (pair.dir, pair.ports, pair.adminPorts)
+        defer { pair.terminate() }
         let a = AdminClient(port: adminPorts[0]), b = AdminClient(port: adminPorts[1])
         let user = "+15559100001"
         var r = await postSMS(port: ports[0], from: user, to: "+15550000001", id: "p1", text: "hello", client: client)

@@ -227,3 +227,30 @@ final class StreamReader: @unchecked Sendable {
 
     func close() { _ = Glibc.close(fd) }
 }
+
+/// Two `darkspere run` processes on one fresh PostgreSQL database, each with the fixture
+/// channel, the echo agent and its own admin listener (operator and viewer tokens).
+struct AdminProcessPair {
+    let dir: String
+    let ports: [Int]
+    let adminPorts: [Int]
+    let procs: [GatewayProcess]
+
+    /// `routing` goes under `routing:`; `extra` after the `admin:` section (top-level YAML).
+    static func start(_ name: String, client: HTTPClient, routing: String = "", extra: String = "") async throws -> AdminProcessPair {
+        let pg = try #require(TestPostgres.shared, "PostgreSQL 15 not installed: run scripts/test-deps.sh")
+        let url = try pg.newDatabase()
+        let dir = TestEnv.tempDir(name)
+        let ports = [TestEnv.freePort(), TestEnv.freePort()]
+        let adminPorts = [TestEnv.freePort(), TestEnv.freePort()]
+        let procs = try await GatewayProcess.startAll(ports: ports, dir: dir, client: client) { port in
+            let admin = AdminEnv.section().replacingOccurrences(of: "listen: 127.0.0.1:0",
+                                                                 with: "listen: 127.0.0.1:\(adminPorts[ports.firstIndex(of: port)!])")
+            return TestEnv.config(store: url, dir: dir, listen: "127.0.0.1:\(port)", routing: routing,
+                                  agents: AdminEnv.echoAgents, routes: admin + extra)
+        }
+        return AdminProcessPair(dir: dir, ports: ports, adminPorts: adminPorts, procs: procs)
+    }
+
+    func terminate() { for p in procs { p.terminate() } }
+}

@@ -8,19 +8,11 @@ import Testing
 /// revoked on A is refused on B at once.
 @Suite(.serialized) struct AgentsPostgresTests {
     @Test func agentChangesReachTheOtherProcess() async throws {
-        let pg = try #require(TestPostgres.shared, "PostgreSQL 15 not installed: run scripts/test-deps.sh")
-        let url = try pg.newDatabase()
-        let dir = TestEnv.tempDir("agents-pg")
-        let ports = [TestEnv.freePort(), TestEnv.freePort()]
-        let adminPorts = [TestEnv.freePort(), TestEnv.freePort()]
         let client = HTTPClient()
         defer { client.shutdown() }
-        let procs = try await GatewayProcess.startAll(ports: ports, dir: dir, client: client) { port in
-            let admin = AdminEnv.section().replacingOccurrences(of: "listen: 127.0.0.1:0",
-                                                                 with: "listen: 127.0.0.1:\(adminPorts[ports.firstIndex(of: port)!])")
-            return TestEnv.config(store: url, dir: dir, listen: "127.0.0.1:\(port)", agents: AdminEnv.echoAgents, routes: admin)
-        }
-        defer { for p in procs { p.terminate() } }
+        let pair = try await AdminProcessPair.start("agents-pg", client: client)
+        let (ports, adminPorts) = (pair.ports, pair.adminPorts)
+        defer { pair.terminate() }
         let a = AdminClient(port: adminPorts[0]), b = AdminClient(port: adminPorts[1])
         func state(_ c: AdminClient, _ name: String) async throws -> String? {
             try await c.get("/api/v1/agents").json?["agents"]?.arrayValue?.first { $0["name"] == .string(name) }?["state"]?.stringValue
