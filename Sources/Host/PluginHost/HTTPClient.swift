@@ -58,7 +58,10 @@ public final class HTTPClient: @unchecked Sendable {
         _ = ds_curl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64)
         requests = metrics?.counter("darkspere_http_client_requests_total", help: "Outgoing HTTP requests made through the host client")
         failures = metrics?.counter("darkspere_http_client_failures_total", help: "Outgoing HTTP requests that got no response")
-        let t = Thread { [unowned self] in self.loop() }
+        // The thread holds the client until its loop ends (after `shutdown`): a client
+        // dropped right after `shutdown` (a failed start) is still alive when the thread
+        // first runs. (It captured `unowned self` and crashed when it started late.)
+        let t = Thread { [self] in self.loop() }
         t.name = "darkspere-http-client"
         thread = t
         t.start()
