@@ -7,6 +7,8 @@ import Foundation
 /// unit throws, the transaction is rolled back and the batch runs again with each unit
 /// inside its own SAVEPOINT. Unit bodies must therefore be database work only (or
 /// idempotent besides it): a body may run twice, and only the run that commits counts.
+/// A unit that PostgreSQL aborted to break a deadlock or a serialization conflict runs again
+/// (up to `transientRetries` times) before its error reaches the caller.
 ///
 /// Units nest: `write` called from inside a unit (on the writer thread, e.g. a combined
 /// begin-and-finish unit calling `beginTurn` and `finishTurn`) runs its body at once on
@@ -128,6 +130,10 @@ final class GroupCommitter: @unchecked Sendable {
         }
     }
 
+    /// How often a unit that failed with a transient conflict (a PostgreSQL deadlock or
+    /// serialization failure, `StoreError.isTransient`) is run again before its error stands.
+    static let transientRetries = 5
+
     private func loop() {
         while true {
             cond.lock()
@@ -136,44 +142,62 @@ final class GroupCommitter: @unchecked Sendable {
             let batch = Array(pending.prefix(maxBatch))
             pending.removeFirst(batch.count)
             cond.unlock()
-            do {
-                try pool.with { c in
-                    try begin(c)
-                    if batch.count == 1 {
-                        // The transaction is the unit: a failure rolls back just it.
-                        let u = batch[0]
-                        do {
-                            u.result = .success(try run(u, on: c, flush: false))
-                            try c.query("COMMIT", [])   // with the unit's deferred statements
-                        } catch {
-                            u.result = .failure(error)
-                            c.discardDeferred()
-                            try c.query("ROLLBACK", [])
-                        }
-                        return
-                    } else if try runOptimistically(batch, on: c) {
-                        return
-                    } else {
-                        for u in batch {
-                            do {
-                                try c.query("SAVEPOINT unit", [])
-                                u.result = .success(try run(u, on: c))
-                                try c.query("RELEASE unit", [])
-                            } catch {
-                                u.result = .failure(error)
-                                try c.query("ROLLBACK TO unit", [])
-                                try c.query("RELEASE unit", [])
-                            }
-                        }
-                    }
-                    try c.query("COMMIT", [])
-                }
-            } catch {
-                // The batch did not commit: every unit fails (its caller reports a store error).
-                for u in batch { u.result = .failure(error) }
-                try? pool.with { try $0.execute("ROLLBACK") }
+            // Two processes on one PostgreSQL database (or two writers) can take the same
+            // counter rows in different orders, and the server then aborts one of them. The
+            // work is valid: the units that failed that way (and only they: the others have
+            // committed) run again, after a short pause that lets the other transaction finish.
+            var todo = batch
+            for attempt in 0...Self.transientRetries {
+                commit(todo)
+                let again = todo.filter { if case .failure(let e as StoreError) = $0.result { e.isTransient } else { false } }
+                if again.isEmpty || attempt == Self.transientRetries { break }
+                for u in again { u.result = nil }
+                usleep(UInt32.random(in: 1_000...5_000) * UInt32(attempt + 1))
+                todo = again
             }
             for u in batch { u.done(u.result!) }
+        }
+    }
+
+    /// Runs `batch` in one transaction and sets every unit's `result`; a unit whose result is
+    /// a failure did not commit (its savepoint or the whole transaction rolled back).
+    private func commit(_ batch: [Unit]) {
+        do {
+            try pool.with { c in
+                try begin(c)
+                if batch.count == 1 {
+                    // The transaction is the unit: a failure rolls back just it.
+                    let u = batch[0]
+                    do {
+                        u.result = .success(try run(u, on: c, flush: false))
+                        try c.query("COMMIT", [])   // with the unit's deferred statements
+                    } catch {
+                        u.result = .failure(error)
+                        c.discardDeferred()
+                        try c.query("ROLLBACK", [])
+                    }
+                    return
+                } else if try runOptimistically(batch, on: c) {
+                    return
+                } else {
+                    for u in batch {
+                        do {
+                            try c.query("SAVEPOINT unit", [])
+                            u.result = .success(try run(u, on: c))
+                            try c.query("RELEASE unit", [])
+                        } catch {
+                            u.result = .failure(error)
+                            try c.query("ROLLBACK TO unit", [])
+                            try c.query("RELEASE unit", [])
+                        }
+                    }
+                }
+                try c.query("COMMIT", [])
+            }
+        } catch {
+            // The batch did not commit: every unit fails (its caller reports a store error).
+            for u in batch { u.result = .failure(error) }
+            try? pool.with { try $0.execute("ROLLBACK") }
         }
     }
 }

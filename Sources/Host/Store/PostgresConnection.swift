@@ -47,13 +47,20 @@ final class PostgresConnection: SQLConnection {
         return out
     }
 
+    /// The SQLSTATE of a failed result (PG_DIAG_SQLSTATE), or nil.
+    private static func sqlState(_ res: OpaquePointer) -> String? {
+        guard let p = PQresultErrorField(res, Int32(UInt8(ascii: "C"))) else { return nil }
+        return String(cString: p)
+    }
+
     private func check(_ res: OpaquePointer?, _ sql: String) throws -> OpaquePointer {
         guard let res else { throw StoreError("postgres: \(String(cString: PQerrorMessage(conn))) in: \(sql.prefix(120))") }
         let st = PQresultStatus(res)
         guard st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK else {
             let msg = String(cString: PQresultErrorMessage(res)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let state = Self.sqlState(res)
             PQclear(res)
-            throw StoreError("postgres: \(msg) in: \(sql.prefix(120))")
+            throw StoreError("postgres: \(msg) in: \(sql.prefix(120))", sqlState: state)
         }
         return res
     }
@@ -141,7 +148,8 @@ final class PostgresConnection: SQLConnection {
             if st == PGRES_PIPELINE_SYNC { PQclear(r); break }
             if st == PGRES_FATAL_ERROR && firstError == nil {
                 let msg = String(cString: PQresultErrorMessage(r)).trimmingCharacters(in: .whitespacesAndNewlines)
-                firstError = StoreError("postgres: \(msg) in: \(batch[min(index, batch.count - 1)].sql.prefix(120))")
+                firstError = StoreError("postgres: \(msg) in: \(batch[min(index, batch.count - 1)].sql.prefix(120))",
+                                        sqlState: Self.sqlState(r))
             }
             if index >= firstWithRows && index < batch.count && st == PGRES_TUPLES_OK { rowSets[index - firstWithRows] = Self.rows(r) }
             index += 1

@@ -41,8 +41,14 @@ public enum SQLDialect: Sendable { case sqlite, postgres }
 /// An error from a database, with the statement that failed (no parameters: they may hold message text).
 public struct StoreError: Error, CustomStringConvertible, Sendable {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// PostgreSQL's SQLSTATE of the failed statement (nil: not from PostgreSQL, or none).
+    public var sqlState: String?
+    public init(_ message: String, sqlState: String? = nil) { self.message = message; self.sqlState = sqlState }
     public var description: String { message }
+
+    /// A deadlock (40P01) or serialization failure (40001): the server aborted the statement
+    /// to break a conflict with another transaction, and the same work run again succeeds.
+    public var isTransient: Bool { sqlState == "40P01" || sqlState == "40001" }
 }
 
 /// One open database connection. Not thread-safe: one user at a time (the store's pools
