@@ -32,10 +32,7 @@ extension PluginSet {
     }
 
     /// Records an agent a reload opened (so `closeAgent` and `shutdown` close it).
-    func adoptAgent(_ h: AgentHandle) { agentLock.withLock { agents.append(h) } }
-
-    /// The agents open now (a consistent copy; any thread).
-    var openAgents: [AgentHandle] { agentLock.withLock { agents } }
+    func adoptAgent(_ h: AgentHandle) { agentLock.withLock { agentList.append(h) } }
 
     /// The instances whose `plugins:` id is in `ids`.
     func instances(ids: Set<String>) -> [PluginInstanceBase] { instances.filter { ids.contains($0.instanceId) } }

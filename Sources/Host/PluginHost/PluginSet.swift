@@ -11,8 +11,9 @@ import Synchronization
 ///
 /// Threading: the lists are read from any thread (each read is a consistent snapshot);
 /// only the gateway's start-up and its reload (one at a time) change the instances.
-/// Unchecked Sendable: `agents` only under `agentLock` after start-up (written by start-up
-/// before the set is shared); the other lists are in a Mutex; the rest is immutable.
+/// Unchecked Sendable: `agentList` only under `agentLock` after start-up (written by start-up
+/// before the set is shared; `agents` reads it under the lock); the other lists are in a
+/// Mutex; the rest is immutable.
 public final class PluginSet: @unchecked Sendable {
     struct Lists {
         var channels: [ChannelInstance] = []
@@ -25,8 +26,10 @@ public final class PluginSet: @unchecked Sendable {
     public var transports: [String: AgentTransportInstance] { lists.withLock { $0.transports } }
     public var billing: [BillingInstance] { lists.withLock { $0.billing } }
     public var sinks: [LogSinkInstance] { lists.withLock { $0.sinks } }
-    public internal(set) var agents: [AgentHandle] = []
-    /// Guards `agents` after start-up, and a close against `shutdown`.
+    /// The agents open now (a snapshot: runtime agents and reloads open and close them).
+    public var agents: [AgentHandle] { agentLock.withLock { agentList } }
+    var agentList: [AgentHandle] = []
+    /// Guards `agentList` after start-up, and a close against `shutdown`.
     let agentLock = NSLock()
     public let loader: PluginLoader
     let runtime: HostRuntime
@@ -75,7 +78,7 @@ public final class PluginSet: @unchecked Sendable {
                                                                  who: "agent '\(a.name)' of \(t.library.who(a.transport))",
                                                                  at: "agents[\(a.index)].config", lines: a.configLines, line: a.line)
                     if !schemaProblems.isEmpty { problems += schemaProblems; continue }
-                    set.agents.append(try t.open(name: a.name, configJSON: t.library.agentWithDefaults(a.configJSON)))
+                    set.agentList.append(try t.open(name: a.name, configJSON: t.library.agentWithDefaults(a.configJSON)))
                 } catch { problems.append("\(error)") }
             }
         }
@@ -179,7 +182,7 @@ public final class PluginSet: @unchecked Sendable {
         do { h = try t.open(name: a.name, configJSON: t.library.agentWithDefaults(a.configJSON)) } catch let e as PluginLoadError {
             throw StartupErrors(problems: [e.message])
         }
-        agentLock.withLock { agents.append(h) }
+        agentLock.withLock { agentList.append(h) }
         return h
     }
 
@@ -187,8 +190,8 @@ public final class PluginSet: @unchecked Sendable {
     /// open (already closed, or after `shutdown`). Threading: any thread.
     public func closeAgent(_ h: AgentHandle) {
         agentLock.withLock {
-            guard let i = agents.firstIndex(where: { $0 === h }) else { return }
-            agents.remove(at: i)
+            guard let i = agentList.firstIndex(where: { $0 === h }) else { return }
+            agentList.remove(at: i)
             h.transport.close(h)
         }
     }
@@ -200,8 +203,8 @@ public final class PluginSet: @unchecked Sendable {
     /// Closes agents and destroys instances (reverse order of creation).
     public func shutdown() {
         agentLock.withLock {
-            for a in agents.reversed() { a.transport.close(a) }
-            agents.removeAll()
+            for a in agentList.reversed() { a.transport.close(a) }
+            agentList.removeAll()
         }
         let l = lists.withLock { l -> Lists in let all = l; l = Lists(); return all }
         for s in l.sinks.reversed() { s.destroy() }

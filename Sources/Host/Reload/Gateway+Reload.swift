@@ -201,9 +201,8 @@ extension Gateway {
         admin?.setGatewayConfig(new)
         agentPlan.commit(opened, new: new, router: conversations, set: plugins)
         if conversations.usage == nil, new.agents.contains(where: { $0.account != nil }), let accounts {
-            let meter = UsageMeter(store: store, accounts: accounts, billing: new.billing, events: events,
-                                  metrics: runtime.metrics, logger: logger)
-            conversations.usage = meter
+            conversations.installUsage(UsageMeter(store: store, accounts: accounts, billing: new.billing, events: events,
+                                                  metrics: runtime.metrics, logger: logger))
         }
         configBox.withLock { $0 = new }
         recordLoadedConfig(hash: hash)

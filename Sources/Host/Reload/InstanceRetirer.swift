@@ -42,7 +42,7 @@ struct InstanceRetirer: Sendable {
             logger.info("reload: channel '\(i.instanceId)' drained; \(n) route(s) removed")
         }
         if let t = i as? AgentTransportInstance {
-            _ = await wait(i, "open agents") { [plugins] in !plugins.openAgents.contains { $0.transport === t } }
+            _ = await wait(i, "open agents") { [plugins] in !plugins.agents.contains { $0.transport === t } }
         }
         let idle = await wait(i, "operations") { i.pendingOperations == 0 }
         if !idle { logger.warning("reload: '\(i.instanceId)' still has \(i.pendingOperations) operation(s) after \(drainLimit) s; destroying it anyway") }

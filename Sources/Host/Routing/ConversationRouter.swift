@@ -20,10 +20,7 @@ import Synchronization
 /// agent completion that arrives on a `work` thread (a synchronous agent) continues
 /// there; other completions arrive on plugin threads and hop back to `work`. The inline
 /// budget of every message is one entry of `budgets` (one timer thread for all).
-/// Unchecked Sendable: `usage` is set by `init`, or once by a reload that adds the first
-/// metered agent (set while nil, never changed again); the rest is immutable, a Mutex, or
-/// thread-safe.
-public final class ConversationRouter: InboundRouter, @unchecked Sendable {
+public final class ConversationRouter: InboundRouter, Sendable {
     let store: any Store
     /// `routing:` and `routes:`, replaced together by a reload (see Reload/); a turn reads
     /// them as they are when it needs them.
@@ -60,9 +57,20 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
     let onOutbox: (@Sendable () -> Void)?
     /// Where events go; nil emits nothing.
     let events: EventBus?
-    /// Billing admission and usage; nil meters nothing. A reload may set it once (the first
-    /// agent with an account).
-    var usage: UsageMeter?
+    /// Billing admission and usage; nil meters nothing. A reload may install one once (the
+    /// first agent with an account, `installUsage(_:)`) while turns read it, hence the lock.
+    private let usageBox: Mutex<UsageMeter?>
+    var usage: UsageMeter? { usageBox.withLock { $0 } }
+
+    /// Installs `meter` if the router has none yet; returns the meter in use afterwards.
+    /// Called by a reload that adds the first agent with an account.
+    @discardableResult
+    func installUsage(_ meter: @autoclosure () -> UsageMeter) -> UsageMeter {
+        usageBox.withLock { current in
+            if let current { return current }
+            let m = meter(); current = m; return m
+        }
+    }
     /// `takeover.waiting_reply` when an admin listener is configured (see +Takeover); nil: agents' handoff requests are ignored.
     let handoffReply: String?
     /// The abuse and cost checks (`abuse:`, see +Abuse); nil without an `abuse:` section.
@@ -94,7 +102,7 @@ public final class ConversationRouter: InboundRouter, @unchecked Sendable {
          onOutbox: (@Sendable () -> Void)?, handoffReply: String?) {
         self.store = store
         gatewayConfigBox = Mutex(config)
-        self.events = events; self.usage = usage; self.onOutbox = onOutbox; self.handoffReply = handoffReply
+        self.events = events; self.usageBox = Mutex(usage); self.onOutbox = onOutbox; self.handoffReply = handoffReply
         self.metrics = metrics
         self.closeAgent = closeAgent
         settings = Mutex((routing: config.routing, routes: config.routes))
