@@ -1,6 +1,7 @@
 import Foundation
 import PluginAPI
 import Testing
+import TestPeers
 @testable import Host
 
 /// ABI 1.2 by its own rules: a plugin frozen at 1.1 loads unchanged (and the host reads
@@ -121,9 +122,11 @@ import Testing
         let dir = TestSupport.tempDir()
         let src = TestSupport.root + "/Tests/Fixtures/abi11-host/abi11_host.c"
         let exe = dir + "/abi11_host"
-        let (rc, _, err) = try TestSupport.run("/usr/bin/gcc", ["-std=c99", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror",
+        // Under a sanitizer the plugin is instrumented: the host needs the same runtime.
+        let cc = TestPeers.cCompiler
+        let (rc, _, err) = try TestSupport.run(cc[0], Array(cc.dropFirst()) + ["-std=c99", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror",
                                                               "-I", TestSupport.root + "/Sources/PluginAPI/include", src, "-o", exe, "-ldl"])
-        try #require(rc == 0, "gcc: \(err)")
+        try #require(rc == 0, "\(cc.joined(separator: " ")): \(err)")
         let (code, out, log) = try TestSupport.run(exe, [Self.abi12])
         #expect(code == 0, "\(out)\n\(log)")
         let lines = out.split(separator: "\n").map(String.init)

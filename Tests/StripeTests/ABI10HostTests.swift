@@ -13,9 +13,9 @@ import TestPeers
         let include = StripeSupport.repoRoot.appendingPathComponent("Sources/PluginAPI/include").path
         let src = StripeSupport.testsDir.appendingPathComponent("abi10_host.c").path
         let exe = dir + "/abi10_host"
-        // Under a sanitizer the plugin is instrumented: the host needs the same runtime, so it
-        // is built by the toolchain's clang with the same -fsanitize (scripts/sanitize.sh).
-        let cc = TestPeers.sanitizer == nil ? ["/usr/bin/gcc"] : ["/usr/bin/env", "clang", "-fsanitize=\(TestPeers.sanitizer!)"]
+        // Under a sanitizer the plugin is instrumented: the host needs the same runtime
+        // (TestPeers.cCompiler, scripts/sanitize.sh).
+        let cc = TestPeers.cCompiler
         let (rc, _, err) = try run(cc[0], Array(cc.dropFirst()) + ["-std=c99", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", "-I", include, src, "-o", exe, "-ldl", "-lcrypto"])
         try #require(rc == 0, "\(cc.joined(separator: " ")): \(err)")
         let (code, out, log) = try run(exe, [StripeSupport.buildDir + "/libds-stripe.so", "whsec_abi10"])
