@@ -1,5 +1,6 @@
 import PluginAPI
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -90,12 +91,18 @@ public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
 /// remembers the file's identity (device, inode) at load time: loading the same path again
 /// returns the cached library while the file is the same, and loads the new file (never
 /// unloading the old one) once it was replaced by rename (a reload picks up a new build).
-/// Unchecked Sendable: `loaded` only under `lock`; `hostTable` is the process's static, read-only
-/// host table.
+/// The cache is the process's, shared by every loader (a reload's check builds a loader of its
+/// own, tests run many gateways in one process): the header promises that a library's entry
+/// runs once per process, and a second call raced with the plugin's own threads reading the
+/// `ds_host` pointer the entry stores (ThreadSanitizer, ReloadTests).
+/// Unchecked Sendable: the cache is a static Mutex; `hostTable` is the process's static,
+/// read-only host table.
 public final class PluginLoader: @unchecked Sendable {
     public static let hostABI = "\(DS_ABI_MAJOR).\(DS_ABI_MINOR)"
-    private let lock = NSLock()
-    private var loaded: [String: (lib: PluginLibrary, identity: FileIdentity?)] = [:]
+    private typealias Cache = [String: (lib: PluginLibrary, identity: FileIdentity?)]
+    /// Libraries loaded in this process by real path. Held while loading (dlopen and the entry
+    /// run at most once at a time).
+    private static let cache = Mutex<Cache>([:])
     let hostTable: UnsafePointer<ds_host>
 
     init(hostTable: UnsafePointer<ds_host>) { self.hostTable = hostTable }
@@ -137,7 +144,10 @@ public final class PluginLoader: @unchecked Sendable {
     /// Loads a library (once per real path) and validates its descriptor.
     public func load(path: String, expectedBy entryId: String? = nil) throws -> PluginLibrary {
         let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-        lock.lock(); defer { lock.unlock() }
+        return try Self.cache.withLock { loaded in try load(real: real, expectedBy: entryId, loaded: &loaded) }
+    }
+
+    private func load(real: String, expectedBy entryId: String?, loaded: inout Cache) throws -> PluginLibrary {
         let identity = FileIdentity(path: real)
         if let cached = loaded[real], cached.identity == identity { return cached.lib }
         let who = entryId.map { "plugin '\($0)'" } ?? "library"
@@ -181,7 +191,7 @@ public final class PluginLoader: @unchecked Sendable {
     /// The identity (device, inode) of the file a cached library was loaded from (tests, reload).
     func loadedIdentity(_ path: String) -> FileIdentity? {
         let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-        return lock.withLock { loaded[real]?.identity }
+        return Self.cache.withLock { $0[real]?.identity }
     }
 
     /// Every plugin library found in the given folders (files named libds-*.so), loaded,

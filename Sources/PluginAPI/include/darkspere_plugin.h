@@ -798,12 +798,14 @@ struct ds_plugin_descriptor;
  *
  * create(plugin, host, config_json, &instance, err)
  *     `plugin` is the descriptor this table was reached from (so one create
- *     function can serve several plugins, through plugin->plugin_data). Makes one instance from the `config` block of its plugins.yaml entry,
- *     given as a JSON object (never YAML). `host` identifies the instance in
+ *     function can serve several plugins, through plugin->plugin_data). Makes
+ *     one instance from the `config` block of its plugins.yaml entry, given as
+ *     a JSON object (never YAML). `host` identifies the instance in
  *     service calls; keep it. On success store your state in *out_instance and
  *     return DS_OK. On failure return a negative code (DS_ERR_CONFIG for bad
  *     config) and explain in `err`, naming the offending field. The host then
- *     refuses to start. Called on the main thread, once per instance.
+ *     refuses to start. Called once per instance, before any other call on
+ *     it, from a host thread (at start-up, or by a reload that adds it).
  *
  * destroy(instance)
  *     Releases the instance at shutdown, after every op of it has completed or
@@ -1007,8 +1009,11 @@ typedef struct ds_plugin_descriptor {
 } ds_plugin_descriptor;
 
 /**
- * The one exported function. Called once per library, on the main thread,
- * right after dlopen. `host` is valid for the life of the process: keep it.
+ * The one exported function. Called once per library per process, right
+ * after dlopen and before any other call into the library, from one host
+ * thread (not necessarily the main one; later calls come from other threads,
+ * which see what the entry stored). `host` is valid for the life of the
+ * process: keep it.
  * Return the plugin's descriptor (static storage), or NULL if the plugin
  * cannot work with `host_abi_major`. With NULL the host only knows its own
  * version; to have its refusal name the plugin's too, also export
