@@ -39,14 +39,15 @@ public enum TestPeers {
     /// The C compiler command (program, then leading arguments) for a C program a test
     /// builds to load the project's plugins: gcc normally; under a sanitizer the toolchain's
     /// clang with the same `-fsanitize=`, linked against the toolchain's libdispatch and
-    /// BlocksRuntime (clang's ThreadSanitizer runtime intercepts dispatch and needs them).
+    /// BlocksRuntime (clang's ThreadSanitizer runtime intercepts dispatch and needs them), exporting
+    /// the runtime's symbols to the plugins it loads (`-rdynamic`, as scripts/sanitize.sh does).
     public static let cCompiler: [String] = {
         guard let sanitizer else { return ["/usr/bin/gcc"] }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
         let bin = path.split(separator: ":").map(String.init).first { FileManager.default.isExecutableFile(atPath: $0 + "/swiftc") } ?? "/usr/bin"
         let real = URL(fileURLWithPath: bin + "/swiftc").resolvingSymlinksInPath().deletingLastPathComponent().path
         let lib = URL(fileURLWithPath: real).deletingLastPathComponent().path + "/lib/swift/linux"
-        return [real + "/clang", "-fsanitize=\(sanitizer)", "-L", lib, "-Wl,-rpath," + lib, "-Wl,--no-as-needed", "-ldispatch", "-lBlocksRuntime"]
+        return [real + "/clang", "-fsanitize=\(sanitizer)", "-L", lib, "-Wl,-rpath," + lib, "-rdynamic", "-Wl,--no-as-needed", "-ldispatch", "-lBlocksRuntime"]
     }()
 
     /// A python3 run that exited non-zero.

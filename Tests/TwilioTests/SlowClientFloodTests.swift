@@ -36,7 +36,10 @@ import TwilioCore
             .flatMap { Double($0.split(separator: " ")[1]) } ?? 0
     }
 
-    @Test func signedTrafficIsServedWhileAThousandSlowConnectionsAreOpen() async throws {
+    /// A capacity test: under a sanitizer the instrumented gateway cannot hold a thousand
+    /// connections within the test's time bounds, so it runs only in the plain suite.
+    @Test(.enabled(if: TestPeers.sanitizer == nil, "a capacity test: the plain suite runs it"))
+    func signedTrafficIsServedWhileAThousandSlowConnectionsAreOpen() async throws {
         let port = TestPeers.freePort()
         let path = NSTemporaryDirectory() + "darkspere-slow-\(UUID().uuidString).yaml"
         // read_timeout above the test's length: the slow connections stay open throughout.
