@@ -278,14 +278,16 @@
 
   const TRANSCRIPT_LIMIT = 500;   // the API's default: the page shows the last 500 messages
 
-  // A message whose delivery may still change (sent, not yet delivered or failed).
+  // A message whose status may still change: a user's message not answered yet, a send not
+  // yet delivered or failed.
   function unsettled(m) {
+    if (m.direction === "in") return m.status === "received";
     if (!m.delivery || m.delivery.state === "failed") return false;
     return !["delivered", "undelivered", "failed", "read", "canceled"].includes(m.delivery.status);
   }
 
   // The id to read after: the last message the page has, or just before the oldest of the
-  // last 50 whose delivery may still change (so its status is read again).
+  // last 50 whose status may still change (so it is read again).
   function readAfter() {
     const ms = state.messages;
     if (ms.length === 0) return 0;
