@@ -56,6 +56,8 @@ import Testing
             ("GET", "/api/v1/sessions?agent=a&agent=b", nil, 400, "bad_request"),
             ("GET", "/api/v1/sessions/abc", nil, 400, "invalid_value"),
             ("GET", "/api/v1/sessions/999999", nil, 404, "not_found"),
+            ("GET", "/api/v1/sessions/1?after=-1", nil, 400, "invalid_value"),
+            ("GET", "/api/v1/sessions/1?after=last", nil, 400, "invalid_value"),
             ("GET", "/api/v1/messages?since=yesterday", nil, 400, "invalid_value"),
             ("GET", "/api/v1/messages?correlation_id=nocolon", nil, 400, "invalid_value"),
             // Found by the schemathesis run: an empty channel or message id was accepted.
@@ -178,6 +180,18 @@ import Testing
         #expect(msgs[1]["correlation_id"] == .string("test:t1"))
         #expect(msgs[3]["correlation_id"] == .string("test:t2"))
         #expect(msgs.allSatisfy { $0["time"]?.stringValue?.hasSuffix("Z") == true })
+        // Incremental (the console's read): only the messages after one the caller has.
+        let firstId = try #require(msgs[1]["id"]?.intValue)
+        let newer = try await c.get("/api/v1/sessions/1?after=\(firstId)")
+        #expect(newer.status == 200)
+        #expect(newer.json?["session"]?["number"] == .string("+15554000001"))
+        #expect(newer.json?["messages"]?.arrayValue?.map { $0["text"]?.stringValue ?? "" } == ["second", "alpha: second (history: 2)"])
+        // With a limit: the last ones of those; after the last: none.
+        let lastOne = try await c.get("/api/v1/sessions/1?after=\(firstId)&limit=1")
+        #expect(lastOne.json?["messages"]?.arrayValue?.map { $0["text"]?.stringValue ?? "" } == ["alpha: second (history: 2)"])
+        let lastId = try #require(msgs[3]["id"]?.intValue)
+        #expect(try await c.get("/api/v1/sessions/1?after=\(lastId)").json?["messages"]?.arrayValue?.count == 0)
+        #expect(try await c.get("/api/v1/sessions/1?after=0").json?["messages"]?.arrayValue?.count == 4)
         // By correlation id: the inbound message and its reply.
         let byCorr = try await c.get("/api/v1/messages?correlation_id=test:t2")
         #expect(byCorr.json?["messages"]?.arrayValue?.map { $0["text"]?.stringValue ?? "" } == ["alpha: second (history: 2)", "second"])

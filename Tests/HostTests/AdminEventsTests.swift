@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Host
 
@@ -80,5 +81,58 @@ import Testing
         #expect(got < n)
         s.close()
         await g.stop()
+    }
+
+    /// The hub itself: the emitter only appends; a writer is woken once per batch (after it
+    /// drained), gets the batch in order, and one that lags past the ring loses the oldest,
+    /// counted; Last-Event-ID resumes from the ring.
+    @Test func ringWakesOncePerBatchAndCountsLag() throws {
+        let live = LiveEvents(capacity: 8)
+        func item(_ n: Int, _ type: String = "message.received") -> LiveEvents.Item {
+            LiveEvents.Item(id: "e-\(n)", type: type, session: "\(n % 2)", line: "{\"n\":\(n)}")
+        }
+        final class Wakes: Sendable { let count = Mutex(0) }
+        let wakes = Wakes()
+        let (sub, resumed) = live.subscribe(filter: LiveEvents.Filter(types: ["message."]), lastEventId: nil) { wakes.count.withLock { $0 += 1 } }
+        #expect(resumed)
+        // Not woken before its writer's first drain.
+        #expect(live.publish(item(1)).wake == false)
+        var d = live.drain(sub)
+        #expect(d.items.map(\.id) == ["e-1"] && d.dropped == 0 && !d.more)
+        // A batch: only the first event asks for a wake-up, and it wakes the writer once.
+        #expect(live.publish(item(2)).wake == true)
+        live.wakeWaiting()
+        for n in 3...5 { #expect(live.publish(item(n, n == 4 ? "agent.called" : "message.sent")).wake == false) }
+        live.wakeWaiting()
+        #expect(wakes.count.withLock { $0 } == 1)
+        d = live.drain(sub, limit: 2)
+        #expect(d.items.map(\.id) == ["e-2", "e-3"] && d.more)
+        #expect(live.publish(item(6)).wake == false)   // events left: not idle
+        d = live.drain(sub)
+        // Filtering is the writer's (agent.called is in the batch; SSEWriter skips it).
+        #expect(d.items.map(\.id) == ["e-4", "e-5", "e-6"] && !d.more)
+        #expect(d.items.filter { sub.filter.matches($0) }.map(\.id) == ["e-5", "e-6"])
+        // Lagging past the ring (8 kept): the oldest are lost and counted.
+        for n in 7...18 { _ = live.publish(item(n)) }
+        d = live.drain(sub)
+        #expect(d.dropped == 4)
+        #expect(d.items.map(\.id) == (11...18).map { "e-\($0)" })
+        // Discarded by the writer (a client not reading): reported with the next drain.
+        live.discard(sub, 3)
+        #expect(live.drain(sub).dropped == 3)
+        // Resume: after a kept id exactly the later ones; an id no longer kept: all kept, not resumed.
+        let (again, found) = live.subscribe(filter: LiveEvents.Filter(), lastEventId: "e-16") { }
+        #expect(found)
+        #expect(live.drain(again).items.map(\.id) == ["e-17", "e-18"])
+        let (lost, foundLost) = live.subscribe(filter: LiveEvents.Filter(), lastEventId: "e-2") { }
+        #expect(!foundLost)
+        #expect(live.drain(lost).items.count == 8)
+        // Unsubscribed: never woken again.
+        live.unsubscribeAll()
+        #expect(live.publish(item(19)).wake == false)
+        live.wakeWaiting()
+        #expect(wakes.count.withLock { $0 } == 1)
+        #expect(live.drain(sub).items.isEmpty)
+        _ = again
     }
 }

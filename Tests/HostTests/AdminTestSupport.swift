@@ -180,15 +180,21 @@ final class StreamReader: @unchecked Sendable {
     /// Reads until `predicate(received)` holds or `timeout` passes; returns whether it held.
     @discardableResult
     func read(until predicate: (String) -> Bool, timeout: Double = 10) -> Bool {
+        readBytes(until: { predicate(received) }, timeout: timeout)
+    }
+
+    /// The loop: `done` is checked before each read (without decoding what was received, so
+    /// reading megabytes through a small buffer stays linear).
+    private func readBytes(until done: () -> Bool, timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         var buf = [UInt8](repeating: 0, count: 65536)
-        while !predicate(received) {
+        while !done() {
             let left = deadline.timeIntervalSinceNow
             if left <= 0 { return false }
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&p, 1, Int32(min(left, 1) * 1000)) > 0 else { continue }
             let n = recv(fd, &buf, buf.count, 0)
-            if n <= 0 { return predicate(received) }
+            if n <= 0 { return done() }
             bytes += buf[0..<n]
         }
         return true
@@ -199,7 +205,7 @@ final class StreamReader: @unchecked Sendable {
     func read(untilContains needle: String, timeout: Double = 10) -> Bool {
         let n = Array(needle.utf8)
         var from = 0
-        return read(until: { _ in
+        return readBytes(until: {
             defer { from = max(0, bytes.count - n.count) }
             guard bytes.count >= n.count else { return false }
             var i = from

@@ -130,19 +130,29 @@ if args[1] == "sessions" {
 }
 
 /// A raw HTTP/1.1 GET on loopback (Connection: close), read to the end; returns the bytes read.
-@Sendable func rawGet(_ port: Int, _ path: String) -> Int {
+@Sendable func rawGet(_ port: Int, _ path: String) -> Int { rawGetBody(port, path).count }
+
+/// The same, returning the bytes read (head and body).
+@Sendable func rawGetBody(_ port: Int, _ path: String) -> [UInt8] {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = in_port_t(UInt16(port).bigEndian)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    guard withUnsafePointer(to: &addr, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }) == 0 else { return 0 }
+    guard withUnsafePointer(to: &addr, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }) == 0 else { return [] }
     let req = "GET \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\nConnection: close\r\n\r\n"
     _ = req.withCString { send(fd, $0, strlen($0), 0) }
-    var buf = [UInt8](repeating: 0, count: 65536), total = 0
-    while true { let n = recv(fd, &buf, buf.count, 0); if n <= 0 { break }; total += n }
-    return total
+    var buf = [UInt8](repeating: 0, count: 65536), all: [UInt8] = []
+    while true { let n = recv(fd, &buf, buf.count, 0); if n <= 0 { break }; all += buf[0..<n] }
+    return all
+}
+
+/// The id of the last message in a transcript response (`GET /api/v1/sessions/{id}`), or nil.
+@Sendable func lastMessageId(_ response: [UInt8]) -> Int? {
+    guard let start = response.firstIndex(of: UInt8(ascii: "{")),
+          let json = try? JSONValue.parse(String(decoding: response[start...], as: UTF8.self)) else { return nil }
+    return json["messages"]?.arrayValue?.last?["id"]?.intValue
 }
 
 /// User + system CPU time of this process so far, in microseconds.
@@ -153,15 +163,16 @@ func processCPUMicros() -> Int64 {
 }
 
 /// The console as the gateway sees it: the event stream (read to the end, on its own thread)
-/// and, while events arrive, the page's reads — waiting sessions, the first page of the list,
-/// one open transcript — at most every 400 ms.
+/// and, while events arrive, the page's reads as console.js makes them: the open transcript
+/// at most every 500 ms, only the messages after the last one it has (`after=`), and the
+/// list (waiting sessions, the first page) at most once a second.
 /// Unchecked Sendable: every `var` only under `lock`; the rest is immutable.
 final class ConsoleClient: @unchecked Sendable {
     let port: Int
     let fd: Int32
     private let lock = NSLock()
-    private var _bytes = 0, _stopped = false
-    private(set) var reads = 0
+    private var _bytes = 0, _stopped = false, _reads = 0
+    var reads: Int { lock.withLock { _reads } }
     var bytes: Int { lock.withLock { _bytes } }
     var stopped: Bool { lock.withLock { _stopped } }
 
@@ -180,16 +191,22 @@ final class ConsoleClient: @unchecked Sendable {
             while true { let n = recv(fd, &buf, buf.count, 0); if n <= 0 { break }; lock.withLock { _bytes += n } }
         }.start()
         Thread { [self] in
-            var seen = 0
+            var seen = 0, tick = 0, last: Int? = nil
             while !stopped {
-                Thread.sleep(forTimeInterval: 0.4)
+                Thread.sleep(forTimeInterval: 0.5)
+                tick += 1
                 let now = bytes
                 guard now != seen else { continue }
                 seen = now
-                _ = rawGet(port, "/api/v1/sessions?state=waiting&limit=50")
-                _ = rawGet(port, "/api/v1/sessions?limit=50")
-                _ = rawGet(port, "/api/v1/sessions/1")
-                reads += 3
+                let r = rawGetBody(port, "/api/v1/sessions/1" + (last.map { "?after=\($0)" } ?? ""))
+                last = lastMessageId(r) ?? last
+                var n = 1
+                if tick % 2 == 0 {
+                    _ = rawGet(port, "/api/v1/sessions?state=waiting&limit=50")
+                    _ = rawGet(port, "/api/v1/sessions?limit=50")
+                    n += 2
+                }
+                lock.withLock { _reads += n }
             }
         }.start()
     }

@@ -33,11 +33,13 @@ extension AdminServer {
     }
 
     func showSession(_ call: AdminRequest) throws -> JSONValue {
-        try call.only(["limit"])
+        try call.only(["limit", "after"])
         let id = try sessionId(call)
         let limit = try call.int("limit", in: 1...2000, default: 500)
+        // Only messages newer than the one the caller has (the console's incremental read).
+        let after = try call.int("after", in: 0...Int(Int64.max), default: 0)
         guard let s = try store.adminSession(id: id) else { throw AdminError.notFound("no session \(id)") }
-        let messages = try store.transcript(sessionId: id, limit: limit)
+        let messages = try store.transcript(sessionId: id, limit: limit, afterId: Int64(after))
         return .object([("session", AdminJSON.session(s, activeSinceMs: activeSinceMs)), ("messages", .array(messages.map(AdminJSON.message)))])
     }
 }

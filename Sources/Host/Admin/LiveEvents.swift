@@ -4,15 +4,21 @@ import Synchronization
 /// The event stream for live watchers (the admin API's Server-Sent Events): the same JSON
 /// lines the log sinks get, fanned out to subscribers without ever slowing the emitter.
 ///
-/// Each subscriber has a bounded queue; when it is full (a slow client), further events are
-/// dropped and counted, and the client is told how many it missed (`event: dropped`). The
-/// last `replayCapacity` events are kept so a client that reconnects with `Last-Event-ID`
-/// gets what it missed, if still there. While nobody watches (no subscriber for
-/// `keepWarm` seconds) `isWatched` is false and the bus does not even format events for it.
+/// One shared ring holds the last `capacity` events; the emitter only appends to it (no
+/// per-watcher work on the message path: no filtering, no per-watcher queue). Each
+/// subscriber has a cursor into the ring; its writer takes everything after the cursor in
+/// one batch, filters it off the message path, and writes one chunk. The emitter wakes a
+/// subscriber only when it asked to be woken (after its last batch), so a busy gateway wakes
+/// a writer once per batch, not once per event. A writer that falls more than `capacity`
+/// events behind (a slow client) loses the oldest, counted, and is told how many it missed
+/// (`event: dropped`). The ring is also what a client that reconnects with `Last-Event-ID`
+/// resumes from. While nobody watches (no subscriber for `keepWarm` seconds) `isWatched` is
+/// false and the bus does not even format events for it.
 ///
-/// Threading: `publish` is called by `EventBus.emit` under the bus's order lock (so every
-/// subscriber sees events in id order); it takes this hub's mutex briefly and never blocks
-/// on a client. Subscribe/unsubscribe from any thread.
+/// Threading: `publish` is called by `EventBus.emit` under the bus's order lock (so the ring
+/// is in id order); it takes this hub's mutex for an append and never blocks on a client or
+/// wakes one itself: the bus calls `wakeWaiting` after its lock when a writer waits.
+/// Subscribe/unsubscribe/drain from any thread.
 public final class LiveEvents: Sendable {
     /// One event for watchers: its JSON line (the log sinks' line, made once by the bus) and
     /// its SSE text (`id: …` + `data: …`), made at most once, by the first stream writer that
@@ -53,55 +59,46 @@ public final class LiveEvents: Sendable {
         }
     }
 
-    /// One watcher: a bounded queue drained by `drain` (its writer), woken by `wake`.
+    /// One watcher: its filter and how to wake its writer. Its place in the ring is kept by
+    /// the hub (under the hub's lock).
     public final class Subscriber: Sendable {
-        let filter: Filter
-        let capacity: Int
-        private struct State { var queue: [Item] = []; var dropped = 0; var wakePending = false }
-        private let state = Mutex(State())
-        /// Called (from the publishing thread) when the queue goes from idle to having work;
-        /// must not block (it schedules the writer).
+        public let filter: Filter
+        /// Called (by `wakeWaiting`, under the hub's lock, never under the bus's) when an event
+        /// arrived for a subscriber that waits; must not block (it schedules the writer).
         let wake: @Sendable () -> Void
 
-        init(filter: Filter, capacity: Int, wake: @escaping @Sendable () -> Void) {
-            self.filter = filter; self.capacity = capacity; self.wake = wake
+        init(filter: Filter, wake: @escaping @Sendable () -> Void) {
+            self.filter = filter; self.wake = wake
         }
-
-        func push(_ item: Item) {
-            let needsWake: Bool = state.withLock { s in
-                if s.queue.count < capacity { s.queue.append(item) } else { s.dropped += 1 }
-                if s.wakePending { return false }
-                s.wakePending = true
-                return true
-            }
-            if needsWake { wake() }
-        }
-
-        /// Takes everything queued and the number dropped since the last drain.
-        public func drain() -> (items: [Item], dropped: Int) {
-            state.withLock { s in
-                let r = (s.queue, s.dropped)
-                s.queue = []
-                s.dropped = 0
-                s.wakePending = false
-                return r
-            }
-        }
-
-        /// Counts events the writer had to discard (the client could not take them).
-        public func discard(_ n: Int) { state.withLock { $0.dropped += n } }
     }
 
-    public let replayCapacity: Int
+    /// A subscriber's place: the sequence number of the next event it gets, events counted
+    /// as missed and not yet reported, and whether it waits to be woken.
+    private struct Cursor { let sub: Subscriber; var next: UInt64; var dropped: Int; var idle: Bool }
+
+    private struct Hub {
+        var ring: [Item?]
+        /// Sequence number of the next event (the ring holds `max(0, head - capacity)..<head`).
+        var head: UInt64 = 0
+        var cursors: [ObjectIdentifier: Cursor] = [:]
+        /// Subscribers to wake on the next event (their writer drained the ring and waits).
+        var idle: [Subscriber] = []
+        /// Subscribers an event was published for, to wake (`wakeWaiting`).
+        var waking: [Subscriber] = []
+        var oldest: UInt64 { head > UInt64(ring.count) ? head - UInt64(ring.count) : 0 }
+    }
+
+    /// Events kept (for writers that lag and for `Last-Event-ID` resumes).
+    public let capacity: Int
     let keepWarm: Double
-    private struct Hub { var subscribers: [ObjectIdentifier: Subscriber] = [:]; var replay: [Item] = []; var replayStart = 0 }
-    private let hub = Mutex(Hub())
+    private let hub: Mutex<Hub>
     /// Monotonic nanoseconds until which `isWatched` stays true (0 = never watched).
     private let watchedUntil = Atomic<UInt64>(0)
     private let subscriberCount = Atomic<Int>(0)
 
-    public init(replayCapacity: Int = 1000, keepWarm: Double = 300) {
-        self.replayCapacity = replayCapacity; self.keepWarm = keepWarm
+    public init(capacity: Int = 4096, keepWarm: Double = 300) {
+        self.capacity = max(1, capacity); self.keepWarm = keepWarm
+        hub = Mutex(Hub(ring: Array(repeating: nil, count: max(1, capacity))))
     }
 
     /// True while someone watches, or watched within `keepWarm` seconds (so a reconnecting
@@ -114,54 +111,110 @@ public final class LiveEvents: Sendable {
 
     var subscribers: Int { subscriberCount.load(ordering: .relaxed) }
 
-    /// Adds a watcher. With `lastEventId`, first queues the kept events after that id that
-    /// match (if the id is no longer kept: everything kept, after an `event: reset`).
-    /// Returns the subscriber and whether the resume point was found.
-    public func subscribe(filter: Filter, capacity: Int = 4096, lastEventId: String?, wake: @escaping @Sendable () -> Void) -> (Subscriber, resumed: Bool) {
-        let sub = Subscriber(filter: filter, capacity: capacity, wake: wake)
-        var resumed = lastEventId == nil
-        hub.withLock { h in
+    /// Adds a watcher. With `lastEventId`, it first gets the kept events after that id (if the
+    /// id is no longer kept: everything kept, and `resumed` is false, so the caller says
+    /// `event: reset`); without, only events from now on. Its writer must call `drain` once
+    /// to start (it is woken only after a drain).
+    public func subscribe(filter: Filter, lastEventId: String?, wake: @escaping @Sendable () -> Void) -> (Subscriber, resumed: Bool) {
+        let sub = Subscriber(filter: filter, wake: wake)
+        let resumed: Bool = hub.withLock { h in
+            var start = h.head, found = lastEventId == nil
             if let last = lastEventId {
-                let kept = h.replay[h.replayStart...] + h.replay[..<h.replayStart]
-                var backlog = Array(kept)
-                if let i = backlog.lastIndex(where: { $0.id == last }) {
-                    backlog = Array(backlog[(i + 1)...])
-                    resumed = true
+                start = h.oldest
+                var seq = h.head
+                while seq > h.oldest {
+                    seq -= 1
+                    if h.ring[Int(seq % UInt64(h.ring.count))]?.id == last { start = seq + 1; found = true; break }
                 }
-                for item in backlog where filter.matches(item) { sub.push(item) }
             }
-            h.subscribers[ObjectIdentifier(sub)] = sub
+            h.cursors[ObjectIdentifier(sub)] = Cursor(sub: sub, next: start, dropped: 0, idle: false)
+            return found
         }
         subscriberCount.add(1, ordering: .relaxed)
         return (sub, resumed)
     }
 
     public func unsubscribe(_ sub: Subscriber) {
-        let removed = hub.withLock { $0.subscribers.removeValue(forKey: ObjectIdentifier(sub)) != nil }
+        let removed = hub.withLock { h in
+            guard h.cursors.removeValue(forKey: ObjectIdentifier(sub)) != nil else { return false }
+            h.idle.removeAll { $0 === sub }
+            h.waking.removeAll { $0 === sub }
+            return true
+        }
         guard removed else { return }
         watchedUntil.store(DispatchTime.now().uptimeNanoseconds + UInt64(keepWarm * 1e9), ordering: .relaxed)
         subscriberCount.add(-1, ordering: .relaxed)
     }
 
-    /// Drops every watcher (the admin listener is stopping): nothing is pushed to them after
-    /// this returns. Their streams are closed by the listener's shutdown.
+    /// Drops every watcher (the admin listener is stopping): none is woken after this
+    /// returns. Their streams are closed by the listener's shutdown.
     public func unsubscribeAll() {
         let n = hub.withLock { h in
-            let n = h.subscribers.count
-            h.subscribers.removeAll()
+            let n = h.cursors.count
+            h.cursors.removeAll()
+            h.idle.removeAll()
+            h.waking.removeAll()
             return n
         }
         subscriberCount.add(-n, ordering: .relaxed)
     }
 
-        /// One event, from `EventBus.emit`.
-    func publish(_ item: Item) {
+    /// One event, from `EventBus.emit` (under its order lock): appended to the ring. Returns
+    /// whether a subscriber waits to be woken (usually not: a writer asks again only after its
+    /// batch; the bus then calls `wakeWaiting` after its lock) and the event it displaced from
+    /// the ring (released by the bus after its lock): no wake-up and no deallocation under it.
+    func publish(_ item: Item) -> (wake: Bool, displaced: Item?) {
         hub.withLock { h in
-            if h.replay.count < replayCapacity { h.replay.append(item) } else {
-                h.replay[h.replayStart] = item
-                h.replayStart = (h.replayStart + 1) % replayCapacity
-            }
-            for s in h.subscribers.values where s.filter.matches(item) { s.push(item) }
+            let slot = Int(h.head % UInt64(h.ring.count))
+            let displaced = h.ring[slot]
+            h.ring[slot] = item
+            h.head += 1
+            guard !h.idle.isEmpty else { return (false, displaced) }
+            h.waking += h.idle
+            h.idle.removeAll(keepingCapacity: true)
+            for s in h.waking { h.cursors[ObjectIdentifier(s)]?.idle = false }
+            return (true, displaced)
         }
+    }
+
+    /// Wakes the subscribers `publish` found waiting (from the bus, after its lock). Under the
+    /// hub's lock, so none is woken after `unsubscribeAll` returned.
+    func wakeWaiting() {
+        hub.withLock { h in
+            for s in h.waking { s.wake() }
+            h.waking.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// The subscriber's writer takes what arrived since its last drain (up to `limit` events,
+    /// the oldest first; the rest stay for the next drain), not yet filtered, and the number of
+    /// events it missed (lagged out of the ring, or `discard`ed) since the last report. When
+    /// nothing is left after this batch, the subscriber is woken by the next event.
+    /// `more` is true when events were left for the next drain.
+    public func drain(_ sub: Subscriber, limit: Int = .max) -> (items: ArraySlice<Item>, dropped: Int, more: Bool) {
+        hub.withLock { h in
+            guard var c = h.cursors[ObjectIdentifier(sub)] else { return ([], 0, false) }
+            let oldest = h.oldest
+            if c.next < oldest { c.dropped += Int(oldest - c.next); c.next = oldest }
+            let n = Int(min(UInt64(max(0, limit)), h.head - c.next))
+            var items: [Item] = []
+            items.reserveCapacity(n)
+            let size = UInt64(h.ring.count)
+            for seq in c.next..<(c.next + UInt64(n)) { if let i = h.ring[Int(seq % size)] { items.append(i) } }
+            c.next += UInt64(n)
+            let dropped = c.dropped
+            c.dropped = 0
+            let more = c.next < h.head
+            if !more && !c.idle { c.idle = true; h.idle.append(sub) }
+            h.cursors[ObjectIdentifier(sub)] = c
+            return (items[...], dropped, more)
+        }
+    }
+
+    /// Counts events the writer had to discard (the client could not take them); reported
+    /// with the next drain.
+    public func discard(_ sub: Subscriber, _ n: Int) {
+        guard n > 0 else { return }
+        hub.withLock { h in h.cursors[ObjectIdentifier(sub)]?.dropped += n }
     }
 }

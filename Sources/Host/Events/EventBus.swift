@@ -81,12 +81,15 @@ public final class EventBus: Service, @unchecked Sendable {
         // several from many threads); only numbering and handing over happen under it, so
         // ids are in the order the sinks and watchers receive the lines.
         let rest = event.jsonAfterId(timeMs: timeMs, includeBodies: config.includeBodies, redactNumbers: config.redactNumbers)
-        order.withLock { pipelines in
+        let published: (wake: Bool, displaced: LiveEvents.Item?)? = order.withLock { pipelines in
             let id = nextId()
             let line = Event.line(id: id, rest: rest)
             for p in pipelines { p.enqueue(line) }
-            if watched { live.publish(LiveEvents.Item(id: id, type: event.type, session: event.session, line: line)) }
+            return watched ? live.publish(LiveEvents.Item(id: id, type: event.type, session: event.session, line: line)) : nil
         }
+        // After the lock: a watcher's writer is woken once per batch, not per event, and the
+        // event the live ring displaced is released here, not under the lock.
+        if let published, published.wake { live.wakeWaiting() }
     }
 
     /// A fresh correlation id for an inbound message.

@@ -128,11 +128,12 @@ extension SQLStore {
 
     static let adminMessageColumns = "id, session_id, direction, body, status, channel, channel_message_id, agent, created_ms, remote, local, role, media"
 
-    /// The session's last `limit` messages, oldest first, with delivery of deferred sends.
-    public func transcript(sessionId: Int64, limit: Int) throws -> [AdminMessage] {
+    /// The session's last `limit` messages (with `afterId`: of those with a larger id), oldest
+    /// first, with delivery of deferred sends.
+    public func transcript(sessionId: Int64, limit: Int, afterId: Int64 = 0) throws -> [AdminMessage] {
         try readPool.with { c in
-            let rows = try c.query("SELECT \(Self.adminMessageColumns) FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
-                                   [.int(sessionId), .int(Int64(limit))])
+            let rows = try c.query("SELECT \(Self.adminMessageColumns) FROM messages WHERE session_id = ? AND id > ? ORDER BY id DESC LIMIT ?",
+                                   [.int(sessionId), .int(afterId), .int(Int64(limit))])
             return try Self.withDelivery(c, Self.messages(rows.reversed()))
         }
     }

@@ -5,13 +5,15 @@
 // stream (GET /api/v1/events): a browser's EventSource cannot send headers, so that one
 // endpoint takes the token as `?access_token=`. EventSource reconnects by itself and sends
 // Last-Event-ID, so nothing is missed across a short outage. Every event only says "this
-// session changed": the page then re-reads the list and, if open, the transcript.
+// session changed": the page then re-reads the list and, if open, the transcript: soon after
+// the first event, then at most once a second (the transcript twice) however busy the
+// gateway is, and the transcript only from the messages it does not have yet (`after=`).
 "use strict";
 (function () {
   const TOKEN_KEY = "darkspere.console.token";
   const $ = (sel) => document.querySelector(sel);
   const state = {
-    token: null, me: null, tab: "conversations", openId: null, session: null,
+    token: null, me: null, tab: "conversations", openId: null, session: null, messages: [],
     sessions: [], waiting: [], nextCursor: null, agents: [], events: null, lastEventAt: 0,
   };
 
@@ -180,8 +182,17 @@
     let timer = null;
     return () => { if (!timer) timer = setTimeout(() => { timer = null; fn(); }, ms); };
   }
-  const refreshSoon = debounce(() => loadSessions(), 400);   // at most ~2 list reads a second, however busy
-  const transcriptSoon = debounce(() => loadTranscript(false), 250);
+  // Runs fn `first` ms after a call, but never sooner than `gap` ms after its last run: a
+  // quiet gateway's event shows at once, a busy one's events cost one read per `gap`.
+  function throttle(fn, first, gap) {
+    let timer = null, last = 0;
+    return () => {
+      if (timer) return;
+      timer = setTimeout(() => { timer = null; last = Date.now(); fn(); }, Math.max(first, last + gap - Date.now()));
+    };
+  }
+  const refreshSoon = throttle(() => loadSessions(), 150, 1000);   // at most one list read a second
+  const transcriptSoon = throttle(() => loadTranscript(false), 100, 500);
   const agentsSoon = debounce(() => loadAgents(), 500);
 
   // ---------------------------------------------------------------- conversations
@@ -261,20 +272,55 @@
     $("#transcript-none").hidden = true;
     $("#transcript").hidden = false;
     $("#messages").replaceChildren();
+    state.messages = [];
     await loadTranscript(true);
   }
 
+  const TRANSCRIPT_LIMIT = 500;   // the API's default: the page shows the last 500 messages
+
+  // A message whose status may still change: a user's message not answered yet, a send not
+  // yet delivered or failed.
+  function unsettled(m) {
+    if (m.direction === "in") return m.status === "received";
+    if (!m.delivery || m.delivery.state === "failed") return false;
+    return !["delivered", "undelivered", "failed", "read", "canceled"].includes(m.delivery.status);
+  }
+
+  // The id to read after: the last message the page has, or just before the oldest of the
+  // last 50 whose status may still change (so it is read again).
+  function readAfter() {
+    const ms = state.messages;
+    if (ms.length === 0) return 0;
+    let after = ms[ms.length - 1].id;
+    for (let i = Math.max(0, ms.length - 50); i < ms.length; i++) {
+      if (unsettled(ms[i])) { after = ms[i].id - 1; break; }
+    }
+    return after;
+  }
+
+  let loadingTranscript = false, transcriptAgain = false;
   async function loadTranscript(first) {
     const id = state.openId;
     if (!id || !state.token) return;
+    if (loadingTranscript && !first) { transcriptAgain = true; return; }
+    loadingTranscript = true;
+    const after = first || state.session === null || String(state.session.id) !== String(id) ? 0 : readAfter();
     let data;
-    try { data = await api("GET", "sessions/" + encodeURIComponent(id)); } catch (e) {
+    try {
+      data = await api("GET", "sessions/" + encodeURIComponent(id) + (after > 0 ? "?after=" + after : ""));
+    } catch (e) {
       if (e.status !== 401) showError(e.message);
       return;
+    } finally {
+      loadingTranscript = false;
+      if (transcriptAgain) { transcriptAgain = false; transcriptSoon(); }
     }
     if (id !== state.openId) return;
     state.session = data.session;
-    renderTranscript(data, first);
+    // A full read, or a read after a point whose answer may have a gap (as many as asked):
+    // everything is replaced; otherwise the new messages are added and the re-read ones updated.
+    const whole = after === 0 || data.messages.length >= TRANSCRIPT_LIMIT;
+    renderTranscript(data, first, whole);
   }
 
   function deliveryText(m) {
@@ -282,7 +328,21 @@
     return raw ? String(raw).replace(/_/g, " ") : "";
   }
 
-  function renderTranscript(data, first) {
+  function messageItem(m) {
+    const role = ["user", "agent", "operator", "system"].includes(m.role) ? m.role : "system";
+    const status = deliveryText(m);
+    const failed = m.delivery && m.delivery.state === "failed";
+    const name = role === "operator" ? m.operator : role === "agent" ? m.agent : null;
+    return el("li", { class: "msg " + role, "data-id": String(m.id) },
+      el("div", { class: "bubble", text: m.text }),
+      el("div", { class: "info" },
+        el("span", { class: "role", text: role }),
+        name ? el("span", { class: "name", text: name }) : null,
+        el("time", { datetime: m.time, text: whenLong(m.time) }),
+        status ? el("span", { class: "status" + (failed ? " status-failed" : ""), text: status }) : null));
+  }
+
+  function renderTranscript(data, first, whole) {
     const s = data.session;
     $("#t-number").textContent = s.number;
     $("#t-agent").textContent = "agent " + s.agent + " ·";
@@ -303,20 +363,30 @@
 
     const list = $("#messages");
     const atBottom = first || list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    const items = data.messages.map((m) => {
-      const role = ["user", "agent", "operator", "system"].includes(m.role) ? m.role : "system";
-      const status = deliveryText(m);
-      const failed = m.delivery && m.delivery.state === "failed";
-      const name = role === "operator" ? m.operator : role === "agent" ? m.agent : null;
-      return el("li", { class: "msg " + role, "data-id": String(m.id) },
-        el("div", { class: "bubble", text: m.text }),
-        el("div", { class: "info" },
-          el("span", { class: "role", text: role }),
-          name ? el("span", { class: "name", text: name }) : null,
-          el("time", { datetime: m.time, text: whenLong(m.time) }),
-          status ? el("span", { class: "status" + (failed ? " status-failed" : ""), text: status }) : null));
-    });
-    list.replaceChildren(...items);
+    if (whole) {
+      state.messages = data.messages.slice();
+      list.replaceChildren(...data.messages.map(messageItem));
+    } else {
+      // Re-read messages are redrawn in place (only if they changed), new ones appended;
+      // the page keeps the last TRANSCRIPT_LIMIT, like a full read.
+      const index = new Map(state.messages.map((m, i) => [m.id, i]));
+      for (const m of data.messages) {
+        const i = index.get(m.id);
+        if (i === undefined) {
+          state.messages.push(m);
+          list.append(messageItem(m));
+        } else if (JSON.stringify(state.messages[i]) !== JSON.stringify(m)) {
+          state.messages[i] = m;
+          const old = list.querySelector('li[data-id="' + m.id + '"]');
+          if (old) old.replaceWith(messageItem(m));
+        }
+      }
+      while (state.messages.length > TRANSCRIPT_LIMIT) {
+        const gone = state.messages.shift();
+        const li = list.querySelector('li[data-id="' + gone.id + '"]');
+        if (li) li.remove();
+      }
+    }
     if (atBottom) list.scrollTop = list.scrollHeight;
   }
 
