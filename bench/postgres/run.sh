@@ -18,7 +18,11 @@
 # Env: ROUNDS (3), SECONDS_PER_RUN (20), CLIENTS (pgbench clients, 32), CONNS (wrk
 #      connections, 64 as bench/router), NUMBERS (senders per side, 10000), WARMUP (s, 3),
 #      DARKSPERE (gateway binary, default .build/release/darkspere), BIN (plugins, default
-#      .build/release), PGOPTS (extra server options, e.g. "-c log_statement=all"),
+#      .build/release), GATEWAYS="name=dir name2=dir2" (several builds, each dir holding a
+#      darkspere binary and its plugins: each round runs pgbench, then every gateway, the
+#      gateways' order rotated from round to round; for before/after comparisons), PGOPTS (extra server options, e.g. "-c log_statement=all"),
+#      SCRIPT (pgbench's script in bench/postgres: turn.sql, one round trip per statement, or
+#      turn-pipelined.sql, the same statements in the gateway's two round trips),
 #      KEEP=1 (keep the server and its directory, print where).
 set -e
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,6 +34,7 @@ CLIENTS=${CLIENTS:-32}
 CONNS=${CONNS:-64}
 export NUMBERS=${NUMBERS:-10000}
 WARMUP=${WARMUP:-3}
+SCRIPT=${SCRIPT:-turn.sql}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 WORK=$(mktemp -d /tmp/ds-bench-pg-XXXX)
 chmod 755 "$WORK"
@@ -39,7 +44,7 @@ DB="postgres://postgres@127.0.0.1:$PGPORT/bench"
 PSQL="psql -X -q -At -h 127.0.0.1 -p $PGPORT -U postgres -d bench"
 GW=""
 for tool in wrk pgbench psql "$PGBIN/initdb"; do command -v "$tool" >/dev/null || { echo "missing: $tool (scripts/test-deps.sh)"; exit 1; }; done
-[ -x "$DARKSPERE" ] || { echo "no gateway binary at $DARKSPERE (swift build -c release)"; exit 1; }
+
 
 cleanup() {
   [ -n "$GW" ] && kill "$GW" 2>/dev/null && wait "$GW" 2>/dev/null || true
@@ -75,22 +80,38 @@ load() { cut -d' ' -f1 /proc/loadavg; }
 
 # --- the gateway: bench/router's configuration on this database
 . "$ROOT/bench/router/config.sh"
-bench_config "$WORK/plugins.yaml" "$PORT" "$DB" "$BIN"
-start_gateway() {
-  "$DARKSPERE" run --config "$WORK/plugins.yaml" >> "$WORK/gateway.log" 2>&1 &
+GATEWAYS=${GATEWAYS:-gateway=$BIN}
+NAMES=()
+for g in $GATEWAYS; do
+  name=${g%%=*}; dir=${g#*=}
+  [ "$GATEWAYS" = "gateway=$BIN" ] && exe=$DARKSPERE || exe=$dir/darkspere
+  [ -x "$exe" ] || { echo "no gateway binary at $exe (swift build -c release)"; exit 1; }
+  NAMES+=("$name"); printf -v "EXE_$name" %s "$exe"
+  bench_config "$WORK/plugins-$name.yaml" "$PORT" "$DB" "$dir"
+done
+start_gateway() { # $1 = name
+  local exe="EXE_$1"
+  "${!exe}" run --config "$WORK/plugins-$1.yaml" >> "$WORK/gateway.log" 2>&1 &
   GW=$!
   for i in $(seq 1 300); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return 0; sleep 0.1; done
   echo "gateway did not start:"; cat "$WORK/gateway.log"; exit 1
 }
 stop_gateway() { kill "$GW"; wait "$GW" 2>/dev/null || true; GW=""; }
 
-# Schema: the gateway's own migrations (start once); then pgbench's conversations.
-start_gateway; stop_gateway
+# Schema: the gateway's own migrations (start once). Then each side's conversations, one
+# active session per sender (the steady state: a new message of an existing conversation;
+# the first message of a conversation takes the slower new-session path, which pgbench's
+# script does not model): the gateway's senders as bench/router/msg.lua sends them
+# ('+1' and ten digits, to +15550000001 on channel 'test'), pgbench's on channel 'pgbench'.
+start_gateway "${NAMES[0]}"; stop_gateway
 NOW=$(date +%s%3N)
 $PSQL -c "INSERT INTO sessions (channel, remote, local, agent, state, created_ms, last_ms, message_count)
+          SELECT 'test', '+1' || lpad(i::text, 10, '0'), '+15550000001', 'echo', '', $NOW, $NOW, 0 FROM generate_series(0, $NUMBERS - 1) i
+          UNION ALL
           SELECT 'pgbench', (10000000000 + i)::text, '+15550000001', 'echo', '', $NOW, $NOW, 0 FROM generate_series(0, $NUMBERS - 1) i"
+$PSQL -c "VACUUM ANALYZE"
 
-PGB_ARGS=(-n -M prepared -c "$CLIENTS" -j 2 -f "$ROOT/bench/postgres/turn.sql" -D numbers="$NUMBERS" -D channel=pgbench
+PGB_ARGS=(-n -M prepared -c "$CLIENTS" -j 2 -f "$ROOT/bench/postgres/$SCRIPT" -D numbers="$NUMBERS" -D channel=pgbench
           -D local=+15550000001 -D depth=20 -D agent=echo -D status=replied_inline -D text="hello there"
           -D reply="echo: hello there (history: 20)")
 run_pgbench() { # $1 = seconds; prints "rate pg_us_per_msg pgbench_us_per_msg"
@@ -104,9 +125,9 @@ run_pgbench() { # $1 = seconds; prints "rate pg_us_per_msg pgbench_us_per_msg"
   local n; n=$(echo "$out" | sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p')
   echo "$rate $(us_per $((pg1 - pg0)) "$n") $(us_per $((c1 - c0)) "$n")"
 }
-run_gateway() { # $1 = seconds; prints "deferred rate gw_us_per_msg pg_us_per_msg wrk_us_per_msg p50 p99"
+run_gateway() { # $1 = seconds, $2 = name; prints "deferred rate gw_us_per_msg pg_us_per_msg wrk_us_per_msg p50 p99"
   local pg0 pg1 g0 g1 out rate n c0 c1 me=$BASHPID
-  start_gateway
+  start_gateway "$2"
   wrk -t2 -c"$CONNS" -d"${WARMUP}s" -s "$ROOT/bench/router/msg.lua" "http://127.0.0.1:$PORT" >/dev/null
   pg0=$(pg_ticks); g0=$(ticks "$GW"); c0=$(shell_ticks $me)
   out=$( (wrk -t2 -c"$CONNS" -d"${1}s" -s "$ROOT/bench/router/msg.lua" "http://127.0.0.1:$PORT") )
@@ -122,19 +143,26 @@ run_gateway() { # $1 = seconds; prints "deferred rate gw_us_per_msg pg_us_per_ms
 cc -O2 -o "$WORK/syscall" "$ROOT/bench/machine/syscall.c"
 probe() { echo "machine: $("$WORK/syscall" | sed -nE 's/.*: ([0-9.]+) ns.*/\1/p' | sort -n | head -1) ns per system call (bench/machine/syscall.c, best of 3), load average $(cut -d' ' -f1-3 /proc/loadavg)"; }
 probe
-echo "rounds: $ROUNDS x (pgbench -c $CLIENTS -j 2 -T $SECS -M prepared turn.sql, then the gateway: wrk -t2 -c$CONNS -d${SECS}s), $NUMBERS senders each, ${WARMUP} s warm-up each"
-echo "gateway: $DARKSPERE"
+echo "rounds: $ROUNDS x (pgbench -c $CLIENTS -j 2 -T $SECS -M prepared $SCRIPT, then the gateway: wrk -t2 -c$CONNS -d${SECS}s), $NUMBERS senders each, ${WARMUP} s warm-up each"
+for n in "${NAMES[@]}"; do e="EXE_$n"; echo "$n: ${!e}"; done
 run_pgbench "$WARMUP" >/dev/null   # warm-up: prepared plans, caches
 printf '%-5s %-8s %10s %12s %12s %12s %8s %s\n' round side "msg/s" "PG us/msg" "own us/msg" "load gen us" load "p50 / p99"
-SUM=0
+declare -A SHARE RATE CPU
 for r in $(seq 1 "$ROUNDS"); do
   P=$(run_pgbench "$SECS"); read -r prate ppg pgen <<< "$P"
   printf '%-5s %-8s %10.0f %12s %12s %12s %8s\n' "$r" pgbench "$prate" "$ppg" "-" "$pgen" "$(load)"
-  G=$(run_gateway "$SECS"); read -r gdef grate ggw gpg gwrk gp50 gp99 <<< "$G"
-  printf '%-5s %-8s %10.0f %12s %12s %12s %8s %s\n' "$r" gateway "$grate" "$gpg" "$ggw" "$gwrk" "$(load)" "$gp50 / $gp99 (replies deferred: $gdef)"
-  share=$(awk -v g="$grate" -v p="$prate" 'BEGIN { printf "%.1f", 100 * g / p }')
-  echo "round $r: gateway $grate msg/s, pgbench $(printf %.0f "$prate") msg/s: $share %"
-  SUM=$(awk -v s="$SUM" -v x="$share" 'BEGIN { print s + x }')
+  k=${#NAMES[@]}
+  for i in $(seq 0 $((k - 1))); do
+    n=${NAMES[$(((i + r - 1) % k))]}
+    G=$(run_gateway "$SECS" "$n"); read -r gdef grate ggw gpg gwrk gp50 gp99 <<< "$G"
+    printf '%-5s %-8s %10.0f %12s %12s %12s %8s %s\n' "$r" "$n" "$grate" "$gpg" "$ggw" "$gwrk" "$(load)" "$gp50 / $gp99 (replies deferred: $gdef)"
+    share=$(awk -v g="$grate" -v p="$prate" 'BEGIN { printf "%.1f", 100 * g / p }')
+    echo "round $r: $n $grate msg/s, pgbench $(printf %.0f "$prate") msg/s: $share %"
+    SHARE[$n]="${SHARE[$n]:-} $share"; RATE[$n]="${RATE[$n]:-} $grate"; CPU[$n]="${CPU[$n]:-} $((ggw + gpg))"
+  done
 done
-echo "mean share of pgbench's rate: $(awk -v s="$SUM" -v n="$ROUNDS" 'BEGIN { printf "%.1f", s / n }') %"
+mean() { echo "$@" | awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.1f", s / NF }'; }
+for n in "${NAMES[@]}"; do
+  echo "$n: mean $(mean ${RATE[$n]}) msg/s, mean share of pgbench's rate $(mean ${SHARE[$n]}) % (rounds:${SHARE[$n]}), gateway + PostgreSQL CPU per message $(mean ${CPU[$n]}) us"
+done
 probe
