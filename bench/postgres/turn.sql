@@ -1,8 +1,8 @@
 -- pgbench custom script: the statements the gateway sends PostgreSQL for one new message of
 -- an existing conversation answered inline by the in-process C echo agent (bench/router's
 -- path), copied from the server's log (log_statement=all) and from Sources/Host/Store/SQLStore.swift
--- (lockSQL, contextSQL, conversationHistorySQL, answeredTurnSQL, unlockSQL), byte for byte,
--- one message per transaction. Run by bench/postgres/run.sh:
+-- (lockSQL, contextSQL, conversationHistorySQL, answeredTurnSQL, unlockSQL), the same text
+-- but for the differences listed below, one message per transaction. Run by bench/postgres/run.sh:
 --   pgbench -n -M prepared -c 32 -j 2 -T 20 -f bench/postgres/turn.sql \
 --     -D start=<epoch ms> -D numbers=10000 -D channel=pgbench -D local=+15550000001 \
 --     -D depth=20 -D agent=echo -D status=replied_inline -D text='hello there' -D reply='echo: hello there (history: 20)'
