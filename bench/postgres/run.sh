@@ -36,6 +36,7 @@ export NUMBERS=${NUMBERS:-10000}
 WARMUP=${WARMUP:-3}
 SCRIPT=${SCRIPT:-turn.sql}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+for tool in wrk pgbench psql "$PGBIN/initdb"; do command -v "$tool" >/dev/null || { echo "missing: $tool (scripts/test-deps.sh)"; exit 1; }; done
 WORK=$(mktemp -d /tmp/ds-bench-pg-XXXX)
 chmod 755 "$WORK"
 PORT=$((18000 + RANDOM % 1000))
@@ -43,7 +44,6 @@ PGPORT=$((19000 + RANDOM % 1000))
 DB="postgres://postgres@127.0.0.1:$PGPORT/bench"
 PSQL="psql -X -q -At -h 127.0.0.1 -p $PGPORT -U postgres -d bench"
 GW=""
-for tool in wrk pgbench psql "$PGBIN/initdb"; do command -v "$tool" >/dev/null || { echo "missing: $tool (scripts/test-deps.sh)"; exit 1; }; done
 
 
 cleanup() {
