@@ -8,9 +8,14 @@ import Foundation
 final class PostgresConnection: SQLConnection {
     let dialect = SQLDialect.postgres
     let conn: OpaquePointer
-    private var rewritten: [String: String] = [:]
-    /// SQL text → name of its prepared statement on this connection.
-    private var prepared: [String: String] = [:]
+    /// A statement as this connection knows it: its text with `?` rewritten to `$n`, and the
+    /// name of its prepared statement ("" while not prepared).
+    private struct Known { var text: String; var name: String }
+    /// SQL text (with `?`) → the statement: one dictionary look-up (one hash of the text) per
+    /// statement run.
+    private var known: [String: Known] = [:]
+    /// How many statements are prepared on this connection (names `ds1`, `ds2`, ...).
+    private var preparedCount = 0
     /// One statement of a pipeline: prepared statement name ("" = sent unprepared), SQL (for
     /// errors), parameters.
     private typealias Piped = (name: String, sql: String, params: [String?])
@@ -36,15 +41,21 @@ final class PostgresConnection: SQLConnection {
     var isBroken: Bool { PQstatus(conn) != CONNECTION_OK }
 
     /// `?` → `$n`.
-    private func rewrite(_ sql: String) -> String {
-        if let r = rewritten[sql] { return r }
+    private static func rewrite(_ sql: String) -> String {
         var out = ""
         var n = 0
         for ch in sql {
             if ch == "?" { n += 1; out += "$\(n)" } else { out.append(ch) }
         }
-        rewritten[sql] = out
         return out
+    }
+
+    /// `sql` rewritten to `$n` placeholders (remembered).
+    private func rewrite(_ sql: String) -> String {
+        if let k = known[sql] { return k.text }
+        let text = Self.rewrite(sql)
+        known[sql] = Known(text: text, name: "")
+        return text
     }
 
     /// The SQLSTATE of a failed result (PG_DIAG_SQLSTATE), or nil.
@@ -71,23 +82,25 @@ final class PostgresConnection: SQLConnection {
     }
 
     /// The name of `sql`'s prepared statement, preparing it on first use.
-    private func preparedName(_ sql: String, _ text: String, _ count: Int) throws -> String {
-        if let n = prepared[sql] { return n }
-        let n = "ds\(prepared.count + 1)"
+    private func preparedName(_ sql: String, _ count: Int) throws -> String {
+        if let k = known[sql], !k.name.isEmpty { return k.name }
+        let text = rewrite(sql)
+        let n = "ds\(preparedCount + 1)"
         PQclear(try check(PQprepare(conn, n, text, Int32(count), nil), sql))
-        prepared[sql] = n
+        preparedCount += 1
+        known[sql] = Known(text: text, name: n)
         return n
     }
 
     /// Prepares `sql` now (it is otherwise prepared on first use, one round trip).
     func prepare(_ sql: String, parameters: Int) throws {
-        _ = try preparedName(sql, rewrite(sql), parameters)
+        _ = try preparedName(sql, parameters)
     }
 
     /// `sql` for a pipeline: prepared if it has parameters; a statement without parameters,
     /// such as `BEGIN` or `COMMIT`, is sent unprepared.
     private func piped(_ sql: String, _ params: [SQLValue]) throws -> Piped {
-        (params.isEmpty ? "" : try preparedName(sql, rewrite(sql), params.count), sql, params.map { $0.text })
+        (params.isEmpty ? "" : try preparedName(sql, params.count), sql, params.map { $0.text })
     }
 
     /// Defers `sql` until the next `query`, `execute` or `flush`.
@@ -127,12 +140,8 @@ final class PostgresConnection: SQLConnection {
         guard PQenterPipelineMode(conn) == 1 else { throw StoreError("postgres: cannot enter pipeline mode: \(String(cString: PQerrorMessage(conn)))") }
         var firstError: StoreError?
         for d in batch {
-            let cstrs: [UnsafeMutablePointer<CChar>?] = d.params.map { $0.map { strdup($0) } ?? nil }
-            defer { for p in cstrs { free(p) } }
-            let ok = cstrs.map { UnsafePointer($0) }.withUnsafeBufferPointer { buf in
-                d.name.isEmpty ? PQsendQueryParams(conn, d.sql, 0, nil, nil, nil, nil, 0)   // no parameters (COMMIT)
-                    : PQsendQueryPrepared(conn, d.name, Int32(d.params.count), buf.baseAddress, nil, nil, 0)
-            }
+            let ok = d.name.isEmpty ? PQsendQueryParams(conn, d.sql, 0, nil, nil, nil, nil, 0)   // no parameters (COMMIT)
+                : Self.withCParameters(d.params) { PQsendQueryPrepared(conn, d.name, Int32(d.params.count), $0, nil, nil, 0) }
             if ok != 1 && firstError == nil { firstError = StoreError("postgres: \(String(cString: PQerrorMessage(conn))) in: \(d.sql.prefix(120))") }
         }
         _ = PQpipelineSync(conn)
@@ -166,18 +175,38 @@ final class PostgresConnection: SQLConnection {
     func query(_ sql: String, _ params: [SQLValue]) throws -> [[SQLValue]] {
         // The deferred statements and this one in one round trip.
         if !deferred.isEmpty { return try queries([(sql, params)])[0] }
-        let text = rewrite(sql)
-        let strings: [String?] = params.map { $0.text }
-        let cstrs: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
-        defer { for p in cstrs { free(p) } }
-        let name = params.isEmpty ? nil : try preparedName(sql, text, params.count)
-        let res: OpaquePointer? = cstrs.map { UnsafePointer($0) }.withUnsafeBufferPointer { buf in
-            if let name { return PQexecPrepared(conn, name, Int32(params.count), buf.baseAddress, nil, nil, 0) }
-            return PQexecParams(conn, text, Int32(params.count), nil, buf.baseAddress, nil, nil, 0)
+        let res: OpaquePointer?
+        if params.isEmpty {
+            res = PQexecParams(conn, rewrite(sql), 0, nil, nil, nil, nil, 0)
+        } else {
+            let name = try preparedName(sql, params.count)
+            res = Self.withCParameters(params.map { $0.text }) { PQexecPrepared(conn, name, Int32(params.count), $0, nil, nil, 0) }
         }
         let r = try check(res, sql)
         defer { PQclear(r) }
         return Self.rows(r)
+    }
+
+    /// Calls `body` with `params` as NUL-terminated C strings (NULL for SQL NULL), all in one
+    /// buffer (one allocation, not one per parameter), valid only during the call.
+    private static func withCParameters<R>(_ params: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(params.reduce(0) { $0 + ($1?.utf8.count ?? 0) + 1 })
+        var offsets: [Int] = []
+        offsets.reserveCapacity(params.count)
+        for p in params {
+            guard let p else { offsets.append(-1); continue }
+            offsets.append(bytes.count)
+            bytes.append(contentsOf: p.utf8)
+            bytes.append(0)
+        }
+        bytes.append(0)   // never empty (all NULL): the buffer has an address
+        return bytes.withUnsafeBufferPointer { b in
+            b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: b.count) { base in
+                let pointers: [UnsafePointer<CChar>?] = offsets.map { $0 < 0 ? nil : base + $0 }
+                return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+            }
+        }
     }
 
     private static func rows(_ r: OpaquePointer) -> [[SQLValue]] {

@@ -399,23 +399,48 @@ public final class SQLStore: Store, Sendable {
         defer { historyCache?.invalidate(t.sessionId) }
         try writer.write { c in
             try {
-                try c.send("""
-                    INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
-                        processing_ms, created_ms, remote, local, media)
-                    SELECT ?, 'out', ?, ?, channel, NULL, 1, ?, ?, ?, remote, local, ? FROM sessions WHERE id = ?
-                    """, [.int(t.sessionId), .text(t.reply), .text(t.outbox == nil ? "replied_inline" : "queued"), .text(t.agent),
-                          .int(t.processingMs), .int(t.nowMs), Self.media(t.replyMedia), .int(t.sessionId)])
-                try c.send("UPDATE messages SET status = 'answered', processing_ms = ? WHERE id = ?",
-                            [.int(t.processingMs), .int(t.inboundMessageId)])
-                try c.send("UPDATE dedupe_keys SET reply = ? WHERE channel = ? AND channel_message_id = ?",
-                            [.text(t.reply), .text(t.channel), .text(t.channelMessageId)])
-                try c.send("UPDATE sessions SET last_ms = ?, message_count = message_count + 1, state = COALESCE(?, state) WHERE id = ?",
-                            [.int(t.nowMs), t.sessionState.map { .text($0) } ?? .null, .int(t.sessionId)])
+                let outbound: [SQLValue] = [.int(t.sessionId), .text(t.reply), .text(t.outbox == nil ? "replied_inline" : "queued"), .text(t.agent),
+                                            .int(t.processingMs), .int(t.nowMs), Self.media(t.replyMedia), .int(t.sessionId)]
+                let inbound: [SQLValue] = [.int(t.processingMs), .int(t.inboundMessageId)]
+                let dedupe: [SQLValue] = [.text(t.reply), .text(t.channel), .text(t.channelMessageId)]
+                let session: [SQLValue] = [.int(t.nowMs), t.sessionState.map { .text($0) } ?? .null, .int(t.sessionId)]
+                if c.dialect == .postgres {
+                    // The four as data-modifying CTEs of one statement (one executor start
+                    // instead of four), deferred like them.
+                    try c.send(Self.finishTurnSQL, outbound + inbound + dedupe + session)
+                } else {
+                    try c.send(Self.finishOutboundSQL, outbound)
+                    try c.send(Self.finishInboundSQL, inbound)
+                    try c.send(Self.finishDedupeSQL, dedupe)
+                    try c.send(Self.finishSessionSQL, session)
+                }
                 if let o = t.outbox { try self.insertOutbox(c, o, t.nowMs) }
                 if !t.usage.isEmpty { _ = try self.writeUsage(c, t.usage, nowMs: t.nowMs) }
             }()
         }
     }
+
+    /// `finishTurn`'s statements: the reply (its session's channel and numbers), the inbound
+    /// message answered, the dedupe key's reply, the session's activity and state. A
+    /// vanished session inserts and updates nothing, as before.
+    static let finishOutboundSQL = """
+        INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
+            processing_ms, created_ms, remote, local, media)
+        SELECT ?, 'out', ?, ?, channel, NULL, 1, ?, ?, ?, remote, local, ? FROM sessions WHERE id = ?
+        """
+    static let finishInboundSQL = "UPDATE messages SET status = 'answered', processing_ms = ? WHERE id = ?"
+    static let finishDedupeSQL = "UPDATE dedupe_keys SET reply = ? WHERE channel = ? AND channel_message_id = ?"
+    static let finishSessionSQL = "UPDATE sessions SET last_ms = ?, message_count = message_count + 1, state = COALESCE(?, state) WHERE id = ?"
+    /// PostgreSQL: the four in one statement. Every sub-statement sees the snapshot from
+    /// before the statement (the reply reads the session's numbers, which the update does not
+    /// change) and each touches other rows (the reply is a new row; the inbound message is
+    /// the one `beginTurn` inserted), so the effect is that of the four in order.
+    static let finishTurnSQL = """
+        WITH o AS (\(finishOutboundSQL)),
+        i AS (\(finishInboundSQL)),
+        d AS (\(finishDedupeSQL))
+        \(finishSessionSQL)
+        """
 
     /// The whole turn of an existing session whose agent already answered, as one
     /// group-commit unit of four statements instead of `beginTurn` + `finishTurn`'s seven:
