@@ -78,12 +78,16 @@ import Testing
             for _ in 0..<threads {
                 g.addTask {
                     for i in 0..<perThread {
-                        let t = timer.schedule(after: Double(i % 7) / 1000) { ran.add(1, ordering: .relaxed) }
+                        // Those to cancel are due far later than their cancel (a cancel racing
+                        // the firing may legitimately come too late).
+                        let delay = i % 2 == 1 ? 1 + Double(i % 7) / 1000 : Double(i % 7) / 1000
+                        let t = timer.schedule(after: delay) { ran.add(1, ordering: .relaxed) }
                         if i % 2 == 1 { timer.cancel(t) }
                     }
                 }
             }
         }
+        #expect(timer.pending <= threads * perThread / 2)
         try await waitUntil { timer.pending == 0 }
         #expect(timer.pending == 0)
         #expect(ran.load(ordering: .relaxed) == threads * perThread / 2)
