@@ -113,6 +113,40 @@ import Testing
         #expect(ran.load(ordering: .relaxed) == 0)
     }
 
+    /// Cost of one budget (schedule, then cancel as the reply is answered) in slots vs. one
+    /// `scheduleTask` per entry, from 2 threads, paced (1 entry per thread every 100 µs, as
+    /// at ~20k msg/s): process CPU and context switches per entry. A measurement, not a
+    /// check: `DARKSPERE_TIMER_BENCH=1 swift test --filter SlotTimerTests/measure` (debug
+    /// build: the wake-ups, not the code, dominate).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["DARKSPERE_TIMER_BENCH"] == "1"), arguments: [0.002, 0.0])
+    func measureSchedulePlusCancel(granularity: Double) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let timer = SlotTimer(loop: group.next(), granularity: granularity)
+        defer { timer.shutdown() }
+        let perThread = 20_000
+        func usage() -> (cpu: Double, switches: Int) {
+            var u = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &u)
+            return (Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6, u.ru_nvcsw + u.ru_nivcsw)
+        }
+        let before = usage()
+        await withTaskGroup(of: Void.self) { g in
+            for _ in 0..<2 {
+                g.addTask {
+                    for _ in 0..<perThread {
+                        let t = timer.schedule(after: 5) {}
+                        timer.cancel(t)
+                        usleep(100)
+                    }
+                }
+            }
+        }
+        let after = usage()
+        let n = Double(2 * perThread)
+        print("timer bench granularity \(granularity): \((after.cpu - before.cpu) / n * 1e6) us CPU and \(Double(after.switches - before.switches) / n) context switches per entry")
+    }
+
     /// The process's threads by name (/proc/self/task/*/comm, at most 15 characters).
     static func threadNames() -> [String] {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
