@@ -3,28 +3,10 @@ import Synchronization
 import Testing
 @testable import Host
 
-/// The router's execution machinery: the inline-budget sweeper, group commit with nested
-/// and asynchronous units, and the one-unit turn of an agent that answers synchronously.
+/// The router's execution machinery: group commit with nested and asynchronous units, and
+/// the one-unit turn of an agent that answers synchronously (the inline budgets' timer:
+/// SlotTimerTests).
 @Suite(.serialized) struct TurnMachineryTests {
-    @Test func sweeperRunsActionsInDeadlineOrderNotBefore() async throws {
-        let sweeper = DeadlineSweeper(name: "test-sweeper", granularity: 0.002)
-        defer { sweeper.shutdown() }
-        let fired = Mutex<[(Int, UInt64)]>([])
-        let start = DispatchTime.now().uptimeNanoseconds
-        for (i, delay) in [(0, 0.12), (1, 0.03), (2, 0.06), (3, 0.0)] {
-            sweeper.schedule(after: delay) { fired.withLock { $0.append((i, DispatchTime.now().uptimeNanoseconds - start)) } }
-        }
-        try await Task.sleep(for: .milliseconds(400))
-        let got = fired.withLock { $0 }
-        #expect(got.map(\.0) == [3, 1, 2, 0])
-        // Never early (1 ms of slack: `start` was read after the first schedule).
-        for (i, ns) in got {
-            let want = [0.12, 0.03, 0.06, 0.0][i]
-            #expect(Double(ns) / 1e9 >= want - 0.001, "action \(i) fired after \(Double(ns) / 1e9) s, due at \(want) s")
-        }
-        #expect(sweeper.pending == 0)
-    }
-
     private func committer(_ name: String) throws -> (GroupCommitter, ConnectionPool) {
         let path = TestEnv.tempDir(name) + "/gc.sqlite"
         let pool = ConnectionPool(max: 1) { try SQLiteConnection(path: path) }

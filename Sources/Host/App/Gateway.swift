@@ -140,7 +140,7 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
                 let store: any Store
                 do {
                     store = try openStore(url: config.store.url, configDir: (config.sourcePath as NSString).deletingLastPathComponent,
-                                          lockConnections: config.routing.maxConcurrent)
+                                          lockConnections: config.routing.maxConcurrent, timerLoop: runtime.timerLoop)
                     try store.syncAgents(config.agents)
                 } catch {
                     throw StartupErrors(problems: ["store \(Redactor.redactURL(config.store.url)): \(error)"])
@@ -159,7 +159,8 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
             let meter = try startBilling(store: store, plugins: set, events: bus)
             let conv = ConversationRouter(store: store, agents: set.agents, config: config, metrics: runtime.metrics, logger: logger,
                                           closeAgent: { [set] h in set.closeAgent(h) }, events: bus, usage: meter,
-                                          onOutbox: { [outbox] in outbox.kick() }, handoffReply: config.admin?.waitingReply)
+                                          onOutbox: { [outbox] in outbox.kick() }, handoffReply: config.admin?.waitingReply,
+                                          timerLoop: runtime.timerLoop)
             conversations = conv
             router = conv
             jobs = RouterJobs(router: conv, store: store, routing: config.routing, blocking: blocking, timerLoop: runtime.timerLoop, logger: logger)

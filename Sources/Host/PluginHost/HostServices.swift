@@ -25,8 +25,14 @@ final class InstanceHandle: @unchecked Sendable {
     /// This handle's number in op and timer ids (see HandleTable); 0 if the process ran out.
     private(set) var index: UInt16 = 0
     /// Operations of this instance (calls, sends, route requests) the plugin has not
-    /// finished: a reload destroys a replaced instance only once this is 0.
+    /// finished: a reload destroys a replaced instance only once this is 0 (`whenIdle`).
+    /// Incremented when an op is made; decremented only through `operationFinished`.
     let pending = Atomic<Int>(0)
+    /// Set (for good) by the first `whenIdle`: from then on the op that brings `pending` to 0
+    /// calls the waiters. Read with `pending` in sequentially consistent order, so a waiter
+    /// registering while the last op finishes is seen by one side or the other.
+    private let idleWatched = Atomic<Bool>(false)
+    private let idleWaiters = Mutex<[@Sendable () -> Void]>([])
     /// True while the instance is being created by a reload that has not committed: the
     /// routes it registers wait in the runtime's staging area (see HostRuntime+Staging).
     let staged = Atomic<Bool>(false)
@@ -43,6 +49,29 @@ final class InstanceHandle: @unchecked Sendable {
     }
 
     var isDestroyed: Bool { destroyed.load(ordering: .acquiring) }
+
+    /// One operation of this instance finished (its completion was claimed).
+    func operationFinished() {
+        if pending.subtract(1, ordering: .sequentiallyConsistent).newValue == 0 && idleWatched.load(ordering: .sequentiallyConsistent) {
+            runIdleWaiters()
+        }
+    }
+
+    /// Calls `waiter` once, as soon as no operation is pending (at once if none is): on this
+    /// thread, or on the thread that finishes the last operation. It must be short.
+    func whenIdle(_ waiter: @escaping @Sendable () -> Void) {
+        idleWaiters.withLock { $0.append(waiter) }
+        idleWatched.store(true, ordering: .sequentiallyConsistent)
+        if pending.load(ordering: .sequentiallyConsistent) == 0 { runIdleWaiters() }
+    }
+
+    /// `whenIdle` waiters not called yet (tests).
+    var idleWaiterCount: Int { idleWaiters.withLock { $0.count } }
+
+    private func runIdleWaiters() {
+        let waiters = idleWaiters.withLock { w -> [@Sendable () -> Void] in defer { w = [] }; return w }
+        for w in waiters { w() }
+    }
 
     /// The instance's facts as a C struct whose strings live as long as the handle.
     var instanceInfo: UnsafePointer<ds_instance_info> {

@@ -75,7 +75,7 @@ final class PluginOperation: @unchecked Sendable {
     private static func claim(_ op: OpaquePointer, _ kind: ContractViolation) -> PluginOperation? {
         let id = HandleTable<PluginOperation>.id(op)
         let taken = table.take(id)
-        taken?.owner?.pending.subtract(1, ordering: .relaxed)
+        taken?.owner?.operationFinished()
         guard let me = taken else {
             let owner = InstanceHandle.registered(HandleTable<PluginOperation>.owner(of: id))
             if let owner, owner.isDestroyed {

@@ -11,7 +11,7 @@ import Synchronization
 ///
 /// Threading: the lists are read from any thread (each read is a consistent snapshot);
 /// only the gateway's start-up and its reload (one at a time) change the instances.
-/// Unchecked Sendable: `agentList` only under `agentLock` after start-up (written by start-up
+/// Unchecked Sendable: `agentList` and `closedWaiters` only under `agentLock` after start-up (written by start-up
 /// before the set is shared; `agents` reads it under the lock); the other lists are in a
 /// Mutex; the rest is immutable.
 public final class PluginSet: @unchecked Sendable {
@@ -29,8 +29,10 @@ public final class PluginSet: @unchecked Sendable {
     /// The agents open now (a snapshot: runtime agents and reloads open and close them).
     public var agents: [AgentHandle] { agentLock.withLock { agentList } }
     var agentList: [AgentHandle] = []
-    /// Guards `agentList` after start-up, and a close against `shutdown`.
+    /// Guards `agentList` after start-up (and `closedWaiters`), and a close against `shutdown`.
     let agentLock = NSLock()
+    /// `whenAgentsClosed` waiters: called once their transport has no open agent.
+    private var closedWaiters: [(transport: AgentTransportInstance, waiter: @Sendable () -> Void)] = []
     public let loader: PluginLoader
     let runtime: HostRuntime
 
@@ -189,11 +191,35 @@ public final class PluginSet: @unchecked Sendable {
     /// Closes one agent (removed or replaced, once no call holds it); nothing if it is not
     /// open (already closed, or after `shutdown`). Threading: any thread.
     public func closeAgent(_ h: AgentHandle) {
-        agentLock.withLock {
-            guard let i = agentList.firstIndex(where: { $0 === h }) else { return }
+        let done = agentLock.withLock { () -> [@Sendable () -> Void] in
+            guard let i = agentList.firstIndex(where: { $0 === h }) else { return [] }
             agentList.remove(at: i)
             h.transport.close(h)
+            return takeClosedWaiters()
         }
+        for w in done { w() }
+    }
+
+    /// Calls `waiter` once, as soon as no agent is open on `transport` (at once if none
+    /// is): on this thread or on the one that closes the last agent. It must be short.
+    func whenAgentsClosed(on transport: AgentTransportInstance, _ waiter: @escaping @Sendable () -> Void) {
+        let now = agentLock.withLock { () -> Bool in
+            if agentList.contains(where: { $0.transport === transport }) { closedWaiters.append((transport, waiter)); return false }
+            return true
+        }
+        if now { waiter() }
+    }
+
+    /// The waiters whose transport has no open agent left, taken out. With `agentLock` held.
+    private func takeClosedWaiters() -> [@Sendable () -> Void] {
+        guard !closedWaiters.isEmpty else { return [] }
+        var done: [@Sendable () -> Void] = []
+        closedWaiters.removeAll { w in
+            guard !agentList.contains(where: { $0.transport === w.transport }) else { return false }
+            done.append(w.waiter)
+            return true
+        }
+        return done
     }
 
     private func missing(_ who: String, _ iface: String) -> PluginLoadError {
@@ -202,10 +228,12 @@ public final class PluginSet: @unchecked Sendable {
 
     /// Closes agents and destroys instances (reverse order of creation).
     public func shutdown() {
-        agentLock.withLock {
+        let done = agentLock.withLock { () -> [@Sendable () -> Void] in
             for a in agentList.reversed() { a.transport.close(a) }
             agentList.removeAll()
+            return takeClosedWaiters()
         }
+        for w in done { w() }
         let l = lists.withLock { l -> Lists in let all = l; l = Lists(); return all }
         for s in l.sinks.reversed() { s.destroy() }
         for b in l.billing.reversed() { b.destroy() }

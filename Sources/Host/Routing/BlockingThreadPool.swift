@@ -36,10 +36,6 @@ final class BlockingThreadPool: @unchecked Sendable {
         cond.unlock()
     }
 
-    func asyncAfter(deadline: DispatchTime, _ job: @escaping @Sendable () -> Void) {
-        DispatchQueue.global().asyncAfter(deadline: deadline) { [self] in async(job) }
-    }
-
     /// Lets the threads finish the queued jobs and exit.
     func shutdown() {
         cond.lock(); stopping = true; cond.broadcast(); cond.unlock()

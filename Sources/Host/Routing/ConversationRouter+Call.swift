@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import PluginAPI
 
 extension ConversationRouter {
@@ -104,7 +105,8 @@ extension ConversationRouter {
             let delay = outcome.retryAfterMs > 0 ? min(Double(outcome.retryAfterMs) / 1000, 2) : 0.05
             var again = t
             again.retried = true
-            work.asyncAfter(deadline: .now() + delay) { [self, again] in attempt(again) }
+            // The delay runs on the host's timer loop; the retry itself on `work`.
+            budgets.loop.scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) { [self, again] in work.async { [self] in attempt(again) } }
             return
         }
         failOver(t, reason: "call failed: status \(outcome.status)")

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import PluginAPI
 import Synchronization
 
@@ -19,7 +20,8 @@ import Synchronization
 /// limit), run on `work`, a pool of threads where store calls may block. A successful
 /// agent completion that arrives on a `work` thread (a synchronous agent) continues
 /// there; other completions arrive on plugin threads and hop back to `work`. The inline
-/// budget of every message is one entry of `budgets` (one timer thread for all).
+/// budget of every message is one entry of `budgets`, a `SlotTimer` on the host's timer
+/// loop (cancelled when the message is answered); a retry delay is a task on that loop.
 public final class ConversationRouter: InboundRouter, Sendable {
     let store: any Store
     /// `routing:` and `routes:`, replaced together by a reload (see Reload/); a turn reads
@@ -51,8 +53,9 @@ public final class ConversationRouter: InboundRouter, Sendable {
     /// completions, so a blocked turn never starves the others.
     let work: BlockingThreadPool
     let logger: Logger
-    /// Fires the inline reply budgets (answers "deferred" for replies not ready in time).
-    let budgets = DeadlineSweeper(name: "darkspere-inline-budget")
+    /// Fires the inline reply budgets (answers "deferred" for replies not ready in time),
+    /// on the host's timer loop (`budgets.loop`, where retry delays run too).
+    let budgets: SlotTimer
     /// Called after a deferred reply was written to the outbox (wakes the sender).
     let onOutbox: (@Sendable () -> Void)?
     /// Where events go; nil emits nothing.
@@ -90,17 +93,21 @@ public final class ConversationRouter: InboundRouter, Sendable {
     let mMessages: Metric, mFailovers: Metric, mDeferred: Metric, mNoAgent: Metric, mDedupe: Metric, mTurnSeconds: Metric
 
     /// A router without events, metering, outbox wake-ups or takeover replies.
+    /// `timerLoop`: where budgets and retry delays run (the runtime's `timerLoop`; nil: NIO's
+    /// shared group).
     public convenience init(store: any Store, agents: [AgentHandle], config: GatewayConfig, metrics: MetricsRegistry, logger: Logger,
-                            closeAgent: (@Sendable (AgentHandle) -> Void)? = nil) {
+                            closeAgent: (@Sendable (AgentHandle) -> Void)? = nil, timerLoop: (any EventLoop)? = nil) {
         self.init(store: store, agents: agents, config: config, metrics: metrics, logger: logger, closeAgent: closeAgent,
-                  events: nil, usage: nil, onOutbox: nil, handoffReply: nil)
+                  events: nil, usage: nil, onOutbox: nil, handoffReply: nil, timerLoop: timerLoop)
     }
 
     /// `events`, `usage`, `onOutbox` and `handoffReply`: see the properties; nil leaves each out.
+    /// `timerLoop`: the host's timer loop (`HostRuntime.timerLoop`; nil: NIO's shared group).
     init(store: any Store, agents: [AgentHandle], config: GatewayConfig, metrics: MetricsRegistry, logger: Logger,
          closeAgent: (@Sendable (AgentHandle) -> Void)?, events: EventBus?, usage: UsageMeter?,
-         onOutbox: (@Sendable () -> Void)?, handoffReply: String?) {
+         onOutbox: (@Sendable () -> Void)?, handoffReply: String?, timerLoop: (any EventLoop)?) {
         self.store = store
+        budgets = SlotTimer(loop: timerLoop ?? SlotTimer.fallbackLoop)
         gatewayConfigBox = Mutex(config)
         self.events = events; self.usageBox = Mutex(usage); self.onOutbox = onOutbox; self.handoffReply = handoffReply
         self.metrics = metrics
@@ -158,7 +165,7 @@ public final class ConversationRouter: InboundRouter, Sendable {
         guard !m.from.isEmpty, !m.to.isEmpty, !m.channelMessageId.isEmpty else {
             return completion(.rejected(DS_ERR_INVALID, "from, to and channel_message_id are required"))
         }
-        let reply = TurnReply(completion: completion)
+        let reply = TurnReply(budgets: budgets, completion: completion)
         if resumed {
             _ = reply.deferIfWaiting()
         } else {
@@ -171,8 +178,11 @@ public final class ConversationRouter: InboundRouter, Sendable {
         // The inline budget counts from arrival, including time waiting behind earlier
         // messages (of the conversation, or for a turn slot): a message still queued when it
         // runs out is told "deferred" at once, and its reply goes through the outbox.
-        budgets.schedule(after: routing.inlineReplyBudget) { [weak reply, mDeferred] in
-            if reply?.deferIfWaiting() == true { mDeferred.increment() }
+        // (A resumed message was deferred above: no budget.) Answering cancels the entry.
+        if !resumed {
+            reply.budget = budgets.schedule(after: routing.inlineReplyBudget) { [weak reply, mDeferred] in
+                if reply?.deferIfWaiting() == true { mDeferred.increment() }
+            }
         }
         queues.submit(key: key) { [self] done in
             turn(m, key: key, arrived: arrived, reply: reply, done: done)

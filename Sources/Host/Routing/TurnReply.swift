@@ -2,13 +2,26 @@ import Synchronization
 
 /// One message's answer: inline (the channel's submit callback) or deferred (the outbox),
 /// decided exactly once. Threading: thread-safe.
+/// Ownership: holds the token of its inline budget's entry in `budgets`, cancelled by the
+/// first `answer` (the budget entry itself holds the reply weakly).
 final class TurnReply: Sendable {
     enum Mode: Sendable, Equatable { case waiting, inline, deferred }
     private let mode = Mutex(Mode.waiting)
     private let answered = Atomic<Bool>(false)
+    private let budgetToken = Atomic<SlotTimer.Token>(0)
+    private let budgets: SlotTimer?
     private let completion: @Sendable (SubmitOutcome) -> Void
 
-    init(completion: @escaping @Sendable (SubmitOutcome) -> Void) { self.completion = completion }
+    init(budgets: SlotTimer? = nil, completion: @escaping @Sendable (SubmitOutcome) -> Void) {
+        self.budgets = budgets
+        self.completion = completion
+    }
+
+    /// The inline budget's entry in `budgets` (set once by the router, right after scheduling it).
+    var budget: SlotTimer.Token {
+        get { budgetToken.load(ordering: .acquiring) }
+        set { budgetToken.store(newValue, ordering: .releasing) }
+    }
 
     /// The budget ran out: tell the channel "deferred" if no reply was committed yet.
     func deferIfWaiting() -> Bool {
@@ -32,8 +45,12 @@ final class TurnReply: Sendable {
     var committed: Mode { mode.withLock { $0 } }
 
     /// Calls the channel's completion once; later calls are ignored.
+    /// The first call also cancels the budget's entry (nothing left for it to do).
     func answer(_ o: SubmitOutcome) {
-        if answered.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged { completion(o) }
+        guard answered.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        completion(o)
+        let token = budgetToken.exchange(0, ordering: .acquiringAndReleasing)
+        if token != 0 { budgets?.cancel(token) }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Synchronization
 
 /// The `Store` over SQLite or PostgreSQL: the same statements, two connection kinds.
@@ -66,7 +67,9 @@ public final class SQLStore: Store, Sendable {
         checkpointer = onDisk ? SQLiteCheckpointer(path: sqlitePath, restartFrames: walRestartFrames, exclusive: gate) : nil
     }
 
-    init(postgresURL: String, connections: Int = 12, lockConnections: Int) throws {
+    /// `timerLoop`: where the deferred unlocks are timed (the runtime's timer loop; nil: NIO's
+    /// shared group).
+    init(postgresURL: String, connections: Int = 12, lockConnections: Int, timerLoop: (any EventLoop)? = nil) throws {
         backend = "postgres"
         dialect = .postgres
         pool = ConnectionPool(max: connections) { try PostgresConnection(url: postgresURL) }
@@ -79,7 +82,7 @@ public final class SQLStore: Store, Sendable {
             return c
         }
         lockPool = locks
-        unlockFlusher = DeferredFlusher(pool: locks)
+        unlockFlusher = DeferredFlusher(pool: locks, timer: SlotTimer(loop: timerLoop ?? SlotTimer.fallbackLoop, granularity: 0.001))
         pingPool = ConnectionPool(max: 1) { try PostgresConnection(url: postgresURL) }
         writer = GroupCommitter(pool: pool, writers: 2)
         historyCache = nil   // other processes write the same sessions

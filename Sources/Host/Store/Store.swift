@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// A conversation's session row.
 public struct SessionRecord: Sendable, Equatable {
@@ -123,14 +124,16 @@ public protocol Store: ConversationStore, ComplianceStore, OutboxStore, UsageSto
 }
 
 /// Opens the store named by `store.url`, applying migrations.
-public func openStore(url: String, configDir: String, lockConnections: Int) throws -> any Store {
+/// `timerLoop`: where PostgreSQL's deferred unlocks are timed (the runtime's timer loop; nil:
+/// NIO's shared group).
+public func openStore(url: String, configDir: String, lockConnections: Int, timerLoop: (any EventLoop)? = nil) throws -> any Store {
     if url.hasPrefix("sqlite:") {
         var path = String(url.dropFirst("sqlite:".count))
         if !path.hasPrefix("/") && path != ":memory:" { path = (configDir as NSString).appendingPathComponent(path) }
         return try SQLStore(sqlitePath: path)
     }
     if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-        return try SQLStore(postgresURL: url, lockConnections: lockConnections)
+        return try SQLStore(postgresURL: url, lockConnections: lockConnections, timerLoop: timerLoop)
     }
     throw StoreError("store.url: expected sqlite:PATH or postgres://..., got '\(Redactor.redactURL(url))'")
 }
