@@ -84,7 +84,9 @@ extension ConversationRouter {
         let agent: RoutedAgent = t.agent
         let started = DispatchTime.now().uptimeNanoseconds
         emit("agent.called", t.inbound, session: t.session.id, agent: agent.name, fields: [("history", .number(Double(t.call.history.count)))])
+        HopProbe.record("agent.call", correlation: t.correlationId)
         agent.handle.transport.call(agent.handle, t.call) { outcome in
+            HopProbe.record("agent.completion", correlation: t.correlationId)
             agent.endCall()
             let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
             agent.health.record(success: outcome.ok, latencyMs: ms)
@@ -96,6 +98,7 @@ extension ConversationRouter {
     /// An agent call's outcome, after the inbound message was stored: the reply (step 7), or
     /// one retry on a retryable error, or failover. Runs on a `work` thread.
     func settle(_ t: Turn, _ outcome: OpOutcome) {
+        HopProbe.record("turn.settle", correlation: t.correlationId)
         if outcome.ok { return complete(t, outcome) }
         let agent: RoutedAgent = t.agent
         logger.warning("agent \(agent.name) failed (\(outcome.status)): \(outcome.error)")

@@ -165,6 +165,7 @@ public final class ConversationRouter: InboundRouter, Sendable {
         guard !m.from.isEmpty, !m.to.isEmpty, !m.channelMessageId.isEmpty else {
             return completion(.rejected(DS_ERR_INVALID, "from, to and channel_message_id are required"))
         }
+        HopProbe.record("router.submit", correlation: Self.correlation(m))
         let reply = TurnReply(budgets: budgets, completion: completion)
         if resumed {
             _ = reply.deferIfWaiting()
@@ -208,6 +209,7 @@ public final class ConversationRouter: InboundRouter, Sendable {
 
     /// Runs on `work`, holding the conversation's queue slot until `done`.
     private func turn(_ m: Inbound, key: String, arrived: Int64, reply: TurnReply, done: @escaping @Sendable () -> Void) {
+        HopProbe.record("turn.start", correlation: Self.correlation(m))
         let lock: any ConversationLock
         do { lock = try store.lockConversationForTurn(key) } catch {
             logger.error("store: cannot lock conversation: \(error)")

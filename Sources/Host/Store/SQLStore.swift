@@ -331,6 +331,7 @@ public final class SQLStore: Store, Sendable {
     public func beginTurn(_ t: TurnStart) throws -> (SessionRecord, messageId: Int64) {
         defer { if let id = t.sessionId { historyCache?.invalidate(id) } }
         return try writer.write { c in
+            HopProbe.record("store.begin_turn", correlation: "\(t.channel):\(t.channelMessageId)")
             if c.dialect == .postgres { return try Self.beginTurnPostgres(c, t) }
             return try {
                 let session: SessionRecord
@@ -401,6 +402,7 @@ public final class SQLStore: Store, Sendable {
     public func finishTurn(_ t: TurnFinish) throws {
         defer { historyCache?.invalidate(t.sessionId) }
         try writer.write { c in
+            HopProbe.record("store.finish_turn", correlation: "\(t.channel):\(t.channelMessageId)")
             try {
                 let outbound: [SQLValue] = [.int(t.sessionId), .text(t.reply), .text(t.outbox == nil ? "replied_inline" : "queued"), .text(t.agent),
                                             .int(t.processingMs), .int(t.nowMs), Self.media(t.replyMedia), .int(t.sessionId)]
@@ -479,6 +481,7 @@ public final class SQLStore: Store, Sendable {
     }
 
     private func answeredTurn(_ c: any SQLConnection, _ t: TurnStart, sessionId: Int64, _ f: TurnFinish) throws {
+        HopProbe.record("store.answered_turn", correlation: "\(t.channel):\(t.channelMessageId)")
         let inboundParams: [SQLValue] = [.text(t.text), .text(t.channel), .text(t.channelMessageId), .text(f.agent),
                                          .int(f.processingMs), .int(t.nowMs), .text(t.remote), .text(t.local), Self.media(t.media)]
         let sessionParams: [SQLValue] = [.int(f.nowMs), f.sessionState.map { .text($0) } ?? .null, .int(sessionId)]
