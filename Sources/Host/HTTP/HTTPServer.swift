@@ -252,11 +252,14 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
         let server = self.server
         let op = PluginOperation(onRespond: { response in
             HopProbe.record("channel.respond", port: server.boundPort, path: path)
-            loop.execute {
+            // On the event loop (a handler that answered before it suspended) it is written
+            // at once; from any other thread it hops there (one hop, unavoidable).
+            @Sendable func write() {
                 HopProbe.record("http.write", port: server.boundPort, path: path)
                 timeoutTask.value?.cancel()
                 handler.value.respond(ctx.value, h, response.status, response.headers, response.body)
             }
+            if loop.inEventLoop { write() } else { loop.execute { write() } }
         })
         let opPointer = op.retainedPointer(owner: route.handle)
         let headers = h.headers.map { ($0.name.lowercased(), $0.value) }

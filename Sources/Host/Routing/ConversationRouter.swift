@@ -18,8 +18,10 @@ import Synchronization
 /// Threading: `submit` may be called from any thread; it never blocks. Each message
 /// becomes a job of `ConversationQueues` (one turn per conversation at a time, a global
 /// limit), run on `work`, a pool of threads where store calls may block. A successful
-/// agent completion that arrives on a `work` thread (a synchronous agent) continues
-/// there; other completions arrive on plugin threads and hop back to `work`. The inline
+/// agent completion continues on the thread it arrives on (a `work` thread for a
+/// synchronous agent, a plugin's or the HTTP client's thread otherwise): its reply is a
+/// group-commit unit nobody waits for, answered from the writer thread once durable.
+/// Failed completions hop back to `work` (failover may block). The inline
 /// budget of every message is one entry of `budgets`, a `SlotTimer` on the host's timer
 /// loop (cancelled when the message is answered); a retry delay is a task on that loop.
 public final class ConversationRouter: InboundRouter, Sendable {

@@ -22,7 +22,7 @@ enum HopProbe {
         let step: String
         let thread: UInt
         let threadName: String
-        var description: String { "\(step)@\(threadName.isEmpty ? String(thread, radix: 16) : threadName)" }
+        var description: String { "\(step)@\(threadName)#\(String(thread >> 8 & 0xffff, radix: 16))" }
     }
 
     /// How often consecutive steps of `hops` ran on different threads.

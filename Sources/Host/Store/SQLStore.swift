@@ -401,7 +401,20 @@ public final class SQLStore: Store, Sendable {
     /// Its statements need no result: `send` lets PostgreSQL run them in one round trip.
     public func finishTurn(_ t: TurnFinish) throws {
         defer { historyCache?.invalidate(t.sessionId) }
-        try writer.write { c in
+        try writer.write { c in try self.finishTurnUnit(c, t) }
+    }
+
+    /// `finishTurn` as a group-commit unit the caller does not wait for: `completion` runs on
+    /// the writer thread after the commit (the history cache is invalidated first, before
+    /// the conversation's next turn can read).
+    public func finishTurn(_ t: TurnFinish, completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        writer.submit({ c in try self.finishTurnUnit(c, t) }, completion: { [historyCache] r in
+            historyCache?.invalidate(t.sessionId)
+            completion(r)
+        })
+    }
+
+    private func finishTurnUnit(_ c: any SQLConnection, _ t: TurnFinish) throws {
             HopProbe.record("store.finish_turn", correlation: "\(t.channel):\(t.channelMessageId)")
             try {
                 let outbound: [SQLValue] = [.int(t.sessionId), .text(t.reply), .text(t.outbox == nil ? "replied_inline" : "queued"), .text(t.agent),
@@ -422,7 +435,6 @@ public final class SQLStore: Store, Sendable {
                 if let o = t.outbox { try self.insertOutbox(c, o, t.nowMs) }
                 if !t.usage.isEmpty { _ = try self.writeUsage(c, t.usage, nowMs: t.nowMs) }
             }()
-        }
     }
 
     /// `finishTurn`'s statements: the reply (its session's channel and numbers), the inbound
