@@ -50,6 +50,17 @@ public enum TestPeers {
         return [real + "/clang", "-fsanitize=\(sanitizer)", "-L", lib, "-Wl,-rpath," + lib, "-rdynamic", "-Wl,--no-as-needed", "-ldispatch", "-lBlocksRuntime"]
     }()
 
+    /// Whether a TCP connection to 127.0.0.1:`port` succeeds now (a server is listening).
+    public static func canConnect(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+    }
+
     /// A python3 run that exited non-zero.
     public struct ProcessFailure: Error, CustomStringConvertible {
         public var description: String

@@ -42,15 +42,7 @@ enum Env {
 
     static func freePort() -> Int { TestPeers.freePort() }
 
-    static func canConnect(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
-    }
+    static func canConnect(_ port: Int) -> Bool { TestPeers.canConnect(port) }
 }
 
 /// A child process the test started (a fixture server); `stop` kills it by pid.

@@ -119,26 +119,13 @@ final class AgentServer: @unchecked Sendable {
         try process.run()
         // Waits for the condition "the port accepts a connection" (generous: a loaded machine).
         let until = Date().addingTimeInterval(60)
-        while !Self.accepts(port) {
+        while !TestPeers.canConnect(port) {
             guard Date() < until, process.isRunning else {
                 stop()
                 throw Support.ProcessFailure(description: "agent_http_server.py did not listen on \(port)")
             }
             usleep(20_000)
         }
-    }
-
-    /// Whether a TCP connection to 127.0.0.1:`port` succeeds.
-    static func accepts(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        return withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
     }
 
     func stop() {

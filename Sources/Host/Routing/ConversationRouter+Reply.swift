@@ -16,15 +16,7 @@ extension ConversationRouter {
                                 sessionState: sessionState(outcome), processingMs: nowMillis() - t.arrived, nowMs: nowMillis(),
                                 outbox: outboxItem(t, outcome.text, media: media), usage: used, replyMedia: media)
         store.finishTurn(finish) { [self] result in
-            switch result {
-            case .success:
-                sent(t, text: outcome.text, media: media, usage: used)
-            case .failure(let error):
-                logger.error("store error saving reply: \(error)")
-                t.reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
-            }
-            mTurnSeconds.record(Double(nowMillis() - t.arrived) / 1000)
-            t.finish()
+            written(t, result, text: outcome.text, media: media, usage: used, saving: "reply")
         }
     }
 
@@ -43,16 +35,23 @@ extension ConversationRouter {
                        processingMs: nowMillis() - t.arrived, nowMs: nowMillis(), outbox: outboxItem(t, outcome.text, media: media),
                        usage: used, replyMedia: media)
         }, completion: { [self] result in
-            switch result {
-            case .success:
-                sent(t, text: outcome.text, media: media, usage: used)
-            case .failure(let error):
-                logger.error("store error saving turn: \(error)")
-                t.reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
-            }
-            mTurnSeconds.record(Double(nowMillis() - t.arrived) / 1000)
-            t.finish()
+            written(t, result, text: outcome.text, media: media, usage: used, saving: "turn")
         })
+    }
+
+    /// The reply's write ended (on the store's writer thread): on success it is sent, on a
+    /// store error the channel is told the gateway is unavailable. Ends the turn.
+    private func written<R>(_ t: Turn, _ result: Result<R, any Error>, text: String, media: String?, usage used: [UsageEntry],
+                            saving what: String) {
+        switch result {
+        case .success:
+            sent(t, text: text, media: media, usage: used)
+        case .failure(let error):
+            logger.error("store error saving \(what): \(error)")
+            t.reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
+        }
+        mTurnSeconds.record(Double(nowMillis() - t.arrived) / 1000)
+        t.finish()
     }
 
     /// The reply is durable: `message.sent`, the answer (inline or deferred), the usage events.
