@@ -22,10 +22,14 @@ public final class PluginLibrary: @unchecked Sendable {
     /// (1.2) The schema of `agents[].config` blocks naming a transport of this library.
     public let agentConfigSchema: String?
     let descriptor: UnsafePointer<ds_plugin_descriptor>
+    /// The file's identity (device, inode) when it was loaded: a reload compares the file at
+    /// `path` now with it to tell a replaced library (nil: the file could not be stat'ed).
+    let identity: FileIdentity?
 
-    init(path: String, descriptor: UnsafePointer<ds_plugin_descriptor>) {
+    init(path: String, descriptor: UnsafePointer<ds_plugin_descriptor>, identity: FileIdentity? = nil) {
         self.path = path
         self.descriptor = descriptor
+        self.identity = identity
         let d = descriptor.pointee
         func s(_ p: UnsafePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "" }
         id = s(d.id)
@@ -176,7 +180,7 @@ public final class PluginLoader: @unchecked Sendable {
         guard d.pointee.struct_size >= UInt32(MemoryLayout<ds_plugin_descriptor>.offset(of: \ds_plugin_descriptor.get_interface)! + MemoryLayout<UnsafeRawPointer>.size) else {
             throw PluginLoadError(message: "\(who): \(real) returned a descriptor too small (\(d.pointee.struct_size) bytes) (host ABI \(Self.hostABI))")
         }
-        let lib = PluginLibrary(path: real, descriptor: d)
+        let lib = PluginLibrary(path: real, descriptor: d, identity: identity)
         let pid = lib.id.isEmpty ? (entryId ?? "?") : lib.id
         guard lib.abiMajor == Int(DS_ABI_MAJOR) else {
             throw PluginLoadError(message: "plugin '\(pid)' (\(real)) was built for ABI \(lib.abiVersion), but this host speaks ABI \(Self.hostABI): the major versions must match")
@@ -188,11 +192,6 @@ public final class PluginLoader: @unchecked Sendable {
         return lib
     }
 
-    /// The identity (device, inode) of the file a cached library was loaded from (tests, reload).
-    func loadedIdentity(_ path: String) -> FileIdentity? {
-        let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-        return Self.cache.withLock { $0[real]?.identity }
-    }
 
     /// Every plugin library found in the given folders (files named libds-*.so), loaded,
     /// or the reason it could not be.

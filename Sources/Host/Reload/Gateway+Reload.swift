@@ -109,10 +109,13 @@ extension Gateway {
         let search = new.pluginPath.isEmpty ? PluginLoader.defaultSearchPath() : new.pluginPath
         let configDir = (path as NSString).deletingLastPathComponent
         let loader = plugins.loader
+        // A library replaced on disk (by rename): the running instance's file is not the one at
+        // its path now. (Compared with the instance's library, not the loader's cache: the check
+        // above has already loaded the new file.)
         let diff = ConfigDiff(old: old, new: new) { entry in
             guard let p = try? loader.resolve(entry.library, searchPath: search, configDir: configDir),
-                  let loaded = loader.loadedIdentity(p) else { return false }
-            return FileIdentity(path: URL(fileURLWithPath: p).resolvingSymlinksInPath().path) != loaded
+                  let running = plugins.instances(ids: [entry.id]).first?.library.identity else { return false }
+            return FileIdentity(path: URL(fileURLWithPath: p).resolvingSymlinksInPath().path) != running
         }
         var problems = checkProblems
         problems += diff.restartKeys.map { "\($0): cannot change without a restart (the running gateway keeps its current value; restart it to apply this)" }
