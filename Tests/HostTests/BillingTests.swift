@@ -66,6 +66,16 @@ import TestPeers
         }
     }
 
+    /// Polls `condition` every 100 ms until it holds (true) or `timeout` seconds passed (false).
+    static func eventually(timeout: Double, _ condition: () -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition() { return true }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        return condition()
+    }
+
     static func waitUntilReported(_ store: SQLStore, timeout: Double = 30) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline, try ledger(store).1 != 0 { try await Task.sleep(nanoseconds: 100_000_000) }
@@ -248,19 +258,30 @@ import TestPeers
         let procs = try await GatewayProcess.startAll(ports: ports, dir: dir, client: client) { port in
             Self.metered(store: url, dir: dir, port: port, stripe: fake.base)
         }
+        // Each message is answered inline (200) or, when the two processes' batches deadlock
+        // on the shared counters and PostgreSQL takes its deadlock_timeout (1 s) to abort one,
+        // deferred (202) and then sent through the outbox: never lost.
+        var deferred: [String] = []
         for round in 0..<4 {
-            let ok = await withTaskGroup(of: Int.self) { group in
+            let statuses = await withTaskGroup(of: (String, Int).self) { group in
                 for i in 0..<25 {
                     group.addTask {
-                        await postSMS(port: ports[i % 2], from: "+1555600\(String(format: "%04d", i))", to: "+15550000001", id: "u\(round)-\(i)",
-                                      text: "round \(round)", client: client).0
+                        let id = "u\(round)-\(i)"
+                        return (id, await postSMS(port: ports[i % 2], from: "+1555600\(String(format: "%04d", i))", to: "+15550000001", id: id,
+                                                  text: "round \(round)", client: client).0)
                     }
                 }
-                return await group.reduce(0) { $0 + ($1 == 200 ? 1 : 0) }
+                return await group.reduce(into: [(String, Int)]()) { $0.append($1) }
             }
-            #expect(ok == 25)
+            #expect(statuses.allSatisfy { $0.1 == 200 || $0.1 == 202 }, "\(statuses.filter { $0.1 != 200 })")
+            deferred += statuses.filter { $0.1 == 202 }.map(\.0)
             try await Task.sleep(nanoseconds: 150_000_000)
         }
+        let sentLate = try await Self.eventually(timeout: 30) {
+            let sends = (try? String(contentsOfFile: "\(dir)/sends.txt", encoding: .utf8)) ?? ""
+            return deferred.allSatisfy { sends.contains("reply:test:\($0)\t") }
+        }
+        #expect(sentLate, "every deferred reply was sent through the outbox: \(deferred)")
         let store = try openStore(url: url, configDir: dir, lockConnections: 1) as! SQLStore
         defer { store.close() }
         try await Self.waitUntilReported(store)
