@@ -19,9 +19,12 @@
 
 static ds_route_handler g_handler;
 static void *g_user;
-static volatile int g_http_status;
-static volatile int g_completed = 0;
-static volatile ds_status g_complete_status = 99;
+/* Set by the plugin's threads, read by main: through atomics (release/acquire). */
+static int g_http_status;
+static int g_completed = 0;
+static ds_status g_complete_status = 99;
+#define SET(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELEASE)
+#define GET(v) __atomic_load_n(&(v), __ATOMIC_ACQUIRE)
 
 static void h_log(ds_host_handle *h, int32_t level, ds_str m) { (void)h; fprintf(stderr, "log %d: %.*s\n", level, (int)m.len, m.ptr); }
 static ds_metric *h_metric(ds_host_handle *h, int32_t k, ds_str n, ds_str help, const ds_kv *l, size_t c) {
@@ -41,11 +44,11 @@ static ds_status h_route_register(ds_host_handle *h, ds_str method, ds_str path,
     g_handler = handler; g_user = user;
     return DS_OK;
 }
-static void h_respond(ds_op *op, const ds_http_response *r) { (void)op; g_http_status = r->status; }
+static void h_respond(ds_op *op, const ds_http_response *r) { (void)op; SET(g_http_status, r->status); }
 static ds_status h_submit(ds_host_handle *h, const ds_inbound_message *m, ds_submit_callback cb, void *u) {
     (void)h; (void)m; (void)cb; (void)u; return DS_ERR_UNSUPPORTED;
 }
-static void h_complete(ds_op *op, ds_status s, const ds_outcome *o) { (void)op; (void)o; g_complete_status = s; g_completed = 1; }
+static void h_complete(ds_op *op, ds_status s, const ds_outcome *o) { (void)op; (void)o; SET(g_complete_status, s); SET(g_completed, 1); }
 static ds_status h_get_env(ds_host_handle *h, ds_str n, char *b, size_t c, size_t *l) { (void)h; (void)n; (void)b; (void)c; (void)l; return DS_ERR_NOT_FOUND; }
 static ds_status h_report_status(ds_host_handle *h, ds_str id, ds_str s, int32_t c) { (void)h; (void)id; (void)s; (void)c; return DS_ERR_UNSUPPORTED; }
 
@@ -70,10 +73,10 @@ static int post(const char *body, const char *secret) {
     req.method = S("POST"); req.path = S("/stripe/webhook"); req.query = S("");
     req.headers = headers; req.header_count = 1; req.body = S(body);
     req.public_url = S("http://127.0.0.1/stripe/webhook"); req.remote_address = S("127.0.0.1:1");
-    g_http_status = 0;
+    SET(g_http_status, 0);
     if (g_handler(g_user, &req, (ds_op *)&op_token) != DS_OK) return -1;
-    for (i = 0; i < 500 && g_http_status == 0; i++) usleep(10000);
-    return g_http_status;
+    for (i = 0; i < 500 && GET(g_http_status) == 0; i++) usleep(10000);
+    return GET(g_http_status);
 }
 
 int main(int argc, char **argv) {
@@ -124,8 +127,8 @@ int main(int argc, char **argv) {
     usage.account_id = S("acme"); usage.customer_id = S("cus_acme"); usage.kind = S("agent_messages");  /* no meter: completes without HTTP */
     usage.quantity = 1; usage.idempotency_key = S("k1"); usage.time_ms = 0;
     s = billing->record(instance, &usage, (ds_op *)&op_token);
-    for (i = 0; i < 500 && !g_completed; i++) usleep(10000);
-    printf("record=%d completed=%d\n", s, g_complete_status);
+    for (i = 0; i < 500 && !GET(g_completed); i++) usleep(10000);
+    printf("record=%d completed=%d\n", s, GET(g_complete_status));
     fflush(stdout);
     _exit(0);   /* skip destroy: this host runs no event loop to drain */
 }
