@@ -66,16 +66,6 @@ import TestPeers
         }
     }
 
-    /// Polls `condition` every 100 ms until it holds (true) or `timeout` seconds passed (false).
-    static func eventually(timeout: Double, _ condition: () -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if condition() { return true }
-            try await Task.sleep(nanoseconds: 100_000_000)
-        }
-        return condition()
-    }
-
     static func waitUntilReported(_ store: SQLStore, timeout: Double = 30) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline, try ledger(store).1 != 0 { try await Task.sleep(nanoseconds: 100_000_000) }
@@ -277,7 +267,7 @@ import TestPeers
             deferred += statuses.filter { $0.1 == 202 }.map(\.0)
             try await Task.sleep(nanoseconds: 150_000_000)
         }
-        let sentLate = try await Self.eventually(timeout: 30) {
+        let sentLate = await TestPeers.eventually(30) {
             let sends = (try? String(contentsOfFile: "\(dir)/sends.txt", encoding: .utf8)) ?? ""
             return deferred.allSatisfy { sends.contains("reply:test:\($0)\t") }
         }

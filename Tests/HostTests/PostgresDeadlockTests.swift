@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TestPeers
 @testable import Host
 
 /// Two processes on one PostgreSQL database take the same usage counters in different orders
@@ -37,7 +38,7 @@ import Testing
         }
         // Once the unit waits for row 1, take row 2: a cycle. The server aborts the unit's
         // statement (its side looks first); `other` then gets row 2 and commits.
-        let waiting = try await Self.until(timeout: 30) {
+        let waiting = try await TestPeers.eventually(30) {
             try other.one("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'", [])?[0].int == 1
         }
         #expect(waiting, "the unit never waited for the row lock")
@@ -49,15 +50,5 @@ import Testing
         #expect(runs.withLock { $0 } >= 2, "the unit ran once: no deadlock happened, the test proves nothing")
         let rows = try other.query("SELECT id, n FROM deadlock_rows ORDER BY id", []).map { [$0[0].int ?? -1, $0[1].int ?? -1] }
         #expect(rows == [[1, 11], [2, 11]], "both writes of both transactions are there: \(rows)")
-    }
-
-    /// Polls `condition` every 20 ms until it holds (true) or `timeout` seconds passed (false).
-    static func until(timeout: Double, _ condition: () throws -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if try condition() { return true }
-            try await Task.sleep(nanoseconds: 20_000_000)
-        }
-        return false
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestPeers
 @testable import Host
 
 /// Reload across processes and files: two `darkspere run` processes on one PostgreSQL,
@@ -40,7 +41,7 @@ import Testing
         #expect(r.1 == "alpha: hello (history: 0)")
         // Process 0 has no admin listener: `darkspere reload` signals the pid in its pid file.
         let pidFile = "\(dir)/data/darkspere-\(ports[0]).pid"
-        #expect(await ReloadProcessTests.eventually { FileManager.default.fileExists(atPath: pidFile) })
+        #expect(await TestPeers.eventually { FileManager.default.fileExists(atPath: pidFile) })
         try yaml(0, extra: Self.channel("second", "/second/sms", dir: dir)).write(toFile: "\(dir)/plugins-0.yaml", atomically: true, encoding: .utf8)
         var (status, out, err) = try TestSupport.run(TestEnv.buildDir + "/darkspere", ["reload", "--config", "\(dir)/plugins-0.yaml"])
         #expect(status == 0, "\(out)\(err)")
@@ -100,13 +101,7 @@ import Testing
         #expect(second !== first && second.library !== first.library && second.library.path == first.library.path)
         let resp = await Self.post(port: g.port, path: "/tc/sms", from: "+15559300001", id: "t1", text: "new lib", client: client)
         #expect(resp == (200, "alpha: new lib (history: 0)"), "\(resp)")
-        #expect(await ReloadProcessTests.eventually { first.handle.isDestroyed }, "the old instance is destroyed once idle")
+        #expect(await TestPeers.eventually { first.handle.isDestroyed }, "the old instance is destroyed once idle")
         await g.stop()
-    }
-
-    static func eventually(_ seconds: Double = 10, _ cond: () -> Bool) async -> Bool {
-        let until = Date().addingTimeInterval(seconds)
-        while !cond() && Date() < until { try? await Task.sleep(nanoseconds: 50_000_000) }
-        return cond()
     }
 }

@@ -61,6 +61,14 @@ public enum TestPeers {
         return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
     }
 
+    /// Polls `condition` every 50 ms until it holds (true) or `seconds` passed (then its last
+    /// value): waiting for a condition instead of sleeping a fixed time.
+    public static func eventually(_ seconds: Double = 10, _ condition: () throws -> Bool) async rethrows -> Bool {
+        let until = Date().addingTimeInterval(seconds)
+        while try !condition() && Date() < until { try? await Task.sleep(nanoseconds: 50_000_000) }
+        return try condition()
+    }
+
     /// A python3 run that exited non-zero.
     public struct ProcessFailure: Error, CustomStringConvertible {
         public var description: String
