@@ -71,6 +71,14 @@ import Testing
             ("POST", "/api/v1/optouts", #"{"number":15551234}"#, 400, "wrong_type"),
             ("POST", "/api/v1/optouts", #"{}"#, 400, "missing_field"),
             ("POST", "/api/v1/optouts", #"{"number":"+1 555"}"#, 400, "invalid_value"),
+            // Found by the schemathesis run: whitespace beyond ASCII (here a no-break space and
+            // U+001C, whitespace to Python) passed the number check; the document's pattern
+            // `^[^\s]+$` excludes it. Lengths count code points (65 here), not characters (1).
+            ("POST", "/api/v1/forget", #"{"number":"\u00a0\uda7a\udd33"}"#, 400, "invalid_value"),
+            ("POST", "/api/v1/forget", #"{"number":"+1555\u2003"}"#, 400, "invalid_value"),
+            ("POST", "/api/v1/forget", #"{"number":"+1555\ufeff"}"#, 400, "invalid_value"),
+            ("POST", "/api/v1/forget", "{\"number\":\"e" + String(repeating: "\u{301}", count: 64) + "\"}", 400, "invalid_value"),
+            ("POST", "/api/v1/sessions/1/messages", #"{"text":"\u00a0\u001c\ufeff"}"#, 400, "invalid_value"),
             ("POST", "/api/v1/optouts", #"{"number":"+1555","channel":"carrier-pigeon"}"#, 400, "invalid_value"),
             ("DELETE", "/api/v1/optouts", nil, 400, "invalid_value"),
             ("DELETE", "/api/v1/optouts?number=%2B15550009999&channel=test", nil, 404, "not_found"),

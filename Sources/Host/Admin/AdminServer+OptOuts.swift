@@ -29,7 +29,10 @@ extension AdminServer {
     }
 
     static func validNumber(_ n: String) throws -> String {
-        guard !n.isEmpty, n.count <= 64, !n.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7f }) else {
+        // Lengths are counted in code points, as JSON Schema's maxLength counts them; the document's
+        // pattern `^[^\\s]+$` excludes every kind of whitespace (`isSchemaWhitespace`), not only ASCII.
+        guard !n.isEmpty, n.unicodeScalars.count <= 64,
+              !n.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f || $0.isSchemaWhitespace }) else {
             throw AdminError.invalid("number", "expected a phone number such as +15551234567 (1-64 characters, no spaces)")
         }
         return n

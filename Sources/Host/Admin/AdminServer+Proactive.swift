@@ -44,7 +44,7 @@ extension AdminServer {
         if let m = b["media"] {
             do { media = try MediaJSON.items(m) } catch { throw AdminError(400, "invalid_value", "\(error)") }
         }
-        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || !media.isEmpty else {
+        guard !text.isSchemaBlank || !media.isEmpty else {
             throw AdminError.invalid("text", "must not be empty (unless media is given)")
         }
         let agent = b["agent"]?.stringValue

@@ -53,7 +53,7 @@ extension AdminServer {
         let id = try sessionId(call)
         let b = try call.body(["text": "string"], required: ["text"])
         let text = b["text"]?.stringValue ?? ""
-        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw AdminError.invalid("text", "must not be empty") }
+        guard !text.isSchemaBlank else { throw AdminError.invalid("text", "must not be empty") }
         guard text.unicodeScalars.count <= 1600 else { throw AdminError.invalid("text", "longer than 1600 characters") }
         guard let s = try store.adminSession(id: id) else { throw AdminError.notFound("no session \(id)") }
         if s.closedMs != nil { throw AdminError(409, "conflict", "session \(id) is closed") }
