@@ -15,9 +15,13 @@ public struct ClientResponse: Sendable {
 ///
 /// Threading: one dedicated thread drives curl; `request` may be called from any thread;
 /// completions run on that thread and must not block.
-/// Unchecked Sendable: `active` only on the curl thread; `thread` is set once by init; queues and
-/// flags are Mutexes and atomics; `multi` is used only on the curl thread.
-public final class HTTPClient: @unchecked Sendable {
+///
+/// Lifetime: `shutdown` (or dropping the client) ends the thread's loop; transfers in
+/// flight or queued then complete with an error, and the loop's last act frees the curl
+/// multi handle with its connection cache and wake-up socket pair. The thread owns the
+/// `Engine` that holds them, not the client: a client dropped without `shutdown` stops its
+/// thread from `deinit`, and one dropped right after `shutdown` is never read by it.
+public final class HTTPClient: Sendable {
     public typealias Completion = @Sendable (Result<ClientResponse, HTTPClientError>) -> Void
 
     public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
@@ -30,7 +34,7 @@ public final class HTTPClient: @unchecked Sendable {
     /// One request in flight. Its fields are touched only on the curl thread, except
     /// `cancelled` (any thread).
     /// Unchecked Sendable: its `var`s and `easy` are touched only on the curl thread (after
-    /// `request` hands it over through the queue's Mutex); `cancelled` is an atomic.
+    /// `request` hands it over through the inbox's Mutex); `cancelled` is an atomic.
     final class Transfer: @unchecked Sendable {
         let easy: UnsafeMutableRawPointer
         /// Set by `cancel`; a transfer not yet handed to curl is finished as cancelled.
@@ -43,34 +47,24 @@ public final class HTTPClient: @unchecked Sendable {
         init(easy: UnsafeMutableRawPointer, completion: @escaping Completion) { self.easy = easy; self.completion = completion }
     }
 
-    private let multi: UnsafeMutableRawPointer
-    private let queue = Mutex<[Transfer]>([])
-    private let cancels = Mutex<[Transfer]>([])
-    private let running = Atomic<Bool>(true)
-    private var thread: Thread?
-    private var active: [UnsafeMutableRawPointer: Transfer] = [:]   // only touched on the curl thread
-    let requests: Metric?
-    let failures: Metric?
+    private let engine: Engine
 
     public init(metrics: MetricsRegistry? = nil) {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
-        multi = curl_multi_init()
-        _ = ds_curl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64)
-        requests = metrics?.counter("darkspere_http_client_requests_total", help: "Outgoing HTTP requests made through the host client")
-        failures = metrics?.counter("darkspere_http_client_failures_total", help: "Outgoing HTTP requests that got no response")
-        // The thread holds the client until its loop ends (after `shutdown`): a client
-        // dropped right after `shutdown` (a failed start) is still alive when the thread
-        // first runs. (It captured `unowned self` and crashed when it started late.)
-        let t = Thread { [self] in self.loop() }
+        let requests = metrics?.counter("darkspere_http_client_requests_total", help: "Outgoing HTTP requests made through the host client")
+        let failures = metrics?.counter("darkspere_http_client_failures_total", help: "Outgoing HTTP requests that got no response")
+        engine = Engine(requests: requests, failures: failures)
+        let e = engine
+        let t = Thread { e.loop() }
         t.name = "darkspere-http-client"
-        thread = t
         t.start()
     }
 
-    public func shutdown() {
-        running.store(false, ordering: .releasing)
-        curl_multi_wakeup(multi)
-    }
+    deinit { engine.shutdown() }
+
+    /// Ends the client: queued and in-flight transfers complete with an error, new ones are
+    /// refused (DS_ERR_UNAVAILABLE). Any thread; idempotent.
+    public func shutdown() { engine.shutdown() }
 
     /// Starts a request. Returns an error synchronously only for an unusable request.
     public func request(method: String, url: String, headers: [(String, String)], body: [UInt8], timeoutMs: UInt32,
@@ -83,8 +77,7 @@ public final class HTTPClient: @unchecked Sendable {
     /// gets DS_ERR_CANCELLED. A no-op for a finished transfer. Any thread.
     func cancel(_ t: Transfer) {
         guard !t.cancelled.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        cancels.withLock { $0.append(t) }
-        curl_multi_wakeup(multi)
+        engine.post { $0.cancels.append(t) }
     }
 
     /// `request`, returning the transfer (for `cancel`).
@@ -93,9 +86,8 @@ public final class HTTPClient: @unchecked Sendable {
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
             return .failure(HTTPClientError(status: DS_ERR_INVALID, message: "only http:// and https:// URLs are supported"))
         }
-        guard running.load(ordering: .acquiring), let easy = curl_easy_init() else {
-            return .failure(HTTPClientError(status: DS_ERR_UNAVAILABLE, message: "the HTTP client is shut down"))
-        }
+        let shutDown = HTTPClientError(status: DS_ERR_UNAVAILABLE, message: "the HTTP client is shut down")
+        guard engine.isRunning, let easy = curl_easy_init() else { return .failure(shutDown) }
         let t = Transfer(easy: easy, completion: completion)
         _ = url.withCString { ds_curl_setopt_ptr(easy, CURLOPT_URL, $0) }
         _ = ds_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
@@ -126,9 +118,13 @@ public final class HTTPClient: @unchecked Sendable {
         _ = ds_curl_setopt_write(easy, CURLOPT_HEADERFUNCTION, curlHeader)
         _ = ds_curl_setopt_ptr(easy, CURLOPT_HEADERDATA, user)
         _ = ds_curl_setopt_ptr(easy, CURLOPT_PRIVATE, user)
-        requests?.increment()
-        queue.withLock { $0.append(t) }
-        curl_multi_wakeup(multi)
+        // The loop may have ended since the check above: then the transfer never reaches it.
+        guard engine.post({ $0.pending.append(t) }) else {
+            curl_slist_free_all(list)
+            curl_easy_cleanup(easy)
+            return .failure(shutDown)
+        }
+        engine.requests?.increment()
         return .success(t)
     }
 
@@ -140,60 +136,118 @@ public final class HTTPClient: @unchecked Sendable {
             }
         }
     }
+}
 
-    private func loop() {
-        var stillRunning: Int32 = 0
-        while running.load(ordering: .acquiring) || !active.isEmpty {
-            let new = queue.withLock { q -> [Transfer] in let n = q; q.removeAll(); return n }
-            for t in new {
-                if t.cancelled.load(ordering: .acquiring) { finish(t, CURLE_ABORTED_BY_CALLBACK, cancelled: true); continue }
-                active[t.easy] = t
-                curl_multi_add_handle(multi, t.easy)
-            }
-            // Cancels of transfers still in flight (one already finished is not in `active`;
-            // the identity check guards against a new transfer reusing the easy handle's address).
-            for t in cancels.withLock({ c -> [Transfer] in let n = c; c.removeAll(); return n }) {
-                guard let a = active[t.easy], a === t else { continue }
-                active.removeValue(forKey: t.easy)
-                curl_multi_remove_handle(multi, t.easy)
-                finish(t, CURLE_ABORTED_BY_CALLBACK, cancelled: true)
-            }
-            curl_multi_perform(multi, &stillRunning)
-            var left: Int32 = 0
-            while let msg = curl_multi_info_read(multi, &left) {
-                guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle, let t = active.removeValue(forKey: easy) else { continue }
-                let code = msg.pointee.data.result
-                curl_multi_remove_handle(multi, easy)
-                finish(t, code)
-            }
-            if !running.load(ordering: .acquiring) {
-                for (_, t) in active { curl_multi_remove_handle(multi, t.easy); finish(t, CURLE_ABORTED_BY_CALLBACK) }
-                active.removeAll()
-                break
-            }
-            var numfds: Int32 = 0
-            curl_multi_poll(multi, nil, 0, 1000, &numfds)
+extension HTTPClient {
+    /// What the curl thread owns: the multi handle and the transfers handed to it. Other
+    /// threads reach it only through `post` and `shutdown`, which take the inbox's Mutex
+    /// and wake the thread while the multi handle is known to be alive (the loop frees it
+    /// only after closing the inbox under the same Mutex).
+    /// Unchecked Sendable: `multi` and `active` are used on the curl thread only, but for
+    /// `curl_multi_wakeup` (thread-safe in libcurl) under the inbox's lock.
+    final class Engine: @unchecked Sendable {
+        struct Inbox {
+            var pending: [Transfer] = []
+            var cancels: [Transfer] = []
+            /// False once the loop has ended: nothing more reaches it, `multi` is freed.
+            var open = true
         }
-    }
 
-    private func finish(_ t: Transfer, _ code: CURLcode, cancelled: Bool = false) {
-        var status = 0
-        _ = ds_curl_getinfo_long(t.easy, CURLINFO_RESPONSE_CODE, &status)
-        let message = String(cString: t.errorBuffer)
-        curl_slist_free_all(t.headerList)
-        curl_easy_cleanup(t.easy)
-        if code == CURLE_OK {
-            t.completion(.success(ClientResponse(status: status, headers: t.responseHeaders, body: t.body)))
-            return
+        private let multi: UnsafeMutableRawPointer
+        private let inbox = Mutex(Inbox())
+        private let running = Atomic<Bool>(true)
+        private var active: [UnsafeMutableRawPointer: Transfer] = [:]   // only touched on the curl thread
+        let requests: Metric?
+        let failures: Metric?
+
+        init(requests: Metric?, failures: Metric?) {
+            multi = curl_multi_init()
+            _ = ds_curl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64)
+            self.requests = requests
+            self.failures = failures
         }
-        if cancelled {
-            t.completion(.failure(HTTPClientError(status: DS_ERR_CANCELLED, message: "cancelled")))
-            return
+
+        var isRunning: Bool { running.load(ordering: .acquiring) }
+
+        /// Changes the inbox and wakes the loop; false (and nothing changed) once the loop has ended.
+        @discardableResult
+        func post(_ change: (inout Inbox) -> Void) -> Bool {
+            inbox.withLock { box in
+                guard box.open else { return false }
+                change(&box)
+                curl_multi_wakeup(multi)
+                return true
+            }
         }
-        failures?.increment()
-        let why = message.isEmpty ? String(cString: curl_easy_strerror(code)) : message
-        let s: Int32 = code == CURLE_OPERATION_TIMEDOUT ? DS_ERR_TIMEOUT : (code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL ? DS_ERR_INVALID : DS_ERR_UNAVAILABLE)
-        t.completion(.failure(HTTPClientError(status: s, message: why)))
+
+        func shutdown() {
+            running.store(false, ordering: .releasing)
+            post { _ in }
+        }
+
+        func loop() {
+            var stillRunning: Int32 = 0
+            while true {
+                let (new, cancels) = inbox.withLock { box in
+                    defer { box.pending.removeAll(); box.cancels.removeAll() }
+                    return (box.pending, box.cancels)
+                }
+                for t in new {
+                    if t.cancelled.load(ordering: .acquiring) { finish(t, CURLE_ABORTED_BY_CALLBACK, cancelled: true); continue }
+                    active[t.easy] = t
+                    curl_multi_add_handle(multi, t.easy)
+                }
+                // Cancels of transfers still in flight (one already finished is not in `active`;
+                // the identity check guards against a new transfer reusing the easy handle's address).
+                for t in cancels {
+                    guard let a = active[t.easy], a === t else { continue }
+                    active.removeValue(forKey: t.easy)
+                    curl_multi_remove_handle(multi, t.easy)
+                    finish(t, CURLE_ABORTED_BY_CALLBACK, cancelled: true)
+                }
+                curl_multi_perform(multi, &stillRunning)
+                var left: Int32 = 0
+                while let msg = curl_multi_info_read(multi, &left) {
+                    guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle, let t = active.removeValue(forKey: easy) else { continue }
+                    let code = msg.pointee.data.result
+                    curl_multi_remove_handle(multi, easy)
+                    finish(t, code)
+                }
+                if !running.load(ordering: .acquiring) { break }
+                var numfds: Int32 = 0
+                curl_multi_poll(multi, nil, 0, 1000, &numfds)
+            }
+            for (_, t) in active { curl_multi_remove_handle(multi, t.easy); finish(t, CURLE_ABORTED_BY_CALLBACK) }
+            active.removeAll()
+            // Close the inbox; what reached it since the last turn never ran.
+            let late = inbox.withLock { box in
+                box.open = false
+                defer { box.pending.removeAll(); box.cancels.removeAll() }
+                return box.pending
+            }
+            for t in late { finish(t, CURLE_ABORTED_BY_CALLBACK, cancelled: t.cancelled.load(ordering: .acquiring)) }
+            curl_multi_cleanup(multi)   // the connection cache and the wake-up socket pair
+        }
+
+        private func finish(_ t: Transfer, _ code: CURLcode, cancelled: Bool = false) {
+            var status = 0
+            _ = ds_curl_getinfo_long(t.easy, CURLINFO_RESPONSE_CODE, &status)
+            let message = String(cString: t.errorBuffer)
+            curl_slist_free_all(t.headerList)
+            curl_easy_cleanup(t.easy)
+            if code == CURLE_OK {
+                t.completion(.success(ClientResponse(status: status, headers: t.responseHeaders, body: t.body)))
+                return
+            }
+            if cancelled {
+                t.completion(.failure(HTTPClientError(status: DS_ERR_CANCELLED, message: "cancelled")))
+                return
+            }
+            failures?.increment()
+            let why = message.isEmpty ? String(cString: curl_easy_strerror(code)) : message
+            let s: Int32 = code == CURLE_OPERATION_TIMEDOUT ? DS_ERR_TIMEOUT : (code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL ? DS_ERR_INVALID : DS_ERR_UNAVAILABLE)
+            t.completion(.failure(HTTPClientError(status: s, message: why)))
+        }
     }
 }
 
