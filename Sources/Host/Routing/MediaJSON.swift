@@ -33,11 +33,11 @@ public enum MediaJSON {
                 throw MediaError("media[\(i)]: unknown field '\(k.prefix(40))' (allowed: url, content_type)")
             }
             if let t = e["content_type"], t.stringValue == nil { throw MediaError("media[\(i)].content_type must be a string") }
-            guard let url = e["url"]?.stringValue, url.hasPrefix("https://") || url.hasPrefix("http://"), url.count <= 2048 else {
+            guard let url = e["url"]?.stringValue, url.hasPrefix("https://") || url.hasPrefix("http://"), url.unicodeScalars.count <= 2048 else {
                 throw MediaError("media[\(i)].url must be an absolute http(s) URL")
             }
             let type = e["content_type"]?.stringValue ?? ""
-            guard type.count <= 255 else { throw MediaError("media[\(i)].content_type is too long") }
+            guard type.unicodeScalars.count <= 255 else { throw MediaError("media[\(i)].content_type is too long") }
             return (url, type)
         }
     }
