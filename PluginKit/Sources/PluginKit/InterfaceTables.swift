@@ -17,7 +17,9 @@ final class InstanceBox: Sendable {
 
     static func from(_ p: UnsafeMutableRawPointer?) -> InstanceBox { Unmanaged<InstanceBox>.fromOpaque(p!).takeUnretainedValue() }
 
-    /// Runs an operation as a task and completes `op` with its result or its error.
+    /// Runs an operation as a task and completes `op` with its result or its error. The
+    /// task starts on the calling host thread (an operation that never suspends completes
+    /// before this returns) and continues on the threads that resume it (`ResumingExecutor`).
     func run(_ op: OpaquePointer, _ body: @escaping @Sendable () async throws -> OpResult) -> ds_status {
         let table = SendableTable(table: host.table)
         let sop = SendableOp(op: op)
@@ -64,8 +66,10 @@ final class TaskRegistry: Sendable {
     private struct State { var tasks: [Int: Task<Void, Never>] = [:]; var done: Set<Int> = [] }
     private let state = Mutex(State())
 
+    /// Starts `body` on the calling thread (it may finish before `start` returns) and
+    /// continues it where it is resumed (`ResumingExecutor`).
     func start(_ op: OpaquePointer, _ body: @escaping @Sendable () async -> Void) {
-        let task = Task { await body() }
+        let task = Task.immediate(executorPreference: ResumingExecutor.shared) { await body() }
         let op = Int(bitPattern: op)
         state.withLock { s in
             // The task may already have finished; then it must not be registered.

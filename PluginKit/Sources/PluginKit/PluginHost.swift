@@ -117,7 +117,9 @@ public final class PluginHost: @unchecked Sendable {
     // MARK: Routes and inbound messages
 
     /// Registers an HTTP route on the host's server. Only valid during the plugin's init.
-    /// The handler runs as a Swift task for each request.
+    /// The handler runs as a Swift task for each request: it starts on the host's I/O thread
+    /// and runs there until it first suspends, then continues on the thread that resumed it
+    /// (see `ResumingExecutor`): between suspensions it must not block.
     public func route(_ method: String, _ path: String, _ handler: @escaping @Sendable (RouteRequest) async -> HTTPResponse) throws {
         let box = Unmanaged.passRetained(RouteBox(table: table, handler: handler)).toOpaque()
         var err = ds_error()
@@ -298,7 +300,9 @@ let pluginKitRouteHandler: ds_route_handler = { user, request, op in
                            headers: kvPairs(r.headers, r.header_count), body: r.body.bytes,
                            publicURL: r.public_url.string, remoteAddress: r.remote_address.string)
     let sop = SendableOp(op: op!)
-    Task {
+    // Starts on the host's I/O thread and runs there until it first suspends (the handler
+    // must not block); continues on the thread that resumes it (`ResumingExecutor`).
+    Task.immediate(executorPreference: ResumingExecutor.shared) {
         let response = await box.handler(req)
         let arena = CArena()
         defer { withExtendedLifetime(arena) {} }

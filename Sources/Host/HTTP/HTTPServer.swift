@@ -249,11 +249,17 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
         let ctx = NIOLoopBound(context, eventLoop: loop)
         let handler = NIOLoopBound(self, eventLoop: loop)
         let timeoutTask = NIOLoopBoundBox<Scheduled<Void>?>(nil, eventLoop: loop)
+        let server = self.server
         let op = PluginOperation(onRespond: { response in
-            loop.execute {
+            HopProbe.record("channel.respond", port: server.boundPort, path: path)
+            // On the event loop (a handler that answered before it suspended) it is written
+            // at once; from any other thread it hops there (one hop, unavoidable).
+            @Sendable func write() {
+                HopProbe.record("http.write", port: server.boundPort, path: path)
                 timeoutTask.value?.cancel()
                 handler.value.respond(ctx.value, h, response.status, response.headers, response.body)
             }
+            if loop.inEventLoop { write() } else { loop.execute { write() } }
         })
         let opPointer = op.retainedPointer(owner: route.handle)
         let headers = h.headers.map { ($0.name.lowercased(), $0.value) }
@@ -277,6 +283,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
         req.route = arena.str(route.path)                      // ABI 1.2: the pattern and its parameters
         req.params = route.params.isEmpty ? nil : arena.kvs(route.params)
         req.param_count = route.params.count
+        HopProbe.record("http.read", port: server.boundPort, path: path)
         let status = route.handler(route.user, &req, opPointer)
         if status < 0 {
             PluginOperation.respond(opPointer, RouteResponse(status: 500, headers: [("Content-Type", "text/plain")], body: Array("plugin error\n".utf8)))

@@ -312,6 +312,7 @@ enum HostTable {
                                       to: m.to.string, text: m.text.string, media: media, metadata: m.metadata.string)
                 let u = UnsafeSendable(user)
                 router.submit(inbound) { outcome in
+                    HopProbe.record("channel.answer", correlation: "\(inbound.channel):\(inbound.channelMessageId)")
                     var o = ds_outcome()
                     o.struct_size = UInt32(MemoryLayout<ds_outcome>.size)
                     switch outcome {

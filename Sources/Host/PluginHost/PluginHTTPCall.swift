@@ -25,10 +25,17 @@ final class PluginHTTPCall: @unchecked Sendable {
         let id = table.insert(call, owner: h.index)
         out?.pointee = HandleTable<PluginHTTPCall>.pointer(id)
         let u = UnsafeSendable(user)
+        HopProbe.record("plugin.http_request", url: r.url.string)
+        #if DEBUG
+        let probeURL = r.url.string
+        #endif
         let started = h.runtime.httpClient.start(
             method: r.method.len == 0 ? "GET" : r.method.string, url: r.url.string,
             headers: kvPairs(r.headers, r.header_count), body: r.body.bytes, timeoutMs: r.timeout_ms
         ) { result in
+            #if DEBUG
+            HopProbe.record("plugin.http_response", url: probeURL)
+            #endif
             switch result {
             case .success(let resp):
                 let arena = CArena()

@@ -66,9 +66,11 @@ extension ConversationRouter {
         callAgent(t) { [self] outcome in
             // Still inside `call`: the agent answered synchronously.
             if calling.inCall.exchange(false, ordering: .acquiringAndReleasing) { agent.answersInline.store(true, ordering: .relaxed) }
-            // A success on a turn thread (a synchronous agent) is finished right here; the rest
-            // (and failures, whose failover may call the same plugin again) hop to `work`.
-            if outcome.ok && work.isCurrentThread { return settle(t, outcome) }
+            // A success is finished right here, on whatever thread it arrived (`complete`
+            // does not block: the reply's write is a group-commit unit it does not wait for);
+            // failures (whose failover may block on the store or call the same plugin again)
+            // hop to `work`.
+            if outcome.ok { return settle(t, outcome) }
             work.async { [self] in settle(t, outcome) }
         }
         // Still "in call" when `call` returned: the completion comes later (an asynchronous agent).
@@ -84,7 +86,9 @@ extension ConversationRouter {
         let agent: RoutedAgent = t.agent
         let started = DispatchTime.now().uptimeNanoseconds
         emit("agent.called", t.inbound, session: t.session.id, agent: agent.name, fields: [("history", .number(Double(t.call.history.count)))])
+        HopProbe.record("agent.call", correlation: t.correlationId)
         agent.handle.transport.call(agent.handle, t.call) { outcome in
+            HopProbe.record("agent.completion", correlation: t.correlationId)
             agent.endCall()
             let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
             agent.health.record(success: outcome.ok, latencyMs: ms)
@@ -94,8 +98,10 @@ extension ConversationRouter {
     }
 
     /// An agent call's outcome, after the inbound message was stored: the reply (step 7), or
-    /// one retry on a retryable error, or failover. Runs on a `work` thread.
+    /// one retry on a retryable error, or failover. A failure runs on a `work` thread; a
+    /// success on the thread its completion arrived on (`complete` does not block).
     func settle(_ t: Turn, _ outcome: OpOutcome) {
+        HopProbe.record("turn.settle", correlation: t.correlationId)
         if outcome.ok { return complete(t, outcome) }
         let agent: RoutedAgent = t.agent
         logger.warning("agent \(agent.name) failed (\(outcome.status)): \(outcome.error)")
@@ -147,6 +153,8 @@ extension ConversationRouter {
             case .endTurn: t.finish()
             case .continueWith(let s, let inboundId):
                 let w = stored(s, inboundId)
+                // As in `attempt`: a success continues here, a failure on `work`.
+                if outcome.ok { return settle(w, outcome) }
                 work.async { [self] in settle(w, outcome) }
             }
         }

@@ -4,22 +4,20 @@ import PluginAPI
 extension ConversationRouter {
     /// Step 7: the agent's reply is stored with the dedupe key (and its outbox row if the
     /// inline budget passed), then answered inline or sent from the outbox. Ends the turn.
+    /// Does not block: any thread (the agent's completion's). The caller does not wait for
+    /// the write: the rest runs on the store's writer thread once the reply is durable
+    /// (short, non-blocking: answer, events, release), so nothing is acknowledged before.
     func complete(_ t: Turn, _ outcome: OpOutcome) {
         let m = t.inbound
-        do {
-            let used = replyUsage(t, text: outcome.text)
-            let media = replyMedia(t, outcome)
-            try store.finishTurn(TurnFinish(sessionId: t.session.id, inboundMessageId: t.inboundId, channel: m.channel,
-                                            channelMessageId: m.channelMessageId, agent: t.agent.name, reply: outcome.text,
-                                            sessionState: sessionState(outcome), processingMs: nowMillis() - t.arrived, nowMs: nowMillis(),
-                                            outbox: outboxItem(t, outcome.text, media: media), usage: used, replyMedia: media))
-            sent(t, text: outcome.text, media: media, usage: used)
-        } catch {
-            logger.error("store error saving reply: \(error)")
-            t.reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
+        let used = replyUsage(t, text: outcome.text)
+        let media = replyMedia(t, outcome)
+        let finish = TurnFinish(sessionId: t.session.id, inboundMessageId: t.inboundId, channel: m.channel,
+                                channelMessageId: m.channelMessageId, agent: t.agent.name, reply: outcome.text,
+                                sessionState: sessionState(outcome), processingMs: nowMillis() - t.arrived, nowMs: nowMillis(),
+                                outbox: outboxItem(t, outcome.text, media: media), usage: used, replyMedia: media)
+        store.finishTurn(finish) { [self] result in
+            written(t, result, text: outcome.text, media: media, usage: used, saving: "reply")
         }
-        mTurnSeconds.record(Double(nowMillis() - t.arrived) / 1000)
-        t.finish()
     }
 
     /// Step 7 for an agent that answered before anything of the turn was written
@@ -37,16 +35,23 @@ extension ConversationRouter {
                        processingMs: nowMillis() - t.arrived, nowMs: nowMillis(), outbox: outboxItem(t, outcome.text, media: media),
                        usage: used, replyMedia: media)
         }, completion: { [self] result in
-            switch result {
-            case .success:
-                sent(t, text: outcome.text, media: media, usage: used)
-            case .failure(let error):
-                logger.error("store error saving turn: \(error)")
-                t.reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
-            }
-            mTurnSeconds.record(Double(nowMillis() - t.arrived) / 1000)
-            t.finish()
+            written(t, result, text: outcome.text, media: media, usage: used, saving: "turn")
         })
+    }
+
+    /// The reply's write ended (on the store's writer thread): on success it is sent, on a
+    /// store error the channel is told the gateway is unavailable. Ends the turn.
+    private func written<R>(_ t: Turn, _ result: Result<R, any Error>, text: String, media: String?, usage used: [UsageEntry],
+                            saving what: String) {
+        switch result {
+        case .success:
+            sent(t, text: text, media: media, usage: used)
+        case .failure(let error):
+            logger.error("store error saving \(what): \(error)")
+            t.reply.answer(.rejected(DS_ERR_UNAVAILABLE, "store unavailable"))
+        }
+        mTurnSeconds.record(Double(nowMillis() - t.arrived) / 1000)
+        t.finish()
     }
 
     /// The reply is durable: `message.sent`, the answer (inline or deferred), the usage events.

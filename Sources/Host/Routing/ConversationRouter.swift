@@ -18,8 +18,10 @@ import Synchronization
 /// Threading: `submit` may be called from any thread; it never blocks. Each message
 /// becomes a job of `ConversationQueues` (one turn per conversation at a time, a global
 /// limit), run on `work`, a pool of threads where store calls may block. A successful
-/// agent completion that arrives on a `work` thread (a synchronous agent) continues
-/// there; other completions arrive on plugin threads and hop back to `work`. The inline
+/// agent completion continues on the thread it arrives on (a `work` thread for a
+/// synchronous agent, a plugin's or the HTTP client's thread otherwise): its reply is a
+/// group-commit unit nobody waits for, answered from the writer thread once durable.
+/// Failed completions hop back to `work` (failover may block). The inline
 /// budget of every message is one entry of `budgets`, a `SlotTimer` on the host's timer
 /// loop (cancelled when the message is answered); a retry delay is a task on that loop.
 public final class ConversationRouter: InboundRouter, Sendable {
@@ -165,6 +167,7 @@ public final class ConversationRouter: InboundRouter, Sendable {
         guard !m.from.isEmpty, !m.to.isEmpty, !m.channelMessageId.isEmpty else {
             return completion(.rejected(DS_ERR_INVALID, "from, to and channel_message_id are required"))
         }
+        HopProbe.record("router.submit", correlation: Self.correlation(m))
         let reply = TurnReply(budgets: budgets, completion: completion)
         if resumed {
             _ = reply.deferIfWaiting()
@@ -208,6 +211,7 @@ public final class ConversationRouter: InboundRouter, Sendable {
 
     /// Runs on `work`, holding the conversation's queue slot until `done`.
     private func turn(_ m: Inbound, key: String, arrived: Int64, reply: TurnReply, done: @escaping @Sendable () -> Void) {
+        HopProbe.record("turn.start", correlation: Self.correlation(m))
         let lock: any ConversationLock
         do { lock = try store.lockConversationForTurn(key) } catch {
             logger.error("store: cannot lock conversation: \(error)")

@@ -12,7 +12,8 @@ import Foundation
 /// A value: a step that changes the turn (the session it was written to, the agent that
 /// takes it over, a retry) passes a changed copy on. Threading: Sendable; one turn is
 /// worked on by one thread at a time (its conversation is held), though not always the
-/// same one (agent completions continue on the router's `work` threads).
+/// same one (a turn starts on a `work` thread; a successful agent completion continues on
+/// the thread it arrived on, and the reply's write completes on the store's writer).
 struct Turn: Sendable {
     let inbound: Inbound
     /// Milliseconds since the epoch at `submit` (the inline budget counts from here).

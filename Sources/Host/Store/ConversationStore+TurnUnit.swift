@@ -6,6 +6,11 @@ extension ConversationStore {
                         under: nil, historyDepth: historyDepth)
     }
 
+    /// Default for stores without group commit: the write on the caller's thread, then the completion.
+    public func finishTurn(_ t: TurnFinish, completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        completion(Result { try finishTurn(t) })
+    }
+
     /// Default for stores without group commit: two writes (start, then end of the turn) on
     /// the caller's thread, then the completion.
     public func writeAnsweredTurn(_ t: TurnStart, finish: @escaping @Sendable () -> TurnFinish,

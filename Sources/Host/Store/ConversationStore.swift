@@ -42,6 +42,9 @@ public protocol ConversationStore: AnyObject, Sendable {
     func beginTurn(_ t: TurnStart) throws -> (SessionRecord, messageId: Int64)
     /// Stores the reply, answers the dedupe key, touches the session, enqueues the outbox row.
     func finishTurn(_ t: TurnFinish) throws
+    /// `finishTurn` without waiting: `completion` gets the result once the write is durable
+    /// (or failed). With group commit it runs on the writer thread: short, never blocking.
+    func finishTurn(_ t: TurnFinish, completion: @escaping @Sendable (Result<Void, any Error>) -> Void)
     /// The whole turn of an existing session (`t.sessionId` set) whose agent already
     /// answered, as one durable unit (one transaction, one commit): what `beginTurn` and
     /// then `finishTurn(finish())` write, with the inbound message stored already answered

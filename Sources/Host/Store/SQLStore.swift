@@ -331,6 +331,7 @@ public final class SQLStore: Store, Sendable {
     public func beginTurn(_ t: TurnStart) throws -> (SessionRecord, messageId: Int64) {
         defer { if let id = t.sessionId { historyCache?.invalidate(id) } }
         return try writer.write { c in
+            HopProbe.record("store.begin_turn", correlation: "\(t.channel):\(t.channelMessageId)")
             if c.dialect == .postgres { return try Self.beginTurnPostgres(c, t) }
             return try {
                 let session: SessionRecord
@@ -400,7 +401,21 @@ public final class SQLStore: Store, Sendable {
     /// Its statements need no result: `send` lets PostgreSQL run them in one round trip.
     public func finishTurn(_ t: TurnFinish) throws {
         defer { historyCache?.invalidate(t.sessionId) }
-        try writer.write { c in
+        try writer.write { c in try self.finishTurnUnit(c, t) }
+    }
+
+    /// `finishTurn` as a group-commit unit the caller does not wait for: `completion` runs on
+    /// the writer thread after the commit (the history cache is invalidated first, before
+    /// the conversation's next turn can read).
+    public func finishTurn(_ t: TurnFinish, completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        writer.submit({ c in try self.finishTurnUnit(c, t) }, completion: { [historyCache] r in
+            historyCache?.invalidate(t.sessionId)
+            completion(r)
+        })
+    }
+
+    private func finishTurnUnit(_ c: any SQLConnection, _ t: TurnFinish) throws {
+            HopProbe.record("store.finish_turn", correlation: "\(t.channel):\(t.channelMessageId)")
             try {
                 let outbound: [SQLValue] = [.int(t.sessionId), .text(t.reply), .text(t.outbox == nil ? "replied_inline" : "queued"), .text(t.agent),
                                             .int(t.processingMs), .int(t.nowMs), Self.media(t.replyMedia), .int(t.sessionId)]
@@ -420,7 +435,6 @@ public final class SQLStore: Store, Sendable {
                 if let o = t.outbox { try self.insertOutbox(c, o, t.nowMs) }
                 if !t.usage.isEmpty { _ = try self.writeUsage(c, t.usage, nowMs: t.nowMs) }
             }()
-        }
     }
 
     /// `finishTurn`'s statements: the reply (its session's channel and numbers), the inbound
@@ -479,6 +493,7 @@ public final class SQLStore: Store, Sendable {
     }
 
     private func answeredTurn(_ c: any SQLConnection, _ t: TurnStart, sessionId: Int64, _ f: TurnFinish) throws {
+        HopProbe.record("store.answered_turn", correlation: "\(t.channel):\(t.channelMessageId)")
         let inboundParams: [SQLValue] = [.text(t.text), .text(t.channel), .text(t.channelMessageId), .text(f.agent),
                                          .int(f.processingMs), .int(t.nowMs), .text(t.remote), .text(t.local), Self.media(t.media)]
         let sessionParams: [SQLValue] = [.int(f.nowMs), f.sessionState.map { .text($0) } ?? .null, .int(sessionId)]

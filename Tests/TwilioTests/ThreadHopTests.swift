@@ -1,0 +1,135 @@
+import Foundation
+@testable import Host
+import Synchronization
+import Testing
+import TestPeers
+import TwilioCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How many threads one message crosses (issue #12, "fewer hand-offs"): the real gateway
+/// with the twilio plugin, one signed webhook, the steps of its turn recorded with their
+/// threads by `HopProbe` (debug builds), from the HTTP read on the event loop to the HTTP
+/// write. Targets: at most 4 thread changes for a synchronous in-process agent (the C echo
+/// agent), at most 6 for an asynchronous one (the HTTP JSON agent against a loopback server,
+/// whose answer arrives on the HTTP client's thread).
+@Suite(.serialized) struct ThreadHopTests {
+    /// Posts a signed webhook for `sid` with the probe armed for it; returns the TwiML
+    /// messages and the recorded steps.
+    func probed(_ port: Int, sid: String, body: String, agentURL: String? = nil) async throws -> ([String], [HopProbe.Hop]) {
+        HopProbe.arm(correlation: "twilio:\(sid)", port: port, path: "/twilio/sms", agentURL: agentURL)
+        let signed = Support.signedForm(Support.smsParams(body: body, sid: sid))
+        let r = try await Support.post(port: port, path: "/twilio/sms", body: signed.body, headers: ["X-Twilio-Signature": signed.signature])
+        // The HTTP write is recorded on the event loop before the response is written, so
+        // every step is in once the client has the response.
+        let hops = HopProbe.disarm()
+        #expect(r.status == 200)
+        return (TwiML.messages(in: r.body), hops)
+    }
+
+    /// Sends two warm-up messages (the first opens the session; the second is a sticky
+    /// session's message, as most are), then the probed third.
+    /// `before` runs just before the probed message is sent.
+    func measure(_ port: Int, agentURL: String? = nil, before: () -> Void = {}, expect reply: (String) -> Bool) async throws -> [HopProbe.Hop] {
+        for i in 0..<2 {
+            let signed = Support.signedForm(Support.smsParams(body: "warm \(i)", sid: Support.newSid()))
+            let r = try await Support.post(port: port, path: "/twilio/sms", body: signed.body, headers: ["X-Twilio-Signature": signed.signature])
+            #expect(r.status == 200 && TwiML.messages(in: r.body).count == 1, "\(r.body)")
+        }
+        before()
+        let (messages, hops) = try await probed(port, sid: Support.newSid(), body: "hop", agentURL: agentURL)
+        #expect(messages.count == 1 && reply(messages[0]), "\(messages)")
+        print("thread hops (\(HopProbe.changes(hops)) changes): \(hops.map(\.description).joined(separator: " → "))")
+        return hops
+    }
+
+    @Test func synchronousAgentTakesAtMostFourThreadChanges() async throws {
+        let yaml = Support.gatewayYAML().replacingOccurrences(of: "plugin_path:", with: "routing:\n  inline_reply_budget: 60s\n  probe_interval: 60s\nplugin_path:")
+        let hops = try await Support.withGateway(yaml) { _, port in
+            try await measure(port) { $0.hasPrefix("echo: hop") }
+        }
+        let steps = hops.map(\.step)
+        #expect(steps.first == "http.read" && steps.last == "http.write", "\(hops)")
+        #expect(steps.contains("agent.call") && steps.contains("channel.answer"), "\(hops)")
+        #expect(steps.contains { $0.hasPrefix("store.") }, "\(hops)")
+        #expect(HopProbe.changes(hops) <= 4, "\(hops)")
+    }
+
+    @Test func asynchronousAgentTakesAtMostSixThreadChanges() async throws {
+        let agent = try AgentServer()
+        defer { agent.stop() }
+        let url = "http://127.0.0.1:\(agent.port)/chat"
+        let yaml = """
+            server:
+              listen: 127.0.0.1:0
+              public_url: \(Support.publicURL)
+            store:
+              url: "sqlite::memory:"
+            routing:
+              inline_reply_budget: 60s
+              probe_interval: 60s
+            plugin_path: [\(Support.buildDir)]
+            plugins:
+              - id: twilio
+                library: twilio
+                config:
+                  account_sid: \(Support.accountSid)
+                  auth_token: "\(Support.authToken)"
+                  from: "+15557654321"
+                  api_base: http://127.0.0.1:9
+              - id: http
+                library: http-agent
+            agents:
+              - name: h
+                transport: http
+                config:
+                  url: \(url)
+                  health_url: http://127.0.0.1:\(agent.port)/health
+            """
+        let hops = try await Support.withGateway(yaml) { g, port in
+            // The router's fast path for agents that answered inside `call` (store the inbound
+            // message while the call runs) is taken when a completion happened to win the race
+            // with `call`'s return; its two concurrent branches would interleave in the
+            // record. The usual asynchronous path is measured: the hint is cleared.
+            try await measure(port, agentURL: url, before: {
+                g.conversations.agent(named: "h")?.answersInline.store(false, ordering: .relaxed)
+            }) { $0.hasPrefix("got: hop") }
+        }
+        let steps = hops.map(\.step)
+        #expect(steps.first == "http.read" && steps.last == "http.write", "\(hops)")
+        #expect(steps.contains("plugin.http_request") && steps.contains("plugin.http_response") && steps.contains("agent.completion"), "\(hops)")
+        #expect(steps.contains("store.finish_turn") || steps.contains("store.answered_turn"), "\(hops)")
+        #expect(HopProbe.changes(hops) <= 6, "\(hops)")
+    }
+}
+
+/// The HTTP JSON test agent (Tests/TransportTests/Fixtures/agent_http_server.py) on a free
+/// loopback port; `stop` kills it.
+final class AgentServer: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+
+    init() throws {
+        port = TestPeers.freePort()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", Support.repoRoot.path + "/Tests/TransportTests/Fixtures/agent_http_server.py", "\(port)"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Waits for the condition "the port accepts a connection" (generous: a loaded machine).
+        let until = Date().addingTimeInterval(60)
+        while !TestPeers.canConnect(port) {
+            guard Date() < until, process.isRunning else {
+                stop()
+                throw Support.ProcessFailure(description: "agent_http_server.py did not listen on \(port)")
+            }
+            usleep(20_000)
+        }
+    }
+
+    func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+}
