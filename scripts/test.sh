@@ -4,7 +4,7 @@
 #   --sanitize=thread|address   build into .build-tsan / .build-asan and run the suite under
 #                               ThreadSanitizer / AddressSanitizer (see scripts/sanitize.sh)
 #   --filter REGEX              only the tests `swift test --filter` selects
-# With CI=true and CI_TSAN=1, the plain run is followed by the ThreadSanitizer subset (TSAN_CI_FILTER).
+# With CI=true, the plain run is followed by the ThreadSanitizer subset (TSAN_CI_FILTER); CI_TSAN=0 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sanitize=""
@@ -35,8 +35,8 @@ swift test --skip-build --no-parallel ${filter:+--filter "$filter"}
 
 # CI: the router, store, ABI, plugin-host and event suites again under ThreadSanitizer, after
 # the plain suite (instrumented build + run: see README, "Sanitizers", for the time it adds).
-# Opt-in (CI_TSAN=1) until the subset has passed on the current code (see the README).
-if [ "${CI:-}" = true ] && [ "${CI_TSAN:-0}" = 1 ] && [ -z "$filter" ]; then
+# CI_TSAN=0 skips it (a quicker CI run, e.g. while bisecting).
+if [ "${CI:-}" = true ] && [ "${CI_TSAN:-1}" = 1 ] && [ -z "$filter" ]; then
     bash scripts/sanitize.sh thread "${TSAN_CI_FILTER:-$(bash scripts/sanitize.sh --ci-filter)}"
 fi
 
