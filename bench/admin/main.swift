@@ -25,7 +25,13 @@ guard args.count >= 3, ["sessions", "sse", "console"].contains(args[1]) else {
 }
 let dir = args[2]
 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-let buildDir = (CommandLine.arguments[0] as NSString).deletingLastPathComponent
+/// The directory of this executable (the plugins are built next to it), however it was
+/// started: `./bench-admin` gave "." and `deletingLastPathComponent` of that crashed.
+let buildDir = ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+    ?? URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path).withoutLastPathComponent
+extension String {
+    var withoutLastPathComponent: String { URL(fileURLWithPath: self).deletingLastPathComponent().path }
+}
 let token = "bench-operator-token-0123456789"
 
 func yaml(_ store: String) -> String {
@@ -36,7 +42,7 @@ func yaml(_ store: String) -> String {
       url: \(store)
     routing:
       probe_interval: 600s
-    plugin_path: [\(buildDir), \((buildDir as NSString).deletingLastPathComponent)/debug]
+    plugin_path: [\(buildDir), \(buildDir.withoutLastPathComponent)/debug]
     plugins:
       - id: test
         library: fixture-test-channel
