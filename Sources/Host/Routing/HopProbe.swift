@@ -15,7 +15,9 @@ import Synchronization
 /// different threads.
 ///
 /// Debug builds only: in a release build `record` is empty and its key (an autoclosure) is
-/// never built, so the message path pays nothing. Threading: thread-safe (a Mutex).
+/// never built, so the message path pays nothing; in a debug build, while no test has armed
+/// it, a step costs one atomic load (the key is not built, the thread's name not read).
+/// Threading: thread-safe (an atomic flag and a Mutex).
 enum HopProbe {
     /// One recorded step: its name and the thread (pthread id and name) it ran on.
     struct Hop: Sendable, CustomStringConvertible {
@@ -39,6 +41,8 @@ enum HopProbe {
         var hops: [Hop] = []
     }
     private static let state = Mutex<Armed?>(nil)
+    /// Whether `state` holds an arming: the steps' fast path while it does not.
+    private static let isArmed = Atomic<Bool>(false)
 
     /// The kernel's name of this thread (what pthread_setname_np set), "" if unreadable.
     private static func threadName() -> String {
@@ -51,12 +55,12 @@ enum HopProbe {
         return String(decoding: buf[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Records `step` on this thread if the arming `matches` it (the thread's name is read
+    /// only then).
     private static func append(_ step: StaticString, _ matches: (Armed) -> Bool) {
+        guard state.withLock({ s in s.map(matches) ?? false }) else { return }
         let hop = Hop(step: "\(step)", thread: UInt(pthread_self()), threadName: threadName())
-        state.withLock { s in
-            guard s != nil, matches(s!) else { return }
-            s!.hops.append(hop)
-        }
+        state.withLock { $0?.hops.append(hop) }
     }
     #endif
 
@@ -65,12 +69,14 @@ enum HopProbe {
     static func arm(correlation: String, port: Int, path: String, agentURL: String? = nil) {
         #if DEBUG
         state.withLock { $0 = Armed(correlation: correlation, port: port, path: path, agentURL: agentURL) }
+        isArmed.store(true, ordering: .releasing)
         #endif
     }
 
     /// Stops recording; returns the recorded steps in order (none in a release build).
     static func disarm() -> [Hop] {
         #if DEBUG
+        isArmed.store(false, ordering: .releasing)
         return state.withLock { s in
             defer { s = nil }
             return s?.hops ?? []
@@ -93,6 +99,7 @@ enum HopProbe {
     @inline(__always)
     static func record(_ step: StaticString, correlation: @autoclosure () -> String) {
         #if DEBUG
+        guard isArmed.load(ordering: .relaxed) else { return }
         let key = correlation()
         append(step) { $0.correlation == key }
         #endif
@@ -102,6 +109,7 @@ enum HopProbe {
     @inline(__always)
     static func record(_ step: StaticString, port: @autoclosure () -> Int?, path: @autoclosure () -> Substring) {
         #if DEBUG
+        guard isArmed.load(ordering: .relaxed) else { return }
         let p = port(), key = path()
         append(step) { $0.port == p && $0.path == key }
         #endif
@@ -111,6 +119,7 @@ enum HopProbe {
     @inline(__always)
     static func record(_ step: StaticString, url: @autoclosure () -> String) {
         #if DEBUG
+        guard isArmed.load(ordering: .relaxed) else { return }
         let key = url()
         append(step) { $0.agentURL == key }
         #endif
