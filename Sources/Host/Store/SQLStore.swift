@@ -415,26 +415,24 @@ public final class SQLStore: Store, Sendable {
     }
 
     private func finishTurnUnit(_ c: any SQLConnection, _ t: TurnFinish) throws {
-            HopProbe.record("store.finish_turn", correlation: "\(t.channel):\(t.channelMessageId)")
-            try {
-                let outbound: [SQLValue] = [.int(t.sessionId), .text(t.reply), .text(t.outbox == nil ? "replied_inline" : "queued"), .text(t.agent),
-                                            .int(t.processingMs), .int(t.nowMs), Self.media(t.replyMedia), .int(t.sessionId)]
-                let inbound: [SQLValue] = [.int(t.processingMs), .int(t.inboundMessageId)]
-                let dedupe: [SQLValue] = [.text(t.reply), .text(t.channel), .text(t.channelMessageId)]
-                let session: [SQLValue] = [.int(t.nowMs), t.sessionState.map { .text($0) } ?? .null, .int(t.sessionId)]
-                if c.dialect == .postgres {
-                    // The four as data-modifying CTEs of one statement (one executor start
-                    // instead of four), deferred like them.
-                    try c.send(Self.finishTurnSQL, outbound + inbound + dedupe + session)
-                } else {
-                    try c.send(Self.finishOutboundSQL, outbound)
-                    try c.send(Self.finishInboundSQL, inbound)
-                    try c.send(Self.finishDedupeSQL, dedupe)
-                    try c.send(Self.finishSessionSQL, session)
-                }
-                if let o = t.outbox { try self.insertOutbox(c, o, t.nowMs) }
-                if !t.usage.isEmpty { _ = try self.writeUsage(c, t.usage, nowMs: t.nowMs) }
-            }()
+        HopProbe.record("store.finish_turn", correlation: "\(t.channel):\(t.channelMessageId)")
+        let outbound: [SQLValue] = [.int(t.sessionId), .text(t.reply), .text(t.outbox == nil ? "replied_inline" : "queued"), .text(t.agent),
+                                    .int(t.processingMs), .int(t.nowMs), Self.media(t.replyMedia), .int(t.sessionId)]
+        let inbound: [SQLValue] = [.int(t.processingMs), .int(t.inboundMessageId)]
+        let dedupe: [SQLValue] = [.text(t.reply), .text(t.channel), .text(t.channelMessageId)]
+        let session: [SQLValue] = [.int(t.nowMs), t.sessionState.map { .text($0) } ?? .null, .int(t.sessionId)]
+        if c.dialect == .postgres {
+            // The four as data-modifying CTEs of one statement (one executor start
+            // instead of four), deferred like them.
+            try c.send(Self.finishTurnSQL, outbound + inbound + dedupe + session)
+        } else {
+            try c.send(Self.finishOutboundSQL, outbound)
+            try c.send(Self.finishInboundSQL, inbound)
+            try c.send(Self.finishDedupeSQL, dedupe)
+            try c.send(Self.finishSessionSQL, session)
+        }
+        if let o = t.outbox { try insertOutbox(c, o, t.nowMs) }
+        if !t.usage.isEmpty { _ = try writeUsage(c, t.usage, nowMs: t.nowMs) }
     }
 
     /// `finishTurn`'s statements: the reply (its session's channel and numbers), the inbound
