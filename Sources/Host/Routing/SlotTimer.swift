@@ -1,4 +1,5 @@
 import Foundation
+import HeapModule
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -38,9 +39,9 @@ final class SlotTimer: Sendable {
     private struct State {
         /// slot number → entries due in it (id → action).
         var slots: [UInt64: [UInt64: @Sendable () -> Void]] = [:]
-        /// Slot numbers with entries, as a min-heap (a slot may stay after its entries were
+        /// Slot numbers with entries, earliest first (a slot may stay after its entries were
         /// cancelled; the tick skips it).
-        var order: [UInt64] = []
+        var order = Heap<UInt64>()
         /// Per-entry mode (granularity 0): the loop's task of each entry.
         var tasks: [UInt64: Scheduled<Void>] = [:]
         var nextId: UInt64 = 0
@@ -82,7 +83,7 @@ final class SlotTimer: Sendable {
             let id = s.nextId & ((1 << Self.idBits) - 1)
             if s.slots[slot] == nil {
                 s.slots[slot] = [id: action]
-                Self.push(&s.order, slot)
+                s.order.insert(slot)
             } else {
                 s.slots[slot]![id] = action
             }
@@ -117,7 +118,7 @@ final class SlotTimer: Sendable {
     func shutdown() {
         let (armed, tasks, slots) = state.withLock { s in
             s.stopped = true
-            defer { s.armed = nil; s.armedSlot = nil; s.tasks = [:]; s.slots = [:]; s.order = [] }
+            defer { s.armed = nil; s.armedSlot = nil; s.tasks = [:]; s.slots = [:]; s.order = Heap() }
             return (s.armed, s.tasks, s.slots)
         }
         armed?.cancel()
@@ -155,47 +156,15 @@ final class SlotTimer: Sendable {
             if s.armedSlot == slot { s.armedSlot = nil; s.armed = nil }
             guard !s.stopped else { return [] }
             var due: [@Sendable () -> Void] = []
-            while let first = s.order.first, first <= nowSlot {
-                _ = Self.pop(&s.order)
+            while let first = s.order.min, first <= nowSlot {
+                _ = s.order.popMin()
                 if let entries = s.slots.removeValue(forKey: first) { due.append(contentsOf: entries.values) }
             }
             // Skip slots whose entries were all cancelled.
-            while let first = s.order.first, s.slots[first] == nil { _ = Self.pop(&s.order) }
-            if let next = s.order.first, s.armedSlot.map({ next < $0 }) ?? true { arm(&s, next) }
+            while let first = s.order.min, s.slots[first] == nil { _ = s.order.popMin() }
+            if let next = s.order.min, s.armedSlot.map({ next < $0 }) ?? true { arm(&s, next) }
             return due
         }
         for a in due { a() }
-    }
-
-    // MARK: binary min-heap of slot numbers
-
-    private static func push(_ h: inout [UInt64], _ v: UInt64) {
-        h.append(v)
-        var i = h.count - 1
-        while i > 0 {
-            let p = (i - 1) / 2
-            guard h[i] < h[p] else { break }
-            h.swapAt(i, p)
-            i = p
-        }
-    }
-
-    private static func pop(_ h: inout [UInt64]) -> UInt64 {
-        let top = h[0]
-        let last = h.removeLast()
-        if !h.isEmpty {
-            h[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < h.count && h[l] < h[m] { m = l }
-                if r < h.count && h[r] < h[m] { m = r }
-                if m == i { break }
-                h.swapAt(i, m)
-                i = m
-            }
-        }
-        return top
     }
 }
