@@ -14,31 +14,15 @@ import TwilioCore
 /// outbox) to a fake Twilio on loopback.
 @Suite(.serialized) struct MediaTests {
     static func yaml(twilioPort: Int, agentPort: Int) -> String {
-        """
-        server:
-          listen: 127.0.0.1:0
-          public_url: \(Support.publicURL)
-        store:
-          url: "sqlite::memory:"
-        routing:
-          inline_reply_budget: 800ms
-        plugin_path: [\(Support.buildDir)]
-        plugins:
-          - id: twilio
-            library: twilio
-            config:
-              account_sid: \(Support.accountSid)
-              auth_token: "\(Support.authToken)"
-              from: "+15557654321"
-              api_base: http://127.0.0.1:\(twilioPort)
-          - id: http
-            library: http-agent
-        agents:
-          - name: media
-            transport: http
-            config:
-              url: http://127.0.0.1:\(agentPort)/chat
-        """
+        Support.gatewayYAML(apiBase: "http://127.0.0.1:\(twilioPort)", routing: ["inline_reply_budget: 800ms"], agent: """
+              - id: http
+                library: http-agent
+            agents:
+              - name: media
+                transport: http
+                config:
+                  url: http://127.0.0.1:\(agentPort)/chat
+            """)
     }
 
     func post(_ port: Int, _ params: [(String, String)]) async throws -> Support.Response {

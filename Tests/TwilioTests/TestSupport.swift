@@ -82,14 +82,30 @@ enum Support {
 
     // MARK: Gateway in process
 
-    /// The YAML of a gateway with the twilio channel and the C echo agent.
-    static func gatewayYAML(twilio extra: String = "", apiBase: String = "http://127.0.0.1:9") -> String {
+    /// The C echo agent as `gatewayYAML`'s agent: its plugin entry and the `agents:` section.
+    static let cEchoAgent = """
+          - id: c-echo
+            library: c-echo-agent
+            config: {}
+        agents:
+          - name: echo
+            transport: c-echo
+            config:
+              prefix: echo
+        """
+
+    /// The YAML of a gateway with the twilio channel and, by default, the C echo agent.
+    /// `routing`: lines of the `routing:` section (none: the defaults). `agent`: the agent's
+    /// plugin entry (indented as a list item of `plugins:`) followed by the `agents:` section.
+    static func gatewayYAML(twilio extra: String = "", apiBase: String = "http://127.0.0.1:9", routing: [String] = [],
+                            agent: String = cEchoAgent) -> String {
         """
         server:
           listen: 127.0.0.1:0
           public_url: \(publicURL)
         store:
           url: "sqlite::memory:"
+        \(routing.isEmpty ? "" : (["routing:"] + routing.map { "  " + $0 }).joined(separator: "\n"))
         plugin_path: [\(buildDir)]
         plugins:
           - id: twilio
@@ -100,14 +116,7 @@ enum Support {
               from: "+15557654321"
               api_base: \(apiBase)
         \(extra.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n"))
-          - id: c-echo
-            library: c-echo-agent
-            config: {}
-        agents:
-          - name: echo
-            transport: c-echo
-            config:
-              prefix: echo
+        \(agent)
         """
     }
 

@@ -15,6 +15,9 @@ import Glibc
 /// agent), at most 6 for an asynchronous one (the HTTP JSON agent against a loopback server,
 /// whose answer arrives on the HTTP client's thread).
 @Suite(.serialized) struct ThreadHopTests {
+    /// A budget no message reaches, and no health probes in the record.
+    static let routing = ["inline_reply_budget: 60s", "probe_interval: 60s"]
+
     /// Posts a signed webhook for `sid` with the probe armed for it; returns the TwiML
     /// messages and the recorded steps.
     func probed(_ port: Int, sid: String, body: String, agentURL: String? = nil) async throws -> ([String], [HopProbe.Hop]) {
@@ -55,7 +58,7 @@ import Glibc
     }
 
     @Test func synchronousAgentTakesAtMostFourThreadChanges() async throws {
-        let yaml = Support.gatewayYAML().replacingOccurrences(of: "plugin_path:", with: "routing:\n  inline_reply_budget: 60s\n  probe_interval: 60s\nplugin_path:")
+        let yaml = Support.gatewayYAML(routing: Self.routing)
         let hops = try await Support.withGateway(yaml) { _, port in
             try await measure(port) { $0.hasPrefix("echo: hop") }
         }
@@ -70,24 +73,7 @@ import Glibc
         let agent = try AgentServer()
         defer { agent.stop() }
         let url = "http://127.0.0.1:\(agent.port)/chat"
-        let yaml = """
-            server:
-              listen: 127.0.0.1:0
-              public_url: \(Support.publicURL)
-            store:
-              url: "sqlite::memory:"
-            routing:
-              inline_reply_budget: 60s
-              probe_interval: 60s
-            plugin_path: [\(Support.buildDir)]
-            plugins:
-              - id: twilio
-                library: twilio
-                config:
-                  account_sid: \(Support.accountSid)
-                  auth_token: "\(Support.authToken)"
-                  from: "+15557654321"
-                  api_base: http://127.0.0.1:9
+        let yaml = Support.gatewayYAML(routing: Self.routing, agent: """
               - id: http
                 library: http-agent
             agents:
@@ -96,7 +82,7 @@ import Glibc
                 config:
                   url: \(url)
                   health_url: http://127.0.0.1:\(agent.port)/health
-            """
+            """)
         let hops = try await Support.withGateway(yaml) { g, port in
             // The router's fast path for agents that answered inside `call` (store the inbound
             // message while the call runs) is taken when a completion happened to win the race
