@@ -103,7 +103,7 @@ public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
 /// read-only host table.
 public final class PluginLoader: @unchecked Sendable {
     public static let hostABI = "\(DS_ABI_MAJOR).\(DS_ABI_MINOR)"
-    private typealias Cache = [String: (lib: PluginLibrary, identity: FileIdentity?)]
+    private typealias Cache = [String: PluginLibrary]
     /// Libraries loaded in this process by real path. Held while loading (dlopen and the entry
     /// run at most once at a time).
     private static let cache = Mutex<Cache>([:])
@@ -153,7 +153,7 @@ public final class PluginLoader: @unchecked Sendable {
 
     private func load(real: String, expectedBy entryId: String?, loaded: inout Cache) throws -> PluginLibrary {
         let identity = FileIdentity(path: real)
-        if let cached = loaded[real], cached.identity == identity { return cached.lib }
+        if let cached = loaded[real], cached.identity == identity { return cached }
         let who = entryId.map { "plugin '\($0)'" } ?? "library"
         // The dynamic loader reuses a loaded object by name: a file replaced at the same path
         // is opened through a name unique to its identity (a symlink), so it is mapped anew.
@@ -188,10 +188,9 @@ public final class PluginLoader: @unchecked Sendable {
         guard !lib.id.isEmpty else {
             throw PluginLoadError(message: "\(who): \(real) has an empty plugin id (plugin ABI \(lib.abiVersion), host ABI \(Self.hostABI))")
         }
-        loaded[real] = (lib, identity)
+        loaded[real] = lib
         return lib
     }
-
 
     /// Every plugin library found in the given folders (files named libds-*.so), loaded,
     /// or the reason it could not be.
