@@ -11,7 +11,7 @@
 //       the page makes when events arrive (at most every 400 ms). Each run on a fresh gateway
 //       and store, so a "without" run is not warmed by an earlier watcher; runs alternate,
 //       starting with "without" and "with" in turn. `sink` (default) adds a file sink (as the
-//       default plugins.yaml has), `nosink` none.
+//       default plugins.yaml has), `nosink` none. BENCH_ONLY=with|without runs one half.
 //
 // Plugins come from the build folder of this executable (fixture test channel, C echo agent).
 import Foundation
@@ -224,6 +224,8 @@ if args[1] == "console" {
     let rounds = args.count > 4 ? Int(args[4])! : 4
     let concurrency = args.count > 5 ? Int(args[5])! : 32
     let withSink = !(args.count > 6 && args[6] == "nosink")
+    /// BENCH_ONLY=with|without runs one half only (to profile it alone, e.g. under `perf stat`).
+    let only: Bool? = ProcessInfo.processInfo.environment["BENCH_ONLY"].map { $0 == "with" }
     /// One run on a fresh gateway: a warm-up of 1,000 messages, then `messages` measured.
     func run(console: Bool, _ tag: String) async throws -> (rate: Double, cpu: Double, bytes: Int, reads: Int) {
         let id = UUID().uuidString.prefix(8)
@@ -267,7 +269,7 @@ if args[1] == "console" {
     for r in 0..<rounds {
         // Alternate which half goes first, so a drift of the machine's load does not favour one.
         let order = r % 2 == 0 ? [false, true] : [true, false]
-        for c in order {
+        for c in order where only == nil || only == c {
             let x = try await run(console: c, "\(c ? "c" : "n")\(r)")
             if c { with.append(x.rate); cpuWith.append(x.cpu) } else { without.append(x.rate); cpuWithout.append(x.cpu) }
             if c { print(String(format: "round %d: with the console %.0f msg/s, %.0f us CPU/msg (stream %d bytes, %d page reads)", r + 1, x.rate, x.cpu, x.bytes, x.reads)) }
@@ -276,6 +278,7 @@ if args[1] == "console" {
     }
     func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(xs.count) }
     func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+    if only != nil { exit(0) }
     let a = mean(without), b = mean(with), ma = median(without), mb = median(with)
     print(String(format: "throughput: mean without %.0f msg/s, with the console %.0f msg/s: %+.1f %%; median %+.1f %%", a, b, (b / a - 1) * 100, (mb / ma - 1) * 100))
     let ca = mean(cpuWithout), cb = mean(cpuWith), mca = median(cpuWithout), mcb = median(cpuWith)
