@@ -20,7 +20,15 @@ final class ReloadSignal: @unchecked Sendable {
     // time) before the handler can run with them; the async-signal handler only reads them
     // (it may take no lock).
     nonisolated(unsafe) private static var writeFD: Int32 = -1
-    nonisolated(unsafe) private static var previous = sigaction()
+    /// The handler we chain to, in memory of its own: as a `static var` of type `sigaction`,
+    /// the compiler emitted a 148-byte global while its copies write all 152 bytes of the
+    /// struct (AddressSanitizer: global-buffer-overflow in `reassert`, every `darkspere run`).
+    /// Allocated once, before the handler is installed; never freed (one per process).
+    nonisolated(unsafe) private static let previous: UnsafeMutablePointer<sigaction> = {
+        let p = UnsafeMutablePointer<sigaction>.allocate(capacity: 1)
+        p.initialize(to: sigaction())
+        return p
+    }()
     nonisolated(unsafe) private static var installed = false
     private let thread: Thread
 
@@ -52,7 +60,7 @@ final class ReloadSignal: @unchecked Sendable {
         var b: UInt8 = 1
         _ = write(ReloadSignal.writeFD, &b, 1)
         // Then whoever else wanted SIGHUP before us.
-        let p = ReloadSignal.previous
+        let p = ReloadSignal.previous.pointee
         if p.sa_flags & SA_SIGINFO != 0 {
             p.__sigaction_handler.sa_sigaction?(sig, info, ctx)
         } else if let h = p.__sigaction_handler.sa_handler {
@@ -75,12 +83,12 @@ final class ReloadSignal: @unchecked Sendable {
         ours.sa_flags = SA_RESTART | SA_SIGINFO
         var old = sigaction()
         sigaction(SIGHUP, &ours, &old)
-        previous = old
+        previous.pointee = old
         installed = true
     }
 
     func stop() {
-        sigaction(SIGHUP, &Self.previous, nil)
+        sigaction(SIGHUP, Self.previous, nil)
         Self.installed = false
         let w = Self.writeFD
         Self.writeFD = -1
