@@ -88,10 +88,11 @@ final class SSEWriter: @unchecked Sendable {
                 return
             }
             let (items, dropped, more) = live.drain(sub, limit: Self.chunkEvents)
-            var bytes: [UInt8] = dropped > 0 ? Array("event: dropped\ndata: {\"dropped\":\(dropped)}\n\n".utf8) : []
-            // Each item's text is made once and shared by every client that gets it.
-            for i in items where sub.filter.matches(i) { bytes += i.sse }
-            if !bytes.isEmpty { stream.write(bytes) }
+            // One buffer per chunk, each event's text written straight into it.
+            var buffer = stream.allocator.buffer(capacity: items.reduce(0) { $0 + $1.line.utf8.count + 64 })
+            if dropped > 0 { buffer.writeString("event: dropped\ndata: {\"dropped\":\(dropped)}\n\n") }
+            for i in items where sub.filter.matches(i) { i.writeSSE(to: &buffer) }
+            stream.write(buffer)
             if !more { return }
         }
     }

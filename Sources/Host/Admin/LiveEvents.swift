@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Synchronization
 
 /// The event stream for live watchers (the admin API's Server-Sent Events): the same JSON
@@ -20,30 +21,27 @@ import Synchronization
 /// wakes one itself: the bus calls `wakeWaiting` after its lock when a writer waits.
 /// Subscribe/unsubscribe/drain from any thread.
 public final class LiveEvents: Sendable {
-    /// One event for watchers: its JSON line (the log sinks' line, made once by the bus) and
-    /// its SSE text (`id: …` + `data: …`), made at most once, by the first stream writer that
-    /// needs it, and shared by every client. Immutable apart from that cache (under its lock).
-    public final class Item: Sendable {
+    /// One event for watchers: its id, type and session (for the filters) and its JSON line
+    /// (the log sinks' line, made once by the bus and shared with them). A plain value: the
+    /// ring stores it in place, with no allocation of its own on the message path.
+    public struct Item: Sendable {
         public let id: String
         public let type: String
         public let session: String?
         public let line: String
-        private let encoded = Mutex<[UInt8]?>(nil)
 
         public init(id: String, type: String, session: String?, line: String) {
             self.id = id; self.type = type; self.session = session; self.line = line
         }
 
-        /// `id: <id>\ndata: <line>\n\n`, made once.
-        public var sse: [UInt8] {
-            encoded.withLock { cached in
-                if let c = cached { return c }
-                var b: [UInt8] = []
-                b.reserveCapacity(line.utf8.count + id.utf8.count + 14)
-                b += "id: ".utf8; b += id.utf8; b += "\ndata: ".utf8; b += line.utf8; b += "\n\n".utf8
-                cached = b
-                return b
-            }
+        /// Writes the event as Server-Sent Events text, `id: <id>\ndata: <line>\n\n`, straight
+        /// into the stream's buffer (no intermediate copy).
+        public func writeSSE(to buffer: inout ByteBuffer) {
+            buffer.writeStaticString("id: ")
+            buffer.writeString(id)
+            buffer.writeStaticString("\ndata: ")
+            buffer.writeString(line)
+            buffer.writeStaticString("\n\n")
         }
     }
 

@@ -93,14 +93,22 @@ public final class HTTPStream: @unchecked Sendable {
     /// callers then drop instead of queueing. Read on the event loop.
     public var isWritable: Bool { channel.isWritable }
 
+    /// Makes buffers for `write(_:)`.
+    public var allocator: ByteBufferAllocator { channel.allocator }
+
     /// Writes and flushes one chunk. On the event loop it writes at once.
     public func write(_ bytes: [UInt8]) {
         guard eventLoop.inEventLoop else { return eventLoop.execute { self.write(bytes) } }
         guard !closed, !bytes.isEmpty else { return }
-        let ctx = context.value
-        var buf = ctx.channel.allocator.buffer(capacity: bytes.count)
-        buf.writeBytes(bytes)
-        ctx.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buf))), promise: nil)
+        write(channel.allocator.buffer(bytes: bytes))
+    }
+
+    /// Writes and flushes one chunk, without copying it. On the event loop it writes at once;
+    /// an empty buffer writes nothing.
+    public func write(_ buffer: ByteBuffer) {
+        guard eventLoop.inEventLoop else { return eventLoop.execute { self.write(buffer) } }
+        guard !closed, buffer.readableBytes > 0 else { return }
+        context.value.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil)
     }
 
     /// Ends the response and closes the connection.
