@@ -46,14 +46,17 @@ reports="$PWD/$scratch/sanitizer-reports"
 rm -rf "$reports"
 mkdir -p "$reports"
 supp="$PWD/scripts/tsan-suppressions.txt"
-# handle_segv=0: a segmentation fault stays a plain SIGSEGV (plugin-check's tests crash a
-# fixture on purpose and expect the signal); it is not a race report.
+# handle_segv=0 (both): a segmentation fault stays a plain SIGSEGV (plugin-check's tests crash
+# a fixture on purpose and expect the signal); it is not a sanitizer report.
 export TSAN_OPTIONS="log_path=$reports/tsan halt_on_error=0 exitcode=66 second_deadlock_stack=1 handle_segv=0${TSAN_OPTIONS:+ $TSAN_OPTIONS}"
 [ -f "$supp" ] && TSAN_OPTIONS="suppressions=$supp $TSAN_OPTIONS"
-export ASAN_OPTIONS="log_path=$reports/asan exitcode=66 detect_leaks=${ASAN_LEAKS:-0}${ASAN_OPTIONS:+ $ASAN_OPTIONS}"
+export ASAN_OPTIONS="log_path=$reports/asan exitcode=66 detect_leaks=${ASAN_LEAKS:-0} handle_segv=0${ASAN_OPTIONS:+ $ASAN_OPTIONS}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-}"
 # Swift's backtracer would add seconds per crash; the sanitizer prints its own stacks.
 export SWIFT_BACKTRACE=enable=no
+# The bounded fuzzing suite builds its libFuzzer binaries on top of the plain .build (and
+# runs them with their own instrumentation): not part of a sanitizer run.
+export FUZZ=0
 if [ "$kind" = thread ]; then
     # Swift's Mutex takes its contended path in the uninstrumented stdlib (futex system calls):
     # this preloaded shim tells TSan about that lock hand-off (see scripts/tsan-swift-mutex.c).
