@@ -11,7 +11,8 @@
 //       the page makes when events arrive (at most every 400 ms). Each run on a fresh gateway
 //       and store, so a "without" run is not warmed by an earlier watcher; runs alternate,
 //       starting with "without" and "with" in turn. `sink` (default) adds a file sink (as the
-//       default plugins.yaml has), `nosink` none. BENCH_ONLY=with|without runs one half.
+//       default plugins.yaml has), `nosink` none. BENCH_ONLY=with|without runs one half;
+//       BENCH_CLIENT=stream opens a client on the whole event stream instead of the console.
 //
 // Plugins come from the build folder of this executable (fixture test channel, C echo agent).
 import Foundation
@@ -182,7 +183,9 @@ final class ConsoleClient: @unchecked Sendable {
     var bytes: Int { lock.withLock { _bytes } }
     var stopped: Bool { lock.withLock { _stopped } }
 
-    init(port: Int) {
+    /// `streamOnly`: a client subscribed to the whole event stream, no filter and no page reads
+    /// (the admin API's own measure, issue 13), instead of the console.
+    init(port: Int, streamOnly: Bool = false) {
         self.port = port
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_in()
@@ -190,12 +193,14 @@ final class ConsoleClient: @unchecked Sendable {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        let req = "GET /api/v1/events?type=message.,session.,agent.,optout.&access_token=\(token) HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+        let query = streamOnly ? "" : "type=message.,session.,agent.,optout.&"
+        let req = "GET /api/v1/events?\(query)access_token=\(token) HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
         _ = req.withCString { send(fd, $0, strlen($0), 0) }
         Thread { [self] in
             var buf = [UInt8](repeating: 0, count: 65536)
             while true { let n = recv(fd, &buf, buf.count, 0); if n <= 0 { break }; lock.withLock { _bytes += n } }
         }.start()
+        if streamOnly { return }
         Thread { [self] in
             var seen = 0, tick = 0, last: Int? = nil
             while !stopped {
@@ -226,6 +231,10 @@ if args[1] == "console" {
     let withSink = !(args.count > 6 && args[6] == "nosink")
     /// BENCH_ONLY=with|without runs one half only (to profile it alone, e.g. under `perf stat`).
     let only: Bool? = ProcessInfo.processInfo.environment["BENCH_ONLY"].map { $0 == "with" }
+    /// BENCH_CLIENT=stream: the "with" half has a client on the whole event stream (no filter,
+    /// no page reads) instead of the console.
+    let streamOnly = ProcessInfo.processInfo.environment["BENCH_CLIENT"] == "stream"
+    let withWhat = streamOnly ? "stream" : "console"
     /// One run on a fresh gateway: a warm-up of 1,000 messages, then `messages` measured.
     func run(console: Bool, _ tag: String) async throws -> (rate: Double, cpu: Double, bytes: Int, reads: Int) {
         let id = UUID().uuidString.prefix(8)
@@ -247,7 +256,7 @@ if args[1] == "console" {
             }
             return Double(n) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         }
-        let client = console ? ConsoleClient(port: g.adminPort!) : nil
+        let client = console ? ConsoleClient(port: g.adminPort!, streamOnly: streamOnly) : nil
         try await Task.sleep(nanoseconds: 300_000_000)
         _ = await batch(1000, "warm-\(tag)")
         let cpu0 = processCPUMicros()
@@ -272,7 +281,7 @@ if args[1] == "console" {
         for c in order where only == nil || only == c {
             let x = try await run(console: c, "\(c ? "c" : "n")\(r)")
             if c { with.append(x.rate); cpuWith.append(x.cpu) } else { without.append(x.rate); cpuWithout.append(x.cpu) }
-            if c { print(String(format: "round %d: with the console %.0f msg/s, %.0f us CPU/msg (stream %d bytes, %d page reads)", r + 1, x.rate, x.cpu, x.bytes, x.reads)) }
+            if c { print(String(format: "round %d: with the \(withWhat) %.0f msg/s, %.0f us CPU/msg (stream %d bytes, %d page reads)", r + 1, x.rate, x.cpu, x.bytes, x.reads)) }
             else { print(String(format: "round %d: without         %.0f msg/s, %.0f us CPU/msg", r + 1, x.rate, x.cpu)) }
         }
     }
@@ -280,9 +289,9 @@ if args[1] == "console" {
     func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
     if only != nil { exit(0) }
     let a = mean(without), b = mean(with), ma = median(without), mb = median(with)
-    print(String(format: "throughput: mean without %.0f msg/s, with the console %.0f msg/s: %+.1f %%; median %+.1f %%", a, b, (b / a - 1) * 100, (mb / ma - 1) * 100))
+    print(String(format: "throughput: mean without %.0f msg/s, with the \(withWhat) %.0f msg/s: %+.1f %%; median %+.1f %%", a, b, (b / a - 1) * 100, (mb / ma - 1) * 100))
     let ca = mean(cpuWithout), cb = mean(cpuWith), mca = median(cpuWithout), mcb = median(cpuWith)
-    print(String(format: "CPU per message: mean without %.1f us, with the console %.1f us: %+.1f %%; median %+.1f %%", ca, cb, (cb / ca - 1) * 100, (mcb / mca - 1) * 100))
+    print(String(format: "CPU per message: mean without %.1f us, with the \(withWhat) %.1f us: %+.1f %%; median %+.1f %%", ca, cb, (cb / ca - 1) * 100, (mcb / mca - 1) * 100))
     exit(0)
 }
 
