@@ -321,38 +321,12 @@ func run(_ tag: String) async -> Double {
     return Double(messages) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
 }
 
-/// An SSE client on a raw socket that reads and discards everything (a fast watcher).
-/// Unchecked Sendable: `bytes` is written by the reader thread and read after it was joined;
-/// `thread` is set before the thread runs.
-final class Watcher: @unchecked Sendable {
-    let fd: Int32
-    var bytes = 0
-    var thread: Thread?
-    init(port: Int) {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        let req = "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n"
-        _ = req.withCString { send(fd, $0, strlen($0), 0) }
-        let t = Thread { [self] in
-            var buf = [UInt8](repeating: 0, count: 65536)
-            while true { let n = recv(fd, &buf, buf.count, 0); if n <= 0 { break }; bytes += n }
-        }
-        t.start()
-        thread = t
-    }
-    func stop() { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
-}
-
 _ = await run("warmup")
 var without: [Double] = [], with: [Double] = []
 var received = 0
 for r in 0..<rounds {
     without.append(await run("n\(r)"))
-    let w = Watcher(port: g.adminPort!)
+    let w = ConsoleClient(port: g.adminPort!, streamOnly: true)
     try await Task.sleep(nanoseconds: 200_000_000)
     with.append(await run("w\(r)"))
     try await Task.sleep(nanoseconds: 200_000_000)

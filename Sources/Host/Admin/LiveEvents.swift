@@ -47,14 +47,13 @@ public final class LiveEvents: Sendable {
 
     /// A subscriber's filter: event types (exact, or a prefix ending in "."), session id.
     public struct Filter: Sendable {
-        public let types: [String]
         public let session: String?
         /// The types as UTF-8, each with whether it is a prefix: a writer matches every event
         /// of a busy gateway, and comparing bytes costs a fraction of `String.hasPrefix`.
         private let patterns: [(bytes: [UInt8], prefix: Bool)]
 
         public init(types: [String] = [], session: String? = nil) {
-            self.types = types; self.session = session
+            self.session = session
             patterns = types.map { (Array($0.utf8), $0.hasSuffix(".")) }
         }
 

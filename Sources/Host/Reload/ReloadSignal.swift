@@ -81,9 +81,7 @@ final class ReloadSignal: @unchecked Sendable {
         ours.__sigaction_handler.sa_sigaction = handler
         sigemptyset(&ours.sa_mask)
         ours.sa_flags = SA_RESTART | SA_SIGINFO
-        var old = sigaction()
-        sigaction(SIGHUP, &ours, &old)
-        previous.pointee = old
+        sigaction(SIGHUP, &ours, previous)
         installed = true
     }
 
