@@ -64,7 +64,7 @@ pass "retried MessageSid $SID: same reply, still 2 rows (inbound + reply), sessi
 # 4. two retries at once of a new MessageSid (one may pass get_or_create_session before the
 #    other commits: record_turn's ON CONFLICT answers it from the stored reply)
 R=$(signed +19990000001 SMrace0000000000000000000000000001 "at once")
-post "$R" > "$WORK/a" & post "$R" > "$WORK/b" & wait
+post "$R" > "$WORK/a" & A=$!; post "$R" > "$WORK/b" & B=$!; wait "$A" "$B"
 cmp -s "$WORK/a" "$WORK/b" || fail "concurrent retries answered differently: $(cat "$WORK/a") / $(cat "$WORK/b")"
 [ "$(q "SELECT count(*) FROM message_history WHERE message_sid = 'SMrace0000000000000000000000000001'")" = 2 ] || fail "concurrent retries wrote a second turn"
 pass "two concurrent retries: same reply ($(cut -f3 "$WORK/a")), one turn"

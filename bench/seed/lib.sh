@@ -74,7 +74,7 @@ us_per() { awk -v t="$1" -v n="$2" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.0f"
 # --- the Python side's database, created anew: schema, the echo agent, and (SEED_SESSIONS=1)
 # one active session per sender as make_requests.py numbers them (+1555 and 7 digits)
 fresh_database() {
-  "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS seed" -c "CREATE DATABASE seed"
+  "${PSQL[@]}" -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS seed WITH (FORCE)" -c "CREATE DATABASE seed"
   "${PSQL[@]}" -d seed -f bench/seed/schema.sql >/dev/null
   if [ "$SEED_SESSIONS" = 1 ]; then
     "${PSQL[@]}" -d seed -c "
