@@ -91,7 +91,7 @@ start_python() { # $1 = log name
   PY_URL="http://127.0.0.1:$PY_PORT"
   DATABASE_URL=$DATABASE_URL PUBLIC_URL=$PUBLIC_URL TWILIO_AUTH_TOKEN=$TOKEN \
     "$VENV/bin/uvicorn" app:app --app-dir bench/seed --host 127.0.0.1 --port "$PY_PORT" --workers "$WORKERS" \
-    --loop uvloop --http httptools --no-access-log --log-level warning > "$WORK/py-$1.log" 2>&1 &
+    --loop "${LOOP:-uvloop}" --http "${HTTP:-httptools}" --no-access-log --log-level warning > "$WORK/py-$1.log" 2>&1 &
   PY=$!
   for _ in $(seq 1 200); do curl -fsS "$PY_URL/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   curl -fsS "$PY_URL/healthz" >/dev/null || { cat "$WORK/py-$1.log"; echo "FAILED: the Python stack did not start" >&2; exit 1; }

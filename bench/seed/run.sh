@@ -6,7 +6,8 @@
 #   ROUNDS=3 DURATION=10s (defaults); WARMUP=3 (s); WORKERS=2 (uvicorn worker processes);
 #   POOL_SIZE=16 (connections per worker); SEED_SESSIONS=1 (one active session per sender in
 #   the Python side's fresh database, the steady state; 0 = none); KEEP=1 (keep the
-#   PostgreSQL server and its folder)
+#   PostgreSQL server and its folder); LOOP=uvloop HTTP=httptools (uvicorn's --loop and --http;
+#   LOOP=asyncio HTTP=h11 WORKERS=1 is a plain `pip install uvicorn` run as `uvicorn app:app`)
 #
 # Each round: (1) the gateway exactly as bench/twilio/ab.sh runs it: fresh SQLite file,
 # bench/twilio/bench.yaml with the sqlite path rewritten, 3 s warm-up on requests
@@ -61,7 +62,7 @@ run_python() { # $1 = round
   P_ROWS=$("${PSQL[@]}" -d seed -c "SELECT count(*) FROM message_history")
 }
 
-echo "rounds: $ROUNDS x (gateway $BIN/darkspere, then Python: uvicorn --workers $WORKERS, pool $POOL_SIZE per worker); each: ${WARMUP} s warm-up, wrk -t2 -c64 -d$DURATION --latency -s bench/twilio/twilio.lua"
+echo "rounds: $ROUNDS x (gateway $BIN/darkspere, then Python: uvicorn --workers $WORKERS --loop ${LOOP:-uvloop} --http ${HTTP:-httptools}, pool $POOL_SIZE per worker); each: ${WARMUP} s warm-up, wrk -t2 -c64 -d$DURATION --latency -s bench/twilio/twilio.lua"
 RATIOS=()
 for r in $(seq 1 "$ROUNDS"); do
   run_gateway "$r"
