@@ -31,6 +31,9 @@ import Digests
             for messageLength in [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000] {
                 let m = (0..<messageLength).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }
                 let mac = Digest.hex(Digest.hmac(.sha1, key: key, message: m))
+                // The prepared key (inner and outer pad states made once) gives the same bytes.
+                #expect(Digest.hex(Digest.HMACKey(.sha1, key: key).mac(m)) == mac, "key \(keyLength) message \(messageLength)")
+                #expect(Digest.HMACKey(.sha256, key: key).mac(m) == Digest.hmac(.sha256, key: key, message: m), "key \(keyLength) message \(messageLength)")
                 cases.append(["k": Digest.hex(key), "m": Digest.hex(m)])
                 ours.append(mac)
             }

@@ -5,14 +5,19 @@
 enum JSONText {
     /// `{"k":"v",...}` with keys sorted by their UTF-8 bytes and strings escaped per RFC 8259.
     static func object(_ map: [String: String]) -> String {
-        let keys = map.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        object(pairs: Array(map))
+    }
+
+    /// The same for pairs with distinct keys, in any order (no dictionary built to sort them).
+    static func object(pairs: [(String, String)]) -> String {
+        let sorted = pairs.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
         var out: [UInt8] = [UInt8(ascii: "{")]
-        out.reserveCapacity(map.reduce(2) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 })
-        for (i, k) in keys.enumerated() {
+        out.reserveCapacity(pairs.reduce(2) { $0 + $1.0.utf8.count + $1.1.utf8.count + 6 })
+        for (i, (k, v)) in sorted.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             string(k, into: &out)
             out.append(UInt8(ascii: ":"))
-            string(map[k]!, into: &out)
+            string(v, into: &out)
         }
         out.append(UInt8(ascii: "}"))
         return String(decoding: out, as: UTF8.self)

@@ -11,16 +11,18 @@ import Digests
 /// without its port and the URL with the scheme's default port added (Twilio signs
 /// whichever form it used to reach you). Comparison is constant-time.
 ///
-/// A value type holding the key bytes; thread-safe. Never log `key`.
+/// A value type holding the key's HMAC states (made once per auth token); thread-safe.
 public struct TwilioSignature: Sendable {
     /// The HMAC algorithm, from the `X-Twilio-Webhooks-Signature-Settings` header
     /// (`algorithm=HMAC_SHA256`); HMAC-SHA1 when the header is absent.
     public enum Algorithm: String, Sendable { case hmacSHA1 = "HMAC_SHA1", hmacSHA256 = "HMAC_SHA256" }
 
-    let key: [UInt8]
+    private let sha1: Digest.HMACKey
+    private let sha256: Digest.HMACKey
     /// `authToken`: the account's auth token (the secret Twilio signs with).
     public init(authToken: String) {
-        key = Array(authToken.utf8)
+        sha1 = Digest.HMACKey(.sha1, key: Array(authToken.utf8))
+        sha256 = Digest.HMACKey(.sha256, key: Array(authToken.utf8))
     }
 
     /// The base64 signature of `url` with `params` (several values of one name are
@@ -39,7 +41,7 @@ public struct TwilioSignature: Sendable {
             data.append(contentsOf: p.1.utf8)
             previous = p
         }
-        let mac = Digest.hmac(algorithm == .hmacSHA1 ? .sha1 : .sha256, key: key, message: data)
+        let mac = (algorithm == .hmacSHA1 ? sha1 : sha256).mac(data)
         return Data(mac).base64EncodedString()
     }
 

@@ -78,6 +78,7 @@ public enum TwilioWebhook {
     /// (the conversation's addresses); an SMS webhook on it is refused (400).
     public static func inbound(_ params: [(String, String)], whatsapp: Bool = false) throws(Rejection) -> Inbound {
         var p: [String: String] = [:]
+        p.reserveCapacity(params.count)
         for (k, v) in params where p[k] == nil { p[k] = v }
         guard let sid = p["MessageSid"] ?? p["SmsMessageSid"] ?? p["SmsSid"], !sid.isEmpty else { throw .badRequest("missing MessageSid") }
         guard sid.utf8.count <= 64, sid.utf8.allSatisfy({ ($0 | 0x20 >= UInt8(ascii: "a") && $0 | 0x20 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) }) else {
@@ -105,11 +106,12 @@ public enum TwilioWebhook {
             guard let url = p["MediaUrl\(i)"], url.hasPrefix("http") else { throw .badRequest("missing MediaUrl\(i)") }
             media.append(.init(url: url, contentType: p["MediaContentType\(i)"] ?? ""))
         }
-        var meta: [String: String] = [:]
+        var meta: [(String, String)] = []
+        meta.reserveCapacity(p.count)
         for (k, v) in p where !Self.mappedFields.contains(k) && !(numMedia > 0 && (k.hasPrefix("MediaUrl") || k.hasPrefix("MediaContentType"))) {
-            meta[k] = v
+            meta.append((k, v))
         }
-        return Inbound(messageSid: sid, from: from, to: to, body: body, media: media, metadataJSON: JSONText.object(meta))
+        return Inbound(messageSid: sid, from: from, to: to, body: body, media: media, metadataJSON: JSONText.object(pairs: meta))
     }
 
     /// A delivery status report.
@@ -130,6 +132,7 @@ public enum TwilioWebhook {
     /// delivery outcomes (receiving, received).
     public static func statusUpdate(_ params: [(String, String)]) throws(Rejection) -> StatusUpdate? {
         var p: [String: String] = [:]
+        p.reserveCapacity(params.count)
         for (k, v) in params where p[k] == nil { p[k] = v }
         guard let sid = p["MessageSid"] ?? p["SmsSid"], !sid.isEmpty else { throw .badRequest("missing MessageSid") }
         guard let raw = (p["MessageStatus"] ?? p["SmsStatus"])?.lowercased(), !raw.isEmpty else { throw .badRequest("missing MessageStatus") }

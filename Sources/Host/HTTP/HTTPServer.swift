@@ -170,6 +170,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
     /// The request was refused (413) before its end: the rest of it is dropped.
     private var refused = false
     private var started: UInt64 = 0
+    /// The connection's peer, read once (its text form cost 1.6 % of a Twilio turn's CPU when
+    /// read on every request of a keep-alive connection).
+    private var peer: (ip: String?, port: Int?)?
     /// Host routes, all GET/HEAD only.
     static let hostPaths: Set<Substring> = ["/livez", "/readyz", "/metrics"]
 
@@ -266,8 +269,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, @unchecked Sendable {
         var bodyBytes = body
         let bytes = bodyBytes.readBytes(length: bodyBytes.readableBytes) ?? []
         let publicURL = server.config.publicURL + uri
-        let remote = ForwardedFor.remote(peerIP: context.remoteAddress?.ipAddress, peerPort: context.remoteAddress?.port,
-                                         headers: headers, trusted: server.config.trustedProxies)
+        if peer == nil { peer = (context.remoteAddress?.ipAddress, context.remoteAddress?.port) }
+        let remote = ForwardedFor.remote(peerIP: peer?.ip, peerPort: peer?.port, headers: headers, trusted: server.config.trustedProxies)
         let arena = CArena()
         defer { withExtendedLifetime(arena) {} }
         var req = ds_route_request()
