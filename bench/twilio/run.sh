@@ -86,3 +86,17 @@ echo "== server alone: GET /livez (fixed answer, no plugin): wrk -t$THREADS -c$C
 costed "$OUT/livez.txt" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/twilio/livez.lua "$URL/livez"
 echo "== gateway resident memory after the runs"
 grep -E "VmRSS|VmHWM" "/proc/$GW/status" | tee "$OUT/memory.txt"
+
+# The durable ceiling (issue 12): the pipeline's CPU per message against the sum of what a
+# fixed answer costs (the ceiling run above) and what the store turn costs in C alone
+# (bench/router/raw/raw_turn.c: the same statements, 8 turns per commit, on a file next to
+# the gateway's). Target: at most 1.3.
+echo "== durable ceiling: pipeline / (fixed TwiML + raw C store turn), target <= 1.3"
+cc -O2 -o "$OUT/raw_turn" bench/router/raw/raw_turn.c -lsqlite3
+rm -f "$OUT"/raw.sqlite*
+"$OUT/raw_turn" "$OUT/raw.sqlite" 100000 8 "${SENDERS:-10000}" | tee "$OUT/raw.txt"
+rm -f "$OUT"/raw.sqlite*
+cpu() { awk '/^cpu per request/ {sub("us", "", $5); print $5}' "$1"; }
+raw=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^cpu\/turn=/) {sub("cpu/turn=", "", $i); sub("us", "", $i); print $i}}' "$OUT/raw.txt")
+awk -v p="$(cpu "$OUT/saturated.txt")" -v f="$(cpu "$OUT/fixed.txt")" -v r="$raw" \
+    'BEGIN { printf "pipeline %d us / (fixed %d us + raw %.1f us) = %.2f\n", p, f, r, p / (f + r) }' | tee "$OUT/ceiling.txt"
