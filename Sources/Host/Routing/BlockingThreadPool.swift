@@ -32,8 +32,11 @@ final class BlockingThreadPool: @unchecked Sendable {
     func async(_ job: @escaping @Sendable () -> Void) {
         cond.lock()
         jobs.append(job)
-        cond.signal()
         cond.unlock()
+        // After the unlock: a thread woken while the lock is still held would wake only to
+        // wait for the lock (a second sleep and wake-up). No wake-up is lost: a waiter checks
+        // the queue under the lock before it sleeps.
+        cond.signal()
     }
 
     /// Lets the threads finish the queued jobs and exit.

@@ -83,7 +83,8 @@ final class GroupCommitter: @unchecked Sendable {
     }
 
     private func enqueue(_ u: Unit) {
-        cond.lock(); pending.append(u); cond.signal(); cond.unlock()
+        cond.lock(); pending.append(u); cond.unlock()
+        cond.signal()   // after the unlock (see BlockingThreadPool.async)
     }
 
     /// Commits what is queued, then the writer threads exit.
