@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TwilioCore
+@testable import TwilioCore
 import Digests
 
 /// X-Twilio-Signature: our computation against the official twilio library's.
@@ -142,6 +142,22 @@ import Digests
         }
         #expect(throws: TwilioWebhook.Rejection.self) {
             try TwilioWebhook.verifiedParams(signature: signer, headers: [("x-twilio-signature", sig)], body: Array("a=%zz".utf8), publicURL: url)
+        }
+    }
+}
+
+/// The byte order signatures and metadata sort by: `utf8Precedes` is `utf8.lexicographicallyPrecedes`.
+@Suite struct UTF8OrderTests {
+    @Test func agreesWithTheGenericByteOrder() {
+        let pieces = ["", "a", "A", "z", "Z", "é", "e", "ü", "🤖", "\u{0}", "~", "MessageSid", "MessageSi", "Body", "body"]
+        var strings = pieces
+        for a in pieces { for b in pieces { strings.append(a + b) } }
+        strings.append(String(repeating: "x", count: 40))           // a native (non-small) string
+        strings.append(String(repeating: "x", count: 40) + "y")
+        for a in strings {
+            for b in strings {
+                #expect(a.utf8Precedes(b) == a.utf8.lexicographicallyPrecedes(b.utf8), "\(a.debugDescription) < \(b.debugDescription)")
+            }
         }
     }
 }

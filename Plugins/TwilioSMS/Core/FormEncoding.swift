@@ -32,7 +32,10 @@ public enum FormEncoding {
     /// Percent-decodes one name or value ('+' becomes a space).
     public static func decode(_ s: ArraySlice<UInt8>) throws -> String {
         if !s.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) {
-            guard let text = String(validating: s, as: UTF8.self) else { throw MalformedForm(description: "form field is not valid UTF-8") }
+            // From the buffer: the generic `String(validating:)` over a slice walks it byte by byte.
+            guard let text = s.withUnsafeBufferPointer({ String(validating: $0, as: UTF8.self) }) else {
+                throw MalformedForm(description: "form field is not valid UTF-8")
+            }
             return text
         }
         var bytes = [UInt8]()
@@ -51,7 +54,7 @@ public enum FormEncoding {
                 bytes.append(c); i += 1
             }
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
+        guard let text = bytes.withUnsafeBufferPointer({ String(validating: $0, as: UTF8.self) }) else {
             throw MalformedForm(description: "form field is not valid UTF-8")
         }
         return text

@@ -10,7 +10,7 @@ enum JSONText {
 
     /// The same for pairs with distinct keys, in any order (no dictionary built to sort them).
     static func object(pairs: [(String, String)]) -> String {
-        let sorted = pairs.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+        let sorted = pairs.sorted { $0.0.utf8Precedes($1.0) }
         var out: [UInt8] = [UInt8(ascii: "{")]
         out.reserveCapacity(pairs.reduce(2) { $0 + $1.0.utf8.count + $1.1.utf8.count + 6 })
         for (i, (k, v)) in sorted.enumerated() {

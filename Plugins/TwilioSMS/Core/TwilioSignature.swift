@@ -30,7 +30,7 @@ public struct TwilioSignature: Sendable {
     public func compute(url: String, params: [(String, String)], algorithm: Algorithm = .hmacSHA1) -> String {
         // Sorted by name, then value (byte order, as Python sorts str); exact duplicates once.
         let sorted = params.sorted {
-            $0.0 == $1.0 ? $0.1.utf8.lexicographicallyPrecedes($1.1.utf8) : $0.0.utf8.lexicographicallyPrecedes($1.0.utf8)
+            $0.0 == $1.0 ? $0.1.utf8Precedes($1.1) : $0.0.utf8Precedes($1.0)
         }
         var data = Array(url.utf8)
         data.reserveCapacity(data.count + sorted.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count })
