@@ -160,7 +160,7 @@ let package = Package(
         .executableTarget(name: "FuzzJSON", dependencies: ["Host", "TelegramCore", "TwilioCore", "WebChatCore", "ChannelSupport", "FuzzSupport"],
                           path: "fuzz/json", exclude: ["corpus"]),
 
-        .target(name: "TestPeers", path: "Tests/TestPeers", swiftSettings: testSettings),
+        .target(name: "TestPeers", path: "Tests/TestPeers", exclude: ["slow_clients.py"], swiftSettings: testSettings),
         .testTarget(name: "HostTests", dependencies: ["TestPeers", "Host"], path: "Tests/HostTests", exclude: ["Console"], swiftSettings: testSettings),
         .testTarget(name: "StripeTests", dependencies: ["TestPeers", "Host"], path: "Tests/StripeTests", exclude: ["fake_stripe.py", "abi10_host.c"], swiftSettings: testSettings),
         .testTarget(name: "TwilioTests", dependencies: ["TestPeers", "TwilioCore", "SMSText", "Digests", "Host"], path: "Tests/TwilioTests", exclude: ["fake_twilio.py", "media_agent.py"], swiftSettings: testSettings),
