@@ -100,6 +100,26 @@ import TestPeers
         }
     }
 
+    /// A keep-alive connection goes idle (a long deadline) and then starts a request that
+    /// stalls: the read deadline (short) applies from the request's first byte, not the idle
+    /// one; and after the refusal the connection closes. The deadlines share one armed check.
+    @Test func aKeptAliveConnectionsStalledRequestGetsTheReadTimeoutNotTheIdleOne() async throws {
+        try await withGateway(["read_timeout: 1s", "idle_timeout: 20s"]) { port in
+            let c = try RawConnection(port: port)
+            for _ in 0..<3 {
+                try c.send("GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
+                #expect(await c.status(timeout: 3) == 200)
+            }
+            try await Task.sleep(nanoseconds: 300_000_000)   // idle for a while: its check is armed
+            let started = Date()
+            try c.send("POST /fixture/in HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nhalf")
+            #expect(await c.status(timeout: 5) == 408)
+            let elapsed = Date().timeIntervalSince(started)
+            #expect(elapsed > 0.8 && elapsed < 2.5, "408 after \(elapsed) s; read_timeout is 1 s")
+            #expect(await c.waitClosed(timeout: 4))
+        }
+    }
+
     @Test func idleConnectionsAreClosedAfterIdleTimeout() async throws {
         try await withGateway(["idle_timeout: 1s"]) { port in
             let silent = try RawConnection(port: port)
