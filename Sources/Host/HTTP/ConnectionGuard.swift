@@ -170,7 +170,10 @@ final class ConnectionGuard: ChannelInboundHandler, @unchecked Sendable {
         arm(at: min(due, now + granularity))
     }
 
-    private var granularity: TimeAmount { min(limits.readTimeout, limits.idleTimeout) }
+    /// How far ahead the check is armed: any deadline is met (a check that finds it not yet
+    /// due re-arms); this only sets how rarely an idle connection's check re-arms. At least
+    /// 100 ms, so that a zero timeout does not make the check re-arm in a loop.
+    private var granularity: TimeAmount { max(min(limits.readTimeout, limits.idleTimeout), .milliseconds(100)) }
 
     private func arm(at when: NIODeadline) {
         guard let context else { return }
