@@ -161,7 +161,7 @@ final class ConnectionGuard: ChannelInboundHandler, @unchecked Sendable {
     /// (every phase's but the linger's 2 s) is then always met by re-arming when the check
     /// finds it not yet due, and an earlier one re-arms at once.
     private func schedule(_ after: TimeAmount, _ fire: @escaping (ConnectionGuard, ChannelHandlerContext) -> Void) {
-        let now = NIODeadline.now()
+        let now = channel.eventLoop.now   // the loop's clock (an embedded loop's is its own)
         let due = now + after
         deadline = due
         onDeadline = fire
@@ -186,7 +186,7 @@ final class ConnectionGuard: ChannelInboundHandler, @unchecked Sendable {
     private func check() {
         timer = nil
         guard let due = deadline, let context else { return }
-        let now = NIODeadline.now()
+        let now = context.eventLoop.now
         guard now >= due else { return arm(at: min(due, now + granularity)) }
         let fire = onDeadline
         deadline = nil
