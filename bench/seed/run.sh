@@ -31,16 +31,12 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-3}
 . bench/seed/lib.sh
+. bench/twilio/gateway.sh
 
 run_gateway() { # $1 = round; as bench/twilio/ab.sh
-  export BENCH_PORT=$GW_PORT BENCH_PLUGIN_PATH=$BIN
+  export BENCH_PORT=$GW_PORT
   local url="http://127.0.0.1:$GW_PORT" g0 g1
-  rm -f "$WORK"/gw.sqlite*
-  sed "s#\"sqlite:[^\"]*\"#\"sqlite:$WORK/gw.sqlite\"#" bench/twilio/bench.yaml > "$WORK/bench.yaml"
-  "$BIN/darkspere" run --config "$WORK/bench.yaml" --log-level warning > "$WORK/gw-$1.log" 2>&1 &
-  GW=$!
-  for _ in $(seq 1 100); do curl -fsS "$url/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-  curl -fsS "$url/readyz" >/dev/null || { cat "$WORK/gw-$1.log"; echo "FAILED: the gateway did not start" >&2; exit 1; }
+  start_gateway "$BIN" "$WORK" "$WORK/gw-$1.log"
   wrk_checked "gateway warm-up" "$WORK/gw-warm.txt" "$url" 0 50000 "${WARMUP}s"
   g0=$(ticks "$GW")
   wrk_checked gateway "$OUT/gateway-round$1.txt" "$url" 50000 300000 "$DURATION"

@@ -15,6 +15,7 @@ cd "$(dirname "$0")/../.."
 REQS=${REQS:-bench/results/twilio/requests-650000-senders-10000.tsv}
 [ -s "$REQS" ] || { echo "no $REQS: run bench/twilio/run.sh once (it writes the signed requests)" >&2; exit 1; }
 export BENCH_PORT=${BENCH_PORT:-18097} BENCH_THREADS=2 BENCH_REQUESTS=$REQS
+. bench/twilio/gateway.sh
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 ROUNDS=${ROUNDS:-3}
 TMP=$(mktemp -d)
@@ -22,13 +23,7 @@ trap 'rm -rf "$TMP"' EXIT
 for r in $(seq 1 "$ROUNDS"); do
   for spec in "$@"; do
     IFS== read -r name dir cfg <<<"$spec"
-    dir=$(cd "$dir" && pwd); cfg=${cfg:-bench/twilio/bench.yaml}
-    export BENCH_PLUGIN_PATH=$dir
-    rm -f "$TMP"/ab.sqlite*
-    sed "s#\"sqlite:[^\"]*\"#\"sqlite:$TMP/ab.sqlite\"#" "$cfg" > "$TMP/bench.yaml"
-    "$dir/darkspere" run --config "$TMP/bench.yaml" --log-level warning > "$TMP/gw-$name.log" 2>&1 &
-    GW=$!
-    for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$BENCH_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+    start_gateway "$(cd "$dir" && pwd)" "$TMP" "$TMP/gw-$name.log" "${cfg:-bench/twilio/bench.yaml}"
     BENCH_FIRST=0 BENCH_COUNT=50000 wrk -t2 -c64 -d3s -s bench/twilio/twilio.lua "http://127.0.0.1:$BENCH_PORT" >/dev/null
     g0=$(awk '{print $14 + $15}' "/proc/$GW/stat")
     out=$(BENCH_FIRST=50000 BENCH_COUNT=300000 wrk -t2 -c64 -d"${DURATION:-10s}" --latency -s bench/twilio/twilio.lua "http://127.0.0.1:$BENCH_PORT")

@@ -96,7 +96,7 @@ cc -O2 -o "$OUT/raw_turn" bench/router/raw/raw_turn.c -lsqlite3
 rm -f "$OUT"/raw.sqlite*
 "$OUT/raw_turn" "$OUT/raw.sqlite" 100000 8 "${SENDERS:-10000}" | tee "$OUT/raw.txt"
 rm -f "$OUT"/raw.sqlite*
-cpu() { awk '/^cpu per request/ {sub("us", "", $5); print $5}' "$1"; }
+cpu() { awk '/^cpu per request/ {print $5}' "$1"; }
 raw=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^cpu\/turn=/) {sub("cpu/turn=", "", $i); sub("us", "", $i); print $i}}' "$OUT/raw.txt")
 awk -v p="$(cpu "$OUT/saturated.txt")" -v f="$(cpu "$OUT/fixed.txt")" -v r="$raw" \
     'BEGIN { printf "pipeline %d us / (fixed %d us + raw %.1f us) = %.2f\n", p, f, r, p / (f + r) }' | tee "$OUT/ceiling.txt"

@@ -11,14 +11,13 @@ cd "$(dirname "$0")/../.."
 DIR=$(cd "${1:-.build/release}" && pwd)
 REQS=${REQS:-bench/results/twilio/requests-650000-senders-10000.tsv}
 [ -s "$REQS" ] || { echo "no $REQS: run bench/twilio/run.sh once (it writes the signed requests)" >&2; exit 1; }
-export BENCH_PORT=${BENCH_PORT:-18097} BENCH_THREADS=2 BENCH_REQUESTS=$REQS BENCH_PLUGIN_PATH=$DIR
+export BENCH_PORT=${BENCH_PORT:-18097} BENCH_THREADS=2 BENCH_REQUESTS=$REQS
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
+. bench/twilio/gateway.sh
 T=$(mktemp -d)
-sed "s#\"sqlite:[^\"]*\"#\"sqlite:$T/sw.sqlite\"#" bench/twilio/bench.yaml > "$T/bench.yaml"
-"$DIR/darkspere" run --config "$T/bench.yaml" --log-level warning > "$T/gw.log" 2>&1 &
-GW=$!
-trap 'kill $GW 2>/dev/null; wait $GW 2>/dev/null || true; rm -rf "$T"' EXIT
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$BENCH_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+GW=""
+trap '[ -n "$GW" ] && kill $GW 2>/dev/null; wait $GW 2>/dev/null || true; rm -rf "$T"' EXIT
+start_gateway "$DIR" "$T" "$T/gw.log"
 BENCH_FIRST=0 BENCH_COUNT=50000 wrk -t2 -c64 -d3s -s bench/twilio/twilio.lua "http://127.0.0.1:$BENCH_PORT" >/dev/null
 switches() { cat /proc/$GW/task/*/status | awk '/voluntary_ctxt_switches/ {s += $2} END {print s}'; }
 first=50000

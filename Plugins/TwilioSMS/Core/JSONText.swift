@@ -3,13 +3,9 @@
 /// time (locale-aware key comparison); this writes the same JSON in microseconds.
 /// Pure functions: thread-safe.
 enum JSONText {
-    /// `{"k":"v",...}` with keys sorted by their UTF-8 bytes and strings escaped per RFC 8259.
-    static func object(_ map: [String: String]) -> String {
-        object(pairs: Array(map))
-    }
-
-    /// The same for pairs with distinct keys, in any order (no dictionary built to sort them).
-    static func object(pairs: [(String, String)]) -> String {
+    /// `{"k":"v",...}` from pairs with distinct keys, in any order: keys sorted by their
+    /// UTF-8 bytes, strings escaped per RFC 8259.
+    static func object(_ pairs: [(String, String)]) -> String {
         let sorted = pairs.sorted { $0.0.utf8Precedes($1.0) }
         var out: [UInt8] = [UInt8(ascii: "{")]
         out.reserveCapacity(pairs.reduce(2) { $0 + $1.0.utf8.count + $1.1.utf8.count + 6 })

@@ -111,7 +111,7 @@ public enum TwilioWebhook {
         for (k, v) in p where !Self.mappedFields.contains(k) && !(numMedia > 0 && (k.hasPrefix("MediaUrl") || k.hasPrefix("MediaContentType"))) {
             meta.append((k, v))
         }
-        return Inbound(messageSid: sid, from: from, to: to, body: body, media: media, metadataJSON: JSONText.object(pairs: meta))
+        return Inbound(messageSid: sid, from: from, to: to, body: body, media: media, metadataJSON: JSONText.object(meta))
     }
 
     /// A delivery status report.

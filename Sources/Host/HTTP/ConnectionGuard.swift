@@ -42,8 +42,7 @@ final class ConnectionGuard: ChannelInboundHandler, @unchecked Sendable {
     /// Bytes of a next (pipelined) request arrived while one was being handled.
     private var pendingInput = false
     /// When the current phase times out, and what then happens; nil in phases without one.
-    private var deadline: NIODeadline?
-    private var onDeadline: ((ConnectionGuard, ChannelHandlerContext) -> Void)?
+    private var deadline: (due: NIODeadline, fire: (ConnectionGuard, ChannelHandlerContext) -> Void)?
     /// The one scheduled check, armed at most `granularity` ahead (see `schedule`).
     private var timer: Scheduled<Void>?
     private var armedFor = NIODeadline.uptimeNanoseconds(0)
@@ -76,7 +75,7 @@ final class ConnectionGuard: ChannelInboundHandler, @unchecked Sendable {
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
-        cancelTimer()
+        deadline = nil
         phase = .closing
         if admitted { registry.remove(self) }
         context.fireChannelInactive()
@@ -110,13 +109,13 @@ final class ConnectionGuard: ChannelInboundHandler, @unchecked Sendable {
         phase = .handling
         pendingInput = false
         evictableSince.store(0, ordering: .relaxed)
-        cancelTimer()
+        deadline = nil
     }
 
     /// The answer was written; with keep-alive the connection waits for the next request.
     func responseSent(keepAlive: Bool) {
         guard phase != .closing else { return }
-        guard keepAlive else { phase = .closing; cancelTimer(); return }
+        guard keepAlive else { phase = .closing; deadline = nil; return }
         if pendingInput { pendingInput = false; beginReading() } else { enterIdle() }
     }
 
@@ -125,7 +124,6 @@ final class ConnectionGuard: ChannelInboundHandler, @unchecked Sendable {
     func lingerClose() {
         guard let context, context.channel.isActive else { return }
         phase = .closing
-        cancelTimer()
         context.close(mode: .output, promise: nil)
         schedule(.seconds(2)) { _, ctx in ctx.close(promise: nil) }
     }
@@ -163,8 +161,7 @@ final class ConnectionGuard: ChannelInboundHandler, @unchecked Sendable {
     private func schedule(_ after: TimeAmount, _ fire: @escaping (ConnectionGuard, ChannelHandlerContext) -> Void) {
         let now = channel.eventLoop.now   // the loop's clock (an embedded loop's is its own)
         let due = now + after
-        deadline = due
-        onDeadline = fire
+        deadline = (due, fire)
         if timer != nil && armedFor <= due { return }
         timer?.cancel()
         arm(at: min(due, now + granularity))
@@ -185,26 +182,18 @@ final class ConnectionGuard: ChannelInboundHandler, @unchecked Sendable {
     /// The armed check: runs the phase's timeout if it is due, else arms for the rest.
     private func check() {
         timer = nil
-        guard let due = deadline, let context else { return }
+        guard let (due, fire) = deadline, let context else { return }
         let now = context.eventLoop.now
         guard now >= due else { return arm(at: min(due, now + granularity)) }
-        let fire = onDeadline
         deadline = nil
-        onDeadline = nil
-        fire?(self, context)
-    }
-
-    /// No deadline in the coming phase; an armed check finds none and stops.
-    private func cancelTimer() {
-        deadline = nil
-        onDeadline = nil
+        fire(self, context)
     }
 
     /// Writes a final plain-text answer straight to the socket (no HTTP encoder: none is
     /// mid-response in these phases) and closes after it.
     private func answer(_ context: ChannelHandlerContext, _ status: Int, _ text: String, extra: String = "") {
         phase = .closing
-        cancelTimer()
+        deadline = nil
         let reason = HTTPReason.phrase(status)
         var buf = context.channel.allocator.buffer(capacity: 128 + text.utf8.count)
         buf.writeString("HTTP/1.1 \(status) \(reason)\r\nContent-Type: text/plain\r\nContent-Length: \(text.utf8.count)\r\n\(extra)Connection: close\r\n\r\n\(text)")
