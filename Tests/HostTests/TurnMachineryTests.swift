@@ -231,4 +231,30 @@ import Testing
         #expect(try g.scalar("SELECT COUNT(*) FROM sessions s WHERE s.last_ms = (SELECT MAX(created_ms) FROM messages)") == 1)
         await g.stop()
     }
+
+    /// The turn's context read (every message) runs on SQLite without a temporary b-tree:
+    /// `contextSQL`'s joined `SELECT … LIMIT 1` of the session is materialised into one on
+    /// every turn (a pager opened and closed, its pages allocated); `sqliteContextSQL` joins
+    /// the session by the id of a scalar subquery. Both find the conversation's newest session.
+    @Test func sqliteContextReadNeedsNoTemporaryTable() throws {
+        let path = TestEnv.tempDir("context-plan") + "/ds.sqlite"
+        let c = try SQLiteConnection(path: path)
+        try StoreMigrations.apply(c)
+        let params: [SQLValue] = [.text("sms"), .text("SM1"), .text("sms"), .text("+1555"),
+                                  .text("sms"), .text("+1555"), .text("+1666"), .int(1_000)]
+        let opcodes = { (sql: String) in try c.query("EXPLAIN " + sql, params).compactMap { $0[1].text } }
+        #expect(try opcodes(SQLStore.contextSQL).contains("OpenEphemeral"))
+        #expect(try opcodes(SQLStore.sqliteContextSQL).contains("OpenRead"))
+        #expect(try !opcodes(SQLStore.sqliteContextSQL).contains("OpenEphemeral"))
+        try c.execute("""
+            INSERT INTO sessions (channel, remote, local, agent, created_ms, last_ms) VALUES
+              ('sms', '+1555', '+1666', 'old', 1, 1500), ('sms', '+1555', '+1666', 'new', 2, 2500),
+              ('sms', '+1555', '+1777', 'other', 3, 3500)
+            """)
+        for sql in [SQLStore.contextSQL, SQLStore.sqliteContextSQL] {
+            let row = try #require(try c.one(sql, params))
+            #expect(row[0].isNull && row[2].isNull)
+            #expect(SQLStore.session(Array(row[3...])).agent == "new")
+        }
+    }
 }

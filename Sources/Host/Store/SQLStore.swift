@@ -258,7 +258,8 @@ public final class SQLStore: Store, Sendable {
             r = row
             prefetched = sets[1]
         } else {
-            guard let row = try c.one(Self.contextSQL, contextParams) else { throw StoreError("turn context query returned no row") }
+            let sql = c.dialect == .sqlite ? Self.sqliteContextSQL : Self.contextSQL
+            guard let row = try c.one(sql, contextParams) else { throw StoreError("turn context query returned no row") }
             r = row
         }
         if !r[0].isNull { return TurnContext(dedupe: r[1].text.map { .replied($0) } ?? .pending, optedOut: false, session: nil, history: []) }
@@ -301,6 +302,19 @@ public final class SQLStore: Store, Sendable {
         LEFT JOIN opt_outs o ON o.channel = ? AND o.remote = ?
         LEFT JOIN (SELECT \(sessionColumns) FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND \(activeCondition)
                    ORDER BY last_ms DESC LIMIT 1) s ON 1 = 1
+        """
+    /// `contextSQL` for SQLite, the same parameters and row: the session is joined by the id
+    /// a scalar subquery finds (evaluated once). SQLite materialises `contextSQL`'s joined
+    /// `SELECT … LIMIT 1` into a temporary b-tree on every turn (a pager opened, its pages
+    /// allocated, and closed); PostgreSQL runs either form as an index scan, and keeps the
+    /// one bench/postgres's pgbench scripts copy.
+    static let sqliteContextSQL = """
+        SELECT d.channel_message_id, d.reply, o.keyword, \(sessionColumnsOfS)
+        FROM (SELECT 1 AS one) k
+        LEFT JOIN dedupe_keys d ON d.channel = ? AND d.channel_message_id = ?
+        LEFT JOIN opt_outs o ON o.channel = ? AND o.remote = ?
+        LEFT JOIN sessions s ON s.id = (SELECT id FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND \(activeCondition)
+                                        ORDER BY last_ms DESC LIMIT 1)
         """
     static func session(_ r: [SQLValue]) -> SessionRecord {
         SessionRecord(id: r[0].int ?? 0, channel: r[1].text ?? "", remote: r[2].text ?? "", local: r[3].text ?? "",
