@@ -132,15 +132,17 @@ import Testing
     }
 
     @Test func sessionsPageNewestFirstWithFilters() async throws {
+        // A session's last activity is recorded to within 1/64 of the session timeout
+        // (SessionActivityTests): 100 ms here, and the messages are further apart.
         let g = try await AdminEnv.gateway("admin-sessions", agents: """
           - name: alpha
             transport: echo
             config: { prefix: alpha }
-        """)
+        """, routing: "session_timeout: 6400ms")
         let c = AdminClient(port: try #require(g.gateway.adminPort))
         for i in 0..<5 {
             _ = await g.reply(from: "+1555300000\(i)", id: "s\(i)", text: "hello \(i)")
-            try await Task.sleep(nanoseconds: 5_000_000)   // distinct last activity
+            try await Task.sleep(nanoseconds: 110_000_000)   // distinct last activity
         }
         _ = await g.reply(from: "+15553000001", id: "s1b", text: "again")   // session 2 is now the newest
         var seen: [Int] = []

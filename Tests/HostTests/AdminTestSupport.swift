@@ -34,9 +34,10 @@ enum AdminEnv {
     }
 
     /// A gateway on SQLite with the fixture channel, one echo agent and the admin listener.
-    static func gateway(_ name: String, agents: String = echoAgents, admin: String = section(), extraPlugins: String = "") async throws -> TestGateway {
+    static func gateway(_ name: String, agents: String = echoAgents, admin: String = section(), routing: String = "",
+                        extraPlugins: String = "") async throws -> TestGateway {
         let dir = TestEnv.tempDir(name)
-        return try await TestGateway(yaml: TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, agents: agents, routes: admin,
+        return try await TestGateway(yaml: TestEnv.config(store: "sqlite:\(dir)/ds.sqlite", dir: dir, routing: routing, agents: agents, routes: admin,
                                                           extraPlugins: extraPlugins), dir: dir)
     }
 }

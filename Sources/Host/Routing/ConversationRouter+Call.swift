@@ -10,9 +10,10 @@ extension ConversationRouter {
     func call(_ turn: Turn, history: [HistoryEntry]) throws {
         var t = turn
         let m = t.inbound
-        let start = TurnStart(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from,
+        var start = TurnStart(channel: m.channel, channelMessageId: m.channelMessageId, remote: m.from,
                               local: m.to, text: m.text, nowMs: t.now, sessionId: t.session?.id,
                               newAgent: t.session == nil ? t.agent.name : nil, media: MediaJSON.encode(m.media))
+        start.recordsActivity = t.session.map { recordsActivity($0, at: t.now) } ?? true
         if let existing = t.session, existing.agent == t.agent.name, t.agent.answersInline.load(ordering: .relaxed),
            t.agent.health.breaker == .closed {
             // An agent that answers synchronously: call it first, then write the turn once

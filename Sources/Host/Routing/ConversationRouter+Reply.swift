@@ -11,10 +11,12 @@ extension ConversationRouter {
         let m = t.inbound
         let used = replyUsage(t, text: outcome.text)
         let media = replyMedia(t, outcome)
-        let finish = TurnFinish(sessionId: t.session.id, inboundMessageId: t.inboundId, channel: m.channel,
+        let now = nowMillis()
+        var finish = TurnFinish(sessionId: t.session.id, inboundMessageId: t.inboundId, channel: m.channel,
                                 channelMessageId: m.channelMessageId, agent: t.agent.name, reply: outcome.text,
-                                sessionState: sessionState(outcome), processingMs: nowMillis() - t.arrived, nowMs: nowMillis(),
+                                sessionState: sessionState(outcome), processingMs: now - t.arrived, nowMs: now,
                                 outbox: outboxItem(t, outcome.text, media: media), usage: used, replyMedia: media)
+        finish.recordsActivity = recordsActivity(t.session, at: now)
         store.finishTurn(finish) { [self] result in
             written(t, result, text: outcome.text, media: media, usage: used, saving: "reply")
         }
@@ -30,10 +32,13 @@ extension ConversationRouter {
         let used = replyUsage(t, text: outcome.text)
         let media = replyMedia(t, outcome)
         store.writeAnsweredTurn(start, finish: { [self] in
-            TurnFinish(sessionId: t.session.id, inboundMessageId: 0, channel: m.channel, channelMessageId: m.channelMessageId,
-                       agent: t.agent.name, reply: outcome.text, sessionState: state,
-                       processingMs: nowMillis() - t.arrived, nowMs: nowMillis(), outbox: outboxItem(t, outcome.text, media: media),
-                       usage: used, replyMedia: media)
+            let now = nowMillis()
+            var f = TurnFinish(sessionId: t.session.id, inboundMessageId: 0, channel: m.channel, channelMessageId: m.channelMessageId,
+                               agent: t.agent.name, reply: outcome.text, sessionState: state,
+                               processingMs: now - t.arrived, nowMs: now, outbox: outboxItem(t, outcome.text, media: media),
+                               usage: used, replyMedia: media)
+            f.recordsActivity = recordsActivity(t.session, at: now)
+            return f
         }, completion: { [self] result in
             written(t, result, text: outcome.text, media: media, usage: used, saving: "turn")
         })

@@ -258,6 +258,18 @@ public final class ConversationRouter: InboundRouter, Sendable {
     /// Sessions active at or after this are current (`routing.session_timeout`).
     func sessionsSince(_ now: Int64) -> Int64 { now - Int64(routing.sessionTimeout * 1000) }
 
+    /// How stale a session's stored last activity (`last_ms`) may be: a turn within this of
+    /// it leaves it as it is (`TurnStart.recordsActivity`), so a busy conversation's turns
+    /// change no indexed column of its session (`last_ms` is in three indexes that SQLite
+    /// would rewrite on every message; 10–13 % of the saturated path's CPU, BENCHMARKS.md).
+    /// 1/64 of `routing.session_timeout`, at most 10 s (the default 30 min gives 10 s): a
+    /// session may expire that much early, and the admin API's last activity and its
+    /// newest-first order are exact to that much.
+    var activityGranularityMs: Int64 { min(Int64(routing.sessionTimeout * 1000) / 64, 10_000) }
+
+    /// Whether a turn at `nowMs` writes `s`'s last activity (see `activityGranularityMs`).
+    func recordsActivity(_ s: SessionRecord, at nowMs: Int64) -> Bool { nowMs - s.lastMs >= activityGranularityMs }
+
     /// The history depth of an agent's calls.
     func depth(_ a: RoutedAgent) -> Int { a.entry.historyDepth ?? routing.historyDepth }
 

@@ -350,8 +350,9 @@ public final class SQLStore: Store, Sendable {
             return try {
                 let session: SessionRecord
                 if let id = t.sessionId {
-                    guard let r = try c.one("UPDATE sessions SET last_ms = ?, message_count = message_count + 1 WHERE id = ? RETURNING \(Self.sessionColumns)",
-                                            [.int(t.nowMs), .int(id)]) else { throw StoreError("session \(id) vanished") }
+                    let sql = "UPDATE sessions SET last_ms = ?, message_count = message_count + 1 WHERE id = ? RETURNING \(Self.sessionColumns)"
+                    guard let r = try t.recordsActivity ? c.one(sql, [.int(t.nowMs), .int(id)]) : c.one(Self.withoutActivity(sql), [.int(id)])
+                    else { throw StoreError("session \(id) vanished") }
                     session = Self.session(r)
                 } else {
                     guard let agent = t.newAgent else { throw StoreError("beginTurn: neither a session nor an agent") }
@@ -380,8 +381,8 @@ public final class SQLStore: Store, Sendable {
         let sql: String
         let sessionParams: [SQLValue]
         if let id = t.sessionId {
-            sql = beginExistingSQL
-            sessionParams = [.int(t.nowMs), .int(id)]
+            sql = t.recordsActivity ? beginExistingSQL : beginExistingQuietSQL
+            sessionParams = t.recordsActivity ? [.int(t.nowMs), .int(id)] : [.int(id)]
         } else {
             guard let agent = t.newAgent else { throw StoreError("beginTurn: neither a session nor an agent") }
             sql = beginNewSQL
@@ -407,6 +408,7 @@ public final class SQLStore: Store, Sendable {
         """
     }
     static let beginExistingSQL = beginSQL(session: "UPDATE sessions SET last_ms = ?, message_count = message_count + 1 WHERE id = ? RETURNING \(sessionColumns)")
+    static let beginExistingQuietSQL = withoutActivity(beginExistingSQL)
     static let beginNewSQL = beginSQL(session: """
         INSERT INTO sessions (channel, remote, local, agent, state, created_ms, last_ms, message_count)
         VALUES (?, ?, ?, ?, '', ?, ?, 1) RETURNING \(sessionColumns)
@@ -434,16 +436,16 @@ public final class SQLStore: Store, Sendable {
                                     .int(t.processingMs), .int(t.nowMs), Self.media(t.replyMedia), .int(t.sessionId)]
         let inbound: [SQLValue] = [.int(t.processingMs), .int(t.inboundMessageId)]
         let dedupe: [SQLValue] = [.text(t.reply), .text(t.channel), .text(t.channelMessageId)]
-        let session: [SQLValue] = [.int(t.nowMs), t.sessionState.map { .text($0) } ?? .null, .int(t.sessionId)]
+        let session: [SQLValue] = (t.recordsActivity ? [.int(t.nowMs)] : []) + [t.sessionState.map { .text($0) } ?? .null, .int(t.sessionId)]
         if c.dialect == .postgres {
             // The four as data-modifying CTEs of one statement (one executor start
             // instead of four), deferred like them.
-            try c.send(Self.finishTurnSQL, outbound + inbound + dedupe + session)
+            try c.send(t.recordsActivity ? Self.finishTurnSQL : Self.finishTurnQuietSQL, outbound + inbound + dedupe + session)
         } else {
             try c.send(Self.finishOutboundSQL, outbound)
             try c.send(Self.finishInboundSQL, inbound)
             try c.send(Self.finishDedupeSQL, dedupe)
-            try c.send(Self.finishSessionSQL, session)
+            try c.send(t.recordsActivity ? Self.finishSessionSQL : Self.finishSessionQuietSQL, session)
         }
         if let o = t.outbox { try insertOutbox(c, o, t.nowMs) }
         if !t.usage.isEmpty { _ = try writeUsage(c, t.usage, nowMs: t.nowMs) }
@@ -470,6 +472,16 @@ public final class SQLStore: Store, Sendable {
         d AS (\(finishDedupeSQL))
         \(finishSessionSQL)
         """
+    static let finishSessionQuietSQL = withoutActivity(finishSessionSQL)
+    static let finishTurnQuietSQL = withoutActivity(finishTurnSQL)
+
+    /// `sql` with its session update's `last_ms = ?, ` removed (its first parameter): the
+    /// statement for a turn whose `recordsActivity` is false.
+    static func withoutActivity(_ sql: String) -> String {
+        let quiet = sql.replacingOccurrences(of: "UPDATE sessions SET last_ms = ?, ", with: "UPDATE sessions SET ")
+        precondition(quiet != sql, "no session activity to leave out in: \(sql.prefix(80))")
+        return quiet
+    }
 
     /// The whole turn of an existing session whose agent already answered, as one
     /// group-commit unit of four statements instead of `beginTurn` + `finishTurn`'s seven:
@@ -508,7 +520,7 @@ public final class SQLStore: Store, Sendable {
         HopProbe.record("store.answered_turn", correlation: "\(t.channel):\(t.channelMessageId)")
         let inboundParams: [SQLValue] = [.text(t.text), .text(t.channel), .text(t.channelMessageId), .text(f.agent),
                                          .int(f.processingMs), .int(t.nowMs), .text(t.remote), .text(t.local), Self.media(t.media)]
-        let sessionParams: [SQLValue] = [.int(f.nowMs), f.sessionState.map { .text($0) } ?? .null, .int(sessionId)]
+        let sessionParams: [SQLValue] = (f.recordsActivity ? [.int(f.nowMs)] : []) + [f.sessionState.map { .text($0) } ?? .null, .int(sessionId)]
         let outbound: [SQLValue] = [.int(sessionId), .text(f.reply), .text(f.outbox == nil ? "replied_inline" : "queued"), .text(t.channel),
                                     .text(f.agent), .int(f.processingMs), .int(f.nowMs), .text(t.remote), .text(t.local),
                                     Self.media(f.replyMedia)]
@@ -524,12 +536,12 @@ public final class SQLStore: Store, Sendable {
             // The outbound message reads `m`, so it is inserted after the inbound one (its id
             // is larger: history order). A vanished session inserts nothing and fails the
             // unit (the final SELECT divides by zero).
-            try c.send(Self.answeredTurnSQL, sessionParams + inboundParams
+            try c.send(f.recordsActivity ? Self.answeredTurnSQL : Self.answeredTurnQuietSQL, sessionParams + inboundParams
                         + [.text(t.channel), .text(t.channelMessageId), .text(f.reply), .int(t.nowMs)]
                         + Array(outbound.dropFirst()))
         } else {
-            guard try c.one("UPDATE sessions SET last_ms = ?, message_count = message_count + 2, state = COALESCE(?, state) WHERE id = ? RETURNING id",
-                            sessionParams) != nil else { throw StoreError("session \(sessionId) vanished") }
+            guard try c.one(f.recordsActivity ? Self.answeredSessionSQL : Self.answeredSessionQuietSQL, sessionParams) != nil
+            else { throw StoreError("session \(sessionId) vanished") }
             guard let inbound = try c.one("""
                 INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
                     processing_ms, created_ms, remote, local, media) VALUES (?, 'in', ?, 'answered', ?, ?, 1, ?, ?, ?, ?, ?, ?) RETURNING id
@@ -541,6 +553,11 @@ public final class SQLStore: Store, Sendable {
         if let o = f.outbox { try insertOutbox(c, o, f.nowMs) }
         if !f.usage.isEmpty { _ = try writeUsage(c, f.usage, nowMs: f.nowMs) }
     }
+
+    /// SQLite: `answeredTurn`'s session update (both messages counted, the state set).
+    static let answeredSessionSQL = "UPDATE sessions SET last_ms = ?, message_count = message_count + 2, state = COALESCE(?, state) WHERE id = ? RETURNING id"
+    static let answeredSessionQuietSQL = withoutActivity(answeredSessionSQL)
+    static let answeredTurnQuietSQL = withoutActivity(answeredTurnSQL)
 
     /// PostgreSQL: `writeAnsweredTurn`'s records in one statement (see `answeredTurn`).
     static let answeredTurnSQL = """

@@ -61,6 +61,12 @@ public struct TurnStart: Sendable {
     public var newAgent: String?
     /// The inbound message's attachments (`MediaJSON` text); nil = none.
     public var media: String?
+    /// False: the sticky session's stored last activity is recent enough (see
+    /// `ConversationRouter.activityGranularityMs`) and the turn leaves its `last_ms` as it is;
+    /// the session's counts and state are written all the same. An update that changes no
+    /// indexed column writes no index entries in SQLite and is a HOT update in PostgreSQL.
+    /// Used by `beginTurn` (a sticky session) and ignored for a new one.
+    public var recordsActivity = true
 
     public init(channel: String, channelMessageId: String, remote: String, local: String, text: String, nowMs: Int64,
                 sessionId: Int64?, newAgent: String?, media: String? = nil) {
@@ -87,6 +93,9 @@ public struct TurnFinish: Sendable {
     public var usage: [UsageEntry] = []
     /// The reply's attachments (`MediaJSON` text); nil = none.
     public var replyMedia: String?
+    /// False: the turn leaves the session's `last_ms` as it is (see `TurnStart.recordsActivity`).
+    /// Used by `finishTurn` and `writeAnsweredTurn`.
+    public var recordsActivity = true
 
     public init(sessionId: Int64, inboundMessageId: Int64, channel: String, channelMessageId: String, agent: String,
                 reply: String, sessionState: String?, processingMs: Int64, nowMs: Int64, outbox: OutboxItem?,
