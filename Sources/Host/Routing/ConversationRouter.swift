@@ -261,7 +261,7 @@ public final class ConversationRouter: InboundRouter, Sendable {
     /// How stale a session's stored last activity (`last_ms`) may be: a turn within this of
     /// it leaves it as it is (`TurnStart.recordsActivity`), so a busy conversation's turns
     /// change no indexed column of its session (`last_ms` is in three indexes that SQLite
-    /// would rewrite on every message; 10–13 % of the saturated path's CPU, BENCHMARKS.md).
+    /// would rewrite on every message: about 6 % of the saturated path's CPU, BENCHMARKS.md).
     /// 1/64 of `routing.session_timeout`, at most 10 s (the default 30 min gives 10 s): a
     /// session may expire that much early, and the admin API's last activity and its
     /// newest-first order are exact to that much.

@@ -350,8 +350,8 @@ public final class SQLStore: Store, Sendable {
             return try {
                 let session: SessionRecord
                 if let id = t.sessionId {
-                    let sql = "UPDATE sessions SET last_ms = ?, message_count = message_count + 1 WHERE id = ? RETURNING \(Self.sessionColumns)"
-                    guard let r = try t.recordsActivity ? c.one(sql, [.int(t.nowMs), .int(id)]) : c.one(Self.withoutActivity(sql), [.int(id)])
+                    guard let r = try t.recordsActivity ? c.one(Self.beginSessionSQL, [.int(t.nowMs), .int(id)])
+                                                        : c.one(Self.beginSessionQuietSQL, [.int(id)])
                     else { throw StoreError("session \(id) vanished") }
                     session = Self.session(r)
                 } else {
@@ -407,8 +407,12 @@ public final class SQLStore: Store, Sendable {
         FROM s, m
         """
     }
-    static let beginExistingSQL = beginSQL(session: "UPDATE sessions SET last_ms = ?, message_count = message_count + 1 WHERE id = ? RETURNING \(sessionColumns)")
-    static let beginExistingQuietSQL = withoutActivity(beginExistingSQL)
+    /// `beginTurn`'s update of a sticky session (its row returned); with `Quiet`, without its
+    /// last activity (`TurnStart.recordsActivity`).
+    static let beginSessionSQL = "UPDATE sessions SET last_ms = ?, message_count = message_count + 1 WHERE id = ? RETURNING \(sessionColumns)"
+    static let beginSessionQuietSQL = withoutActivity(beginSessionSQL)
+    static let beginExistingSQL = beginSQL(session: beginSessionSQL)
+    static let beginExistingQuietSQL = beginSQL(session: beginSessionQuietSQL)
     static let beginNewSQL = beginSQL(session: """
         INSERT INTO sessions (channel, remote, local, agent, state, created_ms, last_ms, message_count)
         VALUES (?, ?, ?, ?, '', ?, ?, 1) RETURNING \(sessionColumns)
