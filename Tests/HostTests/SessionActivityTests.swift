@@ -95,10 +95,27 @@ import Testing
         // The history still has every message, in order.
         #expect(try store.history(sessionId: s.id, limit: 20).map(\.text)
                 == ["q1", "re q1", "q2", "re q2", "q3", "re q3", "q4", "re q4"])
+        // An answered turn of a vanished session fails and writes nothing.
+        let vanished: Result<Void, any Error> = await withCheckedContinuation { c in
+            store.writeAnsweredTurn(start("q5", at: 3_000, session: s.id + 1_000, records: false),
+                                    finish: { finish("q5", s.id + 1_000, inbound: 0, at: 3_010, records: false) },
+                                    completion: { c.resume(returning: $0) })
+        }
+        #expect(throws: (any Error).self) { try vanished.get() }
+        func count(_ sql: String) throws -> Int64 { try store.withConnection { try $0.one(sql, [])?[0].int ?? -1 } }
+        #expect(try count("SELECT COUNT(*) FROM messages") == 8)
+        #expect(try count("SELECT COUNT(*) FROM dedupe_keys") == 4)
+        // Every dedupe key points at its own inbound message (the answered turn's id).
+        #expect(try count("""
+            SELECT COUNT(*) FROM dedupe_keys d JOIN messages m ON m.id = d.message_id
+            WHERE m.direction = 'in' AND m.channel_message_id = d.channel_message_id
+            """) == 4)
     }
 
     /// SQLite rewrites an index whenever an UPDATE assigns one of its columns, whatever the
     /// value: the quiet statements assign none (`last_ms` is in three indexes of sessions).
+    /// The answered turn's update has no `RETURNING` (which SQLite buffers in a temporary
+    /// b-tree): `SQLiteConnection.run` reports the changed rows instead.
     @Test func sqliteQuietSessionUpdatesWriteNoIndex() throws {
         let c = try SQLiteConnection(path: TestEnv.tempDir("activity-plan") + "/ds.sqlite")
         try StoreMigrations.apply(c)
@@ -109,5 +126,11 @@ import Testing
         #expect(try indexWrites(SQLStore.answeredSessionQuietSQL, 2) == 0)
         #expect(try indexWrites(SQLStore.finishSessionSQL, 3) >= 3)
         #expect(try indexWrites(SQLStore.finishSessionQuietSQL, 2) == 0)
+        for sql in [SQLStore.answeredSessionSQL, SQLStore.answeredSessionQuietSQL] {
+            #expect(try !c.query("EXPLAIN " + sql, [.int(1), .int(1), .int(1)].suffix(sql == SQLStore.answeredSessionSQL ? 3 : 2))
+                .contains { $0[1].text == "OpenEphemeral" })
+        }
+        #expect(try c.query("EXPLAIN " + SQLStore.answeredSessionSQL + " RETURNING id", [.int(1), .int(1), .int(1)])
+            .contains { $0[1].text == "OpenEphemeral" })
     }
 }

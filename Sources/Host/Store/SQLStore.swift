@@ -544,12 +544,14 @@ public final class SQLStore: Store, Sendable {
                         + [.text(t.channel), .text(t.channelMessageId), .text(f.reply), .int(t.nowMs)]
                         + Array(outbound.dropFirst()))
         } else {
-            guard try c.one(f.recordsActivity ? Self.answeredSessionSQL : Self.answeredSessionQuietSQL, sessionParams) != nil
+            // Changes and the new rowid from the connection, not `RETURNING` (see `run`).
+            guard let lite = c as? SQLiteConnection else { throw StoreError("answeredTurn: not a SQLite connection") }
+            guard try lite.run(f.recordsActivity ? Self.answeredSessionSQL : Self.answeredSessionQuietSQL, sessionParams).changes == 1
             else { throw StoreError("session \(sessionId) vanished") }
-            guard let inbound = try c.one("""
+            let inbound = try lite.run("""
                 INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
-                    processing_ms, created_ms, remote, local, media) VALUES (?, 'in', ?, 'answered', ?, ?, 1, ?, ?, ?, ?, ?, ?) RETURNING id
-                """, [.int(sessionId)] + inboundParams)?[0].int else { throw StoreError("message insert returned nothing") }
+                    processing_ms, created_ms, remote, local, media) VALUES (?, 'in', ?, 'answered', ?, ?, 1, ?, ?, ?, ?, ?, ?)
+                """, [.int(sessionId)] + inboundParams).lastRowid
             try c.query("INSERT INTO dedupe_keys (channel, channel_message_id, message_id, reply, created_ms) VALUES (?, ?, ?, ?, ?)",
                         [.text(t.channel), .text(t.channelMessageId), .int(inbound), .text(f.reply), .int(t.nowMs)])
             try c.query(outboundSQL, outbound)
@@ -559,7 +561,7 @@ public final class SQLStore: Store, Sendable {
     }
 
     /// SQLite: `answeredTurn`'s session update (both messages counted, the state set).
-    static let answeredSessionSQL = "UPDATE sessions SET last_ms = ?, message_count = message_count + 2, state = COALESCE(?, state) WHERE id = ? RETURNING id"
+    static let answeredSessionSQL = "UPDATE sessions SET last_ms = ?, message_count = message_count + 2, state = COALESCE(?, state) WHERE id = ?"
     static let answeredSessionQuietSQL = withoutActivity(answeredSessionSQL)
     static let answeredTurnQuietSQL = withoutActivity(answeredTurnSQL)
 

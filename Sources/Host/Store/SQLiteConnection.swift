@@ -60,6 +60,15 @@ final class SQLiteConnection: SQLConnection {
         }
     }
 
+    /// Runs one statement, drops its rows, and returns how many rows it changed and the
+    /// rowid of the last row it inserted: what a `RETURNING id` would tell, without the
+    /// temporary b-tree SQLite fills to hold `RETURNING`'s rows (a pager opened and closed
+    /// per statement; the answered turn's two writes used it on every message).
+    func run(_ sql: String, _ params: [SQLValue]) throws -> (changes: Int64, lastRowid: Int64) {
+        try query(sql, params)
+        return (sqlite3_changes64(db), sqlite3_last_insert_rowid(db))
+    }
+
     @discardableResult
     func query(_ sql: String, _ params: [SQLValue]) throws -> [[SQLValue]] {
         let stmt: OpaquePointer
