@@ -75,6 +75,10 @@ import Testing
             }
         }
         let (s, m1) = try store.beginTurn(start("q1", at: 1_000, session: nil))
+        // The new session as beginTurn returns it is the stored row (SQLite builds it from
+        // what it inserted and the new rowid).
+        #expect(try store.activeSession(channel: "sms", remote: "+15553330002", local: "+15550000001", sinceMs: 0) == s)
+        #expect(s.agent == "alpha" && s.createdMs == 1_000 && s.lastMs == 1_000 && s.state == "" && !s.held)
         try store.finishTurn(finish("q1", s.id, inbound: m1, at: 1_010, records: false))
         #expect(try row() == (1_000, 2, "{\"n\":\"q1\"}"))
         let (s2, m2) = try store.beginTurn(start("q2", at: 1_020, session: s.id, records: false))

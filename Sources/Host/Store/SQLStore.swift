@@ -347,6 +347,7 @@ public final class SQLStore: Store, Sendable {
         return try writer.write { c in
             HopProbe.record("store.begin_turn", correlation: "\(t.channel):\(t.channelMessageId)")
             if c.dialect == .postgres { return try Self.beginTurnPostgres(c, t) }
+            guard let lite = c as? SQLiteConnection else { throw StoreError("beginTurn: not a SQLite connection") }
             return try {
                 let session: SessionRecord
                 if let id = t.sessionId {
@@ -355,19 +356,21 @@ public final class SQLStore: Store, Sendable {
                     else { throw StoreError("session \(id) vanished") }
                     session = Self.session(r)
                 } else {
+                    // The new row's id from the connection, not `RETURNING` (see `SQLiteConnection.run`):
+                    // every other column is what this statement wrote.
                     guard let agent = t.newAgent else { throw StoreError("beginTurn: neither a session nor an agent") }
-                    guard let r = try c.one("""
+                    let id = try lite.run("""
                         INSERT INTO sessions (channel, remote, local, agent, state, created_ms, last_ms, message_count)
-                        VALUES (?, ?, ?, ?, '', ?, ?, 1) RETURNING \(Self.sessionColumns)
-                        """, [.text(t.channel), .text(t.remote), .text(t.local), .text(agent), .int(t.nowMs), .int(t.nowMs)])
-                    else { throw StoreError("session insert returned nothing") }
-                    session = Self.session(r)
+                        VALUES (?, ?, ?, ?, '', ?, ?, 1)
+                        """, [.text(t.channel), .text(t.remote), .text(t.local), .text(agent), .int(t.nowMs), .int(t.nowMs)]).lastRowid
+                    session = SessionRecord(id: id, channel: t.channel, remote: t.remote, local: t.local, agent: agent, state: "",
+                                            createdMs: t.nowMs, lastMs: t.nowMs)
                 }
-                guard let mid = try c.one("""
+                let mid = try lite.run("""
                     INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
-                        created_ms, remote, local, media) VALUES (?, 'in', ?, 'received', ?, ?, 1, ?, ?, ?, ?, ?) RETURNING id
+                        created_ms, remote, local, media) VALUES (?, 'in', ?, 'received', ?, ?, 1, ?, ?, ?, ?, ?)
                     """, [.int(session.id), .text(t.text), .text(t.channel), .text(t.channelMessageId), .text(session.agent),
-                          .int(t.nowMs), .text(t.remote), .text(t.local), Self.media(t.media)])?[0].int else { throw StoreError("message insert returned nothing") }
+                          .int(t.nowMs), .text(t.remote), .text(t.local), Self.media(t.media)]).lastRowid
                 try c.query("INSERT INTO dedupe_keys (channel, channel_message_id, message_id, created_ms) VALUES (?, ?, ?, ?)",
                             [.text(t.channel), .text(t.channelMessageId), .int(mid), .int(t.nowMs)])
                 return (session, mid)
