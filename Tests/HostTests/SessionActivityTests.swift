@@ -127,10 +127,10 @@ import Testing
             try c.query("EXPLAIN " + sql, Array(repeating: SQLValue.int(1), count: params)).filter { $0[1].text == "IdxInsert" }.count
         }
         #expect(try indexWrites(SQLStore.answeredSessionSQL, 3) >= 3)
-        #expect(try indexWrites(SQLStore.answeredSessionQuietSQL, 2) == 0)
+        #expect(try indexWrites(SQLStore.answeredSessionUpdate.quiet, 2) == 0)
         #expect(try indexWrites(SQLStore.finishSessionSQL, 3) >= 3)
-        #expect(try indexWrites(SQLStore.finishSessionQuietSQL, 2) == 0)
-        for sql in [SQLStore.answeredSessionSQL, SQLStore.answeredSessionQuietSQL] {
+        #expect(try indexWrites(SQLStore.finishSessionUpdate.quiet, 2) == 0)
+        for sql in [SQLStore.answeredSessionSQL, SQLStore.answeredSessionUpdate.quiet] {
             #expect(try !c.query("EXPLAIN " + sql, [.int(1), .int(1), .int(1)].suffix(sql == SQLStore.answeredSessionSQL ? 3 : 2))
                 .contains { $0[1].text == "OpenEphemeral" })
         }

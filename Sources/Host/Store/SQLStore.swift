@@ -295,27 +295,28 @@ public final class SQLStore: Store, Sendable {
     /// `sessionColumns` of the sessions row aliased `s`.
     static let sessionColumnsOfS = sessionColumns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
     /// `turnContext`'s first statement: dedupe key (present, reply), opt-out, active session.
-    static let contextSQL = """
-        SELECT d.channel_message_id, d.reply, o.keyword, \(sessionColumnsOfS)
-        FROM (SELECT 1 AS one) k
-        LEFT JOIN dedupe_keys d ON d.channel = ? AND d.channel_message_id = ?
-        LEFT JOIN opt_outs o ON o.channel = ? AND o.remote = ?
+    static let contextSQL = contextSQL(session: """
         LEFT JOIN (SELECT \(sessionColumns) FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND \(activeCondition)
                    ORDER BY last_ms DESC LIMIT 1) s ON 1 = 1
-        """
+        """)
     /// `contextSQL` for SQLite, the same parameters and row: the session is joined by the id
     /// a scalar subquery finds (evaluated once). SQLite materialises `contextSQL`'s joined
     /// `SELECT … LIMIT 1` into a temporary b-tree on every turn (a pager opened, its pages
     /// allocated, and closed); PostgreSQL runs either form as an index scan, and keeps the
     /// one bench/postgres's pgbench scripts copy.
-    static let sqliteContextSQL = """
+    static let sqliteContextSQL = contextSQL(session: """
+        LEFT JOIN sessions s ON s.id = (SELECT id FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND \(activeCondition)
+                                        ORDER BY last_ms DESC LIMIT 1)
+        """)
+    private static func contextSQL(session join: String) -> String {
+        """
         SELECT d.channel_message_id, d.reply, o.keyword, \(sessionColumnsOfS)
         FROM (SELECT 1 AS one) k
         LEFT JOIN dedupe_keys d ON d.channel = ? AND d.channel_message_id = ?
         LEFT JOIN opt_outs o ON o.channel = ? AND o.remote = ?
-        LEFT JOIN sessions s ON s.id = (SELECT id FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND \(activeCondition)
-                                        ORDER BY last_ms DESC LIMIT 1)
+        \(join)
         """
+    }
     static func session(_ r: [SQLValue]) -> SessionRecord {
         SessionRecord(id: r[0].int ?? 0, channel: r[1].text ?? "", remote: r[2].text ?? "", local: r[3].text ?? "",
                       agent: r[4].text ?? "", state: r[5].text ?? "", createdMs: r[6].int ?? 0, lastMs: r[7].int ?? 0,
@@ -351,9 +352,8 @@ public final class SQLStore: Store, Sendable {
             return try {
                 let session: SessionRecord
                 if let id = t.sessionId {
-                    guard let r = try t.recordsActivity ? c.one(Self.beginSessionSQL, [.int(t.nowMs), .int(id)])
-                                                        : c.one(Self.beginSessionQuietSQL, [.int(id)])
-                    else { throw StoreError("session \(id) vanished") }
+                    let update = Self.beginSessionUpdate(t.recordsActivity, nowMs: t.nowMs, [.int(id)])
+                    guard let r = try c.one(update.sql, update.params) else { throw StoreError("session \(id) vanished") }
                     session = Self.session(r)
                 } else {
                     // The new row's id from the connection, not `RETURNING` (see `SQLiteConnection.run`):
@@ -384,8 +384,7 @@ public final class SQLStore: Store, Sendable {
         let sql: String
         let sessionParams: [SQLValue]
         if let id = t.sessionId {
-            sql = t.recordsActivity ? beginExistingSQL : beginExistingQuietSQL
-            sessionParams = t.recordsActivity ? [.int(t.nowMs), .int(id)] : [.int(id)]
+            (sql, sessionParams) = beginExistingUpdate(t.recordsActivity, nowMs: t.nowMs, [.int(id)])
         } else {
             guard let agent = t.newAgent else { throw StoreError("beginTurn: neither a session nor an agent") }
             sql = beginNewSQL
@@ -410,12 +409,11 @@ public final class SQLStore: Store, Sendable {
         FROM s, m
         """
     }
-    /// `beginTurn`'s update of a sticky session (its row returned); with `Quiet`, without its
-    /// last activity (`TurnStart.recordsActivity`).
+    /// `beginTurn`'s update of a sticky session (its row returned), alone (SQLite) and with
+    /// the inbound message and its dedupe key (PostgreSQL).
     static let beginSessionSQL = "UPDATE sessions SET last_ms = ?, message_count = message_count + 1 WHERE id = ? RETURNING \(sessionColumns)"
-    static let beginSessionQuietSQL = withoutActivity(beginSessionSQL)
-    static let beginExistingSQL = beginSQL(session: beginSessionSQL)
-    static let beginExistingQuietSQL = beginSQL(session: beginSessionQuietSQL)
+    static let beginSessionUpdate = ActivityUpdate(beginSessionSQL)
+    static let beginExistingUpdate = ActivityUpdate(beginSQL(session: beginSessionSQL))
     static let beginNewSQL = beginSQL(session: """
         INSERT INTO sessions (channel, remote, local, agent, state, created_ms, last_ms, message_count)
         VALUES (?, ?, ?, ?, '', ?, ?, 1) RETURNING \(sessionColumns)
@@ -443,16 +441,18 @@ public final class SQLStore: Store, Sendable {
                                     .int(t.processingMs), .int(t.nowMs), Self.media(t.replyMedia), .int(t.sessionId)]
         let inbound: [SQLValue] = [.int(t.processingMs), .int(t.inboundMessageId)]
         let dedupe: [SQLValue] = [.text(t.reply), .text(t.channel), .text(t.channelMessageId)]
-        let session: [SQLValue] = (t.recordsActivity ? [.int(t.nowMs)] : []) + [t.sessionState.map { .text($0) } ?? .null, .int(t.sessionId)]
+        let session: [SQLValue] = [t.sessionState.map { .text($0) } ?? .null, .int(t.sessionId)]
         if c.dialect == .postgres {
             // The four as data-modifying CTEs of one statement (one executor start
             // instead of four), deferred like them.
-            try c.send(t.recordsActivity ? Self.finishTurnSQL : Self.finishTurnQuietSQL, outbound + inbound + dedupe + session)
+            let update = Self.finishTurnUpdate(t.recordsActivity, nowMs: t.nowMs, session)
+            try c.send(update.sql, outbound + inbound + dedupe + update.params)
         } else {
             try c.send(Self.finishOutboundSQL, outbound)
             try c.send(Self.finishInboundSQL, inbound)
             try c.send(Self.finishDedupeSQL, dedupe)
-            try c.send(t.recordsActivity ? Self.finishSessionSQL : Self.finishSessionQuietSQL, session)
+            let update = Self.finishSessionUpdate(t.recordsActivity, nowMs: t.nowMs, session)
+            try c.send(update.sql, update.params)
         }
         if let o = t.outbox { try insertOutbox(c, o, t.nowMs) }
         if !t.usage.isEmpty { _ = try writeUsage(c, t.usage, nowMs: t.nowMs) }
@@ -479,16 +479,8 @@ public final class SQLStore: Store, Sendable {
         d AS (\(finishDedupeSQL))
         \(finishSessionSQL)
         """
-    static let finishSessionQuietSQL = withoutActivity(finishSessionSQL)
-    static let finishTurnQuietSQL = withoutActivity(finishTurnSQL)
-
-    /// `sql` with its session update's `last_ms = ?, ` removed (its first parameter): the
-    /// statement for a turn whose `recordsActivity` is false.
-    static func withoutActivity(_ sql: String) -> String {
-        let quiet = sql.replacingOccurrences(of: "UPDATE sessions SET last_ms = ?, ", with: "UPDATE sessions SET ")
-        precondition(quiet != sql, "no session activity to leave out in: \(sql.prefix(80))")
-        return quiet
-    }
+    static let finishSessionUpdate = ActivityUpdate(finishSessionSQL)
+    static let finishTurnUpdate = ActivityUpdate(finishTurnSQL)
 
     /// The whole turn of an existing session whose agent already answered, as one
     /// group-commit unit of four statements instead of `beginTurn` + `finishTurn`'s seven:
@@ -527,7 +519,7 @@ public final class SQLStore: Store, Sendable {
         HopProbe.record("store.answered_turn", correlation: "\(t.channel):\(t.channelMessageId)")
         let inboundParams: [SQLValue] = [.text(t.text), .text(t.channel), .text(t.channelMessageId), .text(f.agent),
                                          .int(f.processingMs), .int(t.nowMs), .text(t.remote), .text(t.local), Self.media(t.media)]
-        let sessionParams: [SQLValue] = (f.recordsActivity ? [.int(f.nowMs)] : []) + [f.sessionState.map { .text($0) } ?? .null, .int(sessionId)]
+        let session: [SQLValue] = [f.sessionState.map { .text($0) } ?? .null, .int(sessionId)]
         let outbound: [SQLValue] = [.int(sessionId), .text(f.reply), .text(f.outbox == nil ? "replied_inline" : "queued"), .text(t.channel),
                                     .text(f.agent), .int(f.processingMs), .int(f.nowMs), .text(t.remote), .text(t.local),
                                     Self.media(f.replyMedia)]
@@ -543,13 +535,15 @@ public final class SQLStore: Store, Sendable {
             // The outbound message reads `m`, so it is inserted after the inbound one (its id
             // is larger: history order). A vanished session inserts nothing and fails the
             // unit (the final SELECT divides by zero).
-            try c.send(f.recordsActivity ? Self.answeredTurnSQL : Self.answeredTurnQuietSQL, sessionParams + inboundParams
+            let update = Self.answeredTurnUpdate(f.recordsActivity, nowMs: f.nowMs, session)
+            try c.send(update.sql, update.params + inboundParams
                         + [.text(t.channel), .text(t.channelMessageId), .text(f.reply), .int(t.nowMs)]
                         + Array(outbound.dropFirst()))
         } else {
             // Changes and the new rowid from the connection, not `RETURNING` (see `run`).
             guard let lite = c as? SQLiteConnection else { throw StoreError("answeredTurn: not a SQLite connection") }
-            guard try lite.run(f.recordsActivity ? Self.answeredSessionSQL : Self.answeredSessionQuietSQL, sessionParams).changes == 1
+            let update = Self.answeredSessionUpdate(f.recordsActivity, nowMs: f.nowMs, session)
+            guard try lite.run(update.sql, update.params).changes == 1
             else { throw StoreError("session \(sessionId) vanished") }
             let inbound = try lite.run("""
                 INSERT INTO messages (session_id, direction, body, status, channel, channel_message_id, segments, agent,
@@ -565,8 +559,8 @@ public final class SQLStore: Store, Sendable {
 
     /// SQLite: `answeredTurn`'s session update (both messages counted, the state set).
     static let answeredSessionSQL = "UPDATE sessions SET last_ms = ?, message_count = message_count + 2, state = COALESCE(?, state) WHERE id = ?"
-    static let answeredSessionQuietSQL = withoutActivity(answeredSessionSQL)
-    static let answeredTurnQuietSQL = withoutActivity(answeredTurnSQL)
+    static let answeredSessionUpdate = ActivityUpdate(answeredSessionSQL)
+    static let answeredTurnUpdate = ActivityUpdate(answeredTurnSQL)
 
     /// PostgreSQL: `writeAnsweredTurn`'s records in one statement (see `answeredTurn`).
     static let answeredTurnSQL = """
