@@ -88,12 +88,14 @@ import Testing
     }
 
     @Test func cacheStaysBoundedAndIgnoresFillsFromBeforeAClear() {
-        let c = HistoryCache(maxSessions: 3)
+        let c = HistoryCache(maxSessions: 48)   // 3 per shard; ids 1, 17, 33, 49 share one
         let e = [HistoryEntry(role: "user", text: "a", timeMs: 1)]
-        for id in 1...3 { c.fill(Int64(id), e, limit: 5, generation: c.generation) }
-        c.fill(4, e, limit: 5, generation: c.generation)   // over the bound: starts over
+        for id in [1, 17, 33, 2] { c.fill(Int64(id), e, limit: 5, generation: c.generation) }
+        c.fill(49, e, limit: 5, generation: c.generation)   // over the shard's bound: it starts over
         #expect(c.get(1, limit: 5) == nil)
-        #expect(c.get(4, limit: 5) == e)
+        #expect(c.get(33, limit: 5) == nil)
+        #expect(c.get(49, limit: 5) == e)
+        #expect(c.get(2, limit: 5) == e)   // another shard: kept
         let g = c.generation
         c.clear()
         c.fill(5, e, limit: 5, generation: g)   // read before the clear: dropped

@@ -22,7 +22,9 @@
 #      darkspere binary and its plugins: each round runs pgbench, then every gateway, the
 #      gateways' order rotated from round to round; for before/after comparisons), PGOPTS (extra server options, e.g. "-c log_statement=all"),
 #      SCRIPT (pgbench's script in bench/postgres: turn.sql, one round trip per statement, or
-#      turn-pipelined.sql, the same statements in the gateway's two round trips),
+#      turn-pipelined.sql, the same statements in the gateway's two round trips, or
+#      turn-cached.sql, those without the history read, as the gateway sends them when its
+#      history cache answers),
 #      KEEP=1 (keep the server and its directory, print where).
 set -e
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

@@ -27,14 +27,16 @@
 -- 1. the conversation lock (SQLStore.lockSQL), session-level advisory lock
 SELECT pg_advisory_lock(hashtextextended(:r, 0));
 -- 2. the turn's context (SQLStore.contextSQL): dedupe key, opt-out, active session
-SELECT d.channel_message_id, d.reply, o.keyword, s.id, s.channel, s.remote, s.local, s.agent, s.state, s.created_ms, s.last_ms, s.operator, s.handoff_ms
+SELECT d.channel_message_id, d.reply, o.keyword, s.id, s.channel, s.remote, s.local, s.agent, s.state, s.created_ms, s.last_ms, s.operator, s.handoff_ms, s.message_count
 FROM (SELECT 1 AS one) k
 LEFT JOIN dedupe_keys d ON d.channel = :channel AND d.channel_message_id = :mid
 LEFT JOIN opt_outs o ON o.channel = :channel AND o.remote = :r
-LEFT JOIN (SELECT id, channel, remote, local, agent, state, created_ms, last_ms, operator, handoff_ms FROM sessions WHERE channel = :channel AND remote = :r AND local = :local AND (last_ms >= :since OR operator IS NOT NULL OR handoff_ms IS NOT NULL) AND closed_ms IS NULL
+LEFT JOIN (SELECT id, channel, remote, local, agent, state, created_ms, last_ms, operator, handoff_ms, message_count FROM sessions WHERE channel = :channel AND remote = :r AND local = :local AND (last_ms >= :since OR operator IS NOT NULL OR handoff_ms IS NOT NULL) AND closed_ms IS NULL
            ORDER BY last_ms DESC LIMIT 1) s ON 1 = 1
 \gset c_
 -- 3. the session's history, up to the bound (SQLStore.conversationHistorySQL)
+--    (the gateway leaves it out when its history cache holds the session at the count just
+--    read: a conversation it keeps answering; see turn-cached.sql)
 SELECT session_id, direction, body, created_ms, role, media FROM messages
 WHERE session_id = (SELECT id FROM sessions WHERE channel = :channel AND remote = :r AND local = :local AND (last_ms >= :since OR operator IS NOT NULL OR handoff_ms IS NOT NULL) AND closed_ms IS NULL
                     ORDER BY last_ms DESC LIMIT 1)

@@ -130,6 +130,7 @@ public final class ConversationRouter: InboundRouter, Sendable {
         selector = AgentSelector(minHealth: config.routing.minHealth)
         // PostgreSQL reads this much history with a turn's context (one round trip).
         store.setHistoryDepthBound(list.map { $0.entry.historyDepth ?? config.routing.historyDepth }.max() ?? 0)
+        store.setRetention(seconds: config.routing.retention)   // PostgreSQL's history cache checks entries' age
         let storeThreads = store.suggestedThreads
         work = BlockingThreadPool(name: "darkspere-router", threads: storeThreads > 0 ? storeThreads : config.routing.maxConcurrent + 4)
         queues = ConversationQueues(limit: config.routing.maxConcurrent, pool: work)

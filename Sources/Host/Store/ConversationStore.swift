@@ -73,6 +73,9 @@ public protocol ConversationStore: AnyObject, Sendable {
     /// The largest history depth any turn will ask `turnContext` for (the router sets it
     /// before traffic); a backend may read that much history with the context.
     func setHistoryDepthBound(_ depth: Int)
+    /// How long the retention job keeps messages (the router sets it before traffic); a
+    /// backend other processes write may cache history only when it knows this.
+    func setRetention(seconds: Double)
     /// Threads a router should give blocking store work; 0 = the router's own choice.
     var suggestedThreads: Int { get }
     /// An agent asked for a human: the session waits for an operator (human takeover).
@@ -83,5 +86,6 @@ public protocol ConversationStore: AnyObject, Sendable {
 
 extension ConversationStore {
     public func setHistoryDepthBound(_ depth: Int) {}
+    public func setRetention(seconds: Double) {}
     public var suggestedThreads: Int { 0 }
 }

@@ -29,11 +29,15 @@ public final class SQLStore: Store, Sendable {
     /// The largest history depth a turn may ask for (0: unknown). When set, PostgreSQL reads
     /// that much history in the same round trip as the turn's context (see `readContext`).
     private let historyBound = Atomic<Int>(0)
+    /// How long the retention job keeps messages, in ms (0: unknown). PostgreSQL serves a
+    /// history from `historyCache` only when it is known (see `readPostgresContext`).
+    let retentionMs = Atomic<Int64>(0)
     private let pingPool: ConnectionPool
     /// Turn writes (begin/finish) go through group commit.
     let writer: GroupCommitter
-    /// SQLite (one process owns the database): recent sessions' history, so most turns
-    /// skip the history `SELECT`. See `HistoryCache` for what keeps it right.
+    /// Recent sessions' history, so most turns skip the history `SELECT`. See `HistoryCache`
+    /// for what keeps it right; on PostgreSQL, which other processes write, its entries are
+    /// checked against the session's message count (`readPostgresContext`).
     let historyCache: HistoryCache?
 
     /// - Parameters:
@@ -85,7 +89,7 @@ public final class SQLStore: Store, Sendable {
         unlockFlusher = DeferredFlusher(pool: locks, timer: SlotTimer(loop: timerLoop ?? SlotTimer.fallbackLoop, granularity: 0.001))
         pingPool = ConnectionPool(max: 1) { try PostgresConnection(url: postgresURL) }
         writer = GroupCommitter(pool: pool, writers: 2)
-        historyCache = nil   // other processes write the same sessions
+        historyCache = HistoryCache()   // versioned: other processes write the same sessions
         try pool.with { try StoreMigrations.apply($0) }
     }
 
@@ -213,6 +217,10 @@ public final class SQLStore: Store, Sendable {
     /// before traffic). With it, PostgreSQL reads the history in the context's round trip.
     public func setHistoryDepthBound(_ depth: Int) { historyBound.store(max(0, depth), ordering: .relaxed) }
 
+    public func setRetention(seconds: Double) {
+        retentionMs.store(seconds > 0 ? Int64(min(seconds, 1e12) * 1000) : 0, ordering: .relaxed)
+    }
+
     // MARK: turns
 
     public func dedupe(channel: String, channelMessageId: String) throws -> DedupeState? {
@@ -245,31 +253,20 @@ public final class SQLStore: Store, Sendable {
                              sinceMs: Int64, historyDepth: (String) -> Int) throws -> TurnContext {
         let contextParams: [SQLValue] = [.text(channel), .text(channelMessageId), .text(channel), .text(remote),
                                          .text(channel), .text(remote), .text(local), .int(sinceMs)]
-        // PostgreSQL with a known bound: the history of the same session (found by the same
-        // conditions) up to the bound, in the same pipeline as the context (one round trip);
-        // trimmed to the agent's depth below.
+        // PostgreSQL with a known bound: the history with the context, or from the cache.
         let bound = historyBound.load(ordering: .relaxed)
-        var prefetched: [[SQLValue]]?
-        let r: [SQLValue]
         if bound > 0, let pg = c as? PostgresConnection {
-            let sets = try pg.queries([(Self.contextSQL, contextParams),
-                                       (Self.conversationHistorySQL, [.text(channel), .text(remote), .text(local), .int(sinceMs), .int(Int64(bound))])])
-            guard let row = sets[0].first else { throw StoreError("turn context query returned no row") }
-            r = row
-            prefetched = sets[1]
-        } else {
-            let sql = c.dialect == .sqlite ? Self.sqliteContextSQL : Self.contextSQL
-            guard let row = try c.one(sql, contextParams) else { throw StoreError("turn context query returned no row") }
-            r = row
+            return try readPostgresContext(pg, contextParams, channel: channel, remote: remote, local: local, sinceMs: sinceMs,
+                                           bound: bound, historyDepth: historyDepth)
         }
+        let sql = c.dialect == .sqlite ? Self.sqliteContextSQL : Self.contextSQL
+        guard let r = try c.one(sql, contextParams) else { throw StoreError("turn context query returned no row") }
         if !r[0].isNull { return TurnContext(dedupe: r[1].text.map { .replied($0) } ?? .pending, optedOut: false, session: nil, history: []) }
         let s = r[3].isNull ? nil : Self.session(Array(r[3...]))
         let h = try s.map { s -> [HistoryEntry] in
             let limit = historyDepth(s.agent)
-            if let rows = prefetched, limit <= bound, rows.allSatisfy({ $0[0].int == s.id }) {
-                return Self.historyEntries(rows.prefix(limit).map { Array($0.dropFirst()) })
-            }
-            guard let cache = historyCache else { return try Self.history(c, sessionId: s.id, limit: limit) }
+            // Unversioned entries: only where this process is the only writer.
+            guard let cache = historyCache, c.dialect == .sqlite else { return try Self.history(c, sessionId: s.id, limit: limit) }
             if let h = cache.get(s.id, limit: limit) { return h }
             let generation = cache.generation
             let h = try Self.history(c, sessionId: s.id, limit: limit)
@@ -289,14 +286,18 @@ public final class SQLStore: Store, Sendable {
         """
     static let sessionColumns = "id, channel, remote, local, agent, state, created_ms, last_ms, operator, handoff_ms"
     static let sessionColumnCount = 10
+    /// The context row's column holding the session's `message_count` (PostgreSQL's history
+    /// cache checks its entries against it): after the dedupe key, opt-out and session.
+    static let contextCountColumn = 3 + sessionColumnCount
     /// A conversation's current session: active since the `?` (now − session timeout), or
     /// held by an operator / waiting for one (sticky until released), and not closed.
     static let activeCondition = "(last_ms >= ? OR operator IS NOT NULL OR handoff_ms IS NOT NULL) AND closed_ms IS NULL"
     /// `sessionColumns` of the sessions row aliased `s`.
     static let sessionColumnsOfS = sessionColumns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
-    /// `turnContext`'s first statement: dedupe key (present, reply), opt-out, active session.
+    /// `turnContext`'s first statement: dedupe key (present, reply), opt-out, active session
+    /// and its message count.
     static let contextSQL = contextSQL(session: """
-        LEFT JOIN (SELECT \(sessionColumns) FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND \(activeCondition)
+        LEFT JOIN (SELECT \(sessionColumns), message_count FROM sessions WHERE channel = ? AND remote = ? AND local = ? AND \(activeCondition)
                    ORDER BY last_ms DESC LIMIT 1) s ON 1 = 1
         """)
     /// `contextSQL` for SQLite, the same parameters and row: the session is joined by the id
@@ -310,7 +311,7 @@ public final class SQLStore: Store, Sendable {
         """)
     private static func contextSQL(session join: String) -> String {
         """
-        SELECT d.channel_message_id, d.reply, o.keyword, \(sessionColumnsOfS)
+        SELECT d.channel_message_id, d.reply, o.keyword, \(sessionColumnsOfS), s.message_count
         FROM (SELECT 1 AS one) k
         LEFT JOIN dedupe_keys d ON d.channel = ? AND d.channel_message_id = ?
         LEFT JOIN opt_outs o ON o.channel = ? AND o.remote = ?
@@ -596,7 +597,7 @@ public final class SQLStore: Store, Sendable {
         try pool.with { try Self.history($0, sessionId: sessionId, limit: limit) }
     }
 
-    private static func history(_ c: any SQLConnection, sessionId: Int64, limit: Int) throws -> [HistoryEntry] {
+    static func history(_ c: any SQLConnection, sessionId: Int64, limit: Int) throws -> [HistoryEntry] {
         guard limit > 0 else { return [] }
         return historyEntries(try c.query("SELECT direction, body, created_ms, role, media FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
                                           [.int(sessionId), .int(Int64(limit))]))
@@ -604,7 +605,7 @@ public final class SQLStore: Store, Sendable {
 
     /// Rows of (direction, body, created_ms, role, media), newest first → entries, oldest first.
     /// An operator's message (takeover) keeps its role; every other outbound one is the assistant's.
-    private static func historyEntries(_ rows: [[SQLValue]]) -> [HistoryEntry] {
+    static func historyEntries(_ rows: [[SQLValue]]) -> [HistoryEntry] {
         rows.reversed().map {
             HistoryEntry(role: $0[0].text == "in" ? "user" : ($0.count > 3 && $0[3].text == "operator" ? "operator" : "assistant"),
                          text: $0[1].text ?? "", timeMs: $0[2].int ?? 0, media: $0.count > 4 ? $0[4].text : nil)
