@@ -22,9 +22,9 @@
 #      darkspere binary and its plugins: each round runs pgbench, then every gateway, the
 #      gateways' order rotated from round to round; for before/after comparisons), PGOPTS (extra server options, e.g. "-c log_statement=all"),
 #      SCRIPT (pgbench's script in bench/postgres: turn.sql, one round trip per statement, or
-#      turn-pipelined.sql, the same statements in the gateway's two round trips, or
-#      turn-cached.sql, those without the history read, as the gateway sends them when its
-#      history cache answers),
+#      turn-pipelined.sql, the same statements in the gateway's two round trips),
+#      HISTORY=0 (turn-pipelined.sql without the history read, as the gateway sends a
+#      message when its history cache answers; default 1),
 #      KEEP=1 (keep the server and its directory, print where).
 set -e
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -113,7 +113,7 @@ $PSQL -c "INSERT INTO sessions (channel, remote, local, agent, state, created_ms
           SELECT 'pgbench', (10000000000 + i)::text, '+15550000001', 'echo', '', $NOW, $NOW, 0 FROM generate_series(0, $NUMBERS - 1) i"
 $PSQL -c "VACUUM ANALYZE"
 
-PGB_ARGS=(-n -M prepared -c "$CLIENTS" -j 2 -f "$ROOT/bench/postgres/$SCRIPT" -D numbers="$NUMBERS" -D channel=pgbench
+PGB_ARGS=(-n -M prepared -c "$CLIENTS" -j 2 -f "$ROOT/bench/postgres/$SCRIPT" -D history="${HISTORY:-1}" -D numbers="$NUMBERS" -D channel=pgbench
           -D local=+15550000001 -D depth=20 -D agent=echo -D status=replied_inline -D text="hello there"
           -D reply="echo: hello there (history: 20)")
 run_pgbench() { # $1 = seconds; prints "rate pg_us_per_msg pgbench_us_per_msg"
@@ -145,7 +145,7 @@ run_gateway() { # $1 = seconds, $2 = name; prints "deferred rate gw_us_per_msg p
 cc -O2 -o "$WORK/syscall" "$ROOT/bench/machine/syscall.c"
 probe() { echo "machine: $("$WORK/syscall" | sed -nE 's/.*: ([0-9.]+) ns.*/\1/p' | sort -n | head -1) ns per system call (bench/machine/syscall.c, best of 3), load average $(cut -d' ' -f1-3 /proc/loadavg)"; }
 probe
-echo "rounds: $ROUNDS x (pgbench -c $CLIENTS -j 2 -T $SECS -M prepared $SCRIPT, then the gateway: wrk -t2 -c$CONNS -d${SECS}s), $NUMBERS senders each, ${WARMUP} s warm-up each"
+echo "rounds: $ROUNDS x (pgbench -c $CLIENTS -j 2 -T $SECS -M prepared $SCRIPT history=${HISTORY:-1}, then the gateway: wrk -t2 -c$CONNS -d${SECS}s), $NUMBERS senders each, ${WARMUP} s warm-up each"
 for n in "${NAMES[@]}"; do e="EXE_$n"; echo "$n: ${!e}"; done
 run_pgbench "$WARMUP" >/dev/null   # warm-up: prepared plans, caches
 printf '%-5s %-8s %10s %12s %12s %12s %8s %s\n' round side "msg/s" "PG us/msg" "own us/msg" "load gen us" load "p50 / p99"

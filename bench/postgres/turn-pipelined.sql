@@ -5,7 +5,9 @@
 -- cannot carry a result into a pipeline (\gset is not allowed there), so the writes find
 -- the session by its key (the context's condition) instead of by the id the context read
 -- returned: one more index look-up than the gateway's statement. Same variables as
--- turn.sql; bench/postgres/run.sh runs it with SCRIPT=turn-pipelined.sql.
+-- turn.sql, and `history` (1: statement 3 is sent; 0: it is not, as the gateway does when
+-- its history cache answers); bench/postgres/run.sh runs it with SCRIPT=turn-pipelined.sql
+-- (and HISTORY=0).
 \set r 10000000000 + random(0, :numbers - 1)
 \set mid random(1, 9000000000000000000)
 \set now :start + random(0, 600000)
@@ -21,13 +23,15 @@ LEFT JOIN dedupe_keys d ON d.channel = :channel AND d.channel_message_id = :mid
 LEFT JOIN opt_outs o ON o.channel = :channel AND o.remote = :r
 LEFT JOIN (SELECT id, channel, remote, local, agent, state, created_ms, last_ms, operator, handoff_ms, message_count FROM sessions WHERE channel = :channel AND remote = :r AND local = :local AND (last_ms >= :since OR operator IS NOT NULL OR handoff_ms IS NOT NULL) AND closed_ms IS NULL
            ORDER BY last_ms DESC LIMIT 1) s ON 1 = 1;
+\if :history
 -- 3. the session's history, up to the bound (SQLStore.conversationHistorySQL)
 --    (the gateway leaves it out when its history cache holds the session at the count just
---    read: a conversation it keeps answering; see turn-cached.sql)
+--    read: a conversation it keeps answering; HISTORY=0 bench/postgres/run.sh leaves it out)
 SELECT session_id, direction, body, created_ms, role, media FROM messages
 WHERE session_id = (SELECT id FROM sessions WHERE channel = :channel AND remote = :r AND local = :local AND (last_ms >= :since OR operator IS NOT NULL OR handoff_ms IS NOT NULL) AND closed_ms IS NULL
                     ORDER BY last_ms DESC LIMIT 1)
 ORDER BY id DESC LIMIT :depth;
+\endif
 \endpipeline
 \startpipeline
 -- 4. the group-commit unit: session, inbound message, dedupe key, reply (SQLStore.answeredTurnSQL)

@@ -36,7 +36,7 @@ LEFT JOIN (SELECT id, channel, remote, local, agent, state, created_ms, last_ms,
 \gset c_
 -- 3. the session's history, up to the bound (SQLStore.conversationHistorySQL)
 --    (the gateway leaves it out when its history cache holds the session at the count just
---    read: a conversation it keeps answering; see turn-cached.sql)
+--    read: a conversation it keeps answering; see turn-pipelined.sql's `history`)
 SELECT session_id, direction, body, created_ms, role, media FROM messages
 WHERE session_id = (SELECT id FROM sessions WHERE channel = :channel AND remote = :r AND local = :local AND (last_ms >= :since OR operator IS NOT NULL OR handoff_ms IS NOT NULL) AND closed_ms IS NULL
                     ORDER BY last_ms DESC LIMIT 1)
