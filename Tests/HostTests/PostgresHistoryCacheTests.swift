@@ -46,21 +46,43 @@ import Testing
         done.wait()
     }
 
-    private func newSession(_ s: SQLStore, _ n: String, _ clock: Clock) throws -> Int64 {
+    /// A two-write turn (beginTurn, finishTurn): a new session when `session` is nil.
+    @discardableResult
+    private func newSession(_ s: SQLStore, _ n: String, _ clock: Clock, session: Int64? = nil) throws -> Int64 {
         let now = clock.next()
         let (rec, mid) = try s.beginTurn(TurnStart(channel: "t", channelMessageId: n, remote: "+1", local: "+2", text: "q-\(n)",
-                                                   nowMs: now, sessionId: nil, newAgent: "a"))
+                                                   nowMs: now, sessionId: session, newAgent: session == nil ? "a" : nil))
         try s.finishTurn(TurnFinish(sessionId: rec.id, inboundMessageId: mid, channel: "t", channelMessageId: n, agent: "a",
                                     reply: "r-\(n)", sessionState: nil, processingMs: 1, nowMs: now, outbox: nil))
         return rec.id
     }
 
+    /// Two gateway processes (`a`, `b`) and a store without cache that reads what is stored.
+    private struct Processes {
+        let a: SQLStore, b: SQLStore, plain: SQLStore
+        func close() { a.close(); b.close(); plain.close() }
+    }
+    private func processes(retention: Double = 86_400) throws -> Processes {
+        let url = try pg()
+        return Processes(a: try store(url, retention: retention), b: try store(url, retention: retention),
+                         plain: try SQLStore(postgresURL: url, lockConnections: 1))
+    }
+
+    /// A session of `a`'s whose history `a`'s cache holds (filled by a read, then one
+    /// answered turn appended).
+    private func cachedSession(_ p: Processes, _ clock: Clock) throws -> Int64 {
+        let sid = try newSession(p.a, "m0", clock)
+        _ = try context(p.a)
+        answered(p.a, session: sid, "m1", clock)
+        return sid
+    }
+
     /// One process answering a conversation: after the first read, its turns' histories come
     /// from the cache (the history statement is not sent), and equal the database's.
     @Test func oneProcessReadsFromTheCache() throws {
-        let url = try pg()
-        let a = try store(url), plain = try SQLStore(postgresURL: url, lockConnections: 1)
-        defer { a.close(); plain.close() }
+        let p = try processes()
+        defer { p.close() }
+        let (a, plain) = (p.a, p.plain)
         let clock = Clock()
         let sid = try newSession(a, "m0", clock)
         for i in 1...8 {
@@ -75,64 +97,63 @@ import Testing
         #expect(try context(a, depth: 6).history.map(\.text) == (try truth(plain, sid, depth: 6)))
     }
 
-    /// Another process's writes to the session (an answered turn, a proactive message, a
-    /// two-write turn) are in the next history this process reads, and the conversation is
-    /// then read with its context, not from the cache.
+    /// Another process's writes to the session (an answered turn, then a proactive message
+    /// and a two-write turn) are in the next history this process reads, and the
+    /// conversation is then read with its context, not from the cache.
     @Test func anotherProcessesWritesAreSeen() throws {
-        let url = try pg()
-        let a = try store(url), b = try store(url), plain = try SQLStore(postgresURL: url, lockConnections: 1)
-        defer { a.close(); b.close(); plain.close() }
+        let p = try processes()
+        defer { p.close() }
         let clock = Clock()
-        let sid = try newSession(a, "m0", clock)
-        _ = try context(a)                  // fills
-        answered(a, session: sid, "m1", clock)
-        #expect(try context(a).history.map(\.text) == (try truth(plain, sid)))
-        let hits = try #require(a.historyCache).counts.hits
+        let sid = try cachedSession(p, clock)
+        #expect(try context(p.a).history.map(\.text) == (try truth(p.plain, sid)))
+        let hits = try #require(p.a.historyCache).counts.hits
         #expect(hits == 1)
 
-        answered(b, session: sid, "b1", clock)   // the other process answers one
-        let afterB = try context(a).history.map(\.text)
-        #expect(afterB == (try truth(plain, sid)))
+        answered(p.b, session: sid, "b1", clock)   // the other process answers one
+        let afterB = try context(p.a).history.map(\.text)
+        #expect(afterB == (try truth(p.plain, sid)))
         #expect(afterB.last == "r-b1")
-        #expect(a.historyCache?.counts.hits == hits)   // a miss, not the stale entry
+        #expect(p.a.historyCache?.counts.hits == hits)   // a miss, not the stale entry
 
         // Contested now: A's reads carry the history with the context and stay right.
-        answered(a, session: sid, "m2", clock)
-        _ = try b.writeProactive(channel: "t", remote: "+1", local: "+2", agent: "a", sessionId: sid, text: "proactive",
-                                 media: nil, key: "p1", correlationId: "c1", nowMs: clock.next())
-        let afterP = try context(a).history.map(\.text)
-        #expect(afterP == (try truth(plain, sid)))
+        answered(p.a, session: sid, "m2", clock)
+        _ = try p.b.writeProactive(channel: "t", remote: "+1", local: "+2", agent: "a", sessionId: sid, text: "proactive",
+                                   media: nil, key: "p1", correlationId: "c1", nowMs: clock.next())
+        let afterP = try context(p.a).history.map(\.text)
+        #expect(afterP == (try truth(p.plain, sid)))
         #expect(afterP.last == "proactive")
-        #expect(a.historyCache?.counts.hits == hits)
+        try newSession(p.b, "b2", clock, session: sid)
+        #expect(try context(p.a).history.map(\.text) == (try truth(p.plain, sid)))
+        #expect(p.a.historyCache?.counts.hits == hits)
     }
 
-    /// A proactive message written by another process while this one's entry is fresh, with
-    /// no turn of its own in between: the count moved, so the entry is not used.
-    @Test func aForeignMessageWithoutATurnIsSeen() throws {
-        let url = try pg()
-        let a = try store(url), b = try store(url), plain = try SQLStore(postgresURL: url, lockConnections: 1)
-        defer { a.close(); b.close(); plain.close() }
+    /// A message written by another process while this one's entry is fresh, with no turn of
+    /// its own in between (a proactive message; a two-write turn): the count moved, so the
+    /// entry is not used.
+    @Test(arguments: [false, true]) func aForeignMessageWithoutATurnIsSeen(twoWrites: Bool) throws {
+        let p = try processes()
+        defer { p.close() }
         let clock = Clock()
-        let sid = try newSession(a, "m0", clock)
-        _ = try context(a)
-        answered(a, session: sid, "m1", clock)
-        _ = try b.writeProactive(channel: "t", remote: "+1", local: "+2", agent: "a", sessionId: sid, text: "from b",
-                                 media: nil, key: "p1", correlationId: "c1", nowMs: clock.next())
-        let h = try context(a).history.map(\.text)
-        #expect(h == (try truth(plain, sid)))
-        #expect(h.last == "from b")
+        let sid = try cachedSession(p, clock)
+        if twoWrites {
+            try newSession(p.b, "from b", clock, session: sid)
+        } else {
+            _ = try p.b.writeProactive(channel: "t", remote: "+1", local: "+2", agent: "a", sessionId: sid, text: "r-from b",
+                                       media: nil, key: "p1", correlationId: "c1", nowMs: clock.next())
+        }
+        let h = try context(p.a).history.map(\.text)
+        #expect(h == (try truth(p.plain, sid)))
+        #expect(h.last == "r-from b")
     }
 
     /// Another process began a new session for the conversation: its history (the new
     /// session's) is read, not the old session's entry.
     @Test func aNewSessionElsewhereIsFollowed() throws {
-        let url = try pg()
-        let a = try store(url), b = try store(url)
-        defer { a.close(); b.close() }
+        let p = try processes()
+        defer { p.close() }
+        let (a, b) = (p.a, p.b)
         let clock = Clock()
-        let old = try newSession(a, "m0", clock)
-        _ = try context(a)
-        answered(a, session: old, "m1", clock)
+        let old = try cachedSession(p, clock)
         let new = try newSession(b, "n0", clock)
         #expect(new != old)
         let c = try context(a)
@@ -150,9 +171,9 @@ import Testing
     /// Another process's retention job deletes old messages without counting them: an entry
     /// holding a message older than the retention cutoff is not used.
     @Test func anotherProcessesPurgeIsSeen() throws {
-        let url = try pg()
-        let a = try store(url, retention: 60), b = try store(url, retention: 60), plain = try SQLStore(postgresURL: url, lockConnections: 1)
-        defer { a.close(); b.close(); plain.close() }
+        let p = try processes(retention: 60)
+        defer { p.close() }
+        let (a, b, plain) = (p.a, p.b, p.plain)
         let clock = Clock()
         clock.ms = nowMillis() - 50_000      // older than the cutoff (now − 60 s + 30 s)
         let sid = try newSession(a, "old", clock)
