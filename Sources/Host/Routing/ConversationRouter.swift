@@ -45,6 +45,7 @@ public final class ConversationRouter: InboundRouter, Sendable {
     func configReloaded(_ config: GatewayConfig) {
         settings.withLock { $0 = (routing: config.routing, routes: config.routes) }
         gatewayConfigBox.withLock { $0 = config }
+        store.setRetention(seconds: config.routing.retention)
     }
     let metrics: MetricsRegistry
     /// Closes a retired agent's transport handle (nil: never closed by the router).
