@@ -10,8 +10,8 @@ import Synchronization
 /// a purge and direct SQL drop everything (`clear`). Only one turn per session runs at a
 /// time (the router's conversation queue), so a session's fill, reads and appends do not
 /// race each other; `clear` may race a fill that read before it, which the generation
-/// catches. Bounded: past `maxSessions` entries the cache starts over (no LRU bookkeeping
-/// on the hot path; a miss costs one `SELECT`, as without the cache).
+/// catches. Bounded: past its share of `maxSessions` entries a shard starts over (no LRU
+/// bookkeeping on the hot path; a miss costs one `SELECT`, as without the cache).
 ///
 /// A database other processes write (PostgreSQL) gets the same entries with a *version*:
 /// the session's `message_count` the items reflect, which every message insert into a
