@@ -90,9 +90,15 @@ import Testing
         """), dir: dir)
         FileManager.default.createFile(atPath: "\(dir)/send-fail", contents: Data())
         #expect(await g.submit(from: "+15558880002", id: "o1", text: "hello") == .deferred)
-        // The reply waits in the outbox (sends fail); meanwhile the user texts STOP.
+        // The reply waits in the outbox (sends fail); meanwhile the user texts STOP. The
+        // opt-out is checked when a row is claimed, so STOP comes once the first attempt has
+        // failed and before the retry (at least 0.25 s later): an attempt claimed before
+        // the STOP and sent after the fail file is gone would go out (a send in flight is
+        // not recalled), which a slow run (ThreadSanitizer) once made happen.
         var deadline = Date().addingTimeInterval(5)
-        while try g.scalar("SELECT COUNT(*) FROM outbox") == 0 && Date() < deadline { try await Task.sleep(nanoseconds: 50_000_000) }
+        while try g.scalar("SELECT COUNT(*) FROM outbox WHERE attempts >= 1 AND state = 'pending'") == 0 && Date() < deadline {
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
         #expect(await g.reply(from: "+15558880002", id: "o2", text: "STOP") == RoutingConfig().optOutReply)
         try FileManager.default.removeItem(atPath: "\(dir)/send-fail")
         deadline = Date().addingTimeInterval(8)
