@@ -66,7 +66,7 @@ extension ConversationRouter {
     /// Decides and writes a proactive message (blocking; call off the event loops). Throws a
     /// `ProactiveRefusal`, or a store error.
     public func queueProactive(_ p: Proactive, store sql: SQLStore) throws -> ProactiveQueued {
-        let key = "\(p.channel)\u{1F}\(p.to)\u{1F}\(p.from)"
+        let key = conversationKey(channel: p.channel, remote: p.to, local: p.from)
         let done = DispatchSemaphore(value: 0)
         let result = ResultBox()
         queues.submit(key: key) { [self] finished in

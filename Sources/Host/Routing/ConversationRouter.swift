@@ -178,7 +178,7 @@ public final class ConversationRouter: InboundRouter, Sendable {
             emit("message.received", m, body: m.text, fields: [("channel_message_id", .string(m.channelMessageId)),
                                                                ("media", .number(Double(m.media.count)))])
         }
-        let key = "\(m.channel)\u{1F}\(m.from)\u{1F}\(m.to)"
+        let key = conversationKey(channel: m.channel, remote: m.from, local: m.to)
         let arrived = nowMillis()
         // The inline budget counts from arrival, including time waiting behind earlier
         // messages (of the conversation, or for a turn slot): a message still queued when it

@@ -14,6 +14,12 @@ extension ConversationLock {
     public var releaseMayBlock: Bool { true }
 }
 
+/// A conversation's key (channel instance, remote number, local number): the router's queue
+/// key, the key of its `ConversationLock`, and the history cache's conversation key.
+func conversationKey(channel: String, remote: String, local: String) -> String {
+    "\(channel)\u{1F}\(remote)\u{1F}\(local)"
+}
+
 /// The turn path's part of the store: conversation locks, the context a turn reads,
 /// sessions, history, the turn's writes and failovers.
 ///

@@ -17,7 +17,7 @@ import Synchronization
 /// the session's `message_count` the items reflect, which every message insert into a
 /// session increments (and nothing decrements; `forget` deletes the session itself). A
 /// read passes the count its context read returned and is answered only if they match
-/// (`get(_:limit:version:notBeforeMs:)`), and only if no entry is older than the retention
+/// (`get`), and only if no entry is older than the retention
 /// cutoff (another process's purge deletes messages without counting). The count is read
 /// before the history (same connection, statement order), so an entry can only be filled
 /// with more messages than its version says, never fewer: a mismatch, never a stale hit.
@@ -74,19 +74,10 @@ final class HistoryCache: Sendable {
     }
 
     /// The session's last `limit` entries (oldest first), or nil if they are not all here.
-    func get(_ id: Int64, limit: Int) -> [HistoryEntry]? {
-        let items = shard(id).withLock { s -> [HistoryEntry]? in
-            guard let e = s.map[id], e.complete || e.items.count >= limit else { s.misses += 1; return nil }
-            s.hits += 1
-            return e.items
-        }
-        return items.map { $0.count <= limit ? $0 : Array($0.suffix(limit)) }
-    }
-
-    /// The session's last `limit` entries (oldest first) if its entry reflects `version`
-    /// messages (the session's `message_count` read in this turn, under its lock) and none is
-    /// older than `notBeforeMs`; nil otherwise.
-    func get(_ id: Int64, limit: Int, version: Int64, notBeforeMs: Int64) -> [HistoryEntry]? {
+    /// With `version` (a database other processes write), only if the entry reflects that
+    /// many messages (the session's `message_count` read in this turn, under its lock) and
+    /// none is older than `notBeforeMs`.
+    func get(_ id: Int64, limit: Int, version: Int64? = nil, notBeforeMs: Int64 = .min) -> [HistoryEntry]? {
         let items = shard(id).withLock { s -> [HistoryEntry]? in
             guard let e = s.map[id], e.version == version, e.complete || e.items.count >= limit,
                   (e.items.first?.timeMs ?? .max) >= notBeforeMs
@@ -124,7 +115,7 @@ final class HistoryCache: Sendable {
 
     /// Stores what the database returned for `limit` (oldest first), unless a `clear`
     /// happened since `generation` was read.
-    /// With `version`, the entry is checked against it (see `get(_:limit:version:notBeforeMs:)`)
+    /// With `version`, the entry is checked against it (see `get`)
     /// and `conversation` maps to it, unless that conversation is contested.
     func fill(_ id: Int64, _ items: [HistoryEntry], limit: Int, generation: UInt64,
               version: Int64? = nil, conversation: String? = nil) {

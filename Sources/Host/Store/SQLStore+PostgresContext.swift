@@ -14,13 +14,13 @@
 /// Threading: runs on the turn's thread, holding the conversation (one turn per
 /// conversation at a time), on `pg`, which it uses alone.
 extension SQLStore {
+    /// `conversation`: the conversation's key (`conversationKey`), the cache's key for it.
     func readPostgresContext(_ pg: PostgresConnection, _ contextParams: [SQLValue], channel: String, remote: String,
-                             local: String, sinceMs: Int64, bound: Int,
+                             local: String, sinceMs: Int64, conversation: String, bound: Int,
                              historyDepth: (String) -> Int) throws -> TurnContext {
         let retention = retentionMs.load(ordering: .relaxed)
         let cache = retention > 0 ? historyCache : nil
-        let conversation = cache.map { _ in "\(channel)\u{1}\(remote)\u{1}\(local)" }
-        let expected = conversation.flatMap { cache?.expectedSession(conversation: $0) }
+        let expected = cache?.expectedSession(conversation: conversation)
         let generation = cache?.generation ?? 0
         var statements = [(Self.contextSQL, contextParams)]
         if expected == nil {
@@ -29,42 +29,41 @@ extension SQLStore {
         }
         let sets = try pg.queries(statements)
         guard let r = sets[0].first else { throw StoreError("turn context query returned no row") }
-        if !r[0].isNull { return TurnContext(dedupe: r[1].text.map { .replied($0) } ?? .pending, optedOut: false, session: nil, history: []) }
+        if let repeated = Self.repeated(r) { return repeated }
         let optedOut = !r[2].isNull
         guard !r[3].isNull else {
-            if let cache, let conversation { cache.forget(conversation: conversation) }
+            cache?.forget(conversation: conversation)
             return TurnContext(dedupe: nil, optedOut: optedOut, session: nil, history: [])
         }
         let s = Self.session(Array(r[3...]))
         let count = r[Self.contextCountColumn].int ?? 0
         let limit = historyDepth(s.agent)
-        func trimmed(_ all: [HistoryEntry]) -> [HistoryEntry] { all.count <= limit ? all : Array(all.suffix(limit)) }
-        // Deeper than the bound (an agent added since it was set): read it as asked, uncached.
-        if limit > bound { return TurnContext(dedupe: nil, optedOut: optedOut, session: s, history: try Self.history(pg, sessionId: s.id, limit: limit)) }
-        // The history read with the context (the same conditions, so the same session unless
-        // another process began one in between).
-        if sets.count > 1, sets[1].allSatisfy({ $0[0].int == s.id }) {
+        let history: [HistoryEntry]
+        if limit > bound {
+            // Deeper than the bound (an agent added since it was set): read as asked, uncached.
+            history = try Self.history(pg, sessionId: s.id, limit: limit)
+        } else if sets.count > 1, sets[1].allSatisfy({ $0[0].int == s.id }) {
+            // Read with the context (the same conditions, so the same session unless another
+            // process began one in between): it fills the cache.
             let all = Self.historyEntries(sets[1].map { Array($0.dropFirst()) })
-            if let cache, let conversation {
-                cache.fill(s.id, all, limit: bound, generation: generation, version: count, conversation: conversation)
-            }
-            return TurnContext(dedupe: nil, optedOut: optedOut, session: s, history: trimmed(all))
-        }
-        if let cache, let conversation, let expected {
-            if s.id == expected {
-                let cutoff = Self.retentionCutoff(nowMs: nowMillis(), retentionMs: retention)
-                if let h = cache.get(s.id, limit: limit, version: count, notBeforeMs: cutoff) {
-                    return TurnContext(dedupe: nil, optedOut: optedOut, session: s, history: h)
+            cache?.fill(s.id, all, limit: bound, generation: generation, version: count, conversation: conversation)
+            history = all.count <= limit ? all : Array(all.suffix(limit))
+        } else if let cache, let expected, s.id == expected,
+                  let cached = cache.get(s.id, limit: limit, version: count,
+                                         notBeforeMs: Self.retentionCutoff(nowMs: nowMillis(), retentionMs: retention)) {
+            history = cached
+        } else {
+            if let cache, let expected {
+                if s.id == expected {
+                    cache.contest(conversation: conversation, session: expected)   // another process wrote (or purged) it
+                } else {
+                    cache.invalidate(expected)   // another session began: the next turn reads and fills
+                    cache.forget(conversation: conversation)
                 }
-                // Stale: another process wrote the session (or purged its old messages).
-                cache.contest(conversation: conversation, session: expected)
-            } else {
-                // Another session began (here or elsewhere): the next turn reads and fills.
-                cache.invalidate(expected)
-                cache.forget(conversation: conversation)
             }
+            history = try Self.history(pg, sessionId: s.id, limit: limit)
         }
-        return TurnContext(dedupe: nil, optedOut: optedOut, session: s, history: try Self.history(pg, sessionId: s.id, limit: limit))
+        return TurnContext(dedupe: nil, optedOut: optedOut, session: s, history: history)
     }
 
     /// The oldest message time a cached history may hold: another process's retention job

@@ -238,30 +238,33 @@ public final class SQLStore: Store, Sendable {
         // LIMIT 1, so the joins give exactly one row), then the session's history.
         // PostgreSQL with a pending turn lock: on the lock's connection, the first statement
         // pipelined behind the deferred lock statement (the server runs it once the lock is held).
-        if let lock = lock as? AdvisoryLock, lock.pending {
+        let advisory = lock as? AdvisoryLock
+        if let lock = advisory, lock.pending {
             lock.pending = false   // sent now; if that fails, release unlocks or drops the connection
             return try readContext(lock.conn, channel: channel, channelMessageId: channelMessageId, remote: remote, local: local,
-                                   sinceMs: sinceMs, historyDepth: historyDepth)
+                                   sinceMs: sinceMs, conversation: lock.key, historyDepth: historyDepth)
         }
         return try readPool.with { c in
             try readContext(c, channel: channel, channelMessageId: channelMessageId, remote: remote, local: local,
-                            sinceMs: sinceMs, historyDepth: historyDepth)
+                            sinceMs: sinceMs, conversation: advisory?.key, historyDepth: historyDepth)
         }
     }
 
+    /// `conversation`: the turn lock's key (`conversationKey`), if the turn holds one.
     private func readContext(_ c: any SQLConnection, channel: String, channelMessageId: String, remote: String, local: String,
-                             sinceMs: Int64, historyDepth: (String) -> Int) throws -> TurnContext {
+                             sinceMs: Int64, conversation: String?, historyDepth: (String) -> Int) throws -> TurnContext {
         let contextParams: [SQLValue] = [.text(channel), .text(channelMessageId), .text(channel), .text(remote),
                                          .text(channel), .text(remote), .text(local), .int(sinceMs)]
         // PostgreSQL with a known bound: the history with the context, or from the cache.
         let bound = historyBound.load(ordering: .relaxed)
         if bound > 0, let pg = c as? PostgresConnection {
             return try readPostgresContext(pg, contextParams, channel: channel, remote: remote, local: local, sinceMs: sinceMs,
+                                           conversation: conversation ?? conversationKey(channel: channel, remote: remote, local: local),
                                            bound: bound, historyDepth: historyDepth)
         }
         let sql = c.dialect == .sqlite ? Self.sqliteContextSQL : Self.contextSQL
         guard let r = try c.one(sql, contextParams) else { throw StoreError("turn context query returned no row") }
-        if !r[0].isNull { return TurnContext(dedupe: r[1].text.map { .replied($0) } ?? .pending, optedOut: false, session: nil, history: []) }
+        if let repeated = Self.repeated(r) { return repeated }
         let s = r[3].isNull ? nil : Self.session(Array(r[3...]))
         let h = try s.map { s -> [HistoryEntry] in
             let limit = historyDepth(s.agent)
@@ -317,6 +320,10 @@ public final class SQLStore: Store, Sendable {
         LEFT JOIN opt_outs o ON o.channel = ? AND o.remote = ?
         \(join)
         """
+    }
+    /// A context row whose dedupe key is there (a repeated message): the whole context.
+    static func repeated(_ r: [SQLValue]) -> TurnContext? {
+        r[0].isNull ? nil : TurnContext(dedupe: r[1].text.map { .replied($0) } ?? .pending, optedOut: false, session: nil, history: [])
     }
     static func session(_ r: [SQLValue]) -> SessionRecord {
         SessionRecord(id: r[0].int ?? 0, channel: r[1].text ?? "", remote: r[2].text ?? "", local: r[3].text ?? "",
