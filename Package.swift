@@ -1,7 +1,20 @@
 // swift-tools-version:6.0
 // DarkSpere: an SMS-to-agent gateway whose channels, agent transports, billing
 // providers and log sinks are shared-library plugins behind a versioned C ABI.
+import Foundation
 import PackageDescription
+
+/// The gateway's allocator: jemalloc (Debian's libjemalloc-dev to build, libjemalloc2 to run),
+/// linked into the `darkspere` executable only. Its `malloc` then serves the whole process:
+/// the host, the Swift runtime, libsqlite3, libpq and every plugin loaded into it. The
+/// message path allocates a lot of small, short-lived objects across threads (a request's
+/// buffers are made on an event loop and freed on a router thread); glibc's allocator cost
+/// 10-12 % more CPU per message there (BENCHMARKS.md, "The allocator"). The sanitizer
+/// builds (scripts/sanitize.sh) set DARKSPERE_MALLOC=system: ThreadSanitizer and
+/// AddressSanitizer bring their own allocator. `DARKSPERE_MALLOC=system swift build`
+/// builds without it where jemalloc is not available.
+let allocator: [LinkerSetting] = ProcessInfo.processInfo.environment["DARKSPERE_MALLOC"] == "system"
+    ? [] : [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
 
 /// The ABI header as a module, served by the PluginKit package (one copy of the header:
 /// Sources/PluginAPI/include/darkspere_plugin.h).
@@ -96,7 +109,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "darkspere",
-            dependencies: ["Host", "TwilioCore", "SMSText", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Host", "TwilioCore", "SMSText", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            linkerSettings: allocator
         ),
 
         // Bundled plugins.

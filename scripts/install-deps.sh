@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh [--test]   (--test adds what the test suite needs)
 set -euo pipefail
 
-packages=(libpq-dev libssl-dev libcurl4-openssl-dev libyaml-dev libsqlite3-dev)
+packages=(libpq-dev libssl-dev libcurl4-openssl-dev libyaml-dev libsqlite3-dev libjemalloc-dev)   # jemalloc: see Package.swift, `allocator`
 if [[ "${1:-}" == "--test" ]]; then
     packages+=(postgresql binutils gcc g++ python3 python3-pip sqlite3)
     packages+=(prometheus)   # promtool: RouterMetricsTests checks /metrics with it

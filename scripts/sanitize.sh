@@ -31,6 +31,9 @@ case "$kind" in
     *) echo "sanitize.sh: unknown sanitizer '$kind' (thread, address)" >&2; exit 2 ;;
 esac
 
+# The sanitizer's allocator, not jemalloc (Package.swift, `allocator`): both intercept malloc.
+export DARKSPERE_MALLOC=system
+
 start=$(date +%s)
 echo "== building with --sanitize=$kind into $scratch"
 # SKIP_BUILD=1 reruns the suite on the existing instrumented build.
