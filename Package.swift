@@ -7,9 +7,8 @@ import PackageDescription
 /// The gateway's allocator: jemalloc (Debian's libjemalloc-dev to build, libjemalloc2 to run),
 /// linked into the `darkspere` executable only. Its `malloc` then serves the whole process:
 /// the host, the Swift runtime, libsqlite3, libpq and every plugin loaded into it. The
-/// message path allocates a lot of small, short-lived objects across threads (a request's
-/// buffers are made on an event loop and freed on a router thread); glibc's allocator cost
-/// 10-12 % more CPU per message there (BENCHMARKS.md, "The allocator"). The sanitizer
+/// message path makes many small, short-lived objects on several threads; glibc's
+/// allocator cost 10-12 % more CPU per message there (BENCHMARKS.md, "The allocator"). The sanitizer
 /// builds (scripts/sanitize.sh) set DARKSPERE_MALLOC=system: ThreadSanitizer and
 /// AddressSanitizer bring their own allocator. `DARKSPERE_MALLOC=system swift build`
 /// builds without it where jemalloc is not available.
