@@ -86,7 +86,7 @@ import Testing
         let clock = Clock()
         let sid = try newSession(a, "m0", clock)
         for i in 1...8 {
-            let lock = try a.lockConversationForTurn("t:+1:+2")
+            let lock = try a.lockConversationForTurn(conversationKey(channel: "t", remote: "+1", local: "+2"))   // as the router keys it
             let c = try context(a, under: lock)
             #expect(c.history.map(\.text) == (try truth(plain, sid)), "turn \(i)")
             answered(a, session: sid, "m\(i)", clock)
