@@ -142,4 +142,30 @@ import Testing
         let r = Redactor.redact(v)
         #expect(r.text == #"{"auth_token":"***","nested":{"api_key":"***","url":"postgres://u:***@h/db"},"name":"x"}"#)
     }
+
+    /// libpq takes a password in the query too (a socket URL has no userinfo to put it in):
+    /// `darkspere check` and the start-up error printed these whole.
+    @Test func urlPasswordsAreRedactedWherePostgresTakesThem() {
+        #expect(Redactor.redactURL("postgresql:///ds?host=/run/postgresql&user=ds&password=hunter2")
+                == "postgresql:///ds?host=/run/postgresql&user=ds&password=***")
+        #expect(Redactor.redactURL("postgres://u:pw@h:5432/db?sslmode=require&sslpassword=k1&application_name=gw")
+                == "postgres://u:***@h:5432/db?sslmode=require&sslpassword=***&application_name=gw")
+        // A raw "@" or "/" in the password: the whole of it is hidden, not the part after them.
+        #expect(Redactor.redactURL("postgres://u:p@ss/w@h/db") == "postgres://u:***@h/db")
+        // An "@" in the query is not userinfo.
+        #expect(Redactor.redactURL("postgresql://h/db?password=a@b") == "postgresql://h/db?password=***")
+        #expect(Redactor.redactURL("postgres://h/db") == "postgres://h/db")
+        #expect(Redactor.redactURL("sqlite:data/x.sqlite") == "sqlite:data/x.sqlite")
+    }
+
+    @Test func checkDoesNotPrintAQueryPassword() throws {
+        let c = try load("""
+            store:
+              url: "postgresql:///ds?host=/run/postgresql&password=hunter2"
+            plugins: []
+            """)
+        let shown = ConfigCheck.effective(c)
+        #expect(!shown.contains("hunter2"))
+        #expect(shown.contains("password=***"))
+    }
 }
