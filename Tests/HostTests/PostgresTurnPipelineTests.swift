@@ -209,4 +209,26 @@ import Testing
         #expect(try store.dedupe(channel: "t", channelMessageId: "b") == .pending)
         #expect(try store.history(sessionId: s.id, limit: 5).map(\.text) == ["hi", "again"])
     }
+
+    /// A same-host deployment reaches PostgreSQL through its Unix socket
+    /// (`postgresql:///db?host=/run/postgresql`), which libpq takes as it is: every pool of
+    /// the store connects that way, and a turn's writes are there for a TCP reader.
+    @Test func storeOverTheUnixSocket() throws {
+        let tcp = try pg()
+        let server = try #require(TestPostgres.shared)
+        let store = try SQLStore(postgresURL: server.socketURL(tcp), lockConnections: 1)
+        defer { store.close() }
+        #expect(store.ping())
+        // inet_server_addr() is NULL on a Unix-socket connection.
+        #expect(try store.pool.with { try $0.one("SELECT inet_server_addr() IS NULL", [])?[0].text } == "t")
+        let lock = try store.lockConversationForTurn("k+1")
+        let (s, mid) = try store.beginTurn(TurnStart(channel: "t", channelMessageId: "u1", remote: "+1", local: "+2", text: "over the socket",
+                                                     nowMs: 1000, sessionId: nil, newAgent: "a"))
+        try store.finishTurn(TurnFinish(sessionId: s.id, inboundMessageId: mid, channel: "t", channelMessageId: "u1", agent: "a",
+                                        reply: "yes", sessionState: nil, processingMs: 1, nowMs: 1001, outbox: nil))
+        lock.release()
+        let reader = try PostgresConnection(url: tcp)
+        #expect(try reader.one("SELECT COUNT(*) FROM messages WHERE session_id = ?", [.int(s.id)])?[0].int == 2)
+        #expect(try store.dedupe(channel: "t", channelMessageId: "u1") == .replied("yes"))
+    }
 }

@@ -160,6 +160,12 @@ final class TestPostgres: @unchecked Sendable {
         try c.execute("CREATE DATABASE \(name)")
         return "postgres://postgres@127.0.0.1:\(port)/\(name)"
     }
+
+    /// The same database's URL through the server's Unix socket (in `dir`), as a gateway on
+    /// the database's host would reach it.
+    func socketURL(_ tcpURL: String) -> String {
+        "postgresql://postgres@/\(tcpURL.split(separator: "/").last!)?host=\(dir)&port=\(port)"
+    }
 }
 
 private nonisolated(unsafe) var pgDirs: [String] = []

@@ -13,7 +13,8 @@
 # µs in the executor, statement).
 # Env: NUMBERS (senders, 10000; 1000000 makes nearly every message a conversation's first,
 #      the beginTurn + finishTurn path), PGOPTS (extra server options), PERF=file (perf
-#      record -g of the gateway during the run).
+#      record -g of the gateway during the run), SOCKET=1 (the gateway reaches the server
+#      through its Unix socket instead of TCP on 127.0.0.1).
 set -e
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 B=${1:?usage: probe.sh BINDIR [seconds]}; S=${2:-10}
@@ -34,7 +35,8 @@ runuser -u postgres -- "$PGBIN/pg_ctl" -D "$W/pg/data" -l "$W/pg/log" -w -o "-p 
 Q="psql -X -q -At -h 127.0.0.1 -p $PGP -U postgres"
 $Q -c "CREATE DATABASE bench"; $Q -d bench -c "CREATE EXTENSION pg_stat_statements"
 . "$ROOT/bench/router/config.sh"
-bench_config "$W/plugins.yaml" "$P" "postgres://postgres@127.0.0.1:$PGP/bench" "$B"
+if [ "${SOCKET:-0}" = 1 ]; then DB="postgresql://postgres@/bench?host=$W/pg&port=$PGP"; else DB="postgres://postgres@127.0.0.1:$PGP/bench"; fi
+bench_config "$W/plugins.yaml" "$P" "$DB" "$B"
 "$B/darkspere" run --config "$W/plugins.yaml" > "$W/gw.log" 2>&1 &
 GW=$!
 for i in $(seq 300); do curl -sf "http://127.0.0.1:$P/readyz" >/dev/null && break; sleep 0.1; done

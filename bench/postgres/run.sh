@@ -25,7 +25,9 @@
 #      turn-pipelined.sql, the same statements in the gateway's two round trips),
 #      HISTORY=0 (turn-pipelined.sql without the history read, as the gateway sends a
 #      message when its history cache answers; default 1),
-#      KEEP=1 (keep the server and its directory, print where).
+#      KEEP=1 (keep the server and its directory, print where),
+#      SOCKET=1 (both sides reach the server through its Unix socket, as a gateway on the
+#      database's own host would, instead of TCP on 127.0.0.1).
 set -e
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${BIN:-$ROOT/.build/release}
@@ -43,7 +45,8 @@ WORK=$(mktemp -d /tmp/ds-bench-pg-XXXX)
 chmod 755 "$WORK"
 PORT=$((18000 + RANDOM % 1000))
 PGPORT=$((19000 + RANDOM % 1000))
-DB="postgres://postgres@127.0.0.1:$PGPORT/bench"
+if [ "${SOCKET:-0}" = 1 ]; then PGHOST_ARG=$WORK/pg; DB="postgresql://postgres@/bench?host=$WORK/pg&port=$PGPORT"
+else PGHOST_ARG=127.0.0.1; DB="postgres://postgres@127.0.0.1:$PGPORT/bench"; fi
 PSQL="psql -X -q -At -h 127.0.0.1 -p $PGPORT -U postgres -d bench"
 GW=""
 
@@ -63,7 +66,7 @@ runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/log" -w -
   -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on \
   ${PGOPTS:-}" start >/dev/null </dev/null
 psql -X -q -h 127.0.0.1 -p $PGPORT -U postgres -c "CREATE DATABASE bench" >/dev/null
-echo "PostgreSQL $($PSQL -c 'SHOW server_version') on 127.0.0.1:$PGPORT: synchronous_commit=$($PSQL -c 'SHOW synchronous_commit'), fsync=$($PSQL -c 'SHOW fsync')"
+echo "PostgreSQL $($PSQL -c 'SHOW server_version') on 127.0.0.1:$PGPORT (the benchmark connects to $PGHOST_ARG): synchronous_commit=$($PSQL -c 'SHOW synchronous_commit'), fsync=$($PSQL -c 'SHOW fsync')"
 
 # --- CPU accounting (clock ticks): a process's utime+stime (+ reaped children's for the postmaster)
 HZ=$(getconf CLK_TCK)
@@ -119,7 +122,7 @@ PGB_ARGS=(-n -M prepared -c "$CLIENTS" -j 2 -f "$ROOT/bench/postgres/$SCRIPT" -D
 run_pgbench() { # $1 = seconds; prints "rate pg_us_per_msg pgbench_us_per_msg"
   local pg0 pg1 out rate c0 c1 me=$BASHPID
   pg0=$(pg_ticks); c0=$(shell_ticks $me)
-  out=$( (pgbench "${PGB_ARGS[@]}" -D start="$(date +%s%3N)" -T "$1" -h 127.0.0.1 -p $PGPORT -U postgres bench 2>&1) )
+  out=$( (pgbench "${PGB_ARGS[@]}" -D start="$(date +%s%3N)" -T "$1" -h "$PGHOST_ARG" -p $PGPORT -U postgres bench 2>&1) )
   sleep 0.2   # the backends exit and are reaped: their CPU moves to the postmaster's children's time
   pg1=$(pg_ticks); c1=$(shell_ticks $me)
   rate=$(echo "$out" | sed -nE 's/^tps = ([0-9.]+).*/\1/p' | head -1)
