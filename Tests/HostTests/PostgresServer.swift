@@ -18,7 +18,11 @@ final class PostgresServer: @unchecked Sendable {
         return versions.map { "\(base)/\($0)/bin" }.first { FileManager.default.fileExists(atPath: "\($0)/initdb") }
     }
 
-    init() throws {
+    /// Extra server options for `start` (e.g. "-c max_connections=10").
+    let options: String
+
+    init(options: String = "") throws {
+        self.options = options
         guard let bin = Self.binDir() else { throw Unavailable(description: "PostgreSQL is not installed (scripts/install-deps.sh --test installs it)") }
         self.bin = bin
         port = TestPeers.freePort()
@@ -37,7 +41,7 @@ final class PostgresServer: @unchecked Sendable {
 
     func start() throws {
         let (rc, out, err) = try asPostgres("\(bin)/pg_ctl", ["-D", dataDir, "-l", "\(dataDir)/log", "-w", "-t", "30", "start",
-                                                            "-o", "-p \(port) -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"],
+                                                            "-o", "-p \(port) -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 \(options)"],
                                           capture: false)
         guard rc == 0 else {
             let log = (try? String(contentsOfFile: "\(dataDir)/log", encoding: .utf8)) ?? ""

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 import Synchronization
 
@@ -72,14 +73,24 @@ public final class SQLStore: Store, Sendable {
     }
 
     /// `timerLoop`: where the deferred unlocks are timed (the runtime's timer loop; nil: NIO's
-    /// shared group).
-    init(postgresURL: String, connections: Int = 12, lockConnections: Int, timerLoop: (any EventLoop)? = nil) throws {
+    /// shared group). `logger`: where a server short of connections is reported (at start-up
+    /// if its `max_connections` leaves fewer than this process may open, and whenever it
+    /// refuses one; see `ConnectionPool`).
+    init(postgresURL: String, connections: Int = 12, lockConnections: Int, timerLoop: (any EventLoop)? = nil,
+         logger: Logger? = nil) throws {
         backend = "postgres"
         dialect = .postgres
-        pool = ConnectionPool(max: connections) { try PostgresConnection(url: postgresURL) }
+        let demand = connections + lockConnections + 1   // the pools below, the ping's included
+        let shortfall = { (name: String) -> (@Sendable (any Error) -> Void)? in
+            guard let logger else { return nil }
+            return { error in
+                logger.warning("store: PostgreSQL refused a new \(name) connection (\(error)); turns wait for the pool's open ones. This process may open \(demand) connections (12 + routing.max_concurrent + 1): raise the server's max_connections or lower routing.max_concurrent")
+            }
+        }
+        pool = ConnectionPool(max: connections, onShortfall: shortfall("statement")) { try PostgresConnection(url: postgresURL) }
         readPool = pool
         checkpointer = nil
-        let locks = ConnectionPool(max: lockConnections) {
+        let locks = ConnectionPool(max: lockConnections, onShortfall: shortfall("conversation-lock")) {
             let c = try PostgresConnection(url: postgresURL)
             // Prepared up front: a release defers it, and must not wait for a round trip.
             try c.prepare(Self.unlockSQL, parameters: 1)
@@ -91,7 +102,18 @@ public final class SQLStore: Store, Sendable {
         writer = GroupCommitter(pool: pool, writers: 2)
         historyCache = HistoryCache()   // versioned: other processes write the same sessions
         try pool.with { try StoreMigrations.apply($0) }
+        if let logger, let allowed = try? pool.with({ try $0.one(Self.connectionsAllowedSQL, [])?[0].int }), allowed < demand {
+            logger.warning("store: PostgreSQL allows this role \(allowed) connections (max_connections, less the reserved ones) and this process may open \(demand) (12 + routing.max_concurrent + 1); under load turns will wait for connections. Raise max_connections (for every gateway process on the database) or lower routing.max_concurrent")
+        }
     }
+
+    /// How many connections the server lets the current role open: `max_connections`, less
+    /// `superuser_reserved_connections` unless the role is a superuser.
+    static let connectionsAllowedSQL = """
+        SELECT current_setting('max_connections')::int
+             - CASE WHEN (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN 0
+                    ELSE current_setting('superuser_reserved_connections')::int END
+        """
 
     /// The SQLite checkpointer's counters (nil without one: PostgreSQL, SQLite in memory).
     var checkpointStats: SQLiteCheckpointer.Stats? { checkpointer?.stats }

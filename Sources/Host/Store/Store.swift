@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 
 /// A conversation's session row.
@@ -135,14 +136,15 @@ public protocol Store: ConversationStore, ComplianceStore, OutboxStore, UsageSto
 /// Opens the store named by `store.url`, applying migrations.
 /// `timerLoop`: where PostgreSQL's deferred unlocks are timed (the runtime's timer loop; nil:
 /// NIO's shared group).
-public func openStore(url: String, configDir: String, lockConnections: Int, timerLoop: (any EventLoop)? = nil) throws -> any Store {
+public func openStore(url: String, configDir: String, lockConnections: Int, timerLoop: (any EventLoop)? = nil,
+                      logger: Logger? = nil) throws -> any Store {
     if url.hasPrefix("sqlite:") {
         var path = String(url.dropFirst("sqlite:".count))
         if !path.hasPrefix("/") && path != ":memory:" { path = (configDir as NSString).appendingPathComponent(path) }
         return try SQLStore(sqlitePath: path)
     }
     if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-        return try SQLStore(postgresURL: url, lockConnections: lockConnections, timerLoop: timerLoop)
+        return try SQLStore(postgresURL: url, lockConnections: lockConnections, timerLoop: timerLoop, logger: logger)
     }
     throw StoreError("store.url: expected sqlite:PATH or postgres://..., got '\(Redactor.redactURL(url))'")
 }
