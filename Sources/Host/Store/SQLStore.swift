@@ -84,7 +84,12 @@ public final class SQLStore: Store, Sendable {
         let shortfall = { (name: String) -> (@Sendable (any Error) -> Void)? in
             guard let logger else { return nil }
             return { error in
-                logger.warning("store: PostgreSQL refused a new \(name) connection (\(error)); turns wait for the pool's open ones. This process may open \(demand) connections (12 + routing.max_concurrent + 1): raise the server's max_connections or lower routing.max_concurrent")
+                // SQLSTATE 53300 (too_many_connections) has these two texts; a server shutting
+                // down or starting up refuses too, and then the advice would mislead.
+                let text = "\(error)"
+                let full = text.contains("too many clients") || text.contains("remaining connection slots")
+                let advice = full ? ". This process may open \(demand) connections (12 + routing.max_concurrent + 1): raise the server's max_connections or lower routing.max_concurrent" : ""
+                logger.warning("store: PostgreSQL refused a new \(name) connection (\(text)); turns wait for the pool's open ones\(advice)")
             }
         }
         pool = ConnectionPool(max: connections, onShortfall: shortfall("statement")) { try PostgresConnection(url: postgresURL) }
