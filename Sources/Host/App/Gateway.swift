@@ -140,7 +140,7 @@ public final class Gateway: Service, HTTPServerDelegate, @unchecked Sendable {
                 let store: any Store
                 do {
                     store = try openStore(url: config.store.url, configDir: (config.sourcePath as NSString).deletingLastPathComponent,
-                                          lockConnections: config.routing.maxConcurrent, timerLoop: runtime.timerLoop, logger: logger)
+                                          lockConnections: config.routing.maxConcurrent, timerLoop: runtime.timerLoop, logger: logger, exclusive: true)
                     try store.syncAgents(config.agents)
                 } catch {
                     throw StartupErrors(problems: ["store \(Redactor.redactURL(config.store.url)): \(error)"])

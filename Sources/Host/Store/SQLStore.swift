@@ -22,6 +22,8 @@ public final class SQLStore: Store, Sendable {
     /// one write connection; a conversation's previous turn has committed before its next
     /// turn reads. PostgreSQL (and SQLite in memory, one database per connection): `pool`.
     let readPool: ConnectionPool
+    /// SQLite opened by the gateway: its claim on the file (see `SQLiteOwnerLock`).
+    private let owner: SQLiteOwnerLock?
     /// SQLite on disk: WAL checkpoints mostly off the write path.
     private let checkpointer: SQLiteCheckpointer?
     private let lockPool: ConnectionPool?
@@ -47,9 +49,12 @@ public final class SQLStore: Store, Sendable {
     ///   - walAutocheckpoint: the write connection's own automatic checkpoint (frames), a
     ///     fallback should the checkpointer fall behind; default twice `walRestartFrames`,
     ///     0 turns it off (tests).
-    init(sqlitePath: String, walRestartFrames: Int = 16000, walAutocheckpoint: Int? = nil) throws {
+    ///   - exclusive: claim the file for this process (`SQLiteOwnerLock`): the gateway does,
+    ///     commands that only read or maintain the store do not.
+    init(sqlitePath: String, walRestartFrames: Int = 16000, walAutocheckpoint: Int? = nil, exclusive: Bool = false) throws {
         backend = "sqlite"
         dialect = .sqlite
+        owner = exclusive && sqlitePath != ":memory:" && !sqlitePath.hasPrefix("file:") ? try SQLiteOwnerLock(databasePath: sqlitePath) : nil
         let onDisk = sqlitePath != ":memory:"
         let autockpt = walAutocheckpoint ?? walRestartFrames * 2
         let writePool = ConnectionPool(max: 1) {
@@ -80,6 +85,7 @@ public final class SQLStore: Store, Sendable {
          logger: Logger? = nil) throws {
         backend = "postgres"
         dialect = .postgres
+        owner = nil
         let demand = connections + lockConnections + 1   // the pools below, the ping's included
         let shortfall = { (name: String) -> (@Sendable (any Error) -> Void)? in
             guard let logger else { return nil }
@@ -123,7 +129,7 @@ public final class SQLStore: Store, Sendable {
     /// The SQLite checkpointer's counters (nil without one: PostgreSQL, SQLite in memory).
     var checkpointStats: SQLiteCheckpointer.Stats? { checkpointer?.stats }
 
-    public func close() { unlockFlusher?.stop(); checkpointer?.stop(); writer.shutdown(); pool.closeAll(); readPool.closeAll(); lockPool?.closeAll(); pingPool.closeAll() }
+    public func close() { unlockFlusher?.stop(); checkpointer?.stop(); writer.shutdown(); pool.closeAll(); readPool.closeAll(); lockPool?.closeAll(); pingPool.closeAll(); owner?.release() }
 
     /// Uses its own connection (a pool of one), so /readyz never queues behind turns
     /// for the busy statement pool and answers quickly from the event loop.

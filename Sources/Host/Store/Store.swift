@@ -136,12 +136,14 @@ public protocol Store: ConversationStore, ComplianceStore, OutboxStore, UsageSto
 /// Opens the store named by `store.url`, applying migrations.
 /// `timerLoop`: where PostgreSQL's deferred unlocks are timed (the runtime's timer loop; nil:
 /// NIO's shared group).
+/// `exclusive`: the gateway's own store, which claims a SQLite file for this process
+/// (`SQLiteOwnerLock`); commands that only read or maintain the store leave it false.
 public func openStore(url: String, configDir: String, lockConnections: Int, timerLoop: (any EventLoop)? = nil,
-                      logger: Logger? = nil) throws -> any Store {
+                      logger: Logger? = nil, exclusive: Bool = false) throws -> any Store {
     if url.hasPrefix("sqlite:") {
         var path = String(url.dropFirst("sqlite:".count))
         if !path.hasPrefix("/") && path != ":memory:" { path = (configDir as NSString).appendingPathComponent(path) }
-        return try SQLStore(sqlitePath: path)
+        return try SQLStore(sqlitePath: path, exclusive: exclusive)
     }
     if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
         return try SQLStore(postgresURL: url, lockConnections: lockConnections, timerLoop: timerLoop, logger: logger)
