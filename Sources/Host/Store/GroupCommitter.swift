@@ -125,9 +125,34 @@ final class GroupCommitter: @unchecked Sendable {
             return true
         } catch {
             c.discardDeferred()
-            try c.query("ROLLBACK", [])
+            try rollBack(c, after: error)
             try begin(c)
             return false
+        }
+    }
+
+    /// Rolls the batch's transaction back after `cause`, if it is still open (see
+    /// `SQLConnection.inTransaction`). A rollback that fails reports `cause` first: the
+    /// operator must read "database or disk is full", not "cannot rollback - no transaction
+    /// is active".
+    private func rollBack(_ c: any SQLConnection, after cause: any Error) throws {
+        guard c.inTransaction else { return }
+        do { try c.query("ROLLBACK", []) } catch {
+            throw StoreError("\(cause) (then the rollback failed: \(error))", sqlState: (cause as? StoreError)?.sqlState)
+        }
+    }
+
+    /// Rolls back to the unit's savepoint after `cause`. If the transaction itself ended
+    /// with `cause`, the units before this one went with it: the batch fails, with `cause`.
+    private func rollBackUnit(_ c: any SQLConnection, after cause: any Error) throws {
+        guard c.inTransaction else {
+            throw StoreError("\(cause) (the batch's transaction ended with it)", sqlState: (cause as? StoreError)?.sqlState)
+        }
+        do {
+            try c.query("ROLLBACK TO unit", [])
+            try c.query("RELEASE unit", [])
+        } catch {
+            throw StoreError("\(cause) (then the rollback failed: \(error))", sqlState: (cause as? StoreError)?.sqlState)
         }
     }
 
@@ -175,7 +200,7 @@ final class GroupCommitter: @unchecked Sendable {
                     } catch {
                         u.result = .failure(error)
                         c.discardDeferred()
-                        try c.query("ROLLBACK", [])
+                        try rollBack(c, after: error)
                     }
                     return
                 } else if try runOptimistically(batch, on: c) {
@@ -188,8 +213,7 @@ final class GroupCommitter: @unchecked Sendable {
                             try c.query("RELEASE unit", [])
                         } catch {
                             u.result = .failure(error)
-                            try c.query("ROLLBACK TO unit", [])
-                            try c.query("RELEASE unit", [])
+                            try rollBackUnit(c, after: error)
                         }
                     }
                 }
@@ -198,7 +222,7 @@ final class GroupCommitter: @unchecked Sendable {
         } catch {
             // The batch did not commit: every unit fails (its caller reports a store error).
             for u in batch { u.result = .failure(error) }
-            try? pool.with { try $0.execute("ROLLBACK") }
+            try? pool.with { if $0.inTransaction { try $0.execute("ROLLBACK") } }
         }
     }
 }

@@ -39,6 +39,7 @@ final class PostgresConnection: SQLConnection {
     deinit { PQfinish(conn) }
 
     var isBroken: Bool { PQstatus(conn) != CONNECTION_OK }
+    var inTransaction: Bool { PQtransactionStatus(conn) != PQTRANS_IDLE }
 
     /// `?` → `$n`.
     private static func rewrite(_ sql: String) -> String {

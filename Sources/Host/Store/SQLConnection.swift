@@ -58,6 +58,10 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
 /// to `$1, $2, ...` (no statement of the store has a `?` inside a literal).
 public protocol SQLConnection: AnyObject {
     var dialect: SQLDialect { get }
+    /// Whether a transaction is open on the connection. After an error it may not be: SQLite
+    /// ends the transaction itself on some (a full disk, an I/O error), and PostgreSQL's
+    /// `BEGIN` may still be deferred. Unknown (a broken connection) counts as open.
+    var inTransaction: Bool { get }
     /// Runs one statement and returns its rows.
     @discardableResult
     func query(_ sql: String, _ params: [SQLValue]) throws -> [[SQLValue]]
@@ -90,7 +94,7 @@ extension SQLConnection {
             try execute("COMMIT")
             return r
         } catch {
-            try? execute("ROLLBACK")
+            if inTransaction { try? execute("ROLLBACK") }
             throw error
         }
     }

@@ -51,6 +51,8 @@ final class SQLiteConnection: SQLConnection {
         StoreError("sqlite error \(sqlite3_errcode(db)): \(String(cString: sqlite3_errmsg(db))) in: \(sql.prefix(120))")
     }
 
+    var inTransaction: Bool { sqlite3_get_autocommit(db) == 0 }
+
     func execute(_ sql: String) throws {
         var err: UnsafeMutablePointer<CChar>?
         if sqlite3_exec(db, sql, nil, nil, &err) != SQLITE_OK {
