@@ -150,6 +150,24 @@ import TestPeers
         }
     }
 
+    /// A taken port: the operator read "bind(descriptor:ptr:bytes:): Address already in use)
+    /// (errno: 98)", with neither the address nor what to do.
+    @Test func aTakenPortNamesTheAddressAndTheRemedy() async throws {
+        let yaml = TestSupport.yaml(plugins: HTTPServerTests.plugins, agents: HTTPServerTests.agents)
+        let first = Gateway(config: try TestSupport.config(yaml), logger: TestSupport.logger)
+        let port = try await first.start()
+        let second = Gateway(config: try TestSupport.config(yaml.replacingOccurrences(of: "listen: 127.0.0.1:0", with: "listen: 127.0.0.1:\(port)")),
+                             logger: TestSupport.logger)
+        do {
+            _ = try await second.start()
+            Issue.record("a second gateway listened on a taken port")
+            await second.stop()
+        } catch {
+            #expect("\(error)" == "cannot listen on 127.0.0.1:\(port): Address already in use (another process listens there: stop it or choose another port)")
+        }
+        await first.stop()
+    }
+
     /// While the store does not answer (PostgreSQL stopped with SIGSTOP), /readyz says 503
     /// within its short probe timeout instead of hanging.
     @Test func readyzAnswers503WhenTheStoreHangs() async throws {

@@ -105,10 +105,30 @@ public final class HTTPServer: @unchecked Sendable {
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture { try configureConnection(channel, registry: registry) }
             }
-        let ch = try await bootstrap.bind(host: config.host, port: config.port).get()
+        let ch: any Channel
+        do {
+            ch = try await bootstrap.bind(host: config.host, port: config.port).get()
+        } catch {
+            throw Self.listenError(host: config.host, port: config.port, error)
+        }
         serverChannel = ch
         boundPort = ch.localAddress?.port ?? config.port
         logger.info("listening on http://\(config.host):\(boundPort)")
+    }
+
+    /// What an operator reads when the address cannot be taken: which address, why, and for
+    /// the usual causes what to do (NIO's own text names neither the address nor a remedy).
+    static func listenError(host: String, port: Int, _ error: any Error) -> StartupErrors {
+        let address = "\(host):\(port)"
+        guard let io = error as? IOError else { return StartupErrors(problems: ["cannot listen on \(address): \(error)"]) }
+        let reason = String(cString: strerror(io.errnoCode))
+        let hint = switch io.errnoCode {
+        case EADDRINUSE: " (another process listens there: stop it or choose another port)"
+        case EACCES: " (ports below 1024 need privileges: use a higher port behind a proxy)"
+        case EADDRNOTAVAIL: " (no interface of this machine has that address)"
+        default: ""
+        }
+        return StartupErrors(problems: ["cannot listen on \(address): \(reason)\(hint)"])
     }
 
     /// Sets up the pipeline of one accepted connection, on its event loop: the byte-level
