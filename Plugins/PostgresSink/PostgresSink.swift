@@ -42,7 +42,7 @@ final class PostgresSink: LogSink, @unchecked Sendable {
     private func ensureConnected() throws {
         if let c = conn, PQstatus(c) == CONNECTION_OK, tableReady { return }
         if let c = conn { PQfinish(c); conn = nil; tableReady = false }
-        let c = PQconnectdb(url)
+        let c = ds_pq_connect(url)   // bounded waits (CLibPQ's shim), so a silent server cannot hold start-up
         guard let c, PQstatus(c) == CONNECTION_OK else {
             let why = c.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
             if let c { PQfinish(c) }

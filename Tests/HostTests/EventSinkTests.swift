@@ -1,5 +1,6 @@
 import Foundation
 import PluginAPI
+import Synchronization
 import Testing
 @testable import Host
 
@@ -220,6 +221,30 @@ import Testing
         }
         #expect(seqs == seqs.sorted(), "events were delivered out of order")
         #expect(Set(seqs).count == seqs.count, "an event was delivered twice")
+    }
+
+    /// A sink database that accepts connections and never answers held the gateway's
+    /// start-up (the sink connects in its create) for as long as it stayed silent; the
+    /// connection attempt now gives up after libpq's connect_timeout (10 s, CLibPQ's shim).
+    @Test func aSilentSinkDatabaseDoesNotHoldStartUp() async throws {
+        let silent = try SilentListener()
+        let yaml = TestSupport.yaml(plugins: """
+              - id: c-echo
+                library: c-echo-agent
+              - id: pg
+                library: postgres-sink
+                config: { url: "postgres://nobody@127.0.0.1:\(silent.port)/db" }
+            """, agents: Self.agents)
+        let g = Gateway(config: try TestSupport.config(yaml), logger: TestSupport.logger)
+        let started = Date()
+        // Polled, not awaited: a start-up that hangs must fail this test, not hang the suite.
+        let up = Atomic<Bool>(false)
+        Task { if (try? await g.start()) != nil { up.store(true, ordering: .releasing) } }
+        for _ in 0..<250 where !up.load(ordering: .acquiring) { try await Task.sleep(nanoseconds: 100_000_000) }
+        let outcome = up.load(ordering: .acquiring)
+        #expect(outcome, "the gateway did not start within 25 s")
+        #expect(Date().timeIntervalSince(started) < 20)
+        if outcome { await g.stop() }
     }
 
     @Test func postgresSinkKeepsEveryEventExactlyOnceAcrossARestart() async throws {

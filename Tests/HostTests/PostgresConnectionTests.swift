@@ -21,19 +21,8 @@ import Testing
     }
 
     @Test func aServerThatNeverAnswersFailsTheConnectionInTime() throws {
-        // A listening socket nobody accepts from: the kernel completes the handshake, and
-        // libpq waits for the server's answer to its start-up packet.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        try #require(bound == 0 && listen(fd, 8) == 0)
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        let port = Int(UInt16(bigEndian: addr.sin_port))
+        let silent = try SilentListener()
+        let port = silent.port
         let outcome = Mutex<String?>(nil)
         let done = DispatchSemaphore(value: 0)
         let started = Date()
@@ -47,4 +36,28 @@ import Testing
         #expect(took >= 9 && took < 15, "gave up after \(took) s")
         #expect(outcome.withLock { $0 }?.contains("timeout") == true, "\(outcome.withLock { $0 } ?? "nil")")
     }
+}
+
+/// A TCP socket on 127.0.0.1 that listens and never accepts: the kernel completes the
+/// handshake, and a client then waits for an answer that never comes.
+final class SilentListener: @unchecked Sendable {
+    let port: Int
+    private let fd: Int32
+
+    struct Failed: Error {}
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0, listen(fd, 8) == 0 else { close(fd); throw Failed() }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        port = Int(UInt16(bigEndian: addr.sin_port))
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
 }

@@ -26,28 +26,10 @@ final class PostgresConnection: SQLConnection {
     /// `SQLStore`'s lock pool, under the pool's hand-off; may be stale once sent).
     var unlockKey: String?
 
-    /// What libpq leaves unbounded, given before the URL so that the URL's own settings win:
-    /// a connection attempt gives up after 10 s (libpq waits for the kernel's SYN retries,
-    /// about two minutes, and forever for a server that accepts but does not answer), and a
-    /// connection whose server vanished fails within about 30 s (unacknowledged data, or an
-    /// idle connection's keepalives) instead of the kernel's ~15 minutes of retransmissions,
-    /// so a turn, the outbox or `/readyz` learn it and the pool opens a fresh one.
-    /// TCP only: libpq ignores the last four on a Unix socket.
-    static let defaultOptions: [(String, String)] = [
-        ("connect_timeout", "10"), ("tcp_user_timeout", "30000"),
-        ("keepalives_idle", "30"), ("keepalives_interval", "10"), ("keepalives_count", "3"),
-    ]
-
+    /// Connects with the project's bounds on libpq's waits (`ds_pq_connect` in CLibPQ's
+    /// shim: 10 s to connect, ~30 s to notice a vanished server; the URL may set its own).
     init(url: String) throws {
-        // PQconnectdbParams with expand_dbname: the URL in `dbname` is expanded in place,
-        // after the defaults, so its settings override them.
-        let options = Self.defaultOptions + [("dbname", url)]
-        let keys = options.map { strdup($0.0) } + [nil], values = options.map { strdup($0.1) } + [nil]
-        defer { (keys + values).forEach { free($0) } }
-        let made = keys.map { UnsafePointer($0) }.withUnsafeBufferPointer { k in
-            values.map { UnsafePointer($0) }.withUnsafeBufferPointer { v in PQconnectdbParams(k.baseAddress, v.baseAddress, 1) }
-        }
-        guard let c = made else { throw StoreError("postgres: out of memory") }
+        guard let c = ds_pq_connect(url) else { throw StoreError("postgres: out of memory") }
         guard PQstatus(c) == CONNECTION_OK else {
             let msg = String(cString: PQerrorMessage(c)).trimmingCharacters(in: .whitespacesAndNewlines)
             PQfinish(c)
@@ -59,7 +41,7 @@ final class PostgresConnection: SQLConnection {
     deinit { PQfinish(conn) }
 
     /// The value libpq uses for connection option `name` (e.g. "connect_timeout"), nil if
-    /// unset: what the URL and `defaultOptions` came to.
+    /// unset: what the URL and `ds_pq_connect`'s defaults came to.
     func option(_ name: String) -> String? {
         guard let all = PQconninfo(conn) else { return nil }
         defer { PQconninfoFree(all) }
