@@ -94,7 +94,7 @@ public final class SQLStore: Store, Sendable {
                 // down or starting up refuses too, and then the advice would mislead.
                 let text = "\(error)"
                 let full = text.contains("too many clients") || text.contains("remaining connection slots")
-                let advice = full ? ". This process may open \(demand) connections (12 + routing.max_concurrent + 1): raise the server's max_connections or lower routing.max_concurrent" : ""
+                let advice = full ? ". This process may open \(demand) connections (\(connections) + routing.max_concurrent + 1): raise the server's max_connections or lower routing.max_concurrent" : ""
                 logger.warning("store: PostgreSQL refused a new \(name) connection (\(text)); turns wait for the pool's open ones\(advice)")
             }
         }
@@ -114,7 +114,7 @@ public final class SQLStore: Store, Sendable {
         historyCache = HistoryCache()   // versioned: other processes write the same sessions
         try pool.with { try StoreMigrations.apply($0) }
         if let logger, let allowed = try? pool.with({ try $0.one(Self.connectionsAllowedSQL, [])?[0].int }), allowed < demand {
-            logger.warning("store: PostgreSQL allows this role \(allowed) connections (max_connections, less the reserved ones) and this process may open \(demand) (12 + routing.max_concurrent + 1); under load turns will wait for connections. Raise max_connections (for every gateway process on the database) or lower routing.max_concurrent")
+            logger.warning("store: PostgreSQL allows this role \(allowed) connections (max_connections, less the reserved ones) and this process may open \(demand) (\(connections) + routing.max_concurrent + 1); under load turns will wait for connections. Raise max_connections (for every gateway process on the database) or lower routing.max_concurrent")
         }
     }
 
