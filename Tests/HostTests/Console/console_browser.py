@@ -178,13 +178,16 @@ try:
     click(d, By.ID, "filter-number")
     reached = None
     for i in range(6):
-        d.switch_to.active_element.send_keys(Keys.TAB)
-        if d.switch_to.active_element.get_attribute("class") == "session":
+        # Keys go to whatever has focus and its class is read by script: the live list may
+        # redraw the focused row between two WebDriver calls, and a held element reference
+        # then goes stale (StaleElementReferenceException in a fresh-clone CI run).
+        webdriver.ActionChains(d).send_keys(Keys.TAB).perform()
+        if d.execute_script("return document.activeElement && document.activeElement.className") == "session":
             reached = i + 1
             break
     out["tabs_to_row"] = reached
     if reached:
-        d.switch_to.active_element.send_keys(Keys.ENTER)
+        webdriver.ActionChains(d).send_keys(Keys.ENTER).perform()
         wait.until(lambda d: d.execute_script("return location.hash").startswith("#/conversations/"))
 
     # Filter by number.
