@@ -97,7 +97,8 @@ def rows(d):
 
 d = browser(1280, 800)
 try:
-    wait = WebDriverWait(d, 25)
+    # A condition that meets an element the live page redrew meanwhile is asked again.
+    wait = WebDriverWait(d, 25, ignored_exceptions=(StaleElementReferenceException,))
     d.get(ADMIN + "/")
     # Layout shifts from now on (not caused by input), as Chromium measures them.
     d.execute_script("""window.__shift = 0; new PerformanceObserver(l => { for (const e of l.getEntries())
@@ -220,7 +221,7 @@ try:
 
     d.get(ADMIN + "/#/agents")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#agents tbody tr")) > 0)
-    out["agents"] = d.find_element(By.CSS_SELECTOR, "#agents tbody").text
+    out["agents"] = d.execute_script("return document.querySelector('#agents tbody').innerText")   # redrawn every few seconds
     out["agent_buttons"] = d.execute_script("""return Array.from(document.querySelectorAll('#agents tbody tr:first-child button'))
         .filter(b => b.offsetParent !== null).map(b => b.textContent)""")
     # Drain: PATCH /api/v1/agents/{name}. Either the agent drains or the API's error shows.
@@ -268,7 +269,7 @@ finally:
 # A viewer: read-only page.
 v = browser(1280, 800)
 try:
-    wait = WebDriverWait(v, 25)
+    wait = WebDriverWait(v, 25, ignored_exceptions=(StaleElementReferenceException,))
     v.get(ADMIN + "/")
     sign_in(v, wait, args["viewer"])
     wait.until(lambda d: visible(d, "#app"))
