@@ -55,40 +55,39 @@ enum TestSupport {
         try await client.send(method: "POST", url: "http://127.0.0.1:\(port)\(path)", headers: [("Content-Type", "text/plain")], body: Array(body.utf8), timeoutMs: 10_000)
     }
 
-    /// Runs a command, returns (exit status, stdout, stderr).
+    /// Runs a command, returns (exit status, stdout, stderr). Exit status: the code, or 128 +
+    /// the signal that ended it.
+    ///
+    /// posix_spawn and waitpid, output into two temporary files, not Foundation's `Process`:
+    /// its `waitUntilExit` once never returned for a child that had exited and been reaped (a
+    /// fresh-clone CI run hung in ReloadProcessTests until killed), and reading its pipes to
+    /// the end waits for any daemon the command leaves behind (pg_ctl start: `capture: false`
+    /// sends the output to /dev/null).
     @discardableResult
     static func run(_ exe: String, _ args: [String], cwd: String? = nil, env: [String: String]? = nil, capture: Bool = true) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        if let env { p.environment = env }
-        if !capture { return (spawnAndWait(exe, args), "", "") }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
-
-    /// posix_spawn + waitpid, output to /dev/null: for commands that leave a daemon behind
-    /// (pg_ctl start), where Foundation's Process would wait for EOF or never reap the child.
-    static func spawnAndWait(_ exe: String, _ args: [String]) -> Int32 {
+        let base = NSTemporaryDirectory() + "ds-run-\(UUID().uuidString)"
+        let outPath = base + ".out", errPath = base + ".err"
+        defer { unlink(outPath); unlink(errPath) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let argv = ([exe] + args).map { strdup($0) } + [nil]
-        defer { for a in argv { free(a) } }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, capture ? outPath : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, capture ? errPath : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        // A working directory through env(1) (GNU: -C): posix_spawn's addchdir is not in Swift's Glibc.
+        let command = cwd.map { ["/usr/bin/env", "-C", $0, exe] + args } ?? [exe] + args
+        let argv = command.map { strdup($0) } + [nil]
+        let envp = (env ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for a in argv + envp { free(a) } }
         var pid: pid_t = 0
-        guard posix_spawn(&pid, exe, &actions, nil, argv, environ) == 0 else { return -1 }
+        let rc = posix_spawn(&pid, command[0], &actions, nil, argv, envp)
+        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EINVAL) }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return (status >> 8) & 0xff
+        let signal = status & 0x7f
+        let code = signal == 0 ? (status >> 8) & 0xff : 128 + signal
+        let read = { (path: String) in capture ? ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "") : "" }
+        return (code, read(outPath), read(errPath))
     }
 
     static func tempDir() -> String {
