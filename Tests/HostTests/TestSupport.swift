@@ -74,13 +74,12 @@ enum TestSupport {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, capture ? outPath : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, capture ? errPath : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        // A working directory through env(1) (GNU: -C): posix_spawn's addchdir is not in Swift's Glibc.
-        let command = cwd.map { ["/usr/bin/env", "-C", $0, exe] + args } ?? [exe] + args
-        let argv = command.map { strdup($0) } + [nil]
+        if let cwd { try addChdir(&actions, cwd) }
+        let argv = ([exe] + args).map { strdup($0) } + [nil]
         let envp = (env ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for a in argv + envp { free(a) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, command[0], &actions, nil, argv, envp)
+        let rc = posix_spawn(&pid, exe, &actions, nil, argv, envp)
         guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EINVAL) }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
@@ -88,6 +87,18 @@ enum TestSupport {
         let code = signal == 0 ? (status >> 8) & 0xff : 128 + signal
         let read = { (path: String) in capture ? ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "") : "" }
         return (code, read(outPath), read(errPath))
+    }
+
+    /// glibc's posix_spawn_file_actions_addchdir_np (2.29+), looked up at run time: Swift's
+    /// Glibc module does not export it. (Not a wrapper process such as `env -C`: a test's
+    /// LD_DEBUG would then trace the wrapper too.)
+    private static func addChdir(_ actions: inout posix_spawn_file_actions_t, _ dir: String) throws {
+        typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np") else {
+            throw POSIXError(.ENOSYS)
+        }
+        let rc = unsafeBitCast(sym, to: AddChdir.self)(&actions, dir)
+        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EINVAL) }
     }
 
     static func tempDir() -> String {
