@@ -106,10 +106,7 @@ extension ConnectionPoolTests {
         defer { lock.release() }
         let ctx = try store.turnContext(channel: "t", channelMessageId: id, remote: remote, local: "+2", sinceMs: 0,
                                         under: lock, historyDepth: { _ in 5 })
-        let (s, mid) = try store.beginTurn(TurnStart(channel: "t", channelMessageId: id, remote: remote, local: "+2", text: "hi",
-                                                     nowMs: 1000, sessionId: ctx.session?.id, newAgent: ctx.session == nil ? "a" : nil))
-        try store.finishTurn(TurnFinish(sessionId: s.id, inboundMessageId: mid, channel: "t", channelMessageId: id, agent: "a",
-                                        reply: "r", sessionState: nil, processingMs: 1, nowMs: 1001, outbox: nil))
+        try store.answerTurn(id: id, remote: remote, session: ctx.session?.id)
     }
 }
 

@@ -222,13 +222,10 @@ import Testing
         // inet_server_addr() is NULL on a Unix-socket connection.
         #expect(try store.pool.with { try $0.one("SELECT inet_server_addr() IS NULL", [])?[0].text } == "t")
         let lock = try store.lockConversationForTurn("k+1")
-        let (s, mid) = try store.beginTurn(TurnStart(channel: "t", channelMessageId: "u1", remote: "+1", local: "+2", text: "over the socket",
-                                                     nowMs: 1000, sessionId: nil, newAgent: "a"))
-        try store.finishTurn(TurnFinish(sessionId: s.id, inboundMessageId: mid, channel: "t", channelMessageId: "u1", agent: "a",
-                                        reply: "yes", sessionState: nil, processingMs: 1, nowMs: 1001, outbox: nil))
+        let session = try store.answerTurn(id: "u1", remote: "+1", text: "over the socket", reply: "yes")
         lock.release()
         let reader = try PostgresConnection(url: tcp)
-        #expect(try reader.one("SELECT COUNT(*) FROM messages WHERE session_id = ?", [.int(s.id)])?[0].int == 2)
+        #expect(try reader.one("SELECT COUNT(*) FROM messages WHERE session_id = ?", [.int(session)])?[0].int == 2)
         #expect(try store.dedupe(channel: "t", channelMessageId: "u1") == .replied("yes"))
     }
 }

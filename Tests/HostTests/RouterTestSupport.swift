@@ -232,3 +232,18 @@ final class GatewayProcess: @unchecked Sendable {
         waitpid(pid, &st, 0)
     }
 }
+
+extension SQLStore {
+    /// One answered message written as the router writes it (channel "t", agent "a"):
+    /// `beginTurn` (a new session unless `session` is given), then `finishTurn` with `reply`.
+    /// Returns the session id.
+    @discardableResult
+    func answerTurn(id: String, remote: String, text: String = "hi", reply: String = "r", session: Int64? = nil,
+                    nowMs: Int64 = 1000) throws -> Int64 {
+        let (s, mid) = try beginTurn(TurnStart(channel: "t", channelMessageId: id, remote: remote, local: "+2", text: text, nowMs: nowMs,
+                                               sessionId: session, newAgent: session == nil ? "a" : nil))
+        try finishTurn(TurnFinish(sessionId: s.id, inboundMessageId: mid, channel: "t", channelMessageId: id, agent: "a", reply: reply,
+                                  sessionState: nil, processingMs: 1, nowMs: nowMs + 1, outbox: nil))
+        return s.id
+    }
+}

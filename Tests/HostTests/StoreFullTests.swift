@@ -16,10 +16,7 @@ import Testing
         var errors: [String] = []
         for i in 0..<200 {
             do {
-                let (s, mid) = try store.beginTurn(TurnStart(channel: "t", channelMessageId: "m\(i)", remote: "+1\(i)", local: "+2", text: body,
-                                                             nowMs: 1000, sessionId: nil, newAgent: "a"))
-                try store.finishTurn(TurnFinish(sessionId: s.id, inboundMessageId: mid, channel: "t", channelMessageId: "m\(i)", agent: "a",
-                                                reply: body, sessionState: nil, processingMs: 1, nowMs: 1001, outbox: nil))
+                try store.answerTurn(id: "m\(i)", remote: "+1\(i)", text: body, reply: body)
             } catch {
                 errors.append("\(error)")
             }
@@ -29,10 +26,7 @@ import Testing
         #expect(!errors.contains { $0.contains("cannot rollback") }, "\(Set(errors))")
         // Room again: writes go through.
         try store.pool.with { try $0.execute("PRAGMA max_page_count = 1000000") }
-        let (s, mid) = try store.beginTurn(TurnStart(channel: "t", channelMessageId: "again", remote: "+9", local: "+2", text: "hi",
-                                                     nowMs: 2000, sessionId: nil, newAgent: "a"))
-        try store.finishTurn(TurnFinish(sessionId: s.id, inboundMessageId: mid, channel: "t", channelMessageId: "again", agent: "a",
-                                        reply: "yes", sessionState: nil, processingMs: 1, nowMs: 2001, outbox: nil))
+        try store.answerTurn(id: "again", remote: "+9", reply: "yes", nowMs: 2000)
         #expect(try store.dedupe(channel: "t", channelMessageId: "again") == .replied("yes"))
     }
 }

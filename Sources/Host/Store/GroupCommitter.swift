@@ -137,23 +137,24 @@ final class GroupCommitter: @unchecked Sendable {
     /// is active".
     private func rollBack(_ c: any SQLConnection, after cause: any Error) throws {
         guard c.inTransaction else { return }
-        do { try c.query("ROLLBACK", []) } catch {
-            throw StoreError("\(cause) (then the rollback failed: \(error))", sqlState: (cause as? StoreError)?.sqlState)
-        }
+        do { try c.query("ROLLBACK", []) } catch { throw Self.error(cause, then: "then the rollback failed: \(error)") }
     }
 
     /// Rolls back to the unit's savepoint after `cause`. If the transaction itself ended
     /// with `cause`, the units before this one went with it: the batch fails, with `cause`.
     private func rollBackUnit(_ c: any SQLConnection, after cause: any Error) throws {
-        guard c.inTransaction else {
-            throw StoreError("\(cause) (the batch's transaction ended with it)", sqlState: (cause as? StoreError)?.sqlState)
-        }
+        guard c.inTransaction else { throw Self.error(cause, then: "the batch's transaction ended with it") }
         do {
             try c.query("ROLLBACK TO unit", [])
             try c.query("RELEASE unit", [])
         } catch {
-            throw StoreError("\(cause) (then the rollback failed: \(error))", sqlState: (cause as? StoreError)?.sqlState)
+            throw Self.error(cause, then: "then the rollback failed: \(error)")
         }
+    }
+
+    /// `cause` with what followed it, keeping its SQLSTATE (a transient cause stays transient).
+    private static func error(_ cause: any Error, then: String) -> StoreError {
+        StoreError("\(cause) (\(then))", sqlState: (cause as? StoreError)?.sqlState)
     }
 
     /// How often a unit that failed with a transient conflict (a PostgreSQL deadlock or
